@@ -1,0 +1,198 @@
+"""One settings class: FLEET_* environment variables (nested with __), an optional
+fleet.toml (FLEET_CONFIG_FILE overrides its path), embedded defaults for everything else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from fleet_tui.domain.errors import ConfigError
+from fleet_tui.domain.models import RuntimeKind, TaskType, Tier
+
+DEFAULT_CONFIG_FILE = "fleet.toml"
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
+    pool_min: int = Field(default=2, ge=1)
+    pool_max: int = Field(default=10, ge=1)
+    idle_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: dict[str, int] = Field(
+        default_factory=lambda: {"read": 5_000, "write": 10_000, "admin": 60_000}
+    )
+    app_role: str = Field(default="fleet_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> DatabaseSettings:
+        if self.pool_min > self.pool_max:
+            raise ValueError("pool_min must not exceed pool_max")
+        return self
+
+
+class OperatorSettings(BaseModel):
+    """The identity the local faces (UI, CLI) act as."""
+
+    id: str = Field(default="local", pattern=r"^[A-Za-z0-9._@:-]{1,128}$")
+    tier: Tier = Tier.SOVEREIGN
+    is_admin: bool = True
+
+
+class GovernorSettings(BaseModel):
+    tier_limits: dict[Tier, int] = Field(
+        default_factory=lambda: {
+            Tier.OBSERVER: 0,
+            Tier.PARTICIPANT: 0,
+            Tier.BUILDER: 1,
+            Tier.ARCHITECT: 3,
+            Tier.SOVEREIGN: 10,
+        }
+    )
+    fleet_capacity: int = Field(default=50, ge=1)
+
+    @field_validator("tier_limits")
+    @classmethod
+    def _non_negative(cls, value: dict[Tier, int]) -> dict[Tier, int]:
+        for tier, limit in value.items():
+            if limit < 0:
+                raise ValueError(f"limit for {tier} must be >= 0")
+        return value
+
+
+class WorktreeSettings(BaseModel):
+    base_dir: Path | None = Field(default=None, description="unset = <data_dir>/worktrees")
+    setup_command: list[str] | None = None
+    setup_timeout_s: float = Field(default=300.0, gt=0)
+    git_timeout_s: float = Field(default=60.0, gt=0)
+    retention_hours: float = Field(default=72.0, ge=0)
+
+
+class RuntimeSettings(BaseModel):
+    default: RuntimeKind = RuntimeKind.TMUX
+    tmux_socket: str = Field(default="fleet", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    docker_image: str = "fleet-agent:latest"
+    docker_memory: str = "2g"
+    docker_cpus: float = Field(default=2.0, gt=0)
+    docker_pids_limit: int = Field(default=256, ge=16)
+    docker_network: str = "none"
+    docker_user: str = "1000:1000"
+    stop_grace_s: int = Field(default=30, ge=0)
+
+
+class MonitorSettings(BaseModel):
+    interval_s: float = Field(default=3.0, gt=0)
+    cycle_deadline_s: float = Field(default=60.0, gt=0)
+    stall_minutes: float = Field(default=15.0, gt=0)
+    timeout_minutes: float = Field(default=120.0, gt=0)
+
+
+class RetrySettings(BaseModel):
+    max_retries: int = Field(default=3, ge=0, le=10)
+    base_s: float = Field(default=30.0, ge=0)
+    cap_s: float = Field(default=120.0, ge=0)
+    capacity_threshold: float = Field(default=0.8, gt=0, le=1)
+
+
+class ForgeSettings(BaseModel):
+    kind: str = Field(default="local", pattern=r"^(local|github)$")
+    ci_command: list[str] | None = None
+    ci_timeout_s: float = Field(default=600.0, gt=0)
+    gh_budget_per_hour: int = Field(default=1000, ge=1)
+
+
+class AgentSettings(BaseModel):
+    default_profile: str = "demo"
+    # task type -> profile name (and optional model)
+    routes: dict[TaskType, str] = Field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class NotificationSettings(BaseModel):
+    discord_webhook_url: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    max_attempts: int = Field(default=4, ge=1)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_cap_s: float = Field(default=30.0, ge=0)
+
+
+class ApiSettings(BaseModel):
+    listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
+    issuer: str = "fleet-tui"
+    audience: str = "fleet-tui"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLEET_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("fleet-tui")))
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
+    governor: GovernorSettings = Field(default_factory=GovernorSettings)
+    worktree: WorktreeSettings = Field(default_factory=WorktreeSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    forge: ForgeSettings = Field(default_factory=ForgeSettings)
+    agents: AgentSettings = Field(default_factory=AgentSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    keymap: dict[str, str] = Field(default_factory=dict)
+    log_json: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("FLEET_CONFIG_FILE", DEFAULT_CONFIG_FILE)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def worktree_base(self) -> Path:
+        return (self.worktree.base_dir or self.data_dir / "worktrees").resolve()
+
+    @property
+    def database_url(self) -> str | None:
+        # DATABASE_URL is honoured as the conventional name; FLEET_DATABASE__URL wins.
+        return self.database.url or os.environ.get("DATABASE_URL") or None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "settings"
+        lines.append(f"{field}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning pydantic's errors into one ConfigError naming each field."""
+    config_file = os.environ.get("FLEET_CONFIG_FILE")
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"FLEET_CONFIG_FILE: no such file {config_file}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

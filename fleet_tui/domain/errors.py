@@ -1,0 +1,78 @@
+"""Errors the engine raises and the faces translate. Messages name the field and the rule."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FleetError(Exception):
+    """Base of every error fleet_tui raises on purpose."""
+
+
+class ConfigError(FleetError):
+    """Configuration is invalid; the message names the field and the rule."""
+
+
+class ValidationFailed(FleetError, ValueError):
+    """User input broke a rule. `field` names the input, `rule` the rule broken."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class InvalidTransitionError(FleetError):
+    def __init__(self, message: str, *, current: str, target: str) -> None:
+        super().__init__(message)
+        self.current = current
+        self.target = target
+
+
+class StaleVersionError(FleetError):
+    """The row changed since it was read (optimistic concurrency lost)."""
+
+    def __init__(self, task_id: str, expected_version: int) -> None:
+        super().__init__(f"task {task_id} is no longer at version {expected_version}")
+        self.task_id = task_id
+        self.expected_version = expected_version
+
+
+class NotFoundError(FleetError):
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} {ident} not found")
+        self.what = what
+        self.ident = ident
+
+
+class TaskLiveError(FleetError):
+    """An action that needs a terminal task was asked of a live one (e.g. delete)."""
+
+
+class PermissionDeniedError(FleetError):
+    """The operator may not do this (tier or ownership)."""
+
+
+class SpawnDeniedError(FleetError):
+    """The governor refused admission; the message explains the limit."""
+
+    def __init__(self, message: str, *, operator_id: str, tier: str, live: int, limit: int) -> None:
+        super().__init__(message)
+        self.operator_id = operator_id
+        self.tier = tier
+        self.live = live
+        self.limit = limit
+
+
+class SpawnErrorCode(StrEnum):
+    WORKTREE_FAILED = "WORKTREE_FAILED"
+    INSTALL_FAILED = "INSTALL_FAILED"
+    PROCESS_FAILED = "PROCESS_FAILED"
+    TIMEOUT = "TIMEOUT"
+
+
+class SpawnError(FleetError):
+    def __init__(self, code: SpawnErrorCode | str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = SpawnErrorCode(code)
+        self.detail = message
