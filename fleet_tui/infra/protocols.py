@@ -1,0 +1,98 @@
+"""The small Protocols the engine drives. One real implementation each lives in infra/;
+fakes, where a test needs one, live in tests/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Literal, Protocol, runtime_checkable
+
+from fleet_tui.domain.models import CIStatus, RuntimeKind
+
+PromptVia = Literal["stdin", "file"]
+
+
+# --- runtimes (tmux, docker) -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    """Everything a runtime needs to start one agent. argv never contains the prompt."""
+
+    task_id: str
+    workdir: Path
+    argv: list[str]
+    prompt: str
+    prompt_via: PromptVia = "stdin"
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never logged
+    log_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """What a runtime knows of one agent process, alive or exited."""
+
+    task_id: str
+    ref: str  # tmux session name or container id
+    alive: bool
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    kind: RuntimeKind
+
+    async def spawn(self, launch: AgentLaunch) -> ProcessState: ...
+    async def is_alive(self, task_id: str) -> bool: ...
+    async def exit_status(self, task_id: str) -> ProcessState | None: ...
+    async def kill(self, task_id: str) -> None: ...
+    async def tail(self, task_id: str, n: int = 100) -> list[str]: ...
+    def stream(self, task_id: str) -> AsyncIterator[str]: ...
+    async def list_active(self) -> list[ProcessState]: ...
+    async def states(self) -> dict[str, ProcessState]:
+        """Every fleet process this runtime knows (alive and exited), in one call."""
+        ...
+    async def send_input(self, task_id: str, text: str) -> None: ...
+
+
+# --- forges (local git, github via gh) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class ChangeRef:
+    repo: Path
+    branch: str
+    base: str
+    worktree: Path | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A reviewable change: the branch has commits ahead of base (local) or a PR (github)."""
+
+    head_sha: str
+    commits_ahead: int
+    pr_number: int | None = None
+    pr_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CIResult:
+    status: CIStatus
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merged: bool
+    detail: str = ""
+    conflict_files: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Forge(Protocol):
+    name: str
+
+    async def find_change(self, ref: ChangeRef) -> Change | None: ...
+    async def ci_status(self, ref: ChangeRef) -> CIResult: ...
+    async def diff(self, ref: ChangeRef) -> str: ...
+    async def merge(self, ref: ChangeRef) -> MergeResult: ...

@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/, one module per room, registered here."""
+
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.gitrepo",
+]
