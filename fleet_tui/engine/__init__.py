@@ -1,0 +1,1 @@
+"""The conductor and everything it drives: saga, governor, monitor, routing, enrichment, review."""
