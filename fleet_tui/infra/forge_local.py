@@ -1,0 +1,217 @@
+"""The embedded forge: a change is the task branch ahead of base, CI is a local command,
+merge is `git merge --no-ff` into base. Conflicts are reported, never forced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from fleet_tui.domain.models import CIStatus
+from fleet_tui.infra.forge_errors import ForgeError
+from fleet_tui.infra.git import GitError, git, git_out
+from fleet_tui.infra.proc import ProcTimeout, run
+from fleet_tui.infra.protocols import Change, ChangeRef, CIResult, MergeResult
+
+log = logging.getLogger(__name__)
+
+CI_OUTPUT_LIMIT = 20_000  # keep the tail: failures are printed last
+NO_CI = "no CI configured"
+# Used only when the repository has no identity of its own: the conductor makes the merge.
+FLEET_IDENTITY = ["-c", "user.name=fleet-tui", "-c", "user.email=fleet-tui@localhost"]
+
+
+@contextmanager
+def forge_errors() -> Iterator[None]:
+    """git failing or hanging is a forge error to the monitor, which degrades only its checks."""
+    try:
+        yield
+    except GitError as exc:
+        raise ForgeError(str(exc)) from exc
+    except ProcTimeout as exc:
+        raise ForgeError(str(exc)) from exc
+
+
+def tail(text: str, limit: int = CI_OUTPUT_LIMIT) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+async def commits_ahead(repo: Path, base: str, branch: str, *, timeout_s: float = 60.0) -> int:
+    """Commits on branch that base lacks; 0 when the branch does not exist."""
+    exists = await git(
+        ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+        cwd=repo, timeout_s=timeout_s, check=False,
+    )
+    if not exists.ok:
+        return 0
+    count = await git_out(["rev-list", "--count", f"{base}..refs/heads/{branch}"],
+                          cwd=repo, timeout_s=timeout_s)
+    return int(count)
+
+
+class LocalForge:
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        ci_command: Sequence[str] | None = None,
+        ci_timeout_s: float = 600.0,
+        git_timeout_s: float = 60.0,
+        output_limit: int = CI_OUTPUT_LIMIT,
+    ) -> None:
+        if isinstance(ci_command, str):
+            raise TypeError("ci_command must be an argument list, not a shell string")
+        self._ci_command = list(ci_command) if ci_command else None
+        self._ci_timeout_s = ci_timeout_s
+        self._git_timeout_s = git_timeout_s
+        self._output_limit = output_limit
+        # worktree -> (head sha, the CI run for it). One run per head sha, never per cycle.
+        self._ci_runs: dict[Path, tuple[str, asyncio.Task[CIResult]]] = {}
+        self._merge_locks: dict[Path, asyncio.Lock] = {}
+
+    # --- change ---------------------------------------------------------------------------
+
+    async def find_change(self, ref: ChangeRef) -> Change | None:
+        with forge_errors():
+            ahead = await commits_ahead(ref.repo, ref.base, ref.branch,
+                                        timeout_s=self._git_timeout_s)
+            if ahead == 0:
+                return None
+            head = await git_out(["rev-parse", f"refs/heads/{ref.branch}"],
+                                 cwd=ref.repo, timeout_s=self._git_timeout_s)
+        return Change(head_sha=head, commits_ahead=ahead)
+
+    async def diff(self, ref: ChangeRef) -> str:
+        with forge_errors():
+            result = await git(["diff", f"{ref.base}...refs/heads/{ref.branch}"],
+                               cwd=ref.repo, timeout_s=self._git_timeout_s)
+        return result.stdout
+
+    # --- CI -------------------------------------------------------------------------------
+
+    async def ci_status(self, ref: ChangeRef) -> CIResult:
+        """First call for a head sha starts CI in the background and answers pending; later
+        calls answer pending until it finishes, then its (cached) result."""
+        if self._ci_command is None:
+            return CIResult(CIStatus.PASSING, NO_CI)
+        if ref.worktree is None:
+            raise ForgeError("local CI needs the task worktree")
+        worktree = ref.worktree.resolve()
+        head = await self._git_out(["rev-parse", "HEAD"], worktree)
+        current = self._ci_runs.get(worktree)
+        if current is None or current[0] != head:
+            if current is not None and not current[1].done():
+                current[1].cancel()  # a new commit makes the old run moot
+            task = asyncio.create_task(self._run_ci(worktree), name=f"ci:{worktree.name}:{head[:8]}")
+            self._ci_runs[worktree] = (head, task)
+            return CIResult(CIStatus.PENDING, f"CI started for {head[:12]}")
+        task = current[1]
+        if not task.done():
+            return CIResult(CIStatus.PENDING, f"CI running for {head[:12]}")
+        return task.result()
+
+    async def _run_ci(self, worktree: Path) -> CIResult:
+        assert self._ci_command is not None
+        try:
+            result = await run(self._ci_command, cwd=worktree, timeout_s=self._ci_timeout_s)
+        except ProcTimeout:
+            return CIResult(CIStatus.FAILING, f"CI timed out after {self._ci_timeout_s:g}s")
+        except OSError as exc:  # command missing or not executable
+            return CIResult(CIStatus.FAILING, f"CI could not start: {exc.strerror or exc}")
+        output = tail(result.stdout + result.stderr, self._output_limit)
+        if result.ok:
+            return CIResult(CIStatus.PASSING, output)
+        return CIResult(CIStatus.FAILING, f"exit code {result.returncode}\n{output}")
+
+    async def aclose(self) -> None:
+        """Cancel CI runs still in flight (shutdown)."""
+        tasks = [task for _, task in self._ci_runs.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._ci_runs.clear()
+
+    # --- merge ----------------------------------------------------------------------------
+
+    async def merge(self, ref: ChangeRef) -> MergeResult:
+        repo = ref.repo.resolve()
+        lock = self._merge_locks.setdefault(repo, asyncio.Lock())
+        async with lock:  # two merges into one repo never interleave
+            with forge_errors():
+                return await self._merge_locked(repo, ref)
+
+    async def _merge_locked(self, repo: Path, ref: ChangeRef) -> MergeResult:
+        already = await git(
+            ["merge-base", "--is-ancestor", f"refs/heads/{ref.branch}", ref.base],
+            cwd=repo, timeout_s=self._git_timeout_s, check=False,
+        )
+        if already.ok:
+            return MergeResult(True, f"{ref.branch} is already in {ref.base}")
+        checkout = await self._checkout_of(repo, ref.base)
+        if checkout is not None:
+            return await self._merge_in(checkout, ref)
+        return await self._merge_in_temporary_worktree(repo, ref)
+
+    async def _checkout_of(self, repo: Path, branch: str) -> Path | None:
+        """The worktree (main checkout included) that has branch checked out, if any."""
+        listing = await self._git_out(["worktree", "list", "--porcelain"], repo)
+        path: str | None = None
+        for line in listing.splitlines():
+            if line.startswith("worktree "):
+                path = line[len("worktree "):]
+            elif line == f"branch refs/heads/{branch}" and path is not None:
+                return Path(path)
+        return None
+
+    async def _merge_in_temporary_worktree(self, repo: Path, ref: ChangeRef) -> MergeResult:
+        tmp = Path(tempfile.mkdtemp(prefix="fleet-merge-"))
+        checkout = tmp / "base"
+        try:
+            await git(["worktree", "add", "--quiet", str(checkout), ref.base],
+                      cwd=repo, timeout_s=self._git_timeout_s)
+            return await self._merge_in(checkout, ref)
+        finally:
+            await git(["worktree", "remove", "--force", str(checkout)],
+                      cwd=repo, timeout_s=self._git_timeout_s, check=False)
+            await git(["worktree", "prune"], cwd=repo, timeout_s=self._git_timeout_s, check=False)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def _merge_in(self, checkout: Path, ref: ChangeRef) -> MergeResult:
+        dirty = await self._git_out(["status", "--porcelain", "--untracked-files=no"], checkout)
+        if dirty:
+            return MergeResult(
+                False, f"{ref.base} checkout at {checkout} has uncommitted changes; not merging"
+            )
+        identity = await self._identity_args(checkout)
+        message = f"Merge branch '{ref.branch}' into {ref.base} (fleet-tui)"
+        result = await git(
+            [*identity, "merge", "--no-ff", "--no-edit", "-m", message, f"refs/heads/{ref.branch}"],
+            cwd=checkout, timeout_s=self._git_timeout_s, check=False,
+        )
+        if result.ok:
+            head = await self._git_out(["rev-parse", "HEAD"], checkout)
+            return MergeResult(True, f"merged {ref.branch} into {ref.base} at {head[:12]}")
+        conflicts = await self._git_out(["diff", "--name-only", "--diff-filter=U"], checkout)
+        in_progress = await git(["rev-parse", "--verify", "--quiet", "MERGE_HEAD"],
+                                cwd=checkout, timeout_s=self._git_timeout_s, check=False)
+        if in_progress.ok:
+            await git(["merge", "--abort"], cwd=checkout, timeout_s=self._git_timeout_s)
+        files = [line for line in conflicts.splitlines() if line]
+        if files:
+            return MergeResult(False, f"conflicts merging {ref.branch} into {ref.base}; aborted",
+                               conflict_files=files)
+        return MergeResult(False, f"git merge failed: {result.output[-500:]}")
+
+    async def _identity_args(self, cwd: Path) -> list[str]:
+        email = await git(["config", "--get", "user.email"], cwd=cwd,
+                          timeout_s=self._git_timeout_s, check=False)
+        return [] if email.stdout.strip() else list(FLEET_IDENTITY)
+
+    async def _git_out(self, args: list[str], cwd: Path) -> str:
+        with forge_errors():
+            return await git_out(args, cwd=cwd, timeout_s=self._git_timeout_s)
