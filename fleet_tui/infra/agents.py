@@ -1,0 +1,325 @@
+"""Agent profiles: how to run each agent CLI headless, runtime-neutral.
+
+A profile is data (shipped defaults, overridable from settings.agents.profiles). The helpers
+here turn a profile into an argument list (the prompt is never in it), read usage/cost from
+an agent's output and tell whether the agent sits waiting for input. tmux and docker
+runtimes both use them; nothing here knows which runtime runs the agent.
+
+The prompt reaches the agent through stdin or a file. For 'file' profiles the argv keeps a
+literal ``{prompt_file}`` token until the runtime, which alone knows where the file lives
+(a host path for tmux, a container path for docker), binds it with ``bind_prompt_file``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import sys
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fleet_tui.domain.errors import ValidationFailed
+
+PROMPT_FILE_TOKEN = "{prompt_file}"
+MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or dropped)
+PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args"})
+USAGE_GROUPS = frozenset({"input_tokens", "output_tokens", "total_tokens", "cost_usd"})
+MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+class AgentProfile(BaseModel):
+    """How to run one kind of agent CLI non-interactively."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,64}$")
+    description: str = ""
+    command: list[str] = Field(min_length=1)
+    prompt_via: Literal["stdin", "file"] = "stdin"
+    model_flag: list[str] = Field(default_factory=list)
+    default_model: str | None = None
+    models: list[str] = Field(default_factory=list)
+    env_allow: list[str] = Field(default_factory=list)
+    waiting_patterns: list[str] = Field(default_factory=list)
+    auto_answer: str | None = None
+    usage_patterns: list[str] = Field(default_factory=list)
+    resume_command: list[str] | None = None
+    auto_commits: bool = False  # the agent commits its own work (aider does)
+
+    @field_validator("command", "model_flag", "resume_command")
+    @classmethod
+    def _known_placeholders(cls, value: list[str] | None) -> list[str] | None:
+        for element in value or []:
+            try:
+                unknown = _placeholders(element) - PLACEHOLDERS
+            except ValueError:
+                raise ValueError(f"malformed placeholder in {element!r}") from None
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder {{{sorted(unknown)[0]}}}; allowed: "
+                    + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
+                )
+        return value
+
+    @field_validator("default_model")
+    @classmethod
+    def _model_shape(cls, value: str | None) -> str | None:
+        if value is not None and not MODEL_RE.match(value):
+            raise ValueError("must be letters, digits and ._:/- not starting with '-'")
+        return value
+
+    @field_validator("env_allow")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    @field_validator("waiting_patterns")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        return value
+
+    @field_validator("usage_patterns")
+    @classmethod
+    def _usage_regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                groups = set(re.compile(pattern).groupindex)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+            if not groups or groups - USAGE_GROUPS:
+                raise ValueError(
+                    f"{pattern!r} needs named groups among " + ", ".join(sorted(USAGE_GROUPS))
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_file_used(self) -> AgentProfile:
+        uses_file = any(PROMPT_FILE_TOKEN in e for e in self.command)
+        if self.prompt_via == "file" and not uses_file:
+            raise ValueError("prompt_via 'file' needs a {prompt_file} element in command")
+        if self.prompt_via == "stdin" and uses_file:
+            raise ValueError("{prompt_file} in command needs prompt_via 'file'")
+        if self.default_model and self.models and self.default_model not in self.models:
+            raise ValueError("default_model must be one of models")
+        return self
+
+
+def builtin_profiles() -> dict[str, AgentProfile]:
+    """Shipped defaults. Flags follow each CLI's documented headless usage as of 2025;
+    CLIs move fast, so every field can be overridden from settings.agents.profiles."""
+    profiles = [
+        AgentProfile(
+            name="claude",
+            description="Claude Code in print mode",
+            # `claude -p` reads the prompt from stdin when no prompt argument is given;
+            # json output ends with a result object carrying total_cost_usd and usage.
+            # acceptEdits lets it edit files unattended without granting arbitrary shell.
+            command=["claude", "-p", "--output-format", "json", "--permission-mode",
+                     "acceptEdits", MODEL_ARGS_TOKEN],
+            model_flag=["--model", "{model}"],
+            default_model="sonnet",
+            models=["sonnet", "opus", "haiku"],
+            env_allow=["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_USE_BEDROCK"],
+            waiting_patterns=[r"Do you want to proceed\?", r"\(y/n\)\s*$"],
+            usage_patterns=[
+                r'"input_tokens"\s*:\s*(?P<input_tokens>\d+)',
+                r'"output_tokens"\s*:\s*(?P<output_tokens>\d+)',
+                r'"total_cost_usd"\s*:\s*(?P<cost_usd>[0-9.eE+-]+)',
+            ],
+            resume_command=["claude", "-p", "--continue", "--output-format", "json"],
+        ),
+        AgentProfile(
+            name="codex",
+            description="OpenAI Codex CLI, exec mode",
+            # `codex exec -` reads the prompt from stdin; --full-auto = workspace-write
+            # sandbox without approval prompts. It ends with "tokens used: N" (a total).
+            command=["codex", "exec", "--full-auto", MODEL_ARGS_TOKEN, "-"],
+            model_flag=["--model", "{model}"],
+            default_model="gpt-5-codex",
+            models=["gpt-5-codex", "gpt-5", "o4-mini"],
+            env_allow=["OPENAI_API_KEY", "OPENAI_BASE_URL"],
+            waiting_patterns=[r"Allow command\?", r"\[y/N\]\s*$"],
+            usage_patterns=[r"tokens used:?\s*(?P<total_tokens>[\d,.]+[kKmM]?)"],
+            resume_command=["codex", "exec", "resume", "--last", "-"],
+        ),
+        AgentProfile(
+            name="aider",
+            description="aider with a message file (auto-commits its edits)",
+            # --message-file runs one message and exits; --yes-always answers confirmations.
+            command=["aider", "--message-file", PROMPT_FILE_TOKEN, "--yes-always",
+                     "--no-pretty", "--no-stream", "--no-check-update", MODEL_ARGS_TOKEN],
+            prompt_via="file",
+            model_flag=["--model", "{model}"],
+            default_model="sonnet",
+            models=["sonnet", "opus", "gpt-4o", "deepseek"],
+            env_allow=["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY"],
+            waiting_patterns=[r"\(Y\)es/\(N\)o", r"\[Yes\]:\s*$"],
+            auto_answer="y",
+            # "Tokens: 2.3k sent, 150 received. Cost: $0.01 message, $0.05 session."
+            usage_patterns=[
+                r"Tokens:\s*(?P<input_tokens>[\d,.]+[kKmM]?) sent,\s*"
+                r"(?P<output_tokens>[\d,.]+[kKmM]?) received",
+                r"Cost:\s*\$[\d.]+ message,\s*\$(?P<cost_usd>[\d.]+) session",
+            ],
+            auto_commits=True,
+        ),
+        AgentProfile(
+            name="gemini",
+            description="Gemini CLI, non-interactive (prompt piped on stdin)",
+            # With stdin not a TTY the CLI runs one prompt and exits; --yolo auto-approves
+            # tool calls. Its usage output format is not stable, so none is parsed.
+            command=["gemini", "--yolo", MODEL_ARGS_TOKEN],
+            model_flag=["--model", "{model}"],
+            default_model="gemini-2.5-pro",
+            models=["gemini-2.5-pro", "gemini-2.5-flash"],
+            env_allow=["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT"],
+            waiting_patterns=[r"Allow execution\?", r"\(y/n\)\s*$"],
+        ),
+        AgentProfile(
+            name="custom",
+            description="Any command reading its prompt on stdin; set command in fleet.toml",
+            command=["fleet-agent"],
+        ),
+        AgentProfile(
+            name="demo",
+            description="Built-in demo agent: scripted edits and failures, no API key",
+            command=["{python}", "-m", "fleet_tui.infra.demo_agent", MODEL_ARGS_TOKEN],
+            model_flag=["--model", "{model}"],
+            default_model="demo-small",
+            models=["demo-small", "demo-large"],
+            env_allow=["FLEET_DEMO_MODE"],
+            waiting_patterns=[r"Continue\? \[y/N\]"],
+            auto_answer="y",
+            usage_patterns=[
+                r"usage: input_tokens=(?P<input_tokens>\d+) output_tokens=(?P<output_tokens>\d+)"
+                r" cost_usd=(?P<cost_usd>[0-9.]+)"
+            ],
+        ),
+    ]
+    return {p.name: p for p in profiles}
+
+
+def _pydantic_message(exc: ValidationError, prefix: str) -> tuple[str, str]:
+    err = exc.errors()[0]
+    loc = ".".join(str(part) for part in err["loc"])
+    return (f"{prefix}.{loc}" if loc else prefix), err["msg"].removeprefix("Value error, ")
+
+
+def load_profiles(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AgentProfile]:
+    """Builtins with settings.agents.profiles merged over them field by field.
+    A new name makes a new profile. Raises ValidationFailed naming the field."""
+    profiles = builtin_profiles()
+    for name, fields in (overrides or {}).items():
+        prefix = f"agents.profiles.{name}"
+        if not isinstance(fields, Mapping):
+            raise ValidationFailed(prefix, "must be a table of profile fields")
+        base = profiles[name].model_dump() if name in profiles else {}
+        merged = {**base, **fields, "name": name}
+        try:
+            profiles[name] = AgentProfile.model_validate(merged)
+        except ValidationError as exc:
+            raise ValidationFailed(*_pydantic_message(exc, prefix)) from None
+    return profiles
+
+
+def resolve_model(profile: AgentProfile, model: str | None) -> str | None:
+    """The model to run: the one asked for (checked) or the profile's default."""
+    if model is None:
+        return profile.default_model
+    if not MODEL_RE.match(model):
+        raise ValidationFailed("model", "must be letters, digits and ._:/- not starting with '-'")
+    if profile.models and model not in profile.models:
+        raise ValidationFailed(
+            "model", f"must be one of {', '.join(profile.models)} for agent {profile.name}"
+        )
+    return model
+
+
+def build_argv(
+    profile: AgentProfile,
+    *,
+    model: str | None,
+    prompt_file: Path | None,
+    workdir: Path,
+) -> list[str]:
+    """The agent's argument list. Without prompt_file, {prompt_file} stays as a token for
+    the runtime to bind (see bind_prompt_file). The prompt itself is never in argv."""
+    chosen = resolve_model(profile, model)
+    values = {
+        "model": chosen or "",
+        "workdir": str(workdir),
+        "python": sys.executable,
+        "prompt_file": str(prompt_file) if prompt_file is not None else PROMPT_FILE_TOKEN,
+    }
+    model_args = [e.format_map(values) for e in profile.model_flag] if chosen else []
+    argv: list[str] = []
+    for element in profile.command:
+        if element == MODEL_ARGS_TOKEN:
+            argv.extend(model_args)
+            model_args = []
+        else:
+            argv.append(element.format_map({**values, "model_args": ""}))
+    return argv + model_args  # no marker: model flag goes last
+
+
+def bind_prompt_file(argv: list[str], prompt_file: Path | str) -> list[str]:
+    """Replace the {prompt_file} token with where the runtime put the prompt."""
+    return [e.replace(PROMPT_FILE_TOKEN, str(prompt_file)) for e in argv]
+
+
+def _number(text: str) -> float:
+    text = text.replace(",", "").strip()
+    scale = {"k": 1e3, "m": 1e6}.get(text[-1:].lower(), 1.0)
+    if scale != 1.0:
+        text = text[:-1]
+    return float(text) * scale
+
+
+def parse_usage(profile: AgentProfile, text: str) -> Usage | None:
+    """Usage/cost from an agent's output; the last match of each figure wins (CLIs print a
+    running total or a final summary). None when the profile prints no usage."""
+    found: dict[str, float] = {}
+    for pattern in profile.usage_patterns:
+        for match in re.finditer(pattern, text):
+            for key, value in match.groupdict().items():
+                if value is None:
+                    continue
+                try:
+                    found[key] = _number(value)
+                except ValueError:
+                    continue
+    if not found:
+        return None
+    return Usage(
+        **{k: (v if k == "cost_usd" else int(v)) for k, v in found.items()}
+    )
+
+
+def waits_for_input(profile: AgentProfile, text: str) -> bool:
+    """Whether the tail of the output shows the agent waiting for an answer."""
+    tail = "\n".join(text.rstrip().splitlines()[-5:])  # only the last lines count
+    return any(re.search(p, tail, re.MULTILINE) for p in profile.waiting_patterns)

@@ -1,0 +1,129 @@
+"""Agent profiles: shipped defaults, overrides validated by field, argv building, usage."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from fleet_tui.domain.errors import ValidationFailed
+from fleet_tui.infra.agents import (
+    PROMPT_FILE_TOKEN,
+    bind_prompt_file,
+    build_argv,
+    builtin_profiles,
+    load_profiles,
+    parse_usage,
+    waits_for_input,
+)
+from fleet_tui.infra.secrets import REDACTED, SecretsProvider, redact
+
+WORK = Path("/w/tree")
+
+
+def test_builtins_cover_every_shipped_agent() -> None:
+    assert set(builtin_profiles()) == {"claude", "codex", "aider", "gemini", "custom", "demo"}
+
+
+def test_demo_argv_runs_the_package_module_with_model_flag() -> None:
+    demo = builtin_profiles()["demo"]
+    argv = build_argv(demo, model=None, prompt_file=None, workdir=WORK)
+    assert argv == [sys.executable, "-m", "fleet_tui.infra.demo_agent", "--model", "demo-small"]
+    assert build_argv(demo, model="demo-large", prompt_file=None, workdir=WORK)[-1] == "demo-large"
+
+
+def test_model_flag_sits_where_the_marker_is() -> None:
+    codex = builtin_profiles()["codex"]
+    argv = build_argv(codex, model="o4-mini", prompt_file=None, workdir=WORK)
+    assert argv == ["codex", "exec", "--full-auto", "--model", "o4-mini", "-"]
+
+
+def test_no_model_drops_the_flag() -> None:
+    custom = load_profiles({"custom": {"command": ["my-agent", "--dir", "{workdir}"],
+                                       "model_flag": ["-m", "{model}"]}})["custom"]
+    assert build_argv(custom, model=None, prompt_file=None, workdir=WORK) == ["my-agent", "--dir", "/w/tree"]
+
+
+def test_file_profile_keeps_token_until_the_runtime_binds_it() -> None:
+    aider = builtin_profiles()["aider"]
+    argv = build_argv(aider, model=None, prompt_file=None, workdir=WORK)
+    assert PROMPT_FILE_TOKEN in argv
+    bound = bind_prompt_file(argv, "/run/prompt.txt")
+    assert "/run/prompt.txt" in bound and PROMPT_FILE_TOKEN not in bound
+    direct = build_argv(aider, model="opus", prompt_file=Path("/p.txt"), workdir=WORK)
+    assert direct[:3] == ["aider", "--message-file", "/p.txt"] and direct[-2:] == ["--model", "opus"]
+
+
+@pytest.mark.parametrize(("model", "rule"), [("-rf", "not starting with '-'"),
+                                             ("$(x)", "letters, digits"),
+                                             ("gpt-2", "must be one of")])
+def test_bad_models_are_refused(model: str, rule: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        build_argv(builtin_profiles()["demo"], model=model, prompt_file=None, workdir=WORK)
+    assert info.value.field == "model" and rule in info.value.rule
+
+
+def test_override_merges_field_by_field() -> None:
+    profiles = load_profiles({"claude": {"default_model": "opus"}, "mine": {"command": ["x"]}})
+    assert profiles["claude"].default_model == "opus"
+    assert profiles["claude"].command[0] == "claude"  # untouched fields kept
+    assert profiles["mine"].prompt_via == "stdin"
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "rule"),
+    [
+        ({"demo": {"command": []}}, "agents.profiles.demo.command", "at least 1"),
+        ({"demo": {"command": ["{evil}"]}}, "agents.profiles.demo.command", "unknown placeholder"),
+        ({"demo": {"prompt_via": "argv"}}, "agents.profiles.demo.prompt_via", "stdin"),
+        ({"demo": {"env_allow": ["A B"]}}, "agents.profiles.demo.env_allow", "environment variable"),
+        ({"demo": {"waiting_patterns": ["("]}}, "agents.profiles.demo.waiting_patterns", "invalid regex"),
+        ({"demo": {"usage_patterns": [r"(?P<tokens>\d+)"]}}, "agents.profiles.demo.usage_patterns", "named groups"),
+        ({"x": {"command": ["a"], "prompt_via": "file"}}, "agents.profiles.x", "{prompt_file}"),
+        ({"demo": {"colour": "red"}}, "agents.profiles.demo.colour", "Extra inputs"),
+        ({"demo": "nope"}, "agents.profiles.demo", "table"),
+    ],
+)
+def test_bad_overrides_name_the_field(override: dict, field: str, rule: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        load_profiles(override)
+    assert info.value.field == field
+    assert rule in info.value.rule
+
+
+def test_usage_is_read_from_each_cli_format() -> None:
+    p = builtin_profiles()
+    demo = parse_usage(p["demo"], "x\nusage: input_tokens=123 output_tokens=45 cost_usd=0.0012\n")
+    assert (demo.input_tokens, demo.output_tokens, demo.cost_usd) == (123, 45, 0.0012)
+    claude_json = '{"type":"result","total_cost_usd":0.0421,"usage":{"input_tokens":900,"output_tokens":310}}'
+    claude = parse_usage(p["claude"], claude_json)
+    assert (claude.input_tokens, claude.output_tokens, claude.cost_usd) == (900, 310, 0.0421)
+    aider = parse_usage(p["aider"], "Tokens: 2.3k sent, 150 received. Cost: $0.01 message, $0.05 session.\n"
+                                    "Tokens: 4.1k sent, 1,200 received. Cost: $0.02 message, $0.07 session.")
+    assert (aider.input_tokens, aider.output_tokens, aider.cost_usd) == (4100, 1200, 0.07)
+    assert parse_usage(p["codex"], "tokens used: 12,345").total_tokens == 12345
+    assert parse_usage(p["demo"], "no figures here") is None
+    assert parse_usage(p["gemini"], "anything") is None
+
+
+def test_waiting_is_detected_only_at_the_tail() -> None:
+    demo = builtin_profiles()["demo"]
+    assert waits_for_input(demo, "[demo] working\nContinue? [y/N]\n")
+    assert not waits_for_input(demo, "Continue? [y/N]\n" + "more output\n" * 10)
+    assert not waits_for_input(demo, "[demo] done\n")
+
+
+def test_secrets_issue_only_allowed_and_audit_names() -> None:
+    audit: list[tuple[str, str, list[str]]] = []
+    source = {"ANTHROPIC_API_KEY": "sk-ant-very-secret", "OPENAI_API_KEY": "sk-openai", "HOME": "/h"}
+    provider = SecretsProvider(source, audit=lambda *entry: audit.append(entry))
+    granted = provider.issue(builtin_profiles()["claude"], "t1")
+    assert granted == {"ANTHROPIC_API_KEY": "sk-ant-very-secret"}
+    assert audit == [("t1", "claude", ["ANTHROPIC_API_KEY"])]
+    assert "sk-ant-very-secret" not in repr(audit)
+    assert provider.issue(builtin_profiles()["demo"], "t2") == {}
+    assert audit[-1] == ("t2", "demo", [])
+    line = "token sk-ant-very-secret leaked"
+    assert provider.redact_issued(line) == f"token {REDACTED} leaked"
+    assert redact("ab cd", ["ab"]) == "ab cd"  # too short to redact safely
