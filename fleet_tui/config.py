@@ -97,6 +97,7 @@ class MonitorSettings(BaseModel):
 
 
 class RetrySettings(BaseModel):
+    auto: bool = True
     max_retries: int = Field(default=3, ge=0, le=10)
     base_s: float = Field(default=30.0, ge=0)
     cap_s: float = Field(default=120.0, ge=0)

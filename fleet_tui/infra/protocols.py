@@ -53,6 +53,9 @@ class Runtime(Protocol):
         """Every fleet process this runtime knows (alive and exited), in one call."""
         ...
     async def send_input(self, task_id: str, text: str) -> None: ...
+    async def last_output_at(self, task_id: str) -> float | None:
+        """Epoch seconds of the agent's latest output (log file mtime), None if none yet."""
+        ...
 
 
 # --- forges (local git, github via gh) ---------------------------------------------------
