@@ -1,0 +1,274 @@
+"""The conductor: one async method per operator action. Faces (UI, CLI, API) call only
+this; it drives the governor, the spawn saga, the runtimes and the forge."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleet_tui.config import Settings
+from fleet_tui.domain.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+    TaskLiveError,
+    ValidationFailed,
+)
+from fleet_tui.domain.models import (
+    Operator,
+    RuntimeKind,
+    SpawnRequest,
+    SpawnResult,
+    StatusSummary,
+    TaskPatch,
+    TaskQuery,
+    TaskRecord,
+    Tier,
+)
+from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
+from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.parts import EngineParts
+from fleet_tui.engine.prompting import plan_for_task
+from fleet_tui.engine.spawner import Spawner
+from fleet_tui.engine.tracing import current_trace_id, trace
+from fleet_tui.infra.git import GitError, git_out
+from fleet_tui.infra.protocols import ChangeRef, Runtime
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Operator(id="system", tier=Tier.SOVEREIGN, is_admin=True)
+STOPPABLE = LIVE_STATUSES
+RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.REJECTED})
+
+
+@dataclass
+class TaskDetail:
+    task: TaskRecord
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Conductor:
+    def __init__(self, parts: EngineParts) -> None:
+        self.parts = parts
+        self.settings: Settings = parts.settings
+        self.registry = parts.registry
+        self.bus: EventBus = parts.bus
+        self.governor = Governor(parts.registry, parts.settings.governor)
+        self.spawner = Spawner(
+            worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.move,
+            audit=self.audit, reread=self._reread,
+        )
+        self.monitor: Any = None  # set by start()
+
+    # --- plumbing shared with the monitor -------------------------------------------
+
+    def runtime_for(self, kind: RuntimeKind | str) -> Runtime:
+        return self.parts.runtime(RuntimeKind(kind))
+
+    async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None,
+                   *, actor: str, reason: str | None = None, operator: Operator | None = None) -> TaskRecord:
+        """One guarded transition (audit + outbox in the same transaction), then publish."""
+        moved = await self.registry.transition(
+            task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
+            actor=actor, reason=reason,
+        )
+        self.bus.publish(TaskChanged(moved))
+        if target in TERMINAL_STATUSES:
+            await self.parts.notify_terminal(moved)
+        return moved
+
+    async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
+        await self.parts.audit(task, action, detail)
+
+    async def _reread(self, task_id: str) -> TaskRecord:
+        return await self.registry.get(task_id, operator=SYSTEM)
+
+    async def _owned(self, operator: Operator, task_id: str) -> TaskRecord:
+        """The task, if the operator may act on it. RLS already hides others' rows."""
+        task = await self.registry.get(task_id, operator=operator)
+        if task.operator_id != operator.id and not operator.is_admin:
+            raise NotFoundError("task", task_id)
+        return task
+
+    # --- operator actions ---------------------------------------------------------------
+
+    async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:
+        with trace() as trace_id:
+            if not operator.tier.at_least(Tier.BUILDER):
+                raise PermissionDeniedError(
+                    f"spawn needs tier builder or above; operator {operator.id} is {operator.tier}")
+            repo = await self._resolve_repo(request.repo)
+            base = await self._resolve_base(repo, request.base_branch)
+            if request.branch:
+                self.parts.worktrees.validate_branch(request.branch)
+            agent, model = self.parts.choose_agent(request)
+            key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
+            runtime = request.runtime or self.settings.runtime.default
+            task, created = await self.governor.admit(
+                operator,
+                description=request.description, repo=str(repo), base_branch=base,
+                task_type=request.task_type, agent=agent, model=model, runtime=str(runtime),
+                priority=request.priority,
+                max_retries=request.max_retries if request.max_retries is not None
+                else self.settings.retry.max_retries,
+                idempotency_key=key, branch=request.branch, trace_id=trace_id,
+            )
+            if not created:
+                return SpawnResult(task=task, created=False)
+            self.bus.publish(TaskChanged(task))
+            task = await self.launch(task, actor=operator.id)
+            return SpawnResult(task=task, created=True)
+
+    async def launch(self, task: TaskRecord, *, actor: str) -> TaskRecord:
+        """Run the spawn saga for a proposed or retrying task."""
+        with trace(task.trace_id):
+            launched = await self.spawner.launch(
+                task, lambda t, path: plan_for_task(self.parts, t, path), actor=actor)
+        if launched.status == TaskStatus.RUNNING:
+            await self.parts.start_execution(launched)
+        return launched
+
+    async def stop(self, operator: Operator, task_id: str) -> TaskRecord:
+        task = await self._owned(operator, task_id)
+        if task.status not in STOPPABLE:
+            raise TaskLiveError(f"task {task_id} is {task.status}; only live tasks can be stopped")
+        await self.runtime_for(task.runtime).kill(task.id)
+        for _ in range(5):  # the monitor may move the task at the same moment
+            try:
+                return await self.move(task, TaskStatus.CANCELLED, actor=operator.id,
+                                       reason="stopped by operator", operator=operator)
+            except StaleVersionError:
+                task = await self._owned(operator, task_id)
+                if task.status in TERMINAL_STATUSES:
+                    return task
+        raise StaleVersionError(task_id, task.version)
+
+    async def retry(self, operator: Operator, task_id: str) -> TaskRecord:
+        """Retry a failed or rejected task now, within its retry budget."""
+        task = await self._owned(operator, task_id)
+        if task.status not in RETRYABLE:
+            raise TaskLiveError(f"task {task_id} is {task.status}; only failed or rejected tasks can be retried")
+        counted = await self.registry.record_failure(
+            task.id, operator=operator, context=task.failure_context or {})
+        if counted is None:
+            raise PermissionDeniedError(
+                f"task {task_id} has used its retry budget ({task.max_retries}); spawn a new task")
+        task = await self.move(counted, TaskStatus.RETRYING, actor=operator.id,
+                               reason="retry requested by operator", operator=operator)
+        return await self.launch(task, actor=operator.id)
+
+    async def delete(self, operator: Operator, task_id: str) -> None:
+        task = await self._owned(operator, task_id)
+        if task.status not in TERMINAL_STATUSES:
+            raise TaskLiveError(f"task {task_id} is {task.status}; stop it before deleting it")
+        if task.worktree_path and task.branch:
+            await self.parts.worktrees.cleanup(
+                Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
+        await self.registry.delete(task.id, operator=operator)
+        self.bus.publish(TaskDeleted(task.id))
+
+    async def merge(self, operator: Operator, task_id: str) -> TaskRecord:
+        task = await self._owned(operator, task_id)
+        if task.status != TaskStatus.READY:
+            raise TaskLiveError(f"task {task_id} is {task.status}; only ready tasks can be merged")
+        result = await self.parts.forge.merge(self.change_ref(task))
+        if not result.merged:
+            self.bus.publish(Notice("merge_failed", task.id, result.detail))
+            raise TaskLiveError(f"merge of task {task_id} failed: {result.detail}")
+        return await self.move(task, TaskStatus.MERGED, actor=operator.id, reason="merged", operator=operator)
+
+    async def status(self, operator: Operator, *, all_operators: bool = False,
+                     limit: int = 500) -> StatusSummary:
+        if all_operators and not operator.is_admin:
+            raise PermissionDeniedError("all=true needs an admin operator")
+        query = TaskQuery(operator_id=None if all_operators else operator.id, limit=limit)
+        tasks = await self.registry.query(query, operator=operator)
+        counts: dict[str, int] = {}
+        for task in tasks:
+            counts[task.status] = counts.get(task.status, 0) + 1
+        live = await self.registry.count_active(operator.id)
+        self.governor.note_live(operator.id, live)
+        fleet_live = await self.registry.count_all_active()
+        return StatusSummary(
+            operator_id=operator.id, tier=operator.tier, counts=counts, live=live,
+            limit=self.governor.limit_for(operator.tier), fleet_live=fleet_live,
+            fleet_capacity=self.governor.fleet_capacity, tasks=tasks,
+        )
+
+    async def detail(self, operator: Operator, task_id: str) -> TaskDetail:
+        task = await self._owned(operator, task_id)
+        audit = await self.parts.audit_trail(task.id, operator)
+        executions = await self.parts.executions_for(task.id, operator)
+        return TaskDetail(task=task, audit=audit, executions=executions)
+
+    async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
+        task = await self._owned(operator, task_id)
+        return await self.runtime_for(task.runtime).tail(task.id, n)
+
+    async def diff(self, operator: Operator, task_id: str) -> str:
+        task = await self._owned(operator, task_id)
+        if not task.branch:
+            return ""
+        return await self.parts.forge.diff(self.change_ref(task))
+
+    def change_ref(self, task: TaskRecord) -> ChangeRef:
+        return ChangeRef(
+            repo=Path(task.repo), branch=task.branch or f"fleet/{task.id}", base=task.base_branch,
+            worktree=Path(task.worktree_path) if task.worktree_path else None,
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, *, monitor: bool = True) -> None:
+        from fleet_tui.engine.monitor import Monitor
+
+        self.monitor = Monitor(self)
+        await self.monitor.reconcile()
+        if monitor:
+            self.monitor.start()
+
+    async def shutdown(self) -> None:
+        """Stop the loops and drain; agents keep running (they outlive the conductor)."""
+        if self.monitor is not None:
+            await self.monitor.stop()
+
+    # --- validation helpers -----------------------------------------------------------------
+
+    async def _resolve_repo(self, repo: str) -> Path:
+        path = Path(repo).expanduser()
+        if not path.is_dir():
+            raise ValidationFailed("repo", f"no such directory: {repo}")
+        try:
+            top = await git_out(["rev-parse", "--show-toplevel"], cwd=path, timeout_s=15)
+        except GitError:
+            raise ValidationFailed("repo", f"not a git repository: {repo}") from None
+        return Path(top).resolve()
+
+    async def _resolve_base(self, repo: Path, base: str | None) -> str:
+        if base is None:
+            try:
+                return await git_out(["symbolic-ref", "--short", "HEAD"], cwd=repo, timeout_s=15)
+            except GitError:
+                raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch") from None
+        self.parts.worktrees.validate_branch(base, field="base_branch")
+        try:
+            await git_out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], cwd=repo, timeout_s=15)
+        except GitError:
+            raise ValidationFailed("base_branch", f"no branch {base} in {repo}") from None
+        return base
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def derive_idempotency_key(operator_id: str, repo: Path, description: str) -> str:
+    """Same operator + repo + description (whitespace and case folded) = same task."""
+    normalized = _SPACE.sub(" ", description.strip().lower())
+    digest = hashlib.sha256(f"{operator_id}\n{repo}\n{normalized}".encode()).hexdigest()
+    return f"auto:{digest[:40]}"

@@ -1,0 +1,295 @@
+"""The monitor: reconcile once at start, then one cycle every few seconds.
+
+A cycle reads the live tasks in one query and every runtime's processes in one call each,
+then checks each task; writes happen only when something changed. Cycles never overlap
+(the next is scheduled after the previous ends), each has a deadline, and a task whose
+check raises is counted and skipped, never fatal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from fleet_tui.domain.errors import FleetError, StaleVersionError
+from fleet_tui.domain.models import CIStatus, RuntimeKind, TaskPatch, TaskRecord
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.bus import MonitorTick, Notice
+from fleet_tui.engine.retry import RETRY_AT_KEY, RetryPolicy, is_due, retry_at
+from fleet_tui.engine.tracing import trace
+from fleet_tui.infra.protocols import ProcessState
+
+if TYPE_CHECKING:
+    from fleet_tui.engine.conductor import Conductor
+
+log = logging.getLogger(__name__)
+ACTOR = "monitor"
+S = TaskStatus
+
+
+class Monitor:
+    def __init__(self, conductor: "Conductor") -> None:
+        self.c = conductor
+        self.settings = conductor.settings.monitor
+        self.retry_policy = RetryPolicy(conductor.settings.retry)
+        self.cycles = 0
+        self.errors = 0
+        self.last_cycle_ms = 0.0
+        self.degraded: set[str] = set()  # checks skipped in the last cycle ("forge", ...)
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._launching: dict[str, asyncio.Task[Any]] = {}
+
+    # --- health and lifecycle ---------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    def health(self) -> dict[str, Any]:
+        return {"running": self.running, "last_cycle_ms": round(self.last_cycle_ms, 1),
+                "cycles": self.cycles, "errors": self.errors, "degraded": sorted(self.degraded)}
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._loop_task = asyncio.create_task(self._loop(), name="fleet-monitor")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._loop_task is not None:
+            await asyncio.wait([self._loop_task], timeout=self.settings.cycle_deadline_s)
+            self._loop_task.cancel()
+        for task in list(self._launching.values()):
+            await asyncio.wait([task], timeout=30)
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            await self.run_cycle()
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.interval_s)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run_cycle(self) -> None:
+        """One cycle under its deadline; never raises."""
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self.cycle(), self.settings.cycle_deadline_s)
+        except asyncio.TimeoutError:
+            self.errors += 1
+            log.error("monitor cycle exceeded its %.0fs deadline; aborted", self.settings.cycle_deadline_s)
+        except Exception:
+            self.errors += 1
+            log.exception("monitor cycle failed")
+        self.cycles += 1
+        self.last_cycle_ms = (time.perf_counter() - started) * 1000
+        self.c.bus.publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
+
+    # --- reconcile ------------------------------------------------------------------------
+
+    async def reconcile(self) -> dict[str, list[str]]:
+        """Registry says live but no process -> failed (conductor_restart). A process with no
+        task is logged and left alone: it may belong to someone else."""
+        self.degraded = set()
+        tasks = await self.c.registry.list_live()
+        states = await self._states({t.runtime for t in tasks} | {RuntimeKind.TMUX})
+        failed: list[str] = []
+        for task in tasks:
+            if self._runtime_degraded(task):
+                continue
+            if task.status in (S.SPAWNING, S.RUNNING) and task.id not in states:
+                if task.id in self._launching:
+                    continue
+                try:
+                    await self.c.move(task, S.FAILED, TaskPatch(
+                        failure_reason="conductor_restart",
+                        failure_context={"code": "conductor_restart",
+                                         "message": "no agent process found after a conductor restart"}),
+                        actor=ACTOR, reason="conductor_restart")
+                    failed.append(task.id)
+                except StaleVersionError:
+                    pass
+        known = {t.id for t in tasks}
+        orphans = [tid for tid, st in states.items() if st.alive and tid not in known]
+        for tid in orphans:
+            log.warning("agent process fleet-%s has no live task; leaving it running", tid)
+        return {"failed": failed, "orphans": orphans}
+
+    # --- the cycle --------------------------------------------------------------------------
+
+    async def cycle(self) -> None:
+        self.degraded = set()
+        tasks = await self.c.registry.list_live()
+        states = await self._states({t.runtime for t in tasks if t.status == S.RUNNING})
+        load = len(tasks) / max(self.c.governor.fleet_capacity, 1)
+        for task in tasks:
+            if task.id in self._launching:
+                continue
+            try:
+                with trace(task.trace_id):
+                    await self._check(task, states, load)
+            except StaleVersionError:
+                pass  # someone else moved it; next cycle sees the new state
+            except Exception:
+                self.errors += 1
+                log.exception("monitor check of task %s failed", task.id)
+
+    async def _states(self, kinds: set[RuntimeKind | str]) -> dict[str, ProcessState]:
+        """Every process of the given runtimes. A runtime that cannot answer is recorded in
+        self.degraded and its tasks are skipped this cycle (never failed for it)."""
+        merged: dict[str, ProcessState] = {}
+        for kind in kinds:
+            try:
+                merged.update(await self.c.runtime_for(kind).states())
+            except Exception as exc:
+                self.degraded.add(f"runtime:{RuntimeKind(kind)}")
+                log.warning("runtime %s unavailable: %s", kind, exc)
+        return merged
+
+    def _runtime_degraded(self, task: TaskRecord) -> bool:
+        return f"runtime:{RuntimeKind(task.runtime)}" in self.degraded
+
+    async def _check(self, task: TaskRecord, states: dict[str, ProcessState], load: float) -> None:
+        if task.status == S.RUNNING:
+            if self._runtime_degraded(task):
+                return
+            await self._check_running(task, states.get(task.id))
+        elif task.status == S.PR_CREATED:
+            await self._check_ci(task)
+        elif task.status in (S.FAILED, S.REJECTED):
+            await self._handle_failure(task, load)
+        elif task.status == S.RETRYING and is_due(task):
+            self._launch_later(task)
+        elif task.status == S.REVIEWING and self.c.parts.reviews is not None:
+            await self.c.parts.reviews.check(self.c, task)
+
+    async def _check_running(self, task: TaskRecord, state: ProcessState | None) -> None:
+        if state is None:
+            await self._fail(task, "process_missing", {"message": "agent process disappeared"})
+            return
+        if state.alive:
+            await self._check_alive(task)
+            return
+        if state.exit_code == 0:
+            await self._on_clean_exit(task)
+            return
+        oom = state.oom_killed or state.exit_code == 137
+        await self._fail(task, "oom" if oom else "agent_exit", await self._capture(
+            task, exit_code=state.exit_code, oom=oom))
+
+    async def _check_alive(self, task: TaskRecord) -> None:
+        now = time.time()
+        spawned = task.spawned_at.timestamp() if task.spawned_at else now
+        if now - spawned > self.settings.timeout_minutes * 60:
+            await self.c.runtime_for(task.runtime).kill(task.id)
+            await self._fail(task, "timeout", await self._capture(
+                task, exit_code=None, note=f"ran longer than {self.settings.timeout_minutes:g} minutes"))
+            return
+        last = await self._last_activity(task, spawned)
+        if now - last > self.settings.stall_minutes * 60:
+            await self.c.runtime_for(task.runtime).kill(task.id)
+            await self._fail(task, "stalled", await self._capture(
+                task, exit_code=None, note=f"no output and no commit for {self.settings.stall_minutes:g} minutes"))
+
+    async def _last_activity(self, task: TaskRecord, spawned: float) -> float:
+        """Latest of: agent output (log mtime), last commit on the branch, spawn time."""
+        runtime = self.c.runtime_for(task.runtime)
+        last = spawned
+        output_at = await runtime.last_output_at(task.id)
+        if output_at:
+            last = max(last, output_at)
+        if time.time() - last > self.settings.stall_minutes * 60 and task.worktree_path:
+            # only when output looks stale: one git call, not one per cycle per task
+            from fleet_tui.infra.git import git
+
+            result = await git(["log", "-1", "--format=%ct"], cwd=task.worktree_path, check=False)
+            if result.ok and result.stdout.strip():
+                last = max(last, float(result.stdout.strip()))
+        return last
+
+    async def _on_clean_exit(self, task: TaskRecord) -> None:
+        forge = self.c.parts.forge
+        try:
+            change = await forge.find_change(self.c.change_ref(task))
+        except FleetError as exc:
+            self.degraded.add("forge")
+            log.warning("forge unavailable for %s: %s", task.id, exc)
+            return
+        if change is None:
+            await self._fail(task, "no_change", await self._capture(
+                task, exit_code=0, note="the agent exited 0 without committing a change"))
+            return
+        await self.c.parts.finish_execution(task, exit_code=0)
+        await self.c.move(task, S.PR_CREATED, TaskPatch(
+            pr_number=change.pr_number, pr_url=change.pr_url, ci_status=CIStatus.PENDING,
+            exit_code=0), actor=ACTOR, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
+
+    async def _check_ci(self, task: TaskRecord) -> None:
+        try:
+            result = await self.c.parts.forge.ci_status(self.c.change_ref(task))
+        except FleetError as exc:
+            self.degraded.add("forge")
+            log.warning("forge CI check unavailable for %s: %s", task.id, exc)
+            return
+        if result.status == CIStatus.PENDING:
+            return
+        if result.status == CIStatus.FAILING:
+            context = await self._capture(task, exit_code=None, ci_output=result.output)
+            await self.c.move(task, S.FAILED, TaskPatch(
+                ci_status=CIStatus.FAILING, failure_reason="ci_failed", failure_context=context),
+                actor=ACTOR, reason="CI failed")
+            await self.c.parts.notify(task, "ci_failed", "CI failed")
+            return
+        if task.ci_status != CIStatus.PASSING:
+            task = await self.c.parts.patch(task, TaskPatch(ci_status=CIStatus.PASSING))
+            await self.c.parts.notify(task, "pr_ready", "change ready for review, CI passing")
+        if self.c.parts.reviews is not None:
+            await self.c.parts.reviews.begin(self.c, task)
+
+    async def _fail(self, task: TaskRecord, reason: str, context: dict[str, Any]) -> None:
+        await self.c.parts.finish_execution(task, exit_code=context.get("exit_code"), failure=reason)
+        await self.c.move(task, S.FAILED, TaskPatch(
+            failure_reason=reason, failure_context=context, exit_code=context.get("exit_code")),
+            actor=ACTOR, reason=reason)
+        await self.c.parts.notify(task, "failed", f"attempt {task.retry_count + 1} failed: {reason}")
+
+    async def _capture(self, task: TaskRecord, *, exit_code: int | None, oom: bool = False,
+                       ci_output: str = "", note: str = "") -> dict[str, Any]:
+        from fleet_tui.engine.failure import capture_task_failure
+
+        return await capture_task_failure(self.c, task, exit_code=exit_code, oom=oom,
+                                          ci_output=ci_output, note=note)
+
+    async def _handle_failure(self, task: TaskRecord, load: float) -> None:
+        if not self.c.settings.retry.auto:
+            return
+        decision = self.retry_policy.decide(task, fleet_load=load)
+        if not decision.retry:
+            await self.c.move(task, S.ABANDONED, actor=ACTOR, reason=decision.reason)
+            return
+        counted = await self.c.registry.record_failure(
+            task.id, operator=None, context=task.failure_context or {})
+        if counted is None:
+            await self.c.move(task, S.ABANDONED, actor=ACTOR, reason="retry budget spent")
+            return
+        metadata = {**counted.metadata, RETRY_AT_KEY: retry_at(decision.delay_s)}
+        await self.c.move(counted, S.RETRYING, TaskPatch(metadata=metadata),
+                          actor=ACTOR, reason=decision.reason)
+        self.c.bus.publish(Notice("retry_scheduled", task.id, decision.reason))
+
+    def _launch_later(self, task: TaskRecord) -> None:
+        """Respawn outside the cycle so a slow spawn never holds the cycle's deadline."""
+
+        async def run() -> None:
+            try:
+                await self.c.launch(task, actor=ACTOR)
+            except StaleVersionError:
+                pass
+            except Exception:
+                self.errors += 1
+                log.exception("relaunch of %s failed", task.id)
+            finally:
+                self._launching.pop(task.id, None)
+
+        self._launching[task.id] = asyncio.create_task(run(), name=f"relaunch-{task.id}")

@@ -1,0 +1,162 @@
+"""Everything the conductor drives, built once from Settings. Tests build it with real
+parts and may wrap one of them to inject a fault."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from fleet_tui.config import Settings
+from fleet_tui.domain.errors import ValidationFailed
+from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskPatch, TaskRecord
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.bus import EventBus, Notice
+from fleet_tui.infra.agents import AgentProfile, load_profiles
+from fleet_tui.infra.protocols import Forge, Runtime
+from fleet_tui.infra.secrets import SecretsProvider
+from fleet_tui.infra.worktree import WorktreeManager
+from fleet_tui.store import audit as audit_store
+from fleet_tui.store import notifications as notification_store
+from fleet_tui.store.db import Database
+from fleet_tui.store.tasks import TaskRegistry
+
+log = logging.getLogger(__name__)
+
+TERMINAL_NOTIFICATION = {
+    TaskStatus.MERGED: ("completed", "merged into base"),
+    TaskStatus.ABANDONED: ("abandoned", "retry budget spent or abandoned"),
+    TaskStatus.CANCELLED: ("cancelled", "stopped by the operator"),
+}
+
+
+@dataclass
+class EngineParts:
+    settings: Settings
+    db: Database
+    registry: TaskRegistry
+    worktrees: WorktreeManager
+    forge: Forge
+    runtime_factories: dict[RuntimeKind, Callable[[], Runtime]]
+    bus: EventBus = field(default_factory=EventBus)
+    profiles: dict[str, AgentProfile] = field(default_factory=dict)
+    secrets: SecretsProvider = field(default_factory=SecretsProvider)
+    reviews: Any = None  # the review pipeline, when configured
+    _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
+
+    # --- runtimes and agents -----------------------------------------------------------
+
+    def runtime(self, kind: RuntimeKind) -> Runtime:
+        if kind not in self._runtimes:
+            factory = self.runtime_factories.get(kind)
+            if factory is None:
+                raise ValidationFailed("runtime", f"{kind} is not available in this fleet")
+            self._runtimes[kind] = factory()
+        return self._runtimes[kind]
+
+    def profile(self, name: str | None) -> AgentProfile:
+        chosen = name or self.settings.agents.default_profile
+        if chosen not in self.profiles:
+            known = ", ".join(sorted(self.profiles))
+            raise ValidationFailed("agent", f"unknown agent profile {chosen!r}; known: {known}")
+        return self.profiles[chosen]
+
+    def choose_agent(self, request: SpawnRequest) -> tuple[str, str | None]:
+        """Explicit override, else the task type's configured route, else the default."""
+        from fleet_tui.infra.agents import resolve_model
+
+        name = request.agent or self.settings.agents.routes.get(request.task_type) \
+            or self.settings.agents.default_profile
+        profile = self.profile(name)
+        return profile.name, resolve_model(profile, request.model)
+
+    def prompt_path(self, task_id: str) -> Path:
+        return self.settings.data_dir / "prompts" / f"{task_id}.txt"
+
+    # --- registry helpers ---------------------------------------------------------------
+
+    async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
+        async with self.db.system() as conn:
+            await audit_store.append(conn, operator_id=task.operator_id, action=action,
+                                     actor="conductor", task_id=task.id, detail=detail,
+                                     trace_id=task.trace_id)
+
+    async def audit_trail(self, task_id: str, operator: Operator) -> list[dict[str, Any]]:
+        entries = await audit_store.list_for_task(self.db, task_id, operator=operator)
+        return [entry.__dict__ for entry in entries]
+
+    async def executions_for(self, task_id: str, operator: Operator) -> list[dict[str, Any]]:
+        from fleet_tui.store import executions
+
+        return await executions.list_for_task(self.db, task_id, operator=operator)
+
+    async def start_execution(self, task: TaskRecord) -> None:
+        from fleet_tui.store import executions
+
+        await executions.start(self.db, task)
+
+    async def finish_execution(self, task: TaskRecord, *, exit_code: int | None,
+                               failure: str | None = None) -> None:
+        from fleet_tui.store import executions
+
+        await executions.finish(self.db, task.id, attempt=task.retry_count + 1,
+                                exit_code=exit_code, failure=failure)
+
+    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
+        moved = await self.registry.update(task.id, task.version, patch=patch, operator=None)
+        from fleet_tui.engine.bus import TaskChanged
+
+        self.bus.publish(TaskChanged(moved))
+        return moved
+
+    async def notify(self, task: TaskRecord, kind: str, summary: str) -> None:
+        """Record the notification (delivery is the outbox relay's job) and tell the faces."""
+        async with self.db.system() as conn:
+            await notification_store.record(conn, task_id=task.id, operator_id=task.operator_id,
+                                            type=kind, summary=summary)
+        self.bus.publish(Notice(kind, task.id, summary))
+
+    async def notify_terminal(self, task: TaskRecord) -> None:
+        kind, summary = TERMINAL_NOTIFICATION.get(TaskStatus(task.status), ("completed", str(task.status)))
+        await self.notify(task, kind, summary)
+
+
+def build_parts(settings: Settings, db: Database, **overrides: Any) -> EngineParts:
+    """The real parts for these settings: local forge or gh, tmux and (lazily) docker."""
+    from fleet_tui.infra.forge_local import LocalForge
+
+    data = settings.data_dir
+    worktrees = WorktreeManager(
+        settings.worktree_base, data / "snapshots", git_timeout_s=settings.worktree.git_timeout_s,
+        setup_command=settings.worktree.setup_command, setup_timeout_s=settings.worktree.setup_timeout_s,
+    )
+    if settings.forge.kind == "github":
+        from fleet_tui.infra.forge_github import GithubForge
+
+        forge: Forge = GithubForge(budget_per_hour=settings.forge.gh_budget_per_hour)
+    else:
+        forge = LocalForge(ci_command=settings.forge.ci_command, ci_timeout_s=settings.forge.ci_timeout_s,
+                           git_timeout_s=settings.worktree.git_timeout_s)
+
+    def tmux() -> Runtime:
+        from fleet_tui.infra.tmux_runtime import TmuxRuntime
+
+        return TmuxRuntime(settings.runtime.tmux_socket, data / "logs")
+
+    def docker() -> Runtime:
+        from fleet_tui.infra.docker_runtime import DockerRuntime
+
+        rt = settings.runtime
+        return DockerRuntime(rt.docker_image, log_dir=data / "logs", memory=rt.docker_memory,
+                             cpus=rt.docker_cpus, pids_limit=rt.docker_pids_limit,
+                             network=rt.docker_network, user=rt.docker_user, stop_grace_s=rt.stop_grace_s)
+
+    parts = EngineParts(
+        settings=settings, db=db, registry=TaskRegistry(db), worktrees=worktrees, forge=forge,
+        runtime_factories={RuntimeKind.TMUX: tmux, RuntimeKind.DOCKER: docker},
+        profiles=load_profiles(settings.agents.profiles),
+    )
+    for key, value in overrides.items():
+        setattr(parts, key, value)
+    return parts

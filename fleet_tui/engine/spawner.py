@@ -1,0 +1,125 @@
+"""The spawn saga: worktree, agent process, running. Used for first attempts and retries.
+Any failure compensates in reverse order (each compensation audited) and leaves the task
+failed with the SpawnError code, unless the operator cancelled it meanwhile."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, StaleVersionError
+from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.saga import SagaFailed, SagaStep, run_saga
+from fleet_tui.infra.protocols import AgentLaunch, Runtime
+
+log = logging.getLogger(__name__)
+
+Move = Callable[..., Awaitable[TaskRecord]]
+Audit = Callable[..., Awaitable[None]]
+
+
+@dataclass
+class SpawnPlan:
+    """What the saga needs beyond the task row: decided by the conductor."""
+
+    argv: list[str]
+    prompt: str
+    prompt_via: str
+    env: dict[str, str]
+
+
+class Spawner:
+    def __init__(self, *, worktrees: Any, runtime_for: Callable[[RuntimeKind], Runtime],
+                 move: Move, audit: Audit, reread: Callable[[str], Awaitable[TaskRecord]]) -> None:
+        self._worktrees = worktrees
+        self._runtime_for = runtime_for
+        self._move = move
+        self._audit = audit
+        self._reread = reread
+
+    async def launch(self, task: TaskRecord, plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]],
+                     *, actor: str) -> TaskRecord:
+        """task must be proposed or retrying; returns it running or failed."""
+        branch = task.branch or f"fleet/{task.id}"
+        path = self._worktrees.resolve_path(task.id)
+        task = await self._move(task, TaskStatus.SPAWNING, TaskPatch(
+            branch=branch, worktree_path=str(path)), actor=actor)
+        runtime = self._runtime_for(task.runtime)
+        repo = Path(task.repo)
+        reuse = path.exists()  # a retry continues in the attempt's worktree
+        state: dict[str, Any] = {}
+
+        async def make_worktree() -> Path:
+            if reuse:
+                return path
+            return await self._worktrees.create(repo, task_id=task.id, branch=branch,
+                                                base=task.base_branch)
+
+        async def undo_worktree() -> None:
+            await self._worktrees.remove_created(repo, path, branch, task.base_branch)
+
+        async def start_process() -> None:
+            plan = await plan_for(task, path)
+            launch = AgentLaunch(
+                task_id=task.id, workdir=path, argv=plan.argv, prompt=plan.prompt,
+                prompt_via=plan.prompt_via,  # type: ignore[arg-type]
+                env={**plan.env, "FLEET_TASK_ID": task.id,
+                     "FLEET_ATTEMPT": str(task.retry_count + 1)},
+            )
+            state["process"] = await runtime.spawn(launch)
+
+        async def undo_process() -> None:
+            await runtime.kill(task.id)
+
+        async def mark_running() -> TaskRecord:
+            proc = state["process"]
+            patch = TaskPatch(spawned_at=datetime.now(timezone.utc), exit_code=None)
+            if task.runtime == RuntimeKind.DOCKER:
+                patch.container_id = proc.ref
+            else:
+                patch.tmux_session = proc.ref
+            return await self._move(task, TaskStatus.RUNNING, patch, actor=actor)
+
+        async def audited(step: str, error: str | None) -> None:
+            await self._audit(task, "compensate", {"step": step, "error": error})
+
+        steps = [
+            SagaStep("worktree", make_worktree, None if reuse else undo_worktree),
+            SagaStep("process", start_process, undo_process),
+            SagaStep("running", mark_running),
+        ]
+        try:
+            results = await run_saga(steps, on_compensated=audited)
+        except SagaFailed as failed:
+            return await self._after_failure(task, failed, actor=actor)
+        return results[-1]
+
+    async def _after_failure(self, task: TaskRecord, failed: SagaFailed, *, actor: str) -> TaskRecord:
+        cause = failed.cause
+        if isinstance(cause, SpawnError):
+            code, message = cause.code, cause.detail
+        elif isinstance(cause, StaleVersionError):
+            code, message = SpawnErrorCode.PROCESS_FAILED, "task changed during spawn"
+        else:
+            code = SpawnErrorCode.PROCESS_FAILED if failed.step != "worktree" else SpawnErrorCode.WORKTREE_FAILED
+            message = f"{type(cause).__name__}: {cause}"
+        current = await self._reread(task.id)
+        if current.status != TaskStatus.SPAWNING:
+            log.info("spawn of %s ended by %s (%s)", task.id, current.status, code)
+            return current  # e.g. cancelled by the operator meanwhile
+        context = {"code": str(code), "step": failed.step, "message": _scrub(message),
+                   "compensated": failed.compensated}
+        return await self._move(current, TaskStatus.FAILED, TaskPatch(
+            failure_reason=str(code), failure_context=context), actor=actor)
+
+
+def _scrub(text: str) -> str:
+    """Spawn errors may quote paths and commands; never secrets (the env is not in them),
+    but keep them short."""
+    home = os.path.expanduser("~")
+    return text.replace(home, "~")[:2000]

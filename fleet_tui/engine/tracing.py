@@ -1,0 +1,79 @@
+"""Trace ids carried through a request, its spawn, the monitor and retries, and the JSON
+log format that prints them."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+_span_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("span_id", default=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def current_trace_id() -> str | None:
+    return _trace_id.get()
+
+
+@contextmanager
+def trace(trace_id: str | None = None) -> Iterator[str]:
+    """Bind a trace id (a new one unless given) for the code inside."""
+    tid = trace_id or _trace_id.get() or new_id()
+    token = _trace_id.set(tid)
+    try:
+        yield tid
+    finally:
+        _trace_id.reset(token)
+
+
+@contextmanager
+def span(name: str) -> Iterator[str]:
+    sid = new_id()
+    parent = _span_id.get()
+    token = _span_id.set(sid)
+    started = time.perf_counter()
+    try:
+        yield sid
+    finally:
+        _span_id.reset(token)
+        logging.getLogger("fleet.span").debug(
+            "span %s", name,
+            extra={"span": name, "span_id": sid, "parent_span_id": parent,
+                   "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    _skip = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "trace_id": _trace_id.get(),
+            "span_id": _span_id.get(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stdout if json_lines else sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

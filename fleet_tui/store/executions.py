@@ -1,0 +1,46 @@
+"""fleet_executions: one row per agent run (attempt) of a task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fleet_tui.domain.models import Operator, TaskRecord
+
+if TYPE_CHECKING:
+    from fleet_tui.store.db import Database
+
+_COLUMNS = ("id, task_id, attempt, agent, model, task_type, runtime, started_at, finished_at,"
+            " duration_ms, exit_code, failure, input_tokens, output_tokens, cost_usd")
+
+
+async def start(db: Database, task: TaskRecord) -> None:
+    """Open the row of the task's current attempt (idempotent for a relaunch)."""
+    async with db.system() as conn:
+        await conn.execute(
+            "INSERT INTO fleet_executions (task_id, operator_id, attempt, agent, model, task_type,"
+            " runtime) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (task_id, attempt) DO UPDATE SET started_at = now(), finished_at = NULL",
+            task.id, task.operator_id, task.retry_count + 1, task.agent or "unknown", task.model,
+            str(task.task_type), str(task.runtime),
+        )
+
+
+async def finish(db: Database, task_id: str, *, attempt: int, exit_code: int | None,
+                 failure: str | None = None, input_tokens: int | None = None,
+                 output_tokens: int | None = None, cost_usd: float | None = None) -> None:
+    async with db.system() as conn:
+        await conn.execute(
+            "UPDATE fleet_executions SET finished_at = now(),"
+            " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,"
+            " exit_code = $3, failure = $4, input_tokens = $5, output_tokens = $6, cost_usd = $7"
+            " WHERE task_id = $1 AND attempt = $2 AND finished_at IS NULL",
+            task_id, attempt, exit_code, failure, input_tokens, output_tokens, cost_usd,
+        )
+
+
+async def list_for_task(db: Database, task_id: str, *, operator: Operator | None) -> list[dict[str, Any]]:
+    scope = db.system(kind="read") if operator is None else db.tenant(operator, kind="read")
+    async with scope as conn:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM fleet_executions WHERE task_id = $1 ORDER BY attempt", task_id)
+    return [dict(row) for row in rows]
