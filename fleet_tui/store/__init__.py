@@ -1,0 +1,1 @@
+"""Persistence: asyncpg only. Pool + tenant context, migrations, one module per aggregate."""

@@ -1,0 +1,318 @@
+"""The task registry: fleet_tasks with optimistic concurrency, audit and outbox rows
+written in the same transaction as every change.
+
+Every method taking conn=None opens its own tenant transaction; given a connection it
+runs inside the caller's transaction, so the engine can compose several steps atomically."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+from enum import Enum
+from typing import Any, AsyncIterator
+
+import asyncpg
+
+from fleet_tui.domain.errors import (
+    NotFoundError,
+    SpawnDeniedError,
+    StaleVersionError,
+    TaskLiveError,
+    ValidationFailed,
+)
+from fleet_tui.domain.models import Operator, RuntimeKind, TaskPatch, TaskQuery, TaskRecord, TaskType
+from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, check_transition, is_terminal
+from fleet_tui.store import audit, outbox
+from fleet_tui.store.db import Database
+from fleet_tui.store.errors import as_validation_error
+from fleet_tui.store.records import TASK_SELECT, to_task
+
+TERMINAL = sorted(str(s) for s in TERMINAL_STATUSES)
+# Literal, not a parameter, so the planner can prove the partial index fleet_tasks_live_idx.
+LIVE_SQL = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _live_tasks_phrase(count: int) -> str:
+    return f"{count} live task" + ("" if count == 1 else "s")
+
+
+def denial_message(operator: Operator, live: int, limit: int) -> str:
+    return (f"{operator.tier} operator {operator.id} has {_live_tasks_phrase(live)}; "
+            f"the {operator.tier} limit is {limit}")
+
+
+class TaskRegistry:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- scopes --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _scope(self, operator: Operator | None, conn: asyncpg.Connection | None,
+                     kind: str = "write") -> AsyncIterator[asyncpg.Connection]:
+        """The given connection, or a fresh transaction as operator (None = system)."""
+        if conn is not None:
+            yield conn
+            return
+        scope = self.db.system(kind=kind) if operator is None else self.db.tenant(operator, kind=kind)
+        async with scope as fresh:
+            yield fresh
+
+    # --- create / read -------------------------------------------------------------------
+
+    async def create(
+        self,
+        operator: Operator,
+        *,
+        description: str,
+        repo: str,
+        base_branch: str,
+        task_type: TaskType | str,
+        agent: str | None = None,
+        model: str | None = None,
+        runtime: RuntimeKind | str = "tmux",
+        priority: int = 50,
+        max_retries: int = 3,
+        idempotency_key: str | None = None,
+        branch: str | None = None,
+        trace_id: str | None = None,
+        conn: asyncpg.Connection | None = None,
+    ) -> TaskRecord:
+        """Insert a proposed task at version 0 (audit + outbox rows in the same transaction).
+        A repeated idempotency key returns the existing task unchanged."""
+        _require_text("description", description)
+        _require_text("repo", repo)
+        _require_text("base_branch", base_branch)
+        task_id = new_task_id()
+        async with self._scope(operator, conn) as c:
+            try:
+                row = await c.fetchrow(
+                    f"INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+                    f" task_type, agent, model, runtime, priority, max_retries, idempotency_key,"
+                    f" branch, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    f" ON CONFLICT (operator_id, idempotency_key) DO NOTHING RETURNING {TASK_SELECT}",
+                    task_id, operator.id, description, repo, base_branch, _plain(task_type), agent, model,
+                    _plain(runtime), priority, max_retries, idempotency_key, branch, trace_id,
+                )
+            except asyncpg.PostgresError as exc:
+                raise as_validation_error(exc) or exc from None
+            if row is None:  # the key was already used: idempotent replay
+                existing = await self.find_by_idempotency_key(operator, idempotency_key or "", conn=c)
+                if existing is None:
+                    raise NotFoundError("task with idempotency key", idempotency_key or "")
+                return existing
+            task = to_task(row)
+            await self._record(c, task, actor=operator.id, action="created", from_status=None)
+            return task
+
+    async def get(self, task_id: str, *, operator: Operator | None,
+                  conn: asyncpg.Connection | None = None) -> TaskRecord:
+        async with self._scope(operator, conn, "read") as c:
+            row = await c.fetchrow(f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE id = $1", task_id)
+        if row is None:
+            raise NotFoundError("task", task_id)
+        return to_task(row)
+
+    async def find_by_idempotency_key(self, operator: Operator, key: str,
+                                      conn: asyncpg.Connection | None = None) -> TaskRecord | None:
+        async with self._scope(operator, conn, "read") as c:
+            row = await c.fetchrow(
+                f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2",
+                operator.id, key)
+        return None if row is None else to_task(row)
+
+    async def query(self, q: TaskQuery, *, operator: Operator | None) -> list[TaskRecord]:
+        """Newest first. Row-level security bounds what `operator` sees whatever q asks."""
+        clauses: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if q.operator_id is not None:
+            clauses.append(f"operator_id = {arg(q.operator_id)}")
+        if q.statuses:
+            clauses.append(f"status = ANY({arg([str(s) for s in q.statuses])}::text[])")
+        if q.agent is not None:
+            clauses.append(f"agent = {arg(q.agent)}")
+        if q.task_type is not None:
+            clauses.append(f"task_type = {arg(str(q.task_type))}")
+        if q.since is not None:
+            clauses.append(f"created_at >= {arg(q.since)}")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {TASK_SELECT} FROM fleet_tasks {where} ORDER BY created_at DESC, id LIMIT {arg(q.limit)}"
+        async with self._scope(operator, None, "read") as c:
+            rows = await c.fetch(sql, *args)
+        return [to_task(r) for r in rows]
+
+    async def count_active(self, operator_id: str, *, conn: asyncpg.Connection | None = None) -> int:
+        """Live (non-terminal) tasks of one operator; system visibility unless conn given."""
+        async with self._scope(None, conn, "read") as c:
+            return await c.fetchval(
+                f"SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}", operator_id)
+
+    async def count_all_active(self) -> int:
+        async with self._scope(None, None, "read") as c:
+            return await c.fetchval(f"SELECT count(*) FROM fleet_tasks WHERE {LIVE_SQL}")
+
+    async def list_live(self, *, operator: Operator | None = None) -> list[TaskRecord]:
+        """Every live task (operator None = system: all operators), oldest first."""
+        async with self._scope(operator, None, "read") as c:
+            rows = await c.fetch(
+                f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE {LIVE_SQL} ORDER BY created_at, id")
+        return [to_task(r) for r in rows]
+
+    # --- changes -------------------------------------------------------------------------
+
+    async def delete(self, task_id: str, *, operator: Operator | None,
+                     conn: asyncpg.Connection | None = None) -> None:
+        """Remove a terminal task; its audit history stays."""
+        async with self._scope(operator, conn) as c:
+            row = await c.fetchrow(
+                "SELECT status, version, operator_id FROM fleet_tasks WHERE id = $1 FOR UPDATE", task_id)
+            if row is None:
+                raise NotFoundError("task", task_id)
+            if not is_terminal(row["status"]):
+                raise TaskLiveError(
+                    f"task {task_id} is {row['status']}; only {', '.join(TERMINAL)} tasks can be deleted")
+            await c.execute("DELETE FROM fleet_tasks WHERE id = $1", task_id)
+            actor = operator.id if operator is not None else "system"
+            await audit.append(c, task_id=task_id, operator_id=row["operator_id"], actor=actor,
+                               action="deleted", from_status=row["status"], version=row["version"])
+            await outbox.enqueue(c, "task.deleted",
+                                 {"id": task_id, "status": row["status"], "version": row["version"],
+                                  "operator": row["operator_id"]},
+                                 task_id=task_id, operator_id=row["operator_id"],
+                                 dedup_key=f"task:{task_id}:deleted")
+
+    async def transition(
+        self,
+        task_id: str,
+        expected_version: int,
+        target: TaskStatus | str,
+        *,
+        operator: Operator | None,
+        patch: TaskPatch | None = None,
+        actor: str = "system",
+        reason: str | None = None,
+        conn: asyncpg.Connection | None = None,
+    ) -> TaskRecord:
+        """Move a task to target if it is still at expected_version and the move is allowed.
+
+        Raises InvalidTransitionError, StaleVersionError (someone else changed it first) or
+        NotFoundError. One guarded UPDATE; audit and outbox rows in the same transaction."""
+        target = TaskStatus(target)
+        async with self._scope(operator, conn) as c:
+            current = await c.fetchrow("SELECT status, version FROM fleet_tasks WHERE id = $1", task_id)
+            if current is None:
+                raise NotFoundError("task", task_id)
+            if current["version"] != expected_version:
+                raise StaleVersionError(task_id, expected_version)
+            check_transition(current["status"], target)
+
+            fields = patch.set_fields() if patch is not None else {}
+            args: list[Any] = [task_id, expected_version, current["status"], str(target)]
+            sets = ["status = $4", "version = version + 1"]
+            for name, value in fields.items():
+                args.append(_plain(value))
+                if name == "metadata":  # merged, so concurrent writers of distinct keys both land
+                    sets.append(f"metadata = metadata || ${len(args)}::jsonb")
+                else:
+                    sets.append(f"{name} = ${len(args)}")
+            if target in TERMINAL_STATUSES and "completed_at" not in fields:
+                sets.append("completed_at = now()")
+            try:
+                row = await c.fetchrow(
+                    f"UPDATE fleet_tasks SET {', '.join(sets)}"
+                    f" WHERE id = $1 AND version = $2 AND status = $3 RETURNING {TASK_SELECT}",
+                    *args)
+            except asyncpg.PostgresError as exc:
+                raise as_validation_error(exc) or exc from None
+            if row is None:
+                raise StaleVersionError(task_id, expected_version)
+            task = to_task(row)
+            detail: dict[str, Any] = {"fields": sorted(fields)}  # names only: values may be large
+            if reason:
+                detail["reason"] = reason
+            await self._record(c, task, actor=actor, action="transition",
+                               from_status=current["status"], detail=detail)
+            return task
+
+    async def record_failure(self, task_id: str, *, operator: Operator | None, context: dict[str, Any],
+                             conn: asyncpg.Connection | None = None) -> TaskRecord | None:
+        """Count one failed attempt and keep its context, only while retry_count < max_retries.
+        Atomic under concurrency; None when the budget is exhausted."""
+        async with self._scope(operator, conn) as c:
+            row = await c.fetchrow(
+                f"UPDATE fleet_tasks SET retry_count = retry_count + 1, failure_context = $2"
+                f" WHERE id = $1 AND retry_count < max_retries RETURNING {TASK_SELECT}",
+                task_id, context)
+            if row is None:
+                if await c.fetchval("SELECT 1 FROM fleet_tasks WHERE id = $1", task_id) is None:
+                    raise NotFoundError("task", task_id)
+                return None
+            task = to_task(row)
+            await audit.append(c, task_id=task.id, operator_id=task.operator_id,
+                               actor=operator.id if operator is not None else "system",
+                               action="failure_recorded", version=task.version,
+                               detail={"retry_count": task.retry_count, "max_retries": task.max_retries},
+                               trace_id=task.trace_id)
+            return task
+
+    async def admit_and_insert(self, operator: Operator, limit: int,
+                               **create_kwargs: Any) -> tuple[TaskRecord, bool]:
+        """The governor's authority: one transaction that locks the operator's row, returns
+        the existing task for a known idempotency key, counts live tasks and inserts or
+        refuses with SpawnDeniedError. Returns (task, created)."""
+        create_kwargs.pop("conn", None)
+        key = create_kwargs.get("idempotency_key")
+        async with self.db.tenant(operator) as c:
+            await c.execute(
+                "INSERT INTO fleet_operators (id, tier, is_admin) VALUES ($1, $2, $3)"
+                " ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, is_admin = EXCLUDED.is_admin"
+                " WHERE fleet_operators.tier IS DISTINCT FROM EXCLUDED.tier"
+                " OR fleet_operators.is_admin IS DISTINCT FROM EXCLUDED.is_admin",
+                operator.id, str(operator.tier), operator.is_admin)
+            # Serialises admissions per operator: the count below cannot go stale before insert.
+            await c.execute("SELECT 1 FROM fleet_operators WHERE id = $1 FOR UPDATE", operator.id)
+            if key:
+                existing = await self.find_by_idempotency_key(operator, key, conn=c)
+                if existing is not None:
+                    return existing, False
+            live = await self.count_active(operator.id, conn=c)
+            if live >= limit:
+                raise SpawnDeniedError(denial_message(operator, live, limit), operator_id=operator.id,
+                                       tier=str(operator.tier), live=live, limit=limit)
+            task = await self.create(operator, conn=c, **create_kwargs)
+            return task, True
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _record(self, c: asyncpg.Connection, task: TaskRecord, *, actor: str, action: str,
+                      from_status: str | None, detail: dict[str, Any] | None = None) -> None:
+        """The audit row and the outbox event every change carries."""
+        await audit.append(c, task_id=task.id, operator_id=task.operator_id, actor=actor, action=action,
+                           from_status=from_status, to_status=str(task.status), version=task.version,
+                           detail=detail, trace_id=task.trace_id)
+        await outbox.enqueue(
+            c, f"task.{task.status}",
+            {"id": task.id, "status": str(task.status), "version": task.version,
+             "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id},
+            task_id=task.id, operator_id=task.operator_id, dedup_key=f"task:{task.id}:v{task.version}",
+        )
+
+
+def _require_text(field: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed(field, "must not be empty")
+    if "\x00" in value:
+        raise ValidationFailed(field, "must not contain NUL characters")
