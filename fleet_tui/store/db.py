@@ -35,15 +35,15 @@ async def resolve_owner_url(settings: Settings) -> tuple[str, embedded.EmbeddedP
     return server.owner_url, server
 
 
-async def prepare_database(settings: Settings, owner_url: str) -> str:
-    """Create the app role, apply migrations, grant; return the app role's URL."""
+async def prepare_database(settings: Settings, owner_url: str, target: int | None = None) -> str:
+    """Create the app role, apply migrations (up to target), grant; return the app role's URL."""
     role = settings.database.app_role
     password = roles.app_password(owner_url, role, settings.data_dir)
     async with connect_owner(owner_url, timeout_s=settings.database.connect_timeout_s) as conn:
         await roles.ensure_app_role(conn, role, password)
         await conn.execute("SELECT pg_advisory_lock($1)", migrations.MIGRATION_LOCK_KEY)
         try:
-            await migrations.upgrade_conn(conn)
+            await migrations.upgrade_conn(conn, target)
             await roles.grant_app_role(conn, role)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", migrations.MIGRATION_LOCK_KEY)

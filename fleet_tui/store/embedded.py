@@ -74,7 +74,7 @@ class EmbeddedPostgres:
         # DEVNULL stdout: pg_ctl's postmaster would otherwise hold our pipe open
         result = subprocess.run(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, timeout=timeout_s, user=self.run_as, cwd="/",
+            text=True, timeout=timeout_s, cwd="/", **_identity(self.run_as),
         )
         if check and result.returncode != 0:
             tail = self._log_tail() or result.stderr.strip()
@@ -149,6 +149,15 @@ def choose_run_as() -> str | None:
             continue
     raise DatabaseUnavailableError(
         "embedded PostgreSQL: running as root and no 'postgres' or 'nobody' account exists to run it")
+
+
+def _identity(run_as: str | None) -> dict[str, object]:
+    """subprocess kwargs to drop root fully: uid, primary gid and no supplementary groups
+    (keeping root's groups would make root-group directories deny via their group bits)."""
+    if run_as is None:
+        return {}
+    info = pwd.getpwnam(run_as)
+    return {"user": info.pw_uid, "group": info.pw_gid, "extra_groups": []}
 
 
 def _socket_dir(root: Path) -> Path:

@@ -1,0 +1,64 @@
+"""`fleet-tui`: argument parsing only. Verbs live in fleet_tui/commands/ (one module each,
+discovered); with no verb the control room opens, with --headless the server runs.
+Expected failures print one line to stderr and exit 2; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+from fleet_tui import commands
+from fleet_tui.config import Settings, load_settings
+from fleet_tui.domain.errors import FleetError
+
+PROG = "fleet-tui"
+
+
+def run_ui(settings: Settings) -> int:
+    """Hook: open the Textual control room (filled in by the UI room)."""
+    raise NotImplementedError("the control room is not wired into the CLI yet")
+
+
+def run_headless(settings: Settings) -> int:
+    """Hook: run the engine and the HTTP API without Textual (filled in by the API room)."""
+    raise NotImplementedError("--headless is not wired into the CLI yet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="A control room for a fleet of AI coding agents.")
+    parser.add_argument("--headless", action="store_true", help="run the engine and HTTP API, no UI")
+    subparsers = parser.add_subparsers(dest="command", metavar="VERB")
+    for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        register = getattr(importlib.import_module(f"{commands.__name__}.{module.name}"), "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
+    settings = load_settings()
+    return run_headless(settings) if args.headless else run_ui(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except FleetError as exc:  # includes ConfigError, ValidationFailed, DatabaseUnavailableError
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except NotImplementedError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
