@@ -67,7 +67,7 @@ def run_token_mint(args: argparse.Namespace) -> int:
         print("fleet-tui token mint: --operator must be 1-128 characters of letters, digits "
               "and ._@:-", file=sys.stderr)
         return 2
-    except KeyStoreError as exc:
+    except (KeyStoreError, OSError) as exc:
         print(f"fleet-tui token mint: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -86,7 +86,7 @@ def run_token_rotate(args: argparse.Namespace) -> int:
         return 2
     try:
         new_kid = KeyStore(keys_dir(settings)).rotate()
-    except KeyStoreError as exc:
+    except (KeyStoreError, OSError) as exc:
         print(f"fleet-tui token rotate: {exc}", file=sys.stderr)
         return 1
     print(new_kid)
