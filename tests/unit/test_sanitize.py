@@ -118,7 +118,7 @@ def test_random_base64_of_40_plus_chars_never_survives() -> None:
 
 
 # Ordinary words (a vowel in every few letters), some with a version suffix.
-WORDS = ["retry", "task", "agent", "fleet", "model", "review", "handler2", "Http", "JSON", "Config"]
+WORDS = ["retry", "task", "agent", "fleet", "model", "review", "handler2", "Request", "JSON", "Config"]
 
 
 @settings(max_examples=200, deadline=None)
