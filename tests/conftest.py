@@ -3,5 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.gitrepo",
+    "tests.fixtures.tmux",
     "tests.fixtures.fake_gh",
+    "tests.fixtures.engine",
 ]

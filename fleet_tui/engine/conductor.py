@@ -34,7 +34,7 @@ from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
-from fleet_tui.engine.spawner import Spawner
+from fleet_tui.engine.spawner import SpawnPlan, Spawner
 from fleet_tui.engine.tracing import current_trace_id, trace
 from fleet_tui.infra.git import GitError, git_out
 from fleet_tui.infra.protocols import ChangeRef, Runtime
@@ -127,11 +127,16 @@ class Conductor:
 
     async def launch(self, task: TaskRecord, *, actor: str) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task."""
+        plans: list[SpawnPlan] = []
+
+        async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
+            plans.append(await plan_for_task(self.parts, t, path))
+            return plans[-1]
+
         with trace(task.trace_id):
-            launched = await self.spawner.launch(
-                task, lambda t, path: plan_for_task(self.parts, t, path), actor=actor)
+            launched = await self.spawner.launch(task, plan, actor=actor)
         if launched.status == TaskStatus.RUNNING:
-            await self.parts.start_execution(launched)
+            await self.parts.start_execution(launched, plans[-1])
         return launched
 
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:

@@ -91,10 +91,10 @@ class EngineParts:
 
         return await executions.list_for_task(self.db, task_id, operator=operator)
 
-    async def start_execution(self, task: TaskRecord) -> None:
+    async def start_execution(self, task: TaskRecord, plan: Any) -> None:
         from fleet_tui.store import executions
 
-        await executions.start(self.db, task)
+        await executions.start(self.db, task, prompt=plan.prompt, context_hash=plan.context_hash)
 
     async def finish_execution(self, task: TaskRecord, *, exit_code: int | None,
                                failure: str | None = None) -> None:

@@ -31,6 +31,7 @@ class SpawnPlan:
     prompt: str
     prompt_via: str
     env: dict[str, str]
+    context_hash: str | None = None
 
 
 class Spawner:

@@ -18,6 +18,8 @@ CREATE TABLE fleet_executions (
     input_tokens  bigint,
     output_tokens bigint,
     cost_usd      numeric(14, 6),
+    context_hash  text,
+    prompt        text,
     CONSTRAINT fleet_executions_pkey PRIMARY KEY (id),
     CONSTRAINT fleet_executions_task_id_fkey
         FOREIGN KEY (task_id) REFERENCES fleet_tasks (id) ON DELETE CASCADE,

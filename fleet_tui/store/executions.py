@@ -10,18 +10,21 @@ if TYPE_CHECKING:
     from fleet_tui.store.db import Database
 
 _COLUMNS = ("id, task_id, attempt, agent, model, task_type, runtime, started_at, finished_at,"
-            " duration_ms, exit_code, failure, input_tokens, output_tokens, cost_usd")
+            " duration_ms, exit_code, failure, input_tokens, output_tokens, cost_usd, context_hash, prompt")
 
 
-async def start(db: Database, task: TaskRecord) -> None:
-    """Open the row of the task's current attempt (idempotent for a relaunch)."""
+async def start(db: Database, task: TaskRecord, *, prompt: str | None = None,
+                context_hash: str | None = None) -> None:
+    """Open the row of the task's current attempt (idempotent for a relaunch). The prompt
+    is kept so that an operator can see what each attempt was told (it holds no secrets)."""
     async with db.system() as conn:
         await conn.execute(
             "INSERT INTO fleet_executions (task_id, operator_id, attempt, agent, model, task_type,"
-            " runtime) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (task_id, attempt) DO UPDATE SET started_at = now(), finished_at = NULL",
+            " runtime, prompt, context_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (task_id, attempt) DO UPDATE SET started_at = now(), finished_at = NULL,"
+            " prompt = EXCLUDED.prompt, context_hash = EXCLUDED.context_hash",
             task.id, task.operator_id, task.retry_count + 1, task.agent or "unknown", task.model,
-            str(task.task_type), str(task.runtime),
+            str(task.task_type), str(task.runtime), prompt, context_hash,
         )
 
 

@@ -221,13 +221,7 @@ class TaskRegistry:
 
             fields = patch.set_fields() if patch is not None else {}
             args: list[Any] = [task_id, expected_version, current["status"], str(target)]
-            sets = ["status = $4", "version = version + 1"]
-            for name, value in fields.items():
-                args.append(_plain(value))
-                if name == "metadata":  # merged, so concurrent writers of distinct keys both land
-                    sets.append(f"metadata = metadata || ${len(args)}::jsonb")
-                else:
-                    sets.append(f"{name} = ${len(args)}")
+            sets = ["status = $4", "version = version + 1", *_patch_sets(fields, args)]
             if target in TERMINAL_STATUSES and "completed_at" not in fields:
                 sets.append("completed_at = now()")
             try:
@@ -245,6 +239,33 @@ class TaskRegistry:
                 detail["reason"] = reason
             await self._record(c, task, actor=actor, action="transition",
                                from_status=current["status"], detail=detail)
+            return task
+
+    async def update(self, task_id: str, expected_version: int, *, operator: Operator | None,
+                     patch: TaskPatch, actor: str = "system", reason: str | None = None,
+                     conn: asyncpg.Connection | None = None) -> TaskRecord:
+        """Change a task's metadata without moving its status: the same version guard, audit
+        row and outbox event as a transition."""
+        fields = patch.set_fields()
+        async with self._scope(operator, conn) as c:
+            args: list[Any] = [task_id, expected_version]
+            sets = ["version = version + 1", *_patch_sets(fields, args)]
+            try:
+                row = await c.fetchrow(
+                    f"UPDATE fleet_tasks SET {', '.join(sets)}"
+                    f" WHERE id = $1 AND version = $2 RETURNING {TASK_SELECT}", *args)
+            except asyncpg.PostgresError as exc:
+                raise as_validation_error(exc) or exc from None
+            if row is None:
+                if await c.fetchval("SELECT 1 FROM fleet_tasks WHERE id = $1", task_id) is None:
+                    raise NotFoundError("task", task_id)
+                raise StaleVersionError(task_id, expected_version)
+            task = to_task(row)
+            detail: dict[str, Any] = {"fields": sorted(fields)}
+            if reason:
+                detail["reason"] = reason
+            await self._record(c, task, actor=actor, action="update", from_status=str(task.status),
+                               detail=detail)
             return task
 
     async def record_failure(self, task_id: str, *, operator: Operator | None, context: dict[str, Any],
@@ -309,6 +330,18 @@ class TaskRegistry:
              "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id},
             task_id=task.id, operator_id=task.operator_id, dedup_key=f"task:{task.id}:v{task.version}",
         )
+
+
+def _patch_sets(fields: dict[str, Any], args: list[Any]) -> list[str]:
+    """SET clauses for a patch, appending their values to args."""
+    sets = []
+    for name, value in fields.items():
+        args.append(_plain(value))
+        if name == "metadata":  # merged, so concurrent writers of distinct keys both land
+            sets.append(f"metadata = metadata || ${len(args)}::jsonb")
+        else:
+            sets.append(f"{name} = ${len(args)}")
+    return sets
 
 
 def _require_text(field: str, value: str) -> None:

@@ -1,0 +1,133 @@
+"""The conductor end to end on real parts: PostgreSQL, git, tmux, the demo agent and the
+local forge with a real CI command."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from fleet_tui.domain.models import CIStatus, SpawnRequest, TaskRecord, Tier
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.store import executions
+from tests.fixtures.engine import operator
+
+S = TaskStatus
+
+
+async def wait_for(conductor: Conductor, task_id: str, done: Callable[[TaskRecord], bool],
+                   timeout_s: float = 30.0) -> TaskRecord:
+    deadline = time.monotonic() + timeout_s
+    task = await conductor.registry.get(task_id, operator=SYSTEM)
+    while not done(task):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task {task_id} stuck in {task.status}: {task.failure_context}")
+        await asyncio.sleep(0.1)
+        task = await conductor.registry.get(task_id, operator=SYSTEM)
+    return task
+
+
+def reviewable(task: TaskRecord) -> bool:
+    return task.status == S.PR_CREATED and task.ci_status == CIStatus.PASSING
+
+
+async def statuses_seen(conductor: Conductor, task_id: str) -> list[str]:
+    detail = await conductor.detail(SYSTEM, task_id)
+    return [row["to_status"] for row in detail.audit if row["action"] == "transition"]
+
+
+async def test_three_tasks_reach_a_reviewable_change_with_ci_passing(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    await conductor.start()
+    op = operator()
+    results = [await conductor.spawn(op, SpawnRequest(description=f"demo change {i}", repo=str(git_repo)))
+               for i in range(3)]
+    for result in results:
+        assert result.created and result.task.status == S.RUNNING
+        task = await wait_for(conductor, result.task.id, reviewable)
+        assert task.exit_code == 0
+        diff = await conductor.diff(op, task.id)
+        assert "FLEET_DEMO.md" in diff
+        seen = await statuses_seen(conductor, task.id)
+        assert seen[-3:] == ["spawning", "running", "pr_created"]
+
+
+async def test_failing_twice_then_succeeding_carries_the_failure_into_the_next_prompt(
+        make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    await conductor.start()
+    op = operator()
+    spawned = await conductor.spawn(op, SpawnRequest(
+        description="flaky fix\nFLEET-DEMO: fail-until-attempt 3", repo=str(git_repo)))
+    task = await wait_for(conductor, spawned.task.id, reviewable, timeout_s=45)
+    assert task.retry_count == 2
+    runs = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
+    assert [r["attempt"] for r in runs] == [1, 2, 3]
+    assert [r["exit_code"] for r in runs[:2]] == [1, 1]
+    assert "Previous attempt failed" not in runs[0]["prompt"]
+    assert "Previous attempt failed" in runs[1]["prompt"]
+    assert "exit_code" in runs[1]["prompt"]
+
+
+async def test_a_task_that_keeps_failing_is_abandoned_after_its_budget(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    await conductor.start()
+    op = operator()
+    spawned = await conductor.spawn(op, SpawnRequest(
+        description="hopeless\nFLEET-DEMO: fail always", repo=str(git_repo), max_retries=2))
+    task = await wait_for(conductor, spawned.task.id, lambda t: t.status == S.ABANDONED, timeout_s=45)
+    assert task.retry_count == 2
+    runs = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
+    assert len(runs) == 3
+    async with conductor.parts.db.system() as conn:
+        kinds = [r["type"] for r in await conn.fetch(
+            "SELECT type FROM fleet_notifications WHERE task_id = $1 ORDER BY id", task.id)]
+    assert kinds.count("abandoned") == 1
+
+
+async def test_a_stopped_task_is_cancelled_and_never_retried(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    await conductor.start()
+    op = operator()
+    spawned = await conductor.spawn(op, SpawnRequest(
+        description="long job\nFLEET-DEMO: stall 60", repo=str(git_repo)))
+    assert spawned.task.status == S.RUNNING
+    stopped = await conductor.stop(op, spawned.task.id)
+    assert stopped.status == S.CANCELLED
+    assert not await conductor.runtime_for("tmux").is_alive(spawned.task.id)
+    cycles = conductor.monitor.cycles
+    while conductor.monitor.cycles < cycles + 3:
+        await asyncio.sleep(0.1)
+    task = await conductor.registry.get(spawned.task.id, operator=SYSTEM)
+    assert task.status == S.CANCELLED and task.retry_count == 0
+    runs = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
+    assert len(runs) == 1
+
+
+async def test_same_idempotency_key_twice_gives_one_task(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    op = operator()
+    request = SpawnRequest(description="same thing", repo=str(git_repo), idempotency_key="req-1")
+    first = await conductor.spawn(op, request)
+    second = await conductor.spawn(op, request)
+    assert first.created and not second.created
+    assert second.task.id == first.task.id
+    # derived key: same operator + repo + description (whitespace/case folded)
+    a = await conductor.spawn(op, SpawnRequest(description="Add  a flag", repo=str(git_repo)))
+    b = await conductor.spawn(op, SpawnRequest(description="add a flag ", repo=str(git_repo)))
+    assert b.task.id == a.task.id and not b.created
+
+
+@pytest.mark.parametrize("tier", [Tier.OBSERVER, Tier.PARTICIPANT])
+async def test_tiers_below_builder_cannot_spawn(make_conductor: Any, git_repo: Path, tier: Tier) -> None:
+    from fleet_tui.domain.errors import PermissionDeniedError
+
+    conductor = await make_conductor()
+    with pytest.raises(PermissionDeniedError, match="builder"):
+        await conductor.spawn(operator(tier), SpawnRequest(description="x", repo=str(git_repo)))
+    summary = await conductor.status(SYSTEM, all_operators=True)
+    assert summary.tasks == []
