@@ -1,0 +1,521 @@
+"""The hardened Docker runtime: one container per task, driven through the docker SDK.
+
+Every container runs with a read-only root, tmpfs /tmp, the task worktree bound at
+/workspace, memory/CPU/pids limits, no-new-privileges, every capability dropped, the
+seccomp profile shipped in fleet_tui/infra/seccomp/agent.json, a non-root user, network
+`none` (or a named network) and the labels fleet=true / fleet-task-id=<id>. DOCKER_HOST
+(through docker.from_env) selects the engine. The SDK blocks, so every call runs in
+asyncio.to_thread.
+
+Seccomp choice: a deny-list (default allow; EPERM for mounts, namespaces - including
+clone with CLONE_NEW* flags, clone3 as ENOSYS so libc falls back to the filtered clone -,
+ptrace and process_vm_*, modules, kexec, bpf, perf, keyrings, io_uring, userfaultfd,
+clock/swap/reboot). Trade-off: whatever toolchain an agent brings (python, node, git,
+compilers) keeps working without profile maintenance, at the price that a syscall added
+to future kernels is allowed until listed. The allow-listed Docker default is stricter
+there; the capability drop, no-new-privileges and the non-root user cover most of the gap.
+
+Prompt: written to <log_dir>/<task>/prompt.txt, bound read-only at /fleet. stdin profiles
+run under a fixed wrapper `exec "$@" < /fleet/prompt.txt` (user text is only ever a
+positional argument, never inside the -c string); file profiles get their {prompt_file}
+token bound to /fleet/prompt.txt. The image must provide /bin/sh for stdin profiles.
+
+Secrets: launch.env is written to an env file of mode 0600 in a private 0700 temp dir,
+read back as the container's environment at create time (what `docker run --env-file`
+does) and deleted, with its dir, as soon as start returns or fails. They never reach our
+logs or error messages (engine messages are redacted). Being container config, they are
+visible to whoever can inspect the container on the engine - who could exec into it too.
+
+Containers are not auto-removed: the exit code and OOMKilled stay readable until kill()
+stops (grace stop_grace_s) and removes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Sequence
+
+import docker
+from docker.errors import DockerException, NotFound
+from docker.types import LogConfig, Mount
+
+from fleet_tui.domain.errors import FleetError, SpawnError, SpawnErrorCode
+from fleet_tui.domain.models import RuntimeKind
+from fleet_tui.infra.agents import bind_prompt_file
+from fleet_tui.infra.protocols import AgentLaunch, ProcessState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SECCOMP_PROFILE = Path(__file__).with_name("seccomp") / "agent.json"
+LABEL_FLEET = "fleet"
+LABEL_TASK = "fleet-task-id"
+WORKSPACE = "/workspace"
+FLEET_DIR = "/fleet"
+PROMPT_IN_CONTAINER = f"{FLEET_DIR}/prompt.txt"
+# Fixed script: the agent's argv arrives as "$@", so no user text is ever parsed by sh.
+STDIN_WRAPPER = ["/bin/sh", "-c", f'exec "$@" < {PROMPT_IN_CONTAINER}', "fleet-agent"]
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ALIVE_STATES = frozenset({"running", "paused", "restarting"})
+EXITED_RE = re.compile(r"^Exited \((-?\d+)\)")
+OOM_EXIT = 137
+LOG_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z ")
+
+ClientFactory = Callable[[], Any]
+
+
+class DockerRuntime:
+    """Runtime protocol implementation for containers (kind = RuntimeKind.DOCKER)."""
+
+    kind = RuntimeKind.DOCKER
+
+    def __init__(
+        self,
+        image: str,
+        *,
+        log_dir: Path,
+        memory: str = "2g",
+        cpus: float = 2.0,
+        pids_limit: int = 256,
+        network: str = "none",
+        user: str = "1000:1000",
+        stop_grace_s: int = 30,
+        extra_mounts: Sequence[tuple[str, str, str]] = (),
+        seccomp_profile: Path | None = None,
+        client_factory: ClientFactory = docker.from_env,
+        tmp_size: str = "512m",
+        spawn_timeout_s: float = 60.0,
+    ) -> None:
+        self.image = image
+        self.log_dir = Path(log_dir)
+        self.memory = memory
+        self.cpus = cpus
+        self.pids_limit = pids_limit
+        self.network = network
+        self.user = user
+        self.stop_grace_s = stop_grace_s
+        self.extra_mounts = [_mount_from_tuple(m) for m in extra_mounts]
+        self.seccomp_json = (seccomp_profile or DEFAULT_SECCOMP_PROFILE).read_text()
+        self.tmp_size = tmp_size
+        self.spawn_timeout_s = spawn_timeout_s
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._client_lock = asyncio.Lock()
+
+    # --- engine access --------------------------------------------------------------------
+
+    async def client(self) -> Any:
+        """The SDK client, made once (from_env may query the engine's API version)."""
+        async with self._client_lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.to_thread(self._client_factory)
+                except DockerException as exc:
+                    raise FleetError(f"docker engine unreachable: {exc}") from None
+            return self._client
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except NotFound:
+            raise
+        except DockerException as exc:
+            raise FleetError(f"docker: {exc}") from None
+
+    async def _container(self, task_id: str) -> Any | None:
+        client = await self.client()
+        try:
+            return await self._call(client.containers.get, container_name(task_id))
+        except NotFound:
+            return None
+
+    # --- spawn ----------------------------------------------------------------------------
+
+    async def spawn(self, launch: AgentLaunch) -> ProcessState:
+        """Create and start the task's container. Any failure removes what this call made
+        (container, prompt dir, env file) and raises SpawnError(PROCESS_FAILED | TIMEOUT)."""
+        secrets = [v for v in launch.env.values() if v]
+        task_dir: Path | None = None
+        env_dir: Path | None = None
+        work: asyncio.Future[Any] | None = None
+        created: list[str] = []  # ids of containers this call made, filled by the thread
+        try:
+            _validate(launch)
+            client = await self.client()
+            await self._clear_stale(client, launch.task_id)
+            task_dir = self._write_prompt(launch)
+            env_dir, env_file = _write_env_file(launch.env)
+            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file))
+            work = asyncio.ensure_future(
+                asyncio.to_thread(
+                    self._create_and_start, client, create_kwargs, env_dir, created
+                )
+            )
+            try:
+                container = await asyncio.wait_for(asyncio.shield(work), self.spawn_timeout_s)
+            except asyncio.TimeoutError:
+                await asyncio.gather(work, return_exceptions=True)  # let the thread finish
+                raise SpawnError(
+                    SpawnErrorCode.TIMEOUT,
+                    f"container for task {launch.task_id} not started within "
+                    f"{self.spawn_timeout_s:g}s",
+                ) from None
+            state = _state_from_attrs(launch.task_id, container.attrs)
+            log.info("spawned container %s for task %s", state.ref[:12], launch.task_id)
+            return state
+        except BaseException as exc:
+            if work is not None:  # wait for the thread: it may still be creating
+                await asyncio.gather(work, return_exceptions=True)
+            for container_id in created:  # only what this call made is ours to remove
+                await self._remove_quietly(container_id)
+            if task_dir is not None:
+                shutil.rmtree(task_dir, ignore_errors=True)
+            if isinstance(exc, SpawnError):
+                raise SpawnError(exc.code, _redact(exc.detail, secrets)) from None
+            if isinstance(exc, (DockerException, FleetError, OSError, ValueError)):
+                raise SpawnError(
+                    SpawnErrorCode.PROCESS_FAILED,
+                    _redact(f"task {launch.task_id}: {exc}", secrets),
+                ) from None
+            raise
+        finally:
+            if env_dir is not None:
+                shutil.rmtree(env_dir, ignore_errors=True)
+
+    def _create_and_start(
+        self, client: Any, kwargs: dict[str, Any], env_dir: Path, created: list[str]
+    ) -> Any:
+        """Thread body: create, start, then drop the env file at once; inspect for state."""
+        container = client.containers.create(**kwargs)
+        created.append(container.id)
+        try:
+            container.start()
+        finally:
+            shutil.rmtree(env_dir, ignore_errors=True)
+        container.reload()
+        return container
+
+    async def _clear_stale(self, client: Any, task_id: str) -> None:
+        """A retried task reuses its name: remove an exited leftover, refuse a live one."""
+        container = await self._container(task_id)
+        if container is None:
+            return
+        if container.attrs.get("State", {}).get("Running"):
+            raise SpawnError(
+                SpawnErrorCode.PROCESS_FAILED, f"task {task_id} already has a running container"
+            )
+        await self._call(container.remove, force=True)
+
+    def _write_prompt(self, launch: AgentLaunch) -> Path:
+        task_dir = self.log_dir / launch.task_id
+        task_dir.mkdir(parents=True, exist_ok=True)
+        prompt = task_dir / "prompt.txt"
+        prompt.write_text(launch.prompt)
+        uid, gid = _numeric_user(self.user)
+        if os.geteuid() == 0 and uid is not None:
+            # Only the container user may read the prompt.
+            os.chown(prompt, uid, gid if gid is not None else -1)
+            prompt.chmod(0o400)
+        else:
+            prompt.chmod(0o644)
+        task_dir.chmod(0o755)
+        return task_dir
+
+    def _create_kwargs(
+        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str]
+    ) -> dict[str, Any]:
+        if launch.prompt_via == "stdin":
+            entrypoint = [*STDIN_WRAPPER, launch.argv[0]]
+            command = list(launch.argv[1:])
+        else:
+            argv = bind_prompt_file(list(launch.argv), PROMPT_IN_CONTAINER)
+            entrypoint, command = [argv[0]], argv[1:]
+        mounts = [
+            Mount(WORKSPACE, str(launch.workdir.resolve()), type="bind", read_only=False),
+            Mount(FLEET_DIR, str(task_dir.resolve()), type="bind", read_only=True),
+            *_git_common_dir_mounts(launch.workdir),
+            *self.extra_mounts,
+        ]
+        return dict(
+            image=self.image,
+            name=container_name(launch.task_id),
+            entrypoint=entrypoint,
+            command=command,
+            labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id},
+            environment={"HOME": "/tmp", **env},
+            working_dir=WORKSPACE,
+            user=self.user,
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},
+            mounts=mounts,
+            mem_limit=self.memory,
+            memswap_limit=self.memory,  # no swap beyond the memory limit
+            nano_cpus=int(self.cpus * 1e9),
+            pids_limit=self.pids_limit,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true", f"seccomp={self.seccomp_json}"],
+            network_mode=self.network,
+            ipc_mode="private",
+            init=True,  # PID 1 forwards SIGTERM and reaps the agent's children
+            stdin_open=False,
+            tty=False,
+            log_config=LogConfig(type="json-file", config={"max-size": "50m", "max-file": "3"}),
+        )
+
+    async def _remove_quietly(self, container_id: str) -> None:
+        try:
+            client = await self.client()
+            await self._call(client.api.remove_container, container_id, force=True)
+        except (NotFound, FleetError):
+            pass
+
+    # --- observe --------------------------------------------------------------------------
+
+    async def is_alive(self, task_id: str) -> bool:
+        state = await self.exit_status(task_id)
+        return bool(state and state.alive)
+
+    async def exit_status(self, task_id: str) -> ProcessState | None:
+        """State from inspect (exit code and OOMKilled); None when no container exists."""
+        container = await self._container(task_id)
+        return None if container is None else _state_from_attrs(task_id, container.attrs)
+
+    async def states(self) -> dict[str, ProcessState]:
+        """Every container labelled fleet=true, alive or exited, from one list call. The
+        list carries the exit code in its status text; only an exit of 137 is inspected
+        further, to tell an OOM kill from a plain SIGKILL."""
+        client = await self.client()
+        rows = await self._call(
+            client.api.containers, all=True, filters={"label": f"{LABEL_FLEET}=true"}
+        )
+        result: dict[str, ProcessState] = {}
+        for row in rows:
+            task_id = (row.get("Labels") or {}).get(LABEL_TASK)
+            if not task_id:
+                continue
+            state = _state_from_summary(task_id, row)
+            if state.exit_code == OOM_EXIT:
+                state = await self.exit_status(task_id) or state
+            result[task_id] = state
+        return result
+
+    async def list_active(self) -> list[ProcessState]:
+        client = await self.client()
+        rows = await self._call(
+            client.api.containers,
+            filters={"label": f"{LABEL_FLEET}=true", "status": "running"},
+        )
+        return [
+            _state_from_summary(row["Labels"][LABEL_TASK], row)
+            for row in rows
+            if (row.get("Labels") or {}).get(LABEL_TASK)
+        ]
+
+    async def tail(self, task_id: str, n: int = 100) -> list[str]:
+        container = await self._container(task_id)
+        if container is None:
+            return []
+        try:
+            raw = await self._call(container.logs, tail=max(n, 0))
+        except NotFound:
+            return []
+        return raw.decode(errors="replace").splitlines()[-n:] if n > 0 else []
+
+    async def last_output_at(self, task_id: str) -> float | None:
+        """Epoch seconds of the newest log line (the engine's own timestamp), or None."""
+        container = await self._container(task_id)
+        if container is None:
+            return None
+        try:
+            raw = await self._call(container.logs, tail=1, timestamps=True)
+        except NotFound:
+            return None
+        return _log_timestamp(raw.decode(errors="replace"))
+
+    async def stream(self, task_id: str) -> AsyncIterator[str]:
+        """Live output lines (stdout and stderr) until the container exits or the consumer
+        stops; a reader thread feeds a queue, and closing the stream ends the thread."""
+        container = await self._container(task_id)
+        if container is None:
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        try:
+            logs = await self._call(container.logs, stream=True, follow=True)
+        except NotFound:
+            return
+        reader = threading.Thread(
+            target=_pump_lines, args=(logs, loop, queue), name=f"fleet-logs-{task_id}",
+            daemon=True,
+        )
+        reader.start()
+        try:
+            while (batch := await queue.get()) is not None:
+                for line in batch:
+                    yield line
+        finally:
+            await asyncio.to_thread(logs.close)
+
+    # --- act ------------------------------------------------------------------------------
+
+    async def kill(self, task_id: str) -> None:
+        """Stop with stop_grace_s grace (SIGTERM, then SIGKILL), then remove the container
+        and the task's prompt dir. Idempotent."""
+        container = await self._container(task_id)
+        if container is not None:
+            try:
+                await self._call(container.stop, timeout=self.stop_grace_s)
+                await self._call(container.remove, force=True)
+            except NotFound:
+                pass
+        shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
+
+    async def send_input(self, task_id: str, text: str) -> None:
+        """A graceful no-op: the agent's stdin is its prompt file, so a container has no
+        interactive input channel (agents are run headless). Logged without the text."""
+        log.warning("docker runtime cannot send input to task %s; ignored", task_id)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def container_name(task_id: str) -> str:
+    return f"fleet-{task_id}"
+
+
+def _validate(launch: AgentLaunch) -> None:
+    if not TASK_ID_RE.match(launch.task_id):
+        raise SpawnError(SpawnErrorCode.PROCESS_FAILED, "task id is not a valid container name")
+    if not launch.argv:
+        raise SpawnError(SpawnErrorCode.PROCESS_FAILED, "empty agent command")
+    if not launch.workdir.is_dir():
+        raise SpawnError(
+            SpawnErrorCode.PROCESS_FAILED, f"worktree {launch.workdir} is not a directory"
+        )
+    for name, value in launch.env.items():
+        # Names only in messages: values are secrets.
+        if not ENV_NAME_RE.match(name):
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"bad environment name {name!r}")
+        if "\n" in value or "\x00" in value:
+            raise SpawnError(
+                SpawnErrorCode.PROCESS_FAILED, f"environment value of {name} has a newline"
+            )
+
+
+def _write_env_file(env: dict[str, str]) -> tuple[Path, Path]:
+    """The secrets, one KEY=value a line, in a fresh 0700 dir, file mode 0600."""
+    env_dir = Path(tempfile.mkdtemp(prefix="fleet-env-"))
+    env_file = env_dir / "agent.env"
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.writelines(f"{name}={value}\n" for name, value in env.items())
+    return env_dir, env_file
+
+
+def _read_env_file(env_file: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in env_file.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            env[name] = value
+    return env
+
+
+def _numeric_user(user: str) -> tuple[int | None, int | None]:
+    uid, _, gid = user.partition(":")
+    return (
+        int(uid) if uid.isdigit() else None,
+        int(gid) if gid.isdigit() else None,
+    )
+
+
+def _mount_from_tuple(spec: tuple[str, str, str]) -> Mount:
+    source, target, mode = spec
+    if mode not in ("ro", "rw"):
+        raise ValueError(f"extra mount {target}: mode must be 'ro' or 'rw'")
+    return Mount(target, source, type="bind", read_only=mode == "ro")
+
+
+def _git_common_dir_mounts(workdir: Path) -> list[Mount]:
+    """A linked worktree's .git is a file pointing into the main repository's .git; bind
+    that common dir at the same path so git works (and commits) inside the container."""
+    dot_git = workdir / ".git"
+    if not dot_git.is_file():
+        return []
+    text = dot_git.read_text().strip()
+    if not text.startswith("gitdir:"):
+        return []
+    gitdir = Path(text[len("gitdir:"):].strip())
+    if not gitdir.is_absolute():
+        gitdir = (workdir / gitdir).resolve()
+    commondir_file = gitdir / "commondir"
+    common = gitdir
+    if commondir_file.is_file():
+        common = (gitdir / commondir_file.read_text().strip()).resolve()
+    return [Mount(str(common), str(common), type="bind", read_only=False)]
+
+
+def _state_from_attrs(task_id: str, attrs: dict[str, Any]) -> ProcessState:
+    state = attrs.get("State", {})
+    alive = state.get("Status") in ALIVE_STATES
+    return ProcessState(
+        task_id=task_id,
+        ref=attrs.get("Id", ""),
+        alive=alive,
+        exit_code=None if alive or state.get("Status") == "created" else state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+    )
+
+
+def _state_from_summary(task_id: str, row: dict[str, Any]) -> ProcessState:
+    alive = row.get("State") in ALIVE_STATES
+    match = EXITED_RE.match(row.get("Status") or "")
+    return ProcessState(
+        task_id=task_id,
+        ref=row.get("Id", ""),
+        alive=alive,
+        exit_code=int(match.group(1)) if match and not alive else None,
+    )
+
+
+def _pump_lines(logs: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    """Thread body: split the engine's frames into lines and hand them to the loop."""
+    pending = b""
+    try:
+        for chunk in logs:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if lines:
+                batch = [line.decode(errors="replace") for line in lines]
+                loop.call_soon_threadsafe(queue.put_nowait, batch)
+        if pending:
+            loop.call_soon_threadsafe(queue.put_nowait, [pending.decode(errors="replace")])
+    except Exception:  # a closed socket ends the stream like EOF
+        pass
+    finally:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except RuntimeError:  # the loop is already closed
+            pass
+
+
+def _log_timestamp(line: str) -> float | None:
+    """'2026-01-02T03:04:05.123456789Z text' -> epoch seconds (nanoseconds cut to micro)."""
+    match = LOG_TS_RE.match(line)
+    if not match:
+        return None
+    stamp = f"{match.group(1)}.{(match.group(2) or '0')[:6]}+00:00"
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
