@@ -1,0 +1,176 @@
+"""Context enrichment: tiers, budget, cuts, trimming, hash, section makers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleet_tui.engine.enrichment import (
+    DEFAULT_BUDGET,
+    MIN_BUDGET,
+    Section,
+    Tier,
+    build_prompt,
+    estimate_tokens,
+    failure_section,
+    guidance_sections,
+    history_section,
+    oom_budget,
+    recent_changes_section,
+    repo_facts_section,
+    reputation_section,
+    review_comments_section,
+    safety_section,
+    task_section,
+)
+
+
+def critical() -> list[Section]:
+    return [
+        task_section("Fix the flaky login test", "bug_fix", "fleet/fix-login", "main"),
+        repo_facts_section("acme/web", "main", ["src/login.py", "tests/test_login.py"]),
+        safety_section("main"),
+    ]
+
+
+def big(tier: Tier, label: str, tokens: int) -> Section:
+    return Section(tier, label, "\n".join(["word " * 15] * (tokens // 20 + 1)))
+
+
+def test_everything_fits_under_default_budget() -> None:
+    sections = critical() + [reputation_section("claude/opus: 9 of 10 merged"), history_section([{"description": "x", "status": "merged"}])]
+    result = build_prompt(sections)
+    assert result.budget_tokens == DEFAULT_BUDGET
+    assert not result.truncated and result.cut == []
+    assert [s.tier for s in result.sections] == [Tier.CRITICAL] * 3 + [Tier.RELEVANT, Tier.BACKGROUND]
+    assert result.total_tokens == sum(s.tokens for s in result.sections)
+    assert "Fix the flaky login test" in result.prompt
+    assert "Never push to main" in result.prompt
+
+
+def test_critical_always_present_under_a_tiny_budget() -> None:
+    sections = [big(Tier.BACKGROUND, "history", 500), big(Tier.RELEVANT, "guide", 500)] + critical()
+    result = build_prompt(sections, budget_tokens=10)
+    assert [s.label for s in result.sections] == ["Task", "Repository", "Rules"]
+    assert result.cut == ["guide", "history"]
+    assert result.truncated and result.over_budget
+    assert "exit with status 0" in result.prompt
+
+
+def test_lower_tier_is_cut_before_relevant() -> None:
+    base = sum(s.tokens for s in critical())
+    relevant = big(Tier.RELEVANT, "guide", 300)
+    background = big(Tier.BACKGROUND, "history", 300)
+    result = build_prompt([background, relevant, *critical()], budget_tokens=base + relevant.tokens + 10)
+    labels = [s.label for s in result.sections]
+    assert "guide" in labels and "history" not in labels
+    assert result.cut == ["history"]
+    assert result.truncated
+
+
+def test_section_that_almost_fits_is_trimmed() -> None:
+    base = sum(s.tokens for s in critical())
+    relevant = big(Tier.RELEVANT, "guide", 2000)
+    result = build_prompt([*critical(), relevant], budget_tokens=base + 500)
+    assert result.trimmed == ["guide"]
+    assert result.total_tokens <= base + 500
+    assert "trimmed to fit" in result.prompt
+    assert result.truncated
+
+
+def test_hash_is_deterministic_and_content_sensitive() -> None:
+    first = build_prompt(critical())
+    second = build_prompt(critical())
+    assert first.context_hash == second.context_hash
+    assert len(first.context_hash) == 64
+    other = build_prompt([task_section("Fix the flaky logout test", "bug_fix", None, "main")])
+    assert other.context_hash != first.context_hash
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(list(Tier)), st.text(min_size=1, max_size=400)), max_size=12),
+    st.integers(min_value=0, max_value=1500),
+)
+def test_budget_properties(raw: list[tuple[Tier, str]], budget: int) -> None:
+    sections = [Section(tier, f"s{i}", text) for i, (tier, text) in enumerate(raw)]
+    result = build_prompt(sections, budget_tokens=budget)
+    kept = {s.label for s in result.sections}
+    for s in sections:
+        if s.tier is Tier.CRITICAL and s.text.strip():
+            assert s.label in kept  # CRITICAL is never cut
+    critical_tokens = sum(s.tokens for s in result.sections if s.tier is Tier.CRITICAL)
+    assert result.total_tokens <= max(budget, critical_tokens)
+    ranks = [s.tier.rank for s in result.sections]
+    assert ranks == sorted(ranks)
+    assert result.truncated == bool(result.cut or result.trimmed)
+    assert build_prompt(sections, budget_tokens=budget).context_hash == result.context_hash
+
+
+def test_oom_budget_shrinks_by_a_quarter_with_a_floor() -> None:
+    assert oom_budget(8000, 0) == 8000
+    assert oom_budget(8000, 1) == 6000
+    assert oom_budget(8000, 2) == 4500
+    assert oom_budget(8000, 20) == MIN_BUDGET
+    assert oom_budget(500, 3) == 500
+
+
+def test_estimate_tokens() -> None:
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcd") == 1
+    assert estimate_tokens("abcde") == 2
+
+
+def test_guidance_files_read_bounded_and_missing_skipped(tmp_path: Path) -> None:
+    (tmp_path / "AGENTS.md").write_text("Run `make test` before committing.")
+    (tmp_path / "CONTRIBUTING.md").write_text("x" * 20_000)
+    (tmp_path / "README.md").write_text("# Acme\nA web shop.")
+    sections = guidance_sections(tmp_path)
+    labels = [s.label for s in sections]
+    assert labels == [
+        "Repository guidance: AGENTS.md",
+        "Repository guidance: CONTRIBUTING.md",
+        "README excerpt: README.md",
+    ]
+    assert all(s.tier is Tier.RELEVANT for s in sections)
+    assert len(sections[1].text) < 7000
+
+
+def test_guidance_symlink_out_of_worktree_is_ignored(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("private notes")
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+    os.symlink(outside, worktree / "CLAUDE.md")
+    assert guidance_sections(worktree) == []
+
+
+def test_failure_and_review_sections() -> None:
+    failure = failure_section(
+        {"exit_code": 137, "oom": True, "error_output": "Killed", "modified_files": ["a.py"], "review_comments": ["add a test"]}
+    )
+    assert failure is not None and failure.tier is Tier.RELEVANT
+    assert "Exit code: 137" in failure.text and "out of memory" in failure.text and "add a test" in failure.text
+    assert failure_section({}) is None
+    review = review_comments_section(
+        [
+            {"reviewer": "builtin", "focus": "security", "verdict": "request_changes", "comments": ["secret in a.py:3"]},
+            {"reviewer": "gpt", "focus": "logic", "verdict": "approve", "comments": ["fine"]},
+        ]
+    )
+    assert review is not None
+    assert "secret in a.py:3" in review.text and "fine" not in review.text
+    assert review_comments_section([]) is None
+
+
+def test_background_sections() -> None:
+    history = history_section([{"description": "Fix login", "status": "merged", "agent": "claude", "model": "opus"}])
+    assert history is not None and history.tier is Tier.BACKGROUND
+    assert "[merged] Fix login (claude/opus)" in history.text
+    assert history_section([]) is None
+    changes = recent_changes_section(["Add export --json", " "])
+    assert changes is not None and changes.text == "- Add export --json"
+    assert reputation_section("   ") is None
