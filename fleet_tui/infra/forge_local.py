@@ -63,6 +63,7 @@ class LocalForge:
         ci_timeout_s: float = 600.0,
         git_timeout_s: float = 60.0,
         output_limit: int = CI_OUTPUT_LIMIT,
+        max_parallel_ci: int = 4,
     ) -> None:
         if isinstance(ci_command, str):
             raise TypeError("ci_command must be an argument list, not a shell string")
@@ -70,6 +71,8 @@ class LocalForge:
         self._ci_timeout_s = ci_timeout_s
         self._git_timeout_s = git_timeout_s
         self._output_limit = output_limit
+        self._max_parallel_ci = max_parallel_ci
+        self._ci_slots: asyncio.Semaphore | None = None  # made on first use, in the engine's loop
         # worktree -> (head sha, the CI run for it). One run per head sha, never per cycle.
         self._ci_runs: dict[Path, tuple[str, asyncio.Task[CIResult]]] = {}
         self._merge_locks: dict[Path, asyncio.Lock] = {}
@@ -104,7 +107,7 @@ class LocalForge:
         worktree = ref.worktree.resolve()
         head = await self._git_out(["rev-parse", "HEAD"], worktree)
         current = self._ci_runs.get(worktree)
-        if current is None or current[0] != head:
+        if current is None or current[0] != head or current[1].cancelled():
             if current is not None and not current[1].done():
                 current[1].cancel()  # a new commit makes the old run moot
             task = asyncio.create_task(self._run_ci(worktree), name=f"ci:{worktree.name}:{head[:8]}")
@@ -113,9 +116,19 @@ class LocalForge:
         task = current[1]
         if not task.done():
             return CIResult(CIStatus.PENDING, f"CI running for {head[:12]}")
+        error = task.exception()
+        if error is not None:
+            return CIResult(CIStatus.FAILING, f"CI crashed: {type(error).__name__}: {error}")
         return task.result()
 
     async def _run_ci(self, worktree: Path) -> CIResult:
+        assert self._ci_command is not None
+        if self._ci_slots is None:
+            self._ci_slots = asyncio.Semaphore(self._max_parallel_ci)
+        async with self._ci_slots:  # a fleet of worktrees must not run every CI at once
+            return await self._run_ci_now(worktree)
+
+    async def _run_ci_now(self, worktree: Path) -> CIResult:
         assert self._ci_command is not None
         try:
             result = await run(self._ci_command, cwd=worktree, timeout_s=self._ci_timeout_s)

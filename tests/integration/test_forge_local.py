@@ -225,3 +225,24 @@ async def test_merge_conflict_in_temporary_worktree_leaves_base_alone(tmp_path: 
     assert not result.merged and result.conflict_files == ["app.py"]
     assert git(repo, "rev-parse", "main") == before
     assert len(git(repo, "worktree", "list").splitlines()) == 2
+
+
+async def test_ci_runs_are_limited_in_parallel(tmp_path: Path) -> None:
+    # each CI run holds a marker file while it runs; with one slot they never overlap
+    script = (
+        "import os, pathlib, sys, time\n"
+        f"d = pathlib.Path({str(tmp_path / 'running')!r}); d.mkdir(exist_ok=True)\n"
+        "me = d / str(os.getpid()); me.touch()\n"
+        "overlap = len(list(d.iterdir())) > 1\n"
+        "time.sleep(0.2); me.unlink()\n"
+        "sys.exit(1 if overlap else 0)\n"
+    )
+    forge = LocalForge(ci_command=[sys.executable, "-c", script], max_parallel_ci=1)
+    refs = []
+    for i in range(3):
+        repo = make_repo(tmp_path / f"repo{i}")
+        refs.append(task_worktree(repo, branch=f"task/{i}"))
+    for ref in refs:
+        await forge.ci_status(ref)
+    results = [await settled(forge, ref) for ref in refs]
+    assert [r.status for r in results] == [CIStatus.PASSING] * 3
