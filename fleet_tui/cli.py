@@ -23,8 +23,13 @@ def run_ui(settings: Settings) -> int:
 
 
 def run_headless(settings: Settings) -> int:
-    """Hook: run the engine and the HTTP API without Textual (filled in by the API room)."""
-    raise NotImplementedError("--headless is not wired into the CLI yet")
+    """The engine (and its HTTP API when present) without Textual, until SIGTERM."""
+    import asyncio
+
+    from fleet_tui.engine.session import run_headless as serve
+
+    asyncio.run(serve(settings))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import (
@@ -215,6 +215,11 @@ class Conductor:
     async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
         task = await self._owned(operator, task_id)
         return await self.runtime_for(task.runtime).tail(task.id, n)
+
+    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
+        task = await self._owned(operator, task_id)
+        async for line in self.runtime_for(task.runtime).stream(task.id):
+            yield line
 
     async def diff(self, operator: Operator, task_id: str) -> str:
         task = await self._owned(operator, task_id)

@@ -1,0 +1,198 @@
+"""Task verbs for scripts and SSH sessions, straight against the database (no server in
+between): spawn, status, show, logs, stop, retry, delete, merge. Each takes --json.
+
+Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
+4 refused (tier, governor limit, retry budget); 5 conflict (task in the wrong status)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from fleet_tui.config import load_settings
+from fleet_tui.domain.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    SpawnDeniedError,
+    TaskLiveError,
+)
+from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
+from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.session import close_conductor, open_conductor
+
+EXIT_NOT_FOUND = 3
+EXIT_REFUSED = 4
+EXIT_CONFLICT = 5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    spawn = subparsers.add_parser("spawn", help="describe a task; the conductor admits and starts it")
+    spawn.add_argument("description")
+    spawn.add_argument("--repo", default=".", help="path of the git repository (default: .)")
+    spawn.add_argument("--base", dest="base_branch", help="base branch (default: the repo's current branch)")
+    spawn.add_argument("--type", dest="task_type", choices=[t.value for t in TaskType], default="feature")
+    spawn.add_argument("--agent", help="agent profile (claude, codex, aider, gemini, custom, demo)")
+    spawn.add_argument("--model")
+    spawn.add_argument("--runtime", choices=[r.value for r in RuntimeKind])
+    spawn.add_argument("--priority", type=int, default=50)
+    spawn.add_argument("--idempotency-key")
+    _json(spawn).set_defaults(handler=_sync(run_spawn))
+
+    status = subparsers.add_parser("status", help="your tasks and the governor's headroom")
+    status.add_argument("--all", action="store_true", help="every operator's tasks (admin)")
+    _json(status).set_defaults(handler=_sync(run_status))
+
+    show = subparsers.add_parser("show", help="one task: record, attempts, audit trail")
+    show.add_argument("task_id")
+    _json(show).set_defaults(handler=_sync(run_show))
+
+    logs = subparsers.add_parser("logs", help="the agent's output")
+    logs.add_argument("task_id")
+    logs.add_argument("-n", "--lines", type=int, default=200)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    _json(logs).set_defaults(handler=_sync(run_logs))
+
+    for verb, text in (("stop", "stop a live task (cancelled; agent killed)"),
+                       ("retry", "retry a failed or rejected task now"),
+                       ("delete", "delete a finished task (worktree snapshot rules apply)"),
+                       ("merge", "merge a ready task into its base")):
+        sub = subparsers.add_parser(verb, help=text)
+        sub.add_argument("task_id")
+        _json(sub).set_defaults(handler=_sync(run_action), verb=verb)
+
+
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+Handler = Callable[[Conductor, Operator, argparse.Namespace], Awaitable[int]]
+
+
+def _sync(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return asyncio.run(_with_conductor(handler, args))
+    return run
+
+
+async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
+    settings = load_settings()
+    me = Operator(id=settings.operator.id, tier=settings.operator.tier, is_admin=settings.operator.is_admin)
+    conductor = await open_conductor(settings)
+    try:
+        return await handler(conductor, me, args)
+    except NotFoundError as exc:
+        return _fail(str(exc), EXIT_NOT_FOUND)
+    except (SpawnDeniedError, PermissionDeniedError) as exc:
+        return _fail(str(exc), EXIT_REFUSED)
+    except TaskLiveError as exc:
+        return _fail(str(exc), EXIT_CONFLICT)
+    finally:
+        await close_conductor(conductor)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"fleet-tui: {message}", file=sys.stderr)
+    return code
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def task_line(task: TaskRecord, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    age = int((now - task.created_at).total_seconds())
+    agent = f"{task.agent or '-'}/{task.model or '-'}"
+    return (f"{task.id:<13} {task.status:<11} {agent:<24} {task.branch or '-':<22} "
+            f"{_age(age):>6} {task.retry_count}/{task.max_retries} {task.ci_status or '-':<8} "
+            f"{task.description.splitlines()[0][:48]}")
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    request = SpawnRequest(
+        description=args.description, repo=args.repo, base_branch=args.base_branch,
+        task_type=args.task_type, agent=args.agent, model=args.model, runtime=args.runtime,
+        priority=args.priority, idempotency_key=args.idempotency_key,
+    )
+    result = await c.spawn(me, request)
+    if args.json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        verb = "spawned" if result.created else "already exists"
+        print(f"{verb}: {task_line(result.task)}")
+        if result.task.failure_reason:
+            print(f"  failed: {result.task.failure_reason}: {(result.task.failure_context or {}).get('message', '')}")
+    return 0
+
+
+async def run_status(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    summary = await c.status(me, all_operators=args.all)
+    if args.json:
+        _print_json(summary.model_dump(mode="json"))
+        return 0
+    print(f"operator {summary.operator_id} ({summary.tier}): {summary.live}/{summary.limit} live; "
+          f"fleet {summary.fleet_live}/{summary.fleet_capacity}")
+    for task in summary.tasks:
+        print(task_line(task))
+    return 0
+
+
+async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    detail = await c.detail(me, args.task_id)
+    if args.json:
+        _print_json({"task": detail.task.model_dump(mode="json"), "audit": detail.audit,
+                     "executions": [{k: v for k, v in e.items() if k != "prompt"} for e in detail.executions]})
+        return 0
+    task = detail.task
+    print(task_line(task))
+    for name in ("description", "repo", "base_branch", "worktree_path", "tmux_session", "container_id",
+                 "ci_status", "review_status", "failure_reason"):
+        value = getattr(task, name)
+        if value:
+            print(f"  {name}: {value}")
+    for run in detail.executions:
+        print(f"  attempt {run['attempt']}: {run['agent']}/{run['model']} exit={run['exit_code']} "
+              f"failure={run['failure'] or '-'}")
+    for row in detail.audit:
+        print(f"  {row['created_at']:%H:%M:%S} {row['action']} {row['from_status'] or ''}->{row['to_status'] or ''} "
+              f"by {row['actor']}")
+    return 0
+
+
+async def run_logs(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    lines = await c.logs(me, args.task_id, args.lines)
+    for line in lines:
+        print(json.dumps({"line": line}) if args.json else line)
+    if args.follow:
+        async for line in c.follow_logs(me, args.task_id):
+            print(json.dumps({"line": line}) if args.json else line, flush=True)
+    return 0
+
+
+async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    if args.verb == "delete":
+        await c.delete(me, args.task_id)
+        if args.json:
+            _print_json({"id": args.task_id, "deleted": True})
+        else:
+            print(f"deleted {args.task_id}")
+        return 0
+    action = {"stop": c.stop, "retry": c.retry, "merge": c.merge}[args.verb]
+    task = await action(me, args.task_id)
+    if args.json:
+        _print_json(task.model_dump(mode="json"))
+    else:
+        print(task_line(task))
+    return 0
