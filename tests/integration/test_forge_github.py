@@ -171,3 +171,13 @@ async def test_unauthenticated_is_unavailable(fake_gh: FakeGh, ref: ChangeRef) -
     fake_gh.scenario(unauthenticated=True)
     with pytest.raises(ForgeUnavailable, match="auth login"):
         await GithubForge().find_change(ref)
+
+
+def test_build_forge_from_settings() -> None:
+    from fleet_tui.config import ForgeSettings
+    from fleet_tui.infra.forge_local import LocalForge
+    from fleet_tui.infra.forges import build_forge
+
+    assert isinstance(build_forge(ForgeSettings()), LocalForge)
+    github = build_forge(ForgeSettings(kind="github", gh_budget_per_hour=5))
+    assert isinstance(github, GithubForge) and github.budget_remaining == 5
