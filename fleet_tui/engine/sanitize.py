@@ -4,7 +4,7 @@ Three things are removed: values of environment variables («env:NAME»), absolu
 outside the task's worktree («path»; paths inside it become relative) and secret-looking
 strings («secret»: runs of 40+ base64-ish characters, plus well-known token shapes).
 Ordinary code must survive, so the 40+ rule spares runs that read as words (long
-identifiers, relative paths): see _looks_like_words.
+identifiers, relative paths): see looks_like_words.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ _OOM_TEXT = re.compile(
 )
 
 
-def _looks_like_words(run: str) -> bool:
+def looks_like_words(run: str) -> bool:
     """Identifiers and relative paths split into long pieces (words, numbers) with about a
     third vowels; random base64 splits into pieces of about two characters with a fifth
     vowels. Pure hex is never words. A random 40-character token passes for words with a
@@ -90,7 +90,7 @@ def _looks_like_words(run: str) -> bool:
 def redact_secrets(text: str) -> str:
     for pattern in SECRET_PATTERNS:
         text = pattern.sub("«secret»", text)
-    return _LONG_RUN.sub(lambda m: m.group(0) if _looks_like_words(m.group(0)) else "«secret»", text)
+    return _LONG_RUN.sub(lambda m: m.group(0) if looks_like_words(m.group(0)) else "«secret»", text)
 
 
 def _env_pairs(env: Mapping[str, str]) -> list[tuple[str, str]]:
