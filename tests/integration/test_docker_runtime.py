@@ -337,7 +337,8 @@ async def test_tail_and_stream_lines(
 ) -> None:
     runtime = make_runtime()
     task_id = task_ids()
-    script = "for i in 1 2 3; do echo line-$i; done; echo err-1 >&2; sleep 1; echo line-4"
+    # stdout and stderr are separate pipes: pause between them so the order is defined.
+    script = "for i in 1 2 3; do echo line-$i; done; sleep 0.3; echo err-1 >&2; sleep 0.7; echo line-4"
     await runtime.spawn(AgentLaunch(task_id, workdir, sh(script), prompt=""))
     lines = [line async for line in runtime.stream(task_id)]  # ends when the container exits
     assert lines == ["line-1", "line-2", "line-3", "err-1", "line-4"]
@@ -391,3 +392,32 @@ async def test_demo_agent_commits_inside_container(
     # The host runs git as root over files the agent (uid 1000) now owns.
     assert git(worktree, "-c", "safe.directory=*", "rev-list", "--count", "main..HEAD") == "1"
     await runtime.kill(task_id)
+
+
+async def test_file_prompt_profile_reads_the_bound_prompt_file(
+    make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], workdir: Path
+) -> None:
+    runtime = make_runtime()
+    task_id = task_ids()
+    prompt = "line one; $(not expanded) `nor this`\nline two"
+    await runtime.spawn(
+        AgentLaunch(task_id, workdir, ["cat", "{prompt_file}"], prompt=prompt, prompt_via="file")
+    )
+    await wait_exit(runtime, task_id)
+    assert await runtime.tail(task_id, 10) == prompt.splitlines()
+    await runtime.kill(task_id)
+    assert not (runtime.log_dir / task_id).exists()  # kill drops the prompt dir too
+
+
+async def test_unreachable_engine_is_a_spawn_error_naming_the_cause(
+    tmp_path: Path, workdir: Path
+) -> None:
+    def nowhere() -> Any:
+        return docker.DockerClient(base_url=f"unix://{tmp_path}/no-docker.sock")
+
+    runtime = DockerRuntime(IMAGE, log_dir=tmp_path / "logs", client_factory=nowhere)
+    with pytest.raises(SpawnError) as raised:
+        await runtime.spawn(AgentLaunch("dkrt-unreachable", workdir, ["true"], prompt="p"))
+    assert raised.value.code is SpawnErrorCode.PROCESS_FAILED
+    assert "docker engine unreachable" in str(raised.value)
+    assert not (tmp_path / "logs" / "dkrt-unreachable").exists()
