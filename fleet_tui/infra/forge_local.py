@@ -4,7 +4,6 @@ merge is `git merge --no-ff` into base. Conflicts are reported, never forced."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -17,7 +16,6 @@ from fleet_tui.infra.git import GitError, git, git_out
 from fleet_tui.infra.proc import ProcTimeout, run
 from fleet_tui.infra.protocols import Change, ChangeRef, CIResult, MergeResult
 
-log = logging.getLogger(__name__)
 
 CI_OUTPUT_LIMIT = 20_000  # keep the tail: failures are printed last
 NO_CI = "no CI configured"
