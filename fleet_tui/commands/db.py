@@ -43,6 +43,8 @@ def _where(settings: Settings) -> str:
 
 def run_upgrade(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.to is not None:
+        migrations.check_target(args.to)
 
     async def act(owner_url: str) -> list[int]:
         before = {s.version for s in await migrations.status(owner_url) if s.applied_at}

@@ -37,6 +37,8 @@ async def resolve_owner_url(settings: Settings) -> tuple[str, embedded.EmbeddedP
 
 async def prepare_database(settings: Settings, owner_url: str, target: int | None = None) -> str:
     """Create the app role, apply migrations (up to target), grant; return the app role's URL."""
+    if target is not None:
+        migrations.check_target(target)  # refuse before touching anything
     role = settings.database.app_role
     password = roles.app_password(owner_url, role, settings.data_dir)
     async with connect_owner(owner_url, timeout_s=settings.database.connect_timeout_s) as conn:

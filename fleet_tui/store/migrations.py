@@ -74,7 +74,7 @@ def latest_version() -> int:
     return migrations[-1].version if migrations else 0
 
 
-def _check_target(target: int, *, field: str = "to") -> None:
+def check_target(target: int, *, field: str = "to") -> None:
     known = {0} | {m.version for m in load_migrations()}
     if target not in known:
         raise ValidationFailed(field, f"must be one of the known migration numbers {sorted(known)}")
@@ -93,7 +93,7 @@ async def _locked(conn: asyncpg.Connection) -> None:
 async def upgrade_conn(conn: asyncpg.Connection, target: int | None = None) -> list[int]:
     """Apply pending migrations up to target (default: all) on an owner connection."""
     if target is not None:
-        _check_target(target)
+        check_target(target)
     await _locked(conn)
     try:
         applied = await _applied(conn)
@@ -115,7 +115,7 @@ async def upgrade_conn(conn: asyncpg.Connection, target: int | None = None) -> l
 
 async def downgrade_conn(conn: asyncpg.Connection, target: int = 0) -> list[int]:
     """Revert applied migrations above target, newest first."""
-    _check_target(target)
+    check_target(target)
     await _locked(conn)
     try:
         applied = await _applied(conn)
