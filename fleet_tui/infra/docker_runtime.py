@@ -47,6 +47,7 @@ import docker
 from docker.errors import DockerException, NotFound
 from docker.types import LogConfig, Mount
 
+from fleet_tui.config import RuntimeSettings
 from fleet_tui.domain.errors import FleetError, SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
@@ -109,6 +110,23 @@ class DockerRuntime:
         self._client_factory = client_factory
         self._client: Any = None
         self._client_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: RuntimeSettings, *, log_dir: Path, **overrides: Any
+    ) -> DockerRuntime:
+        """The runtime as configured in Settings.runtime (overrides win, e.g. extra_mounts)."""
+        options: dict[str, Any] = dict(
+            log_dir=log_dir,
+            memory=settings.docker_memory,
+            cpus=settings.docker_cpus,
+            pids_limit=settings.docker_pids_limit,
+            network=settings.docker_network,
+            user=settings.docker_user,
+            stop_grace_s=settings.stop_grace_s,
+        )
+        options.update(overrides)
+        return cls(settings.docker_image, **options)
 
     # --- engine access --------------------------------------------------------------------
 

@@ -1,0 +1,369 @@
+"""Local runtime: each agent in a tmux session ``fleet-<task id>`` on a private socket.
+
+Choices:
+- A private socket (``tmux -L <name>``) so the user's own sessions are never touched; the
+  server starts with ``-f /dev/null`` and a scrubbed environment, so neither the user's
+  tmux.conf nor the conductor's secrets leak into panes.
+- No shell ever sees user text. tmux exec's a multi-argument command directly, and that
+  command is the launcher with a 0600 JSON file (argv, cwd, prompt file, secret env) that
+  it deletes on reading (fleet_tui.infra.launcher). The prompt goes through stdin or a file.
+- Spawn is ONE tmux invocation (new-session ; set remain-on-exit ; pipe-pane): the server
+  runs the chain before it reads the pane, so no early output or fast exit is missed, and
+  spawn costs one process, close to a bare `tmux new-session`.
+- Hot paths (spawn, states over 500 tasks in one list-panes -a) call the tmux binary
+  through fleet_tui.infra.proc (async, argv lists, timeouts). libtmux's new_session joins
+  the command into one string for `sh -c` and costs an extra `tmux -V`, so it is used for
+  the rarer management calls (kill, send_input, kill_server), wrapped in asyncio.to_thread.
+- Output: pipe-pane appends to a per-task log (path shlex-quoted; built from a validated
+  task id). stream() tails that file woken by inotify, never by polling the pane; one
+  shared list-panes every few seconds (only while streams are open) notices exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+import unicodedata
+import uuid
+from pathlib import Path
+from typing import AsyncIterator
+
+import libtmux
+
+from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
+from fleet_tui.domain.models import RuntimeKind
+from fleet_tui.infra.agents import bind_prompt_file
+from fleet_tui.infra.filetail import decode_line, file_watcher, read_last_lines
+from fleet_tui.infra.proc import ProcTimeout, run
+from fleet_tui.infra.protocols import AgentLaunch, ProcessState
+from fleet_tui.infra.worktree import validate_task_id
+
+SESSION_PREFIX = "fleet-"
+# Variables a pane may inherit from the conductor; everything else (API keys above all)
+# reaches an agent only through the secrets provider.
+SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TZ", "TMPDIR")
+_STATE_FORMAT = "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}"
+
+
+def session_name(task_id: str) -> str:
+    return SESSION_PREFIX + validate_task_id(task_id)
+
+
+def safe_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("LC_")}
+    env.setdefault("TERM", "xterm-256color")
+    return env
+
+
+def _tmux_arg(text: str) -> str:
+    """tmux reads an argument ending in ';' as a command separator; escape it."""
+    return text[:-1] + "\\;" if text.endswith(";") else text
+
+
+class _Waiter:
+    """One open stream: woken by file changes and by the liveness poll."""
+
+    __slots__ = ("event", "dead")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.dead = False
+
+
+class TmuxRuntime:
+    kind = RuntimeKind.TMUX
+
+    def __init__(
+        self,
+        socket_name: str,
+        log_dir: Path,
+        *,
+        tmux_bin: str = "tmux",
+        liveness_interval_s: float = 2.0,
+        poll_interval_s: float = 1.0,
+        kill_grace_s: float = 2.0,
+        command_timeout_s: float = 15.0,
+    ) -> None:
+        self.socket_name = socket_name
+        self.log_dir = Path(log_dir).resolve()
+        self.run_dir = self.log_dir / ".run"
+        self.tmux_bin = tmux_bin
+        self.liveness_interval_s = liveness_interval_s
+        self.poll_interval_s = poll_interval_s  # only where inotify is unavailable
+        self.kill_grace_s = kill_grace_s
+        self.command_timeout_s = command_timeout_s
+        self._streams: dict[str, set[_Waiter]] = {}
+        self._liveness_task: asyncio.Task[None] | None = None
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def log_path(self, task_id: str) -> Path:
+        return self.log_dir / f"{validate_task_id(task_id)}.log"
+
+    def _task_run_dir(self, task_id: str) -> Path:
+        return self.run_dir / validate_task_id(task_id)
+
+    async def _tmux(self, *args: str) -> tuple[int, str, str]:
+        result = await run([self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *args],
+                           timeout_s=self.command_timeout_s, env=safe_env())
+        return result.returncode, result.stdout, result.stderr
+
+    def _server(self) -> libtmux.Server:
+        return libtmux.Server(socket_name=self.socket_name, tmux_bin=shutil.which(self.tmux_bin))
+
+    # --- spawn ---------------------------------------------------------------------------
+
+    async def spawn(self, launch: AgentLaunch) -> ProcessState:
+        name = session_name(launch.task_id)
+        if not Path(launch.workdir).is_dir():
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"workdir is not a directory: {launch.workdir}")
+        previous = await self.exit_status(launch.task_id)
+        if previous is not None and previous.alive:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"session {name} is already running")
+        if previous is not None:  # a dead pane kept by remain-on-exit from an earlier attempt
+            await self.kill(launch.task_id)
+
+        task_dir = self._task_run_dir(launch.task_id)
+        log = launch.log_path or self.log_path(launch.task_id)
+        try:
+            spec_path = await asyncio.to_thread(self._write_launch_files, launch, task_dir, log)
+        except OSError as exc:
+            shutil.rmtree(task_dir, ignore_errors=True)
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot write launch files: {exc.strerror}") from None
+
+        target = f"={name}:"
+        try:
+            code, _out, err = await self._tmux(
+                "new-session", "-d", "-s", name, "-c", str(launch.workdir), "-x", "200", "-y", "50",
+                sys.executable, "-m", "fleet_tui.infra.launcher", str(spec_path), ";",
+                "set-option", "-w", "-t", target, "remain-on-exit", "on", ";",
+                "pipe-pane", "-t", target, "-o", f"cat >> {shlex.quote(str(log))}",
+            )
+        except ProcTimeout:
+            await self._undo_spawn(launch.task_id)
+            raise SpawnError(SpawnErrorCode.TIMEOUT, f"tmux did not start {name} in time") from None
+        except OSError as exc:
+            await self._undo_spawn(launch.task_id)
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc.strerror}") from None
+        if code != 0:
+            await self._undo_spawn(launch.task_id)
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"tmux refused {name}: {err.strip()[:300]}")
+        return ProcessState(task_id=launch.task_id, ref=name, alive=True)
+
+    @staticmethod
+    def _write_launch_files(launch: AgentLaunch, task_dir: Path, log: Path) -> Path:
+        task_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(task_dir, 0o700)
+        prompt_path = task_dir / "prompt.txt"
+        _write_private(prompt_path, launch.prompt.encode("utf-8"))
+        spec = {
+            "argv": bind_prompt_file(list(launch.argv), prompt_path),
+            "cwd": str(launch.workdir),
+            "prompt_file": str(prompt_path),
+            "prompt_via": launch.prompt_via,
+            "env": dict(launch.env),
+        }
+        spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
+        _write_private(spec_path, json.dumps(spec).encode("utf-8"))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(log, b"")  # a fresh log per attempt; pipe-pane appends to it
+        return spec_path
+
+    async def _undo_spawn(self, task_id: str) -> None:
+        await self._tmux("kill-session", "-t", f"={session_name(task_id)}")
+        await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
+
+    # --- state ---------------------------------------------------------------------------
+
+    async def states(self) -> dict[str, ProcessState]:
+        """Every fleet session, alive or exited, from one list-panes call."""
+        try:
+            code, out, _err = await self._tmux("list-panes", "-a", "-F", _STATE_FORMAT)
+        except ProcTimeout:
+            raise
+        if code != 0:  # no server running: no sessions
+            return {}
+        return _parse_states(out)
+
+    async def exit_status(self, task_id: str) -> ProcessState | None:
+        name = session_name(task_id)
+        code, out, _err = await self._tmux("list-panes", "-t", f"={name}:", "-F", _STATE_FORMAT)
+        if code != 0:
+            return None
+        return _parse_states(out).get(task_id)
+
+    async def is_alive(self, task_id: str) -> bool:
+        state = await self.exit_status(task_id)
+        return bool(state and state.alive)
+
+    async def list_active(self) -> list[ProcessState]:
+        return [s for s in (await self.states()).values() if s.alive]
+
+    # --- control ------------------------------------------------------------------------
+
+    async def kill(self, task_id: str) -> None:
+        """SIGTERM the agent's process group, SIGKILL after a grace, then drop the session."""
+        name = session_name(task_id)
+        code, out, _err = await self._tmux("list-panes", "-t", f"={name}:", "-F", "#{pane_dead} #{pane_pid}")
+        if code == 0 and out.split() and out.split()[0] == "0":
+            await _stop_group(int(out.split()[1]), self.kill_grace_s)
+        await asyncio.to_thread(self._kill_session_sync, name)
+        await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
+
+    def _kill_session_sync(self, name: str) -> None:
+        server = self._server()
+        if server.has_session(name, exact=True):
+            server.cmd("kill-session", "-t", f"={name}")
+
+    async def send_input(self, task_id: str, text: str) -> None:
+        """Type text (literally) and Enter into the agent's pane, e.g. an auto-answer."""
+        if len(text) > 4096 or any(unicodedata.category(c) == "Cc" for c in text):
+            raise ValidationFailed("input", "must be one line of at most 4096 characters without control characters")
+        name = session_name(task_id)
+        await asyncio.to_thread(self._send_keys_sync, name, text)
+
+    def _send_keys_sync(self, name: str, text: str) -> None:
+        target = f"={name}:"
+        keys = ["send-keys", "-t", target, "-l", "--", _tmux_arg(text), ";"] if text else []
+        result = self._server().cmd(*keys, "send-keys", "-t", target, "Enter")
+        if result.stderr:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"send-keys to {name}: {result.stderr[0]}")
+
+    async def kill_server(self) -> None:
+        """Stop this runtime's private tmux server (tests and uninstall)."""
+        def _kill() -> None:
+            server = self._server()
+            if server.is_alive():
+                server.kill()
+        await asyncio.to_thread(_kill)
+
+    # --- output ---------------------------------------------------------------------------
+
+    async def last_output_at(self, task_id: str) -> float | None:
+        """Epoch seconds of the latest output (the log's mtime), None before any output."""
+        try:
+            info = await asyncio.to_thread(os.stat, self.log_path(task_id))
+        except FileNotFoundError:
+            return None
+        return info.st_mtime if info.st_size > 0 else None
+
+    async def tail(self, task_id: str, n: int = 100) -> list[str]:
+        return await asyncio.to_thread(read_last_lines, self.log_path(task_id), n)
+
+    async def stream(self, task_id: str, *, from_start: bool = True) -> AsyncIterator[str]:
+        """Lines of the agent's output as they are written; ends once the agent has exited
+        and its output is drained (or at once when there is no such task)."""
+        path = self.log_path(task_id)
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            return
+        waiter = _Waiter()
+        watcher = file_watcher()
+        wd = watcher.watch(path, waiter.event)
+        self._streams.setdefault(task_id, set()).add(waiter)
+        self._ensure_liveness_poll()
+        try:
+            with handle:
+                if not from_start:
+                    handle.seek(0, os.SEEK_END)
+                pending = b""
+                while True:
+                    waiter.event.clear()
+                    chunk = handle.read(262144)
+                    if chunk:
+                        pending += chunk
+                        *lines, pending = pending.split(b"\n")
+                        for line in lines:
+                            yield decode_line(line)
+                        continue
+                    if waiter.dead:
+                        await asyncio.sleep(0.05)  # let pipe-pane's cat flush its last write
+                        pending += handle.read()
+                        for line in pending.split(b"\n") if pending else []:
+                            if line:
+                                yield decode_line(line)
+                        return
+                    timeout = None if wd is not None else self.poll_interval_s
+                    try:
+                        await asyncio.wait_for(waiter.event.wait(), timeout)
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            watcher.unwatch(wd, waiter.event)
+            waiters = self._streams.get(task_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._streams[task_id]
+
+    def _ensure_liveness_poll(self) -> None:
+        if self._liveness_task is None or self._liveness_task.done():
+            self._liveness_task = asyncio.get_running_loop().create_task(self._liveness_poll())
+
+    async def _liveness_poll(self) -> None:
+        """One list-panes for all open streams, only while any is open."""
+        while self._streams:
+            try:
+                states = await self.states()
+            except (ProcTimeout, OSError):
+                states = None
+            if states is not None:
+                for task_id, waiters in list(self._streams.items()):
+                    state = states.get(task_id)
+                    if state is None or not state.alive:
+                        for waiter in waiters:
+                            waiter.dead = True
+                            waiter.event.set()
+            await asyncio.sleep(self.liveness_interval_s)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _parse_states(out: str) -> dict[str, ProcessState]:
+    states: dict[str, ProcessState] = {}
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 5 or not parts[0].startswith(SESSION_PREFIX):
+            continue
+        name, dead, status, sig, _pid = parts
+        task_id = name[len(SESSION_PREFIX):]
+        # tmux may close a pane's pty (pane_dead=1) a moment before it reaps the process;
+        # the pane counts as exited only once the exit status or signal is known.
+        exit_code: int | None = None
+        if dead == "1" and status:
+            exit_code = int(status)
+        elif dead == "1" and sig:
+            exit_code = 128 + int(sig)  # killed by a signal, as a shell reports it
+        alive = exit_code is None
+        states[task_id] = ProcessState(task_id=task_id, ref=name, alive=alive, exit_code=exit_code)
+    return states
+
+
+async def _stop_group(pid: int, grace_s: float) -> None:
+    # the pane's process leads its own session and group (tmux setsid()s it)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 1.0)
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.05)
