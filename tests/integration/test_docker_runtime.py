@@ -20,6 +20,7 @@ from typing import Any, Callable
 import docker
 import pytest
 
+from fleet_tui.config import RuntimeSettings
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra import docker_runtime as dr
@@ -338,7 +339,8 @@ async def test_tail_and_stream_lines(
     runtime = make_runtime()
     task_id = task_ids()
     # stdout and stderr are separate pipes: pause between them so the order is defined.
-    script = "for i in 1 2 3; do echo line-$i; done; sleep 0.3; echo err-1 >&2; sleep 0.7; echo line-4"
+    script = ("for i in 1 2 3; do echo line-$i; done; sleep 0.3; echo err-1 >&2; sleep 0.7;"
+              " echo line-4")
     await runtime.spawn(AgentLaunch(task_id, workdir, sh(script), prompt=""))
     lines = [line async for line in runtime.stream(task_id)]  # ends when the container exits
     assert lines == ["line-1", "line-2", "line-3", "err-1", "line-4"]
@@ -407,6 +409,30 @@ async def test_file_prompt_profile_reads_the_bound_prompt_file(
     assert await runtime.tail(task_id, 10) == prompt.splitlines()
     await runtime.kill(task_id)
     assert not (runtime.log_dir / task_id).exists()  # kill drops the prompt dir too
+
+
+async def test_named_network_is_joined(
+    make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], workdir: Path,
+    docker_client: Any,
+) -> None:
+    network = docker_client.networks.create(f"fleet-dkrt-{uuid.uuid4().hex[:8]}", internal=True)
+    try:
+        runtime = make_runtime(network=network.name)
+        task_id = task_ids()
+        await runtime.spawn(AgentLaunch(task_id, workdir, sh("ls /sys/class/net"), prompt=""))
+        await wait_exit(runtime, task_id)
+        assert sorted(await runtime.tail(task_id, 5)) == ["eth0", "lo"]
+        await runtime.kill(task_id)
+    finally:
+        network.remove()
+
+
+def test_from_settings_takes_the_configured_limits(tmp_path: Path) -> None:
+    settings = RuntimeSettings(docker_image="img:1", docker_memory="1g", docker_pids_limit=99,
+                               docker_network="fleet-egress", stop_grace_s=7)
+    runtime = DockerRuntime.from_settings(settings, log_dir=tmp_path, cpus=0.5)
+    assert (runtime.image, runtime.memory, runtime.pids_limit) == ("img:1", "1g", 99)
+    assert (runtime.network, runtime.stop_grace_s, runtime.cpus) == ("fleet-egress", 7, 0.5)
 
 
 async def test_unreachable_engine_is_a_spawn_error_naming_the_cause(
