@@ -63,3 +63,13 @@ async def list_for_task(db: Database, task_id: str, *, operator: Operator | None
             task_id,
         )
     return [AuditEntry(**dict(row)) for row in rows]
+
+
+class AuditLog:
+    """Read side bound to a Database, for callers that hold one (engine, faces via engine)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def list_for_task(self, task_id: str, *, operator: Operator | None) -> list[AuditEntry]:
+        return await list_for_task(self.db, task_id, operator=operator)
