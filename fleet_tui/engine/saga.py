@@ -1,5 +1,6 @@
-"""A saga: steps with compensations. A failure runs the compensations of the steps that
-completed, in reverse order, reporting each one so that the caller can audit it."""
+"""A saga: steps with compensations. A failure runs the compensations of the failed step
+(it may have half-happened) and of the steps that completed, in reverse order, reporting
+each one so that the caller can audit it. Compensations must therefore be idempotent."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ async def run_saga(steps: list[SagaStep], *, on_compensated: OnCompensated) -> l
         try:
             results.append(await step.action())
         except Exception as exc:  # any step failure triggers compensation
-            compensated = await _compensate(done, on_compensated)
+            compensated = await _compensate([*done, step], on_compensated)
             raise SagaFailed(step.name, exc, compensated) from exc
         done.append(step)
     return results
