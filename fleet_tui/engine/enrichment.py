@@ -277,3 +277,35 @@ def recent_changes_section(changes: Sequence[str]) -> Section | None:
     if not lines:
         return None
     return Section(Tier.BACKGROUND, "Recently merged changes", "\n".join(lines))
+
+
+def build_task_prompt(
+    *,
+    description: str,
+    task_type: str,
+    base: str,
+    repo_name: str,
+    branch: str | None = None,
+    worktree: Path | None = None,
+    files_sample: Sequence[str] = (),
+    failure_context: Mapping[str, Any] | None = None,
+    verdicts: Sequence[Mapping[str, Any]] = (),
+    reputation_text: str = "",
+    similar: Sequence[Mapping[str, Any]] = (),
+    recent_changes: Sequence[str] = (),
+    budget_tokens: int = DEFAULT_BUDGET,
+    oom_count: int = 0,
+) -> EnrichedPrompt:
+    """The conductor's one call: every tier assembled in its usual order, OOM rule applied."""
+    sections: list[Section | None] = [
+        task_section(description, task_type, branch, base),
+        repo_facts_section(repo_name, base, files_sample),
+        safety_section(base),
+        failure_section(failure_context),
+        review_comments_section(verdicts),
+        *(guidance_sections(worktree) if worktree is not None else []),
+        reputation_section(reputation_text),
+        history_section(similar),
+        recent_changes_section(recent_changes),
+    ]
+    return build_prompt(sections, oom_budget(budget_tokens, oom_count))

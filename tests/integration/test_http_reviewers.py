@@ -300,3 +300,18 @@ async def test_breaker_opens_after_repeated_failures(api: tuple[FakeModelApi, st
 def test_unknown_provider_is_refused() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         make_http_reviewer("mistral", "m", KEY)
+
+
+def test_importing_these_engine_modules_pulls_in_no_rich_or_textual() -> None:
+    # httpx imports rich for its CLI; the reviewers import httpx lazily because of it.
+    import subprocess
+    import sys
+
+    modules = "breaker reputation routing enrichment sanitize reviewers reviewers.builtin reviewers.http"
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules.split()!r}: importlib.import_module('fleet_tui.engine.' + m)\n"
+        "print(sorted({n.split('.')[0] for n in sys.modules} & {'rich', 'textual'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

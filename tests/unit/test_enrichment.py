@@ -174,3 +174,36 @@ def test_background_sections() -> None:
     changes = recent_changes_section(["Add export --json", " "])
     assert changes is not None and changes.text == "- Add export --json"
     assert reputation_section("   ") is None
+
+
+def test_build_task_prompt_assembles_tiers_and_applies_oom(tmp_path: Path) -> None:
+    from fleet_tui.engine.enrichment import build_task_prompt
+
+    (tmp_path / "AGENTS.md").write_text("Use tabs.")
+    kwargs = dict(
+        description="Add --json to export",
+        task_type="feature",
+        base="main",
+        repo_name="acme/cli",
+        branch="fleet/json",
+        worktree=tmp_path,
+        failure_context={"exit_code": 1, "error_output": "E   assert 1 == 2"},
+        verdicts=[{"reviewer": "b", "verdict": "request_changes", "comments": ["add tests"]}],
+        reputation_text="claude/opus: 3 of 4 merged",
+        similar=[{"description": "Add --csv", "status": "merged"}],
+        recent_changes=["Refactor export"],
+    )
+    result = build_task_prompt(**kwargs)
+    labels = [s.label for s in result.sections]
+    assert labels[:3] == ["Task", "Repository", "Rules"]
+    assert labels[3:] == [
+        "Failure analysis",
+        "Review comments to address",
+        "Repository guidance: AGENTS.md",
+        "Track record",
+        "Similar past tasks",
+        "Recently merged changes",
+    ]
+    assert result.budget_tokens == DEFAULT_BUDGET
+    assert build_task_prompt(**kwargs, oom_count=1).budget_tokens == 6000
+    assert build_task_prompt(**kwargs).context_hash == result.context_hash

@@ -12,13 +12,14 @@ import email.utils
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable, Mapping
-
-import httpx
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from fleet_tui.engine.breaker import CircuitBreaker
 from fleet_tui.engine.reviewers.verdict import Verdict, parse_verdict_text
 from fleet_tui.engine.sanitize import sanitize
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,10 @@ class HttpReviewer:
         return verdict
 
     async def _call(self, url: str, headers: dict[str, str], body: dict[str, Any], focus: str) -> Verdict:
+        # Imported here: `import httpx` pulls in rich (httpx's CLI), and importing the engine
+        # must not (house rule: only ui/ touches textual or rich).
+        import httpx
+
         client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
         try:
             for attempt in range(self.max_retries + 1):
