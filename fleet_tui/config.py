@@ -132,6 +132,7 @@ class ApiSettings(BaseModel):
     listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
     issuer: str = "fleet-tui"
     audience: str = "fleet-tui"
+    events_secret: str | None = Field(default=None, description="HMAC key for POST /api/events; unset = refused")
 
 
 class Settings(BaseSettings):
