@@ -29,8 +29,8 @@ async def answers(url: str) -> bool:
     return True
 
 
-async def test_embedded_starts_from_nothing_is_reused_and_stops(tmp_path: Path) -> None:
-    root = tmp_path / "pg"
+async def test_embedded_starts_from_nothing_is_reused_and_stops(embedded_dir: Path) -> None:
+    root = embedded_dir / "pg"
     server = await embedded.start(root)
     try:
         assert (server.pgdata / "PG_VERSION").exists()
@@ -51,9 +51,9 @@ async def test_embedded_starts_from_nothing_is_reused_and_stops(tmp_path: Path) 
     assert not again.is_running()
 
 
-async def test_database_open_uses_the_embedded_server_when_no_url(tmp_path: Path, monkeypatch) -> None:
+async def test_database_open_uses_the_embedded_server_when_no_url(embedded_dir: Path, monkeypatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=embedded_dir / "data")
     db = await Database.open(settings)
     try:
         assert db.embedded and "fleet_app@" in db.app_url
@@ -98,8 +98,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_cli_db_verbs_against_the_embedded_default(tmp_path: Path) -> None:
-    env = clean_env(FLEET_DATA_DIR=str(tmp_path / "data"))
+def test_cli_db_verbs_against_the_embedded_default(embedded_dir: Path) -> None:
+    env = clean_env(FLEET_DATA_DIR=str(embedded_dir / "data"))
     up = fleet_tui("db", "upgrade", env=env)
     assert up.returncode == 0, up.stderr
     assert "applied 001" in up.stdout
@@ -110,8 +110,9 @@ def test_cli_db_verbs_against_the_embedded_default(tmp_path: Path) -> None:
     assert lines[1].split()[:2] == ["001", "core"] and "pending" not in status.stdout
     down = fleet_tui("db", "downgrade", "--to", "0", env=env)
     assert down.returncode == 0 and "reverted" in down.stdout
-    assert "pending" in fleet_tui("db", "status", env=env).stdout
-    pidfile = tmp_path / "data" / "postgres" / "data" / "postmaster.pid"
+    after = fleet_tui("db", "status", env=env)
+    assert "pending" in after.stdout, after.stderr
+    pidfile = embedded_dir / "data" / "postgres" / "data" / "postmaster.pid"
     assert not pidfile.exists()  # every verb stopped the server it started
 
 
