@@ -278,3 +278,18 @@ async def test_create_rejects_bad_input_naming_the_field(registry: TaskRegistry,
         await new_task(registry, who, **kwargs)
     assert caught.value.field == field
     assert await registry.count_active(who.id) == 0
+
+
+async def test_update_changes_metadata_under_the_version_guard(registry: TaskRegistry) -> None:
+    who = op()
+    task = await task_at(registry, who, S.RUNNING)
+    updated = await registry.update(task.id, task.version, operator=who,
+                                    patch=TaskPatch(needs_input=True, metadata={"note": "waiting"}))
+    assert (updated.status, updated.version, updated.needs_input) == (S.RUNNING, task.version + 1, True)
+    assert updated.metadata == {"note": "waiting"}
+    with pytest.raises(StaleVersionError):
+        await registry.update(task.id, task.version, operator=who, patch=TaskPatch(exit_code=1))
+    with pytest.raises(NotFoundError):
+        await registry.update("nosuch000", 0, operator=who, patch=TaskPatch(exit_code=1))
+    trail = await audit.list_for_task(registry.db, task.id, operator=who)
+    assert trail[-1].action == "update" and trail[-1].version == updated.version
