@@ -23,18 +23,20 @@ def run_ui(settings: Settings) -> int:
 
 
 def run_headless(settings: Settings) -> int:
-    """The engine (and its HTTP API when present) without Textual, until SIGTERM."""
+    """The engine and its HTTP API without Textual, in one event loop, until SIGTERM."""
     import asyncio
 
+    from fleet_tui.api.server import serve_api
     from fleet_tui.engine.session import run_headless as serve
 
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, face=serve_api))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="A control room for a fleet of AI coding agents.")
     parser.add_argument("--headless", action="store_true", help="run the engine and HTTP API, no UI")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="where --headless serves the API (api.listen)")
     subparsers = parser.add_subparsers(dest="command", metavar="VERB")
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         register = getattr(importlib.import_module(f"{commands.__name__}.{module.name}"), "register", None)
@@ -47,7 +49,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     handler = getattr(args, "handler", None)
     if handler is not None:
         return int(handler(args))
-    settings = load_settings()
+    settings = load_settings(**({"api": {"listen": args.listen}} if args.listen else {}))
     return run_headless(settings) if args.headless else run_ui(settings)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.engine.conductor import Conductor
@@ -35,18 +35,37 @@ async def close_conductor(conductor: Conductor) -> None:
     await conductor.parts.db.close()
 
 
-async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """The conductor and its monitor until SIGTERM/SIGINT; agents keep running after."""
+Face = Callable[[Conductor, asyncio.Event], Awaitable[None]]
+
+
+async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None,
+                       face: Face | None = None) -> None:
+    """The conductor and its monitor until SIGTERM/SIGINT; agents keep running after.
+
+    `face` (the HTTP API; the engine may not import it) runs in the same loop and is
+    handed the stop event: it drains its in-flight requests before the loops stop."""
     configure_logging(json_lines=True)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     conductor = await open_conductor(settings)
+    face_task: asyncio.Task[None] | None = None
     try:
         await conductor.start()
+        if face is not None:
+            face_task = asyncio.create_task(face(conductor, stop), name="fleet-face")
         log.info("headless conductor running", extra={"operator": settings.operator.id})
-        await stop.wait()
-        log.info("shutting down: loops stop, agents keep running")
+        stop_wait = asyncio.ensure_future(stop.wait())
+        waiting = {stop_wait} if face_task is None else {stop_wait, face_task}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        log.info("shutting down: requests drain, loops stop, agents keep running")
+        stop.set()
+        if face_task is not None:
+            await face_task  # re-raises a face that failed (e.g. the port is taken)
     finally:
+        if face_task is not None and not face_task.done():
+            face_task.cancel()
         await close_conductor(conductor)
+        log.info("headless conductor stopped")

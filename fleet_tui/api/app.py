@@ -1,0 +1,52 @@
+"""create_app: the headless HTTP face over one Conductor.
+
+Layers, outermost first: StripSpoofedHeaders (identity-looking headers never reach
+anything), RequestTrace (trace id + access log), FastAPI (routes, error handlers)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+
+from fleet_tui.api.auth import StripSpoofedHeaders, make_current_operator
+from fleet_tui.api.errors import install_error_handlers, install_openapi
+from fleet_tui.api.keys import JwksCache, KeyStore
+from fleet_tui.api.middleware import InFlight, RequestTrace
+from fleet_tui.api.routes import fleet, public, tasks
+from fleet_tui.config import Settings
+from fleet_tui.engine.conductor import Conductor
+
+TITLE = "fleet-tui headless API"
+VERSION = "1"
+
+
+def create_app(
+    conductor: Conductor,
+    *,
+    keystore: KeyStore,
+    verifier: JwksCache | None = None,
+    settings: Settings | None = None,
+    stopping: asyncio.Event | None = None,
+) -> FastAPI:
+    """`stopping` is set when the server starts draining: health answers 503 and log
+    streams end, so in-flight requests can finish without holding the shutdown."""
+    settings = settings or conductor.settings
+    verifier = verifier or JwksCache.for_keystore(keystore)
+    app = FastAPI(title=TITLE, version=VERSION, docs_url=None, redoc_url=None,
+                  description="Operate a fleet of AI coding agents. Bearer tokens are ES256 JWTs "
+                              "(`fleet-tui token mint`); keys at /.well-known/jwks.json.")
+    app.state.conductor = conductor
+    app.state.settings = settings
+    app.state.keystore = keystore
+    app.state.stopping = stopping or asyncio.Event()
+    app.state.in_flight = InFlight()
+    app.state.authenticate = make_current_operator(
+        verifier, issuer=settings.api.issuer, audience=settings.api.audience)
+    for module in (fleet, tasks, public):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(RequestTrace, in_flight=app.state.in_flight)
+    app.add_middleware(StripSpoofedHeaders)  # added last = outermost = runs first
+    return app

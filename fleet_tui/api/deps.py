@@ -1,0 +1,51 @@
+"""FastAPI dependencies: the conductor and the verified operator, from app.state.
+
+The operator comes only from the bearer token (auth.make_current_operator); it is what
+every conductor call receives, and the store sets the tenant context from it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fleet_tui.api.auth import check_tier
+from fleet_tui.domain.models import Operator, Tier
+from fleet_tui.engine.conductor import Conductor
+
+# Declares the bearer scheme in the OpenAPI document; the token is verified below.
+bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT (ES256)")
+
+
+def conductor_of(request: Request) -> Conductor:
+    return request.app.state.conductor
+
+
+async def current_operator(
+    request: Request,
+    _: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+) -> Operator:
+    return await request.app.state.authenticate(request)
+
+
+def tier_at_least(minimum: Tier, action: str) -> Callable[..., Awaitable[Operator]]:
+    """A dependency: the verified operator, if its tier is at least minimum (else 403
+    naming the action, the tier needed and the caller's tier)."""
+
+    async def operator_with_tier(operator: Operator = Depends(current_operator)) -> Operator:
+        check_tier(operator, minimum, action=action)
+        return operator
+
+    return operator_with_tier
+
+
+def builder(action: str) -> Any:
+    """`op: builder("spawn")` in a route signature: writes need tier builder or above."""
+    return Annotated[Operator, Depends(tier_at_least(Tier.BUILDER, action))]
+
+
+ConductorDep = Annotated[Conductor, Depends(conductor_of)]
+OperatorDep = Annotated[Operator, Depends(current_operator)]
+SovereignDep = Annotated[Operator, Depends(tier_at_least(Tier.SOVEREIGN, "reading the configuration"))]

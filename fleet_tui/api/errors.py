@@ -1,0 +1,120 @@
+"""Domain errors -> HTTP answers, all in one body shape (ErrorBody), and the OpenAPI
+document adjusted to say so (400 for bad input instead of FastAPI's 422).
+
+Messages come from the engine's own errors, which name the field and the rule; unexpected
+exceptions answer a generic 500 with the trace id and are logged, never echoed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fleet_tui.api.schemas import ErrorBody, FieldError
+from fleet_tui.domain.errors import (
+    InvalidTransitionError,
+    NotFoundError,
+    PermissionDeniedError,
+    SpawnDeniedError,
+    StaleVersionError,
+    TaskLiveError,
+    ValidationFailed,
+)
+from fleet_tui.engine.tracing import current_trace_id
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTIONS = {
+    400: "invalid input; `errors` names each field and the rule it broke",
+    401: "missing, invalid or expired bearer token",
+    403: "the operator's tier, admin flag or governor limit refuses this",
+    404: "no such task visible to this operator",
+    409: "the task is in a status that does not allow this",
+    413: "request body too large",
+    503: "the service is not ready or the feature is not configured",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the error codes it may answer, each with ErrorBody."""
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+def error_json(status: int, detail: str, errors: list[FieldError] | None = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(detail=detail, errors=errors or [], trace_id=current_trace_id())
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(field=_field_name(tuple(e.get("loc", ()))), rule=str(e.get("msg", "invalid")))
+              for e in exc.errors()]
+    summary = "; ".join(f"{e.field}: {e.rule}" for e in errors[:5])
+    return error_json(400, f"invalid request: {summary}", errors)
+
+
+async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationFailed)
+    return error_json(400, str(exc), [FieldError(field=exc.field, rule=exc.rule)])
+
+
+def _status_for(code: int):  # -> exception handler answering `code` with the error's message
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return error_json(code, str(exc))
+    return handler
+
+
+async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    return error_json(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error in %s %s", request.method, request.url.path,
+              exc_info=(type(exc), exc, exc.__traceback__))
+    return error_json(500, f"internal error; the server log has trace {current_trace_id()}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(ValidationFailed, _validation_failed)
+    app.add_exception_handler(SpawnDeniedError, _status_for(403))
+    app.add_exception_handler(PermissionDeniedError, _status_for(403))
+    app.add_exception_handler(NotFoundError, _status_for(404))
+    for conflict in (TaskLiveError, StaleVersionError, InvalidTransitionError):
+        app.add_exception_handler(conflict, _status_for(409))
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def install_openapi(app: FastAPI) -> None:
+    """FastAPI documents 422 for every route with inputs; this app answers 400 instead."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description,
+                              routes=app.routes)
+            for path_item in doc.get("paths", {}).values():
+                for operation in path_item.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = doc.get("components", {}).get("schemas", {})
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,1 @@
+"""Route modules, one per concern; app.create_app includes each module's `router`."""

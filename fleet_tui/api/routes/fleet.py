@@ -1,0 +1,99 @@
+"""Fleet routes: spawn, status, configuration, metrics, test notification, reputation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import PlainTextResponse
+
+from fleet_tui.api.auth import ensure_all_allowed
+from fleet_tui.api.deps import ConductorDep, OperatorDep, SovereignDep, builder
+from fleet_tui.api.errors import error_responses
+from fleet_tui.api.schemas import (
+    AGENT_PATTERN,
+    IDEMPOTENCY_PATTERN,
+    MODEL_PATTERN,
+    Accepted,
+    ReputationOut,
+    SpawnBody,
+)
+from fleet_tui.domain.models import SpawnResult, StatusSummary, TaskType
+from fleet_tui.engine import api_support
+
+router = APIRouter(tags=["fleet"])
+
+SpawnOperator = builder("spawn")
+NotifyOperator = builder("sending a test notification")
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.post(
+    "/api/fleet/spawn", status_code=201, response_model=SpawnResult,
+    responses={
+        200: {"model": SpawnResult, "description": "a task with this idempotency key exists; it is returned"},
+        202: {"model": SpawnResult, "description": "admitted but queued until the fleet has capacity"},
+        **error_responses(400, 401, 403),
+    },
+)
+async def spawn(
+    body: SpawnBody, response: Response, conductor: ConductorDep, op: SpawnOperator,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_PATTERN,
+                                                  description="repeat-safe key; wins over the body's")] = None,
+) -> SpawnResult:
+    """201 with the new task (a saga failure shows as a failed task with its reason);
+    403 with the governor's explanation when the tier limit is reached."""
+    result = await conductor.spawn(op, body.to_request(idempotency_key))
+    if result.queued:
+        response.status_code = 202
+    elif not result.created:
+        response.status_code = 200
+    return result
+
+
+@router.get("/api/fleet/status", response_model=StatusSummary, responses=error_responses(400, 401, 403))
+async def fleet_status(
+    conductor: ConductorDep, op: OperatorDep,
+    all: Annotated[bool, Query(description="every operator's tasks (admin only)")] = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> StatusSummary:
+    ensure_all_allowed(op, all)
+    return await conductor.status(op, all_operators=all, limit=limit)
+
+
+@router.get("/api/fleet/config", response_model=dict[str, Any], responses=error_responses(401, 403))
+async def fleet_config(conductor: ConductorDep, op: SovereignDep) -> dict[str, Any]:
+    """The effective settings, secrets redacted. Sovereign tier only."""
+    return api_support.config_view(conductor.settings)
+
+
+@router.get(
+    "/api/fleet/metrics", response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                     "description": "Prometheus text format 0.0.4"},
+               **error_responses(401)},
+)
+async def fleet_metrics(conductor: ConductorDep, op: OperatorDep) -> PlainTextResponse:
+    """Engine figures; execution totals cover the history the token may see (admin: all)."""
+    return PlainTextResponse(await api_support.metrics_text(conductor, op), media_type=PROMETHEUS_TEXT)
+
+
+@router.post("/api/fleet/notifications/test", status_code=202, response_model=Accepted,
+             responses=error_responses(401, 403))
+async def notification_test(conductor: ConductorDep, op: NotifyOperator) -> Accepted:
+    """Records a notification of type test; the outbox relay delivers it to the channels."""
+    notification_id = await api_support.send_test_notification(conductor, op)
+    return Accepted(id=str(notification_id))
+
+
+@router.get("/api/reputation/query", response_model=ReputationOut, responses=error_responses(400, 401))
+async def reputation_query(
+    conductor: ConductorDep, op: OperatorDep,
+    agent: Annotated[str, Query(pattern=AGENT_PATTERN)],
+    model: Annotated[str | None, Query(pattern=MODEL_PATTERN)] = None,
+    task_type: TaskType | None = None,
+) -> ReputationOut:
+    """{score, confidence, n} of an agent (and model) from the runs this operator may see."""
+    rep = await api_support.reputation_query(conductor, op, agent=agent, model=model, task_type=task_type)
+    return ReputationOut(agent=agent, model=model, task_type=None if task_type is None else str(task_type),
+                         score=rep.score, confidence=rep.confidence, n=rep.n)

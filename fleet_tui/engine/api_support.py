@@ -1,0 +1,109 @@
+"""Engine capabilities the HTTP face needs beyond the Conductor's operator actions:
+a redacted configuration view, Prometheus metrics, reputation queries, test notifications
+and external events. Each takes the Conductor; the api room may not reach the store."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fleet_tui.config import Settings
+from fleet_tui.domain.models import Operator, TaskType
+from fleet_tui.engine.bus import Notice
+from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.reputation import Reputation, reputation
+from fleet_tui.store import notifications as notification_store
+from fleet_tui.store import outcomes
+
+REDACTED = "***"
+# Settings paths (dotted) whose values are secrets or carry credentials.
+SECRET_PATHS = (
+    "notifications.discord_webhook_url",
+    "notifications.telegram_bot_token",
+    "api.events_secret",
+)
+
+
+def config_view(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON, secrets replaced by *** and the database password
+    removed from its URL, so that a sovereign can inspect the fleet without leaking keys."""
+    view = settings.model_dump(mode="json")
+    for dotted in SECRET_PATHS:
+        section, key = dotted.split(".")
+        if view.get(section, {}).get(key) is not None:
+            view[section][key] = REDACTED
+    url = view.get("database", {}).get("url")
+    if url:
+        view["database"]["url"] = _without_password(url)
+    return view
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:{REDACTED}@{host}" if ":" in credentials else url
+
+
+async def reputation_query(conductor: Conductor, operator: Operator, *, agent: str,
+                           model: str | None, task_type: TaskType | None) -> Reputation:
+    counts = await outcomes.outcome_counts(
+        conductor.parts.db, operator=operator, agent=agent, model=model,
+        task_type=None if task_type is None else str(task_type))
+    return reputation(counts.successes, counts.failures)
+
+
+async def send_test_notification(conductor: Conductor, operator: Operator) -> int:
+    """Record a notification of type test (the outbox relay delivers it like any other)
+    and tell the faces. Returns the notification id."""
+    summary = f"test notification requested by {operator.id}"
+    async with conductor.parts.db.tenant(operator) as conn:
+        notification_id = await notification_store.record(
+            conn, task_id=None, operator_id=operator.id, type="test", summary=summary)
+    conductor.bus.publish(Notice("test", None, summary, {"notification_id": notification_id}))
+    return notification_id
+
+
+def publish_external_event(conductor: Conductor, *, kind: str, source: str, task_id: str | None,
+                           summary: str, data: dict[str, Any]) -> str:
+    """An external event (forge webhook, alert) onto the engine's bus as a Notice. The event
+    router (section 9 of the spec) will consume these; until it lands, faces show them."""
+    event_id = uuid.uuid4().hex
+    conductor.bus.publish(Notice(f"external.{kind}", task_id, summary,
+                                 {"event_id": event_id, "source": source, "data": data}))
+    return event_id
+
+
+async def metrics_text(conductor: Conductor, operator: Operator) -> str:
+    """Prometheus text exposition (format 0.0.4) of what the engine knows today."""
+    governor = conductor.governor
+    health = conductor.monitor.health() if conductor.monitor is not None else {
+        "running": False, "last_cycle_ms": 0.0, "cycles": 0, "errors": 0}
+    active = await conductor.registry.count_all_active()
+    totals = await outcomes.execution_totals(conductor.parts.db, operator=operator)
+    retry_rate = totals.retried_runs / totals.runs if totals.runs else 0.0
+    samples: list[tuple[str, str, str, float]] = [
+        ("fleet_active_agents", "gauge", "live tasks in the fleet", active),
+        ("fleet_capacity", "gauge", "fleet-wide live task capacity", governor.fleet_capacity),
+        ("fleet_total_spawns", "counter", "agent runs recorded (visible to the caller)", totals.runs),
+        ("fleet_total_failures", "counter", "agent runs that failed", totals.failed_runs),
+        ("fleet_retry_rate", "gauge", "share of agent runs that were retries", retry_rate),
+        ("fleet_avg_spawn_duration_ms", "gauge", "mean agent run duration",
+         totals.avg_duration_ms or 0.0),
+        ("fleet_governor_admissions_total", "counter", "spawns admitted by this process",
+         governor.admissions),
+        ("fleet_governor_denial_count", "counter", "spawns refused by this process", governor.denials),
+        ("fleet_monitor_running", "gauge", "1 while the monitor loop runs", 1 if health["running"] else 0),
+        ("fleet_monitor_cycles_total", "counter", "monitor cycles completed", health["cycles"]),
+        ("fleet_monitor_errors_total", "counter", "per-task check errors", health["errors"]),
+        ("fleet_monitor_last_cycle_ms", "gauge", "duration of the last monitor cycle",
+         health["last_cycle_ms"]),
+        ("fleet_bus_dropped_events_total", "counter", "events dropped for slow subscribers",
+         conductor.bus.dropped),
+    ]
+    lines: list[str] = []
+    for name, kind, help_text, value in samples:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {float(value):g}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,63 @@
+"""Outcomes of agent runs, for reputation queries and metrics.
+
+An attempt (a fleet_executions row) succeeded when it is its task's latest attempt and the
+task reached ready or merged; it failed when a later attempt superseded it (a retry means
+it did not deliver) or when it is the latest and the task is failed, rejected or abandoned.
+Running and cancelled attempts count for neither."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fleet_tui.domain.models import Operator
+
+if TYPE_CHECKING:
+    from fleet_tui.store.db import Database
+
+_LATEST = "e.attempt = t.retry_count + 1"
+_SUCCESS = f"({_LATEST} AND t.status IN ('ready', 'merged'))"
+_FAILURE = (f"(e.attempt < t.retry_count + 1 OR ({_LATEST}"
+            " AND t.status IN ('failed', 'rejected', 'abandoned')))")
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    successes: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class ExecutionTotals:
+    runs: int
+    failed_runs: int
+    retried_runs: int
+    avg_duration_ms: float | None
+
+
+async def outcome_counts(db: Database, *, operator: Operator, agent: str, model: str | None,
+                         task_type: str | None) -> OutcomeCounts:
+    """Counts over the history the operator may see (its own; an admin's: the fleet's)."""
+    async with db.tenant(operator, kind="read") as conn:
+        row = await conn.fetchrow(
+            f"SELECT count(*) FILTER (WHERE {_SUCCESS}) AS successes,"
+            f" count(*) FILTER (WHERE {_FAILURE}) AS failures"
+            " FROM fleet_executions e JOIN fleet_tasks t ON t.id = e.task_id"
+            " WHERE e.agent = $1 AND ($2::text IS NULL OR e.model = $2)"
+            " AND ($3::text IS NULL OR e.task_type = $3)",
+            agent, model, task_type,
+        )
+    return OutcomeCounts(successes=int(row["successes"]), failures=int(row["failures"]))
+
+
+async def execution_totals(db: Database, *, operator: Operator) -> ExecutionTotals:
+    async with db.tenant(operator, kind="read") as conn:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS runs,"
+            " count(*) FILTER (WHERE coalesce(exit_code, 0) <> 0 OR failure IS NOT NULL) AS failed,"
+            " count(*) FILTER (WHERE attempt > 1) AS retried,"
+            " avg(duration_ms) AS avg_ms FROM fleet_executions")
+    avg = row["avg_ms"]
+    return ExecutionTotals(runs=int(row["runs"]), failed_runs=int(row["failed"]),
+                           retried_runs=int(row["retried"]),
+                           avg_duration_ms=None if avg is None else float(avg))
