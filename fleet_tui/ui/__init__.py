@@ -1,0 +1,1 @@
+"""The Textual face: the control room. Imports engine, domain and config only."""

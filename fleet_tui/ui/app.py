@@ -1,0 +1,349 @@
+"""FleetApp: the control room. The engine runs inside the app's loop as one worker (group
+"engine"); a pump turns bus events into coalesced messages; only @on handlers touch
+widgets. make_app is shared by the CLI, the tests, the screenshot script and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+
+from fleet_tui.config import Settings
+from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.models import Operator, TaskRecord
+from fleet_tui.domain.status import LIVE_STATUSES
+from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
+from fleet_tui.ui.commands import FleetCommands
+from fleet_tui.ui.format import utc_now
+from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, LogLines
+from fleet_tui.ui.screens.confirm import STOP_ALL, QuitScreen
+from fleet_tui.ui.screens.detail import DetailScreen
+from fleet_tui.ui.screens.help import HelpScreen
+from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
+from fleet_tui.ui.verbs import attach_command
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
+LOG_FLUSH_S = 0.03      # log lines reach the pane in batches this often
+TASK_LIMIT = 5_000
+
+OpenEngine = Callable[[], Awaitable[Any]]
+
+
+class FleetApp(App[None]):
+    CSS_PATH = [STYLES / "base.tcss", STYLES / "main.tcss", STYLES / "detail.tcss", STYLES / "dialogs.tcss"]
+    TITLE = "fleet-tui"
+    COMMANDS = App.COMMANDS | {FleetCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = [Binding("ctrl+t", "toggle_theme", "Theme", id="fleet.theme", show=False,
+                        tooltip="Switch between the light and the dark theme")]
+
+    def __init__(self, *, operator: Operator, conductor: Any = None, open_engine: OpenEngine | None = None,
+                 close_engine: Callable[[Any], Awaitable[None]] | None = None,
+                 default_repo: str = "", banner: str = "", keymap: dict[str, str] | None = None,
+                 now: Callable[[], datetime] = utc_now, start_monitor: bool = True,
+                 theme: str = "textual-dark") -> None:
+        super().__init__()
+        if conductor is None and open_engine is None:
+            raise ValueError("FleetApp needs a conductor or a way to open one")
+        self.conductor = conductor
+        self.operator = operator
+        self.default_repo = default_repo
+        self.banner = banner
+        self.now = now
+        self._open_engine = open_engine
+        self._close_engine = close_engine
+        self._owns_conductor = False
+        self._started_monitor = False
+        self._start_monitor = start_monitor
+        self._queue: asyncio.Queue[Event] | None = None
+        self.user_keymap = dict(keymap or {})
+        self.engine_ready = asyncio.Event()
+        self.screen_ready = asyncio.Event()  # set by MainScreen.on_mount; handlers need its widgets
+        self.health: dict[str, Any] = {}
+        self.theme = theme
+
+    # --- start-up: first frame at once, the engine after ------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="main")
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
+        self.run_worker(self._run_engine(), group="engine", exit_on_error=False, name="engine")
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.main.table.refresh_cells())
+        self.set_interval(5.0, self._tick_ages)
+
+    async def _run_engine(self) -> None:
+        await self.screen_ready.wait()
+        try:
+            if self.conductor is None:
+                self.post_message(EngineProgress("starting PostgreSQL and applying migrations…"))
+                assert self._open_engine is not None
+                self.conductor = await self._open_engine()
+                self._owns_conductor = True
+            if self.conductor.monitor is None:
+                self.post_message(EngineProgress("reconciling the registry with tmux…"))
+                await self.conductor.start(monitor=self._start_monitor)
+                self._started_monitor = True
+            self._queue = self.conductor.bus.subscribe()
+            self.post_message(EngineProgress("loading tasks…"))
+            summary = await self.conductor.status(self.operator, all_operators=self.operator.is_admin,
+                                                  limit=TASK_LIMIT)
+            self.post_message(EngineReady(summary.tasks))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # shown on screen; the app stays usable for quitting
+            self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        await self._pump(self._queue)
+
+    async def _pump(self, queue: asyncio.Queue[Event]) -> None:
+        """Bus -> one FleetBatch per drain: the latest record per task wins."""
+        while True:
+            batch = FleetBatch()
+            self._fold(batch, await queue.get())
+            await asyncio.sleep(PUMP_COALESCE_S)
+            while not queue.empty():
+                self._fold(batch, queue.get_nowait())
+            if batch.changed or batch.deleted or batch.tick or batch.notices:
+                self.post_message(batch)
+
+    def _visible(self, task: TaskRecord) -> bool:
+        return self.operator.is_admin or task.operator_id == self.operator.id
+
+    def _fold(self, batch: FleetBatch, event: Event) -> None:
+        if isinstance(event, TaskChanged) and self._visible(event.task):
+            batch.changed[event.task.id] = event.task
+            batch.deleted.discard(event.task.id)
+        elif isinstance(event, TaskDeleted):
+            batch.changed.pop(event.task_id, None)
+            batch.deleted.add(event.task_id)
+        elif isinstance(event, MonitorTick):
+            batch.tick = self.engine_health()
+        elif isinstance(event, Notice):
+            batch.notices.append(f"{event.task_id or 'fleet'}: {event.message}")
+
+    def engine_health(self) -> dict[str, Any]:
+        monitor = getattr(self.conductor, "monitor", None)
+        health: dict[str, Any] = dict(monitor.health()) if monitor is not None else {"running": False}
+        health["bus_dropped"] = getattr(self.conductor.bus, "dropped", 0) or None
+        return health
+
+    # --- @on handlers: the only place engine news touches widgets ---------------------------
+
+    @on(EngineProgress)
+    def _engine_progress(self, message: EngineProgress) -> None:
+        self.main.progress(message.step)
+
+    @on(EngineReady)
+    def _engine_ready(self, message: EngineReady) -> None:
+        self.main.ready(message.tasks)
+        self.health = self.engine_health()
+        self.main.show_health(self.health)
+        self.engine_ready.set()
+
+    @on(EngineFailed)
+    def _engine_failed(self, message: EngineFailed) -> None:
+        self.main.failed(message.error)
+        self.notify(message.error, title="engine", severity="error", timeout=30)
+
+    @on(FleetBatch)
+    def _fleet_batch(self, batch: FleetBatch) -> None:
+        self.main.apply(list(batch.changed.values()), batch.deleted)
+        if batch.tick is not None:
+            self.health = batch.tick
+            self.main.show_health(batch.tick)
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and screen.record.id in batch.changed:
+            screen.task_changed(batch.changed[screen.record.id])
+        for notice in batch.notices[-3:]:
+            self.notify(notice, timeout=4)
+
+    def _tick_ages(self) -> None:
+        if self.engine_ready.is_set():
+            self.main.table.refresh_cells()
+
+    # --- governor figures for the panels ---------------------------------------------------
+
+    def governor_limit(self) -> int:
+        governor = getattr(self.conductor, "governor", None)
+        return governor.limit_for(self.operator.tier) if governor is not None else 0
+
+    def fleet_capacity(self) -> int:
+        governor = getattr(self.conductor, "governor", None)
+        return governor.fleet_capacity if governor is not None else 0
+
+    # --- verbs: engine calls in workers, failures as notifications ----------------------------
+
+    def run_verb(self, verb: str, task_id: str) -> None:
+        self.run_worker(self._verb(verb, task_id), group="verbs", exit_on_error=False)
+
+    async def _verb(self, verb: str, task_id: str) -> None:
+        try:
+            result = await getattr(self.conductor, verb)(self.operator, task_id)
+        except FleetError as exc:
+            self.notify(str(exc), title=verb, severity="error", timeout=8)
+            return
+        status = f" ({result.status})" if isinstance(result, TaskRecord) else ""
+        self.notify(f"{verb}: task {task_id}{status}", title=verb, timeout=3)
+
+    # --- logs: one app-owned follower at a time, batched ---------------------------------------
+
+    def follow_logs(self, task_id: str, target: Any) -> None:
+        self.stop_following()
+        self.run_worker(self._follow(task_id, target), group="logs", exclusive=True, exit_on_error=False)
+
+    def stop_following(self) -> None:
+        self.workers.cancel_group(self, "logs")
+
+    async def _follow(self, task_id: str, target: Any) -> None:
+        pending: list[str] = []
+        arrived = asyncio.Event()
+        done = False
+
+        async def read() -> None:
+            nonlocal done
+            try:
+                async for line in self.conductor.follow_logs(self.operator, task_id):
+                    pending.append(line)
+                    arrived.set()
+            except FleetError as exc:
+                pending.append(f"(log unavailable: {exc})")
+            finally:
+                done = True
+                arrived.set()
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                await arrived.wait()
+                arrived.clear()
+                if not done:
+                    await asyncio.sleep(LOG_FLUSH_S)  # let a burst gather into one batch
+                lines, pending[:] = pending[:], []
+                target.post_message(LogLines(task_id, lines, ended=done))
+                if done:
+                    return
+        finally:
+            reader.cancel()
+
+    # --- attach ------------------------------------------------------------------------------
+
+    async def attach(self, task: TaskRecord) -> None:
+        argv = attach_command(task, self.conductor.settings.runtime.tmux_socket)
+        if os.environ.get("TMUX"):
+            # inside tmux: a popup over this client; the control room stays live under it
+            inner = "env -u TMUX " + shlex.join(argv)
+            proc = await asyncio.create_subprocess_exec(
+                "tmux", "display-popup", "-E", "-w", "90%", "-h", "90%", inner)
+            await proc.wait()
+            return
+        driver = self._driver
+        if driver is None or not driver.can_suspend:
+            self.notify(f"this terminal cannot suspend the UI; attach from a shell:\n{shlex.join(argv)}",
+                        title="attach", timeout=20)
+            return
+        # batch_update keeps Textual from painting while the agent owns the terminal;
+        # the asyncio subprocess keeps the engine's loop (monitor, pump) running meanwhile
+        started = time.monotonic()
+        with self.batch_update():
+            with self.suspend():
+                proc = await asyncio.create_subprocess_exec(*argv)
+                await proc.wait()
+        self.notify(f"detached from {task.id} after {time.monotonic() - started:.0f}s", timeout=3)
+
+    # --- help, theme, quit ----------------------------------------------------------------------
+
+    def show_help(self) -> None:
+        groups = [("Fleet", MAIN_BINDINGS), ("Task detail", DetailScreen.BINDINGS),
+                  ("Anywhere", self.BINDINGS)]
+        self.push_screen(HelpScreen([(t, [b for b in bs if isinstance(b, Binding)]) for t, bs in groups],
+                                    self.user_keymap))
+
+    def toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def action_toggle_theme(self) -> None:
+        self.toggle_theme()
+
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            return
+        live = sum(1 for t in self.main.table.tasks.values()
+                   if t.operator_id == self.operator.id and t.status in LIVE_STATUSES)
+
+        def chosen(choice: str | None) -> None:
+            if choice is not None:
+                self.run_worker(self.shutdown(stop_agents=choice == STOP_ALL), group="shutdown")
+
+        self.push_screen(QuitScreen(live), chosen)
+
+    async def shutdown(self, *, stop_agents: bool = False) -> None:
+        if stop_agents and self.conductor is not None:
+            for task in list(self.main.table.tasks.values()):
+                if task.operator_id == self.operator.id and task.status in LIVE_STATUSES:
+                    try:
+                        await self.conductor.stop(self.operator, task.id)
+                    except FleetError as exc:
+                        self.notify(str(exc), severity="error")
+        await self.close_engine()
+        self.exit()
+
+    async def close_engine(self) -> None:
+        """Stop what this app started; close only what it opened."""
+        self.workers.cancel_group(self, "engine")
+        self.stop_following()
+        conductor = self.conductor
+        started, self._started_monitor = self._started_monitor, False
+        if conductor is None:
+            return
+        if self._queue is not None:
+            conductor.bus.unsubscribe(self._queue)
+            self._queue = None
+        if self._owns_conductor:
+            self._owns_conductor = False
+            if self._close_engine is not None:
+                await self._close_engine(conductor)
+        elif started:
+            await conductor.shutdown()
+
+    async def on_unmount(self) -> None:
+        await self.close_engine()
+
+
+def make_app(settings: Settings | None = None, *, conductor: Any = None, operator: Operator | None = None,
+             repo: str | None = None, banner: str = "", now: Callable[[], datetime] | None = None,
+             start_monitor: bool = True, theme: str = "textual-dark") -> FleetApp:
+    """The app over an open conductor (tests, bench) or over settings (it opens and closes
+    the engine itself)."""
+    if settings is None:
+        if conductor is None:
+            raise ValueError("make_app needs settings or a conductor")
+        settings = conductor.settings
+    op = operator or Operator(id=settings.operator.id, tier=settings.operator.tier,
+                              is_admin=settings.operator.is_admin)
+    open_engine = close_engine = None
+    if conductor is None:
+        from fleet_tui.engine.session import close_conductor, open_conductor
+
+        async def open_engine() -> Any:
+            return await open_conductor(settings)
+
+        close_engine = close_conductor
+    return FleetApp(operator=op, conductor=conductor, open_engine=open_engine, close_engine=close_engine,
+                    default_repo=repo or "", banner=banner, keymap=settings.keymap, now=now or utc_now,
+                    start_monitor=start_monitor, theme=theme)

@@ -1,0 +1,108 @@
+"""How records look in cells: pure functions, the clock injected so screenshots are stable."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Callable
+
+from rich.text import Text
+from textual.theme import Theme
+
+from fleet_tui.domain.models import TaskRecord
+from fleet_tui.domain.status import TaskStatus
+
+Clock = Callable[[], datetime]
+S = TaskStatus
+
+# CSI / OSC / two-character escapes, then stray control characters (keep tab).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def strip_ansi(line: str) -> str:
+    return _CONTROL.sub("", _ANSI.sub("", line))
+
+
+def age(since: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}"
+    return f"{seconds // 86400}d"
+
+
+def _status_colour(status: TaskStatus, theme: Theme) -> str:
+    # theme colours, so the table follows Textual's light/dark switch
+    if status in (S.READY, S.MERGED, S.PR_CREATED):
+        return theme.success or "green"
+    if status in (S.FAILED, S.REJECTED, S.ABANDONED):
+        return theme.error or "red"
+    if status in (S.RETRYING, S.SPAWNING, S.PROPOSED, S.REVIEWING):
+        return theme.warning or "yellow"
+    if status == S.RUNNING:
+        return theme.accent or theme.primary
+    return theme.foreground or "grey50"
+
+
+def status_cell(status: TaskStatus, theme: Theme) -> Text:
+    return Text(str(status), style=f"bold {_status_colour(status, theme)}")
+
+
+def agent_cell(task: TaskRecord) -> str:
+    return f"{task.agent or '-'}/{task.model}" if task.model else (task.agent or "-")
+
+
+def attempts_cell(task: TaskRecord) -> str:
+    return f"{task.retry_count + 1}/{task.max_retries + 1}"
+
+
+def review_cell(task: TaskRecord) -> str:
+    if task.review_status:
+        return task.review_status
+    if task.review_verdicts:
+        return f"{len(task.review_verdicts)} verdicts"
+    return "-"
+
+
+def short(text: str, width: int) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "ID"), ("status", "STATUS"), ("agent", "AGENT/MODEL"), ("branch", "BRANCH"),
+    ("age", "AGE"), ("attempts", "TRY"), ("ci", "CI"), ("review", "REVIEW"),
+    ("operator", "OPERATOR"), ("description", "DESCRIPTION"),
+)
+
+
+def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, str | Text]:
+    return {
+        "id": task.id,
+        "status": status_cell(task.status, theme),
+        "agent": agent_cell(task),
+        "branch": task.branch or "-",
+        "age": age(task.created_at, now),
+        "attempts": attempts_cell(task),
+        "ci": str(task.ci_status) if task.ci_status else "-",
+        "review": review_cell(task),
+        "operator": task.operator_id,
+        "description": short(task.description, 48),
+    }
+
+
+def matches(task: TaskRecord, needle: str) -> bool:
+    """Filter: every word must appear in id, status, agent, branch, operator or description."""
+    if not needle.strip():
+        return True
+    hay = " ".join([task.id, task.status, task.agent or "", task.model or "", task.branch or "",
+                    task.operator_id, task.description]).lower()
+    return all(word in hay for word in needle.lower().split())

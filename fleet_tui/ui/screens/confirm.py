@@ -1,0 +1,75 @@
+"""Modal questions: confirm a destructive verb, and what quitting does to the agents."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, id="question")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("No (n)", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+KEEP = "keep"
+STOP_ALL = "stop"
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """Quitting leaves agents running by default: they outlive the control room."""
+
+    BINDINGS = [
+        Binding("enter,k", "choose('keep')", "Quit, agents keep running", id="quit.keep"),
+        Binding("x", "choose('stop')", "Stop my agents and quit", id="quit.stop"),
+        Binding("escape", "choose(None)", "Cancel", id="quit.cancel"),
+    ]
+
+    def __init__(self, live: int) -> None:
+        super().__init__(classes="dialog-screen")
+        self.live = live
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(
+                f"Quit the control room? {self.live} of your agents are live.\n"
+                "By default they keep running and the next control room picks them up.",
+                id="question")
+            with Horizontal(classes="buttons"):
+                yield Button("Quit, keep agents (enter)", variant="primary", id=KEEP)
+                yield Button("Stop agents and quit (x)", variant="error", id=STOP_ALL)
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{KEEP}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id if event.button.id in (KEEP, STOP_ALL) else None)
+
+    def action_choose(self, choice: str | None) -> None:
+        self.dismiss(choice)

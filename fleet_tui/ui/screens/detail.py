@@ -1,0 +1,201 @@
+"""One task: metadata and attempts, the live log, the diff, review verdicts, the audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from fleet_tui.domain.models import TaskRecord
+from fleet_tui.ui.format import age, agent_cell, attempts_cell, status_cell
+from fleet_tui.ui.messages import LogLines
+from fleet_tui.ui.verbs import applies
+from fleet_tui.ui.widgets.tail_log import TailLog
+
+TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
+VERDICT_STYLE = {"approve": "green", "request_changes": "red", "comment": "yellow"}
+
+
+def metadata_table(task: TaskRecord, app: Any) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        grid.add_column()
+    now = app.now()
+    grid.add_row(Text("task", style="bold"), task.id, Text("status", style="bold"),
+                 status_cell(task.status, app.current_theme))
+    grid.add_row(Text("agent", style="bold"), agent_cell(task), Text("attempt", style="bold"),
+                 attempts_cell(task))
+    grid.add_row(Text("branch", style="bold"), f"{task.branch or '-'} <- {task.base_branch}",
+                 Text("age", style="bold"), age(task.created_at, now))
+    grid.add_row(Text("repo", style="bold"), task.repo, Text("ci/review", style="bold"),
+                 f"{task.ci_status or '-'} / {task.review_status or '-'}")
+    grid.add_row(Text("type", style="bold"), f"{task.task_type} (priority {task.priority})",
+                 Text("operator", style="bold"), task.operator_id)
+    if task.failure_reason:
+        grid.add_row(Text("failure", style="bold red"), task.failure_reason, "", "")
+    grid.add_row(Text("asked", style="bold"), task.description.strip().splitlines()[0][:100], "", "")
+    return grid
+
+
+def attempts_table(executions: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for name in ("attempt", "agent/model", "started", "exit", "failure"):
+        table.add_column(name)
+    for run in executions:
+        started = run.get("started_at")
+        table.add_row(str(run.get("attempt")), f"{run.get('agent') or '-'}/{run.get('model') or '-'}",
+                      started.strftime("%H:%M:%S") if started else "-",
+                      "-" if run.get("exit_code") is None else str(run["exit_code"]),
+                      str(run.get("failure") or "")[:60])
+    if not executions:
+        table.add_row("-", "no attempts yet", "", "", "")
+    return table
+
+
+def verdicts_view(task: TaskRecord) -> Table | Text:
+    if not task.review_verdicts:
+        return Text("no review verdicts yet", style="dim")
+    table = Table(box=None, padding=(0, 1), header_style="bold", show_lines=False)
+    table.add_column("reviewer")
+    table.add_column("focus")
+    table.add_column("verdict")
+    table.add_column("comments")
+    for verdict in task.review_verdicts:
+        kind = str(verdict.get("verdict", "comment"))
+        comments = "\n".join(f"• {c}" for c in verdict.get("comments") or []) or "-"
+        if verdict.get("error"):
+            comments += f"\n(error: {verdict['error']})"
+        table.add_row(str(verdict.get("reviewer", "?")), str(verdict.get("focus", "")),
+                      Text(kind, style=f"bold {VERDICT_STYLE.get(kind, '')}"), comments)
+    return table
+
+
+def audit_view(audit: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for name in ("time", "actor", "action", "change", "detail"):
+        table.add_column(name)
+    for entry in audit:
+        at = entry.get("created_at")
+        change = f"{entry.get('from_status') or ''} → {entry.get('to_status')}" if entry.get("to_status") else ""
+        detail = entry.get("detail") or {}
+        reason = detail.get("reason") if isinstance(detail, dict) else None
+        table.add_row(at.strftime("%H:%M:%S") if at else "-", str(entry.get("actor", "")),
+                      str(entry.get("action", "")), change, str(reason or "")[:70])
+    return table
+
+
+def diff_view(diff: str) -> Syntax | Text:
+    if not diff.strip():
+        return Text("no change yet", style="dim")
+    return Syntax(diff, "diff", theme="ansi_dark", word_wrap=False, line_numbers=False)
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back", id="detail.back"),
+        Binding("l", "tab('log')", "Log", id="detail.log", tooltip="The agent's output, live"),
+        Binding("d", "tab('diff')", "Diff", id="detail.diff", tooltip="The change against base"),
+        Binding("v", "tab('reviews')", "Verdicts", id="detail.reviews"),
+        Binding("t", "tab('audit')", "Audit", id="detail.audit"),
+        Binding("end,f", "follow", "Follow tail", id="detail.follow"),
+        Binding("a", "attach", "Attach", id="detail.attach", tooltip="Put your terminal on the agent"),
+    ]
+
+    def __init__(self, task: TaskRecord, tab: str = "log") -> None:
+        super().__init__()
+        self.record = task
+        self.first_tab = tab
+        self.detail: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="detail-top"):
+            yield Static(metadata_table(self.record, self.app), id="meta")
+            yield Static(attempts_table([]), id="attempts")
+        with TabbedContent(initial=TABS.get(self.first_tab, "tab-log")):
+            with TabPane("Log", id="tab-log"):
+                yield TailLog(id="log")
+                yield Static("", id="log-marker")
+            with TabPane("Diff", id="tab-diff"):
+                with VerticalScroll():
+                    yield Static(Text("loading diff…", style="dim"), id="diff")
+            with TabPane("Verdicts", id="tab-reviews"):
+                with VerticalScroll():
+                    yield Static(verdicts_view(self.record), id="verdicts")
+            with TabPane("Audit", id="tab-audit"):
+                with VerticalScroll():
+                    yield Static(Text("loading audit…", style="dim"), id="audit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app: Any = self.app
+        self.watch(self.query_one(TailLog), "unseen", self._show_marker, init=False)
+        app.follow_logs(self.record.id, self)
+        self.run_worker(self._load(), group="detail-load", exclusive=True)
+
+    def on_unmount(self) -> None:
+        app: Any = self.app
+        app.stop_following()
+
+    async def _load(self) -> None:
+        app: Any = self.app
+        detail = await app.conductor.detail(app.operator, self.record.id)
+        self.query_one("#attempts", Static).update(attempts_table(detail.executions))
+        self.query_one("#audit", Static).update(audit_view(detail.audit))
+        diff = await app.conductor.diff(app.operator, self.record.id) if self.record.branch else ""
+        self.query_one("#diff", Static).update(diff_view(diff))
+
+    # --- live updates, from the app's @on handlers ----------------------------------------
+
+    def task_changed(self, task: TaskRecord) -> None:
+        status_moved = task.status != self.record.status
+        self.record = task
+        self.query_one("#meta", Static).update(metadata_table(task, self.app))
+        self.query_one("#verdicts", Static).update(verdicts_view(task))
+        if status_moved:
+            self.run_worker(self._load(), group="detail-load", exclusive=True)
+        self.refresh_bindings()
+
+    @on(LogLines)
+    def _log_lines(self, message: LogLines) -> None:
+        if message.task_id != self.record.id:
+            return
+        log = self.query_one(TailLog)
+        if message.lines:
+            log.write_batch(message.lines)
+        if message.ended and log.received == 0:
+            log.write_line("(no output recorded for this task)")
+        self._show_marker(log.unseen)
+
+    def _show_marker(self, unseen: int) -> None:
+        marker = self.query_one("#log-marker", Static)
+        marker.update(f"+{unseen} new — press End to follow" if unseen else "")
+        marker.set_class(unseen > 0, "shown")
+
+    # --- actions -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "attach":
+            return applies("attach", self.record)
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_tab(self, name: str) -> None:
+        self.query_one(TabbedContent).active = TABS[name]
+
+    def action_follow(self) -> None:
+        self.query_one(TailLog).follow()
+        self._show_marker(0)
+
+    async def action_attach(self) -> None:
+        app: Any = self.app
+        await app.attach(self.record)

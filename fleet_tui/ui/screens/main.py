@@ -1,0 +1,238 @@
+"""The main screen: the live task table, headroom and health, a status line, the verbs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
+
+from fleet_tui.domain.models import SpawnResult, TaskRecord
+from fleet_tui.domain.status import LIVE_STATUSES
+from fleet_tui.ui.screens.confirm import ConfirmScreen
+from fleet_tui.ui.screens.detail import DetailScreen
+from fleet_tui.ui.screens.spawn import SpawnScreen
+from fleet_tui.ui.verbs import TASK_VERBS, applies
+from fleet_tui.ui.widgets.fleet_panels import HeadroomPanel, HealthPanel
+from fleet_tui.ui.widgets.task_table import SORTS, TaskTable
+
+SORT_ORDER = list(SORTS)
+
+MAIN_BINDINGS = [
+    Binding("n", "new", "New", id="fleet.new", tooltip="Spawn a new task"),
+    Binding("enter", "detail", "Detail", id="fleet.detail", tooltip="Open the selected task"),
+    Binding("l", "logs", "Logs", id="fleet.logs", tooltip="The selected agent's output, live"),
+    Binding("a", "attach", "Attach", id="fleet.attach", tooltip="Put your terminal on the agent"),
+    Binding("s", "stop", "Stop", id="fleet.stop", tooltip="Stop the agent; the task is cancelled"),
+    Binding("r", "retry", "Retry", id="fleet.retry", tooltip="Retry a failed or rejected task"),
+    Binding("ctrl+d", "delete", "Delete", id="fleet.delete", tooltip="Delete a finished task (asks first)"),
+    Binding("m", "merge", "Merge", id="fleet.merge", tooltip="Merge a ready task (asks first)"),
+    Binding("d", "diff", "Diff", id="fleet.diff", tooltip="The change against its base"),
+    Binding("slash", "filter", "Filter", id="fleet.filter", tooltip="Filter rows by words"),
+    Binding("o", "sort", "Sort", id="fleet.sort", tooltip="Cycle the sort order"),
+    Binding("colon", "command", "Commands", id="fleet.command", tooltip="Command palette"),
+    Binding("question_mark", "help", "Help", id="fleet.help", tooltip="Every key"),
+    Binding("q", "quit", "Quit", id="fleet.quit", tooltip="Quit; agents keep running unless you say"),
+]
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = MAIN_BINDINGS
+
+    def compose(self) -> ComposeResult:
+        app: Any = self.app
+        yield Static("", id="status-line")
+        with Horizontal(id="body"):
+            with Vertical(id="tasks"):
+                yield Input(placeholder="filter: words that must all appear (esc clears)", id="filter")
+                yield TaskTable(app.now, id="table")
+                with Vertical(id="loading"):
+                    yield LoadingIndicator()
+                    yield Static("starting…", id="loading-step")
+            with Vertical(id="side"):
+                yield Static("Governor headroom", classes="panel-title")
+                yield HeadroomPanel(id="headroom")
+                yield Static("Health", classes="panel-title")
+                yield HealthPanel(id="health")
+        yield Static("", id="banner")
+        yield Footer()
+
+    @property
+    def table(self) -> TaskTable:
+        return self.query_one(TaskTable)
+
+    def on_mount(self) -> None:
+        app: Any = self.app
+        self.query_one("#filter", Input).display = False
+        self.show_banner(app.banner)
+        self.table.focus()
+        app.screen_ready.set()
+
+    # --- fed by the app's @on handlers ---------------------------------------------------
+
+    def progress(self, step: str) -> None:
+        self.query_one("#loading-step", Static).update(step)
+
+    def ready(self, tasks: list[TaskRecord]) -> None:
+        self.query_one("#loading").display = False
+        self.table.apply(tasks)
+        self.after_change()
+
+    def failed(self, error: str) -> None:
+        self.query_one(LoadingIndicator).display = False
+        self.query_one("#loading-step", Static).update(f"[b red]the engine did not start:[/] {error}")
+
+    def apply(self, changed: list[TaskRecord], deleted: set[str]) -> None:
+        self.table.apply(changed, deleted)
+        self.after_change()
+
+    def show_health(self, health: dict[str, Any]) -> None:
+        self.query_one(HealthPanel).show(health)
+
+    def show_banner(self, text: str) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.update(text)
+        banner.display = bool(text)
+
+    def after_change(self) -> None:
+        app: Any = self.app
+        table = self.table
+        tasks = table.tasks
+        mine_live = sum(1 for t in tasks.values() if t.operator_id == app.operator.id and t.status in LIVE_STATUSES)
+        fleet_live = sum(1 for t in tasks.values() if t.status in LIVE_STATUSES)
+        limit = app.governor_limit()
+        capacity = app.fleet_capacity()
+        parts = [f"fleet {fleet_live}/{capacity} live", f"you ({app.operator.id}, {app.operator.tier}) {mine_live}/{limit}",
+                 f"{table.row_count}/{len(tasks)} tasks shown", f"sort: {table.sort_name}"]
+        if table.filter_text:
+            parts.append(f"filter: {table.filter_text}")
+        self.query_one("#status-line", Static).update(" │ ".join(parts))
+        self.query_one(HeadroomPanel).show(tasks, me=app.operator.id, my_limit=limit,
+                                           fleet_capacity=capacity)
+        self.refresh_bindings()
+
+    # --- selection and check_action --------------------------------------------------------
+
+    def selected(self) -> TaskRecord | None:
+        return self.table.selected_task()
+
+    def select(self, task_id: str) -> None:
+        table = self.table
+        if task_id in table.rows:
+            table.move_cursor(row=table.get_row_index(task_id), animate=False)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_detail()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TASK_VERBS:
+            return applies(action, self.selected())
+        return True
+
+    # --- verbs ---------------------------------------------------------------------------
+
+    def action_new(self) -> None:
+        app: Any = self.app
+
+        def spawned(result: SpawnResult | None) -> None:
+            if result is None:
+                return
+            self.table.apply([result.task])
+            self.after_change()
+            self.select(result.task.id)
+            word = "queued" if result.queued else ("admitted" if result.created else "already exists")
+            self.notify(f"{word}: task {result.task.id} ({result.task.status})", title="spawn")
+
+        app.push_screen(SpawnScreen(app.default_repo), spawned)
+
+    def action_detail(self, tab: str = "log") -> None:
+        task = self.selected()
+        if task is not None:
+            self.app.push_screen(DetailScreen(task, tab=tab))
+
+    def action_logs(self) -> None:
+        self.action_detail("log")
+
+    def action_diff(self) -> None:
+        self.action_detail("diff")
+
+    async def action_attach(self) -> None:
+        task = self.selected()
+        if task is not None:
+            app: Any = self.app
+            await app.attach(task)
+
+    def action_stop(self) -> None:
+        self._verb("stop")
+
+    def action_retry(self) -> None:
+        self._verb("retry")
+
+    def action_delete(self) -> None:
+        self._confirmed("delete", "Delete task {id} ({status})? Its worktree and branch go too.")
+
+    def action_merge(self) -> None:
+        self._confirmed("merge", "Merge task {id} into {base}?")
+
+    def _confirmed(self, verb: str, question: str) -> None:
+        task = self.selected()
+        if task is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._verb(verb, task)
+
+        text = question.format(id=task.id, status=task.status, base=task.base_branch)
+        self.app.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
+
+    def _verb(self, verb: str, task: TaskRecord | None = None) -> None:
+        task = task or self.selected()
+        if task is not None:
+            app: Any = self.app
+            app.run_verb(verb, task.id)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self.after_change()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.table.focus()
+
+    def action_sort(self) -> None:
+        table = self.table
+        table.set_sort(SORT_ORDER[(SORT_ORDER.index(table.sort_name) + 1) % len(SORT_ORDER)])
+        self.after_change()
+
+    def action_command(self) -> None:
+        self.app.action_command_palette()
+
+    def action_help(self) -> None:
+        app: Any = self.app
+        app.show_help()
+
+    async def action_quit(self) -> None:
+        await self.app.action_quit()

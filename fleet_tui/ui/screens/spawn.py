@@ -1,0 +1,133 @@
+"""The spawn form: every field validated by SpawnRequest (pydantic) before anything is
+asked of the engine; the engine's own refusals (ValidationFailed, denials) land next to
+the field they name, or in the admission line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from fleet_tui.domain.errors import FleetError, PermissionDeniedError, SpawnDeniedError, ValidationFailed
+from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
+
+FIELDS = ("description", "repo", "base_branch", "task_type", "agent", "model", "priority")
+LABELS = {
+    "description": "Description", "repo": "Repository", "base_branch": "Base branch (empty: HEAD's)",
+    "task_type": "Task type", "agent": "Agent (empty: routed)", "model": "Model (empty: agent default)",
+    "priority": "Priority (0-100)",
+}
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """pydantic's errors keyed by form field, worded as rules."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "description"
+        message = err["msg"].removeprefix("Value error, ")
+        errors.setdefault(name if name in FIELDS else "description", message)
+    return errors
+
+
+class SpawnScreen(ModalScreen[SpawnResult | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="spawn.cancel"),
+        Binding("ctrl+s", "submit", "Submit", id="spawn.submit"),
+    ]
+
+    def __init__(self, default_repo: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.default_repo = default_repo
+        self.submitting = False
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog", id="spawn-form"):
+            yield Static("[b]New task[/b]", id="form-title")
+            for name in FIELDS:
+                yield Label(LABELS[name], classes="field-label")
+                if name == "task_type":
+                    yield Select([(t.value, t.value) for t in TaskType], value=TaskType.FEATURE.value,
+                                 allow_blank=False, id="task_type")
+                else:
+                    value = self.default_repo if name == "repo" else ("50" if name == "priority" else "")
+                    yield Input(value=value, id=name, placeholder=LABELS[name])
+                yield Static("", id=f"{name}-error", classes="field-error")
+            yield Static("", id="admission")
+            with Horizontal(classes="buttons"):
+                yield Button("Spawn (ctrl+s)", variant="primary", id="submit")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#description", Input).focus()
+
+    # --- reading the form ------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        for name in FIELDS:
+            if name == "task_type":
+                raw[name] = self.query_one("#task_type", Select).value
+            else:
+                text = self.query_one(f"#{name}", Input).value.strip()
+                if text or name in ("description", "repo"):
+                    raw[name] = text
+        return raw
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        for name in FIELDS:
+            box = self.query_one(f"#{name}-error", Static)
+            message = errors.get(name, "")
+            box.update(f"{name}: {message}" if message else "")
+            box.set_class(bool(message), "shown")
+            self.query_one(f"#{name}").set_class(bool(message), "-invalid-field")
+
+    def show_admission(self, text: str, kind: str) -> None:
+        line = self.query_one("#admission", Static)
+        line.update(text)
+        line.set_classes(f"admission-{kind}")
+
+    # --- submitting --------------------------------------------------------------------
+
+    @on(Button.Pressed, "#submit")
+    @on(Input.Submitted)
+    def action_submit(self) -> None:
+        if self.submitting:
+            return
+        try:
+            request = SpawnRequest(**self.values())
+        except ValidationError as exc:
+            self.show_errors(field_errors(exc))
+            self.show_admission("not submitted: fix the fields marked above", "invalid")
+            return
+        self.show_errors({})
+        self.submitting = True
+        self.show_admission("submitting…", "pending")
+        self.run_worker(self._spawn(request), group="spawn", exclusive=True)
+
+    async def _spawn(self, request: SpawnRequest) -> None:
+        app: Any = self.app
+        try:
+            result = await app.conductor.spawn(app.operator, request)
+        except ValidationFailed as exc:
+            self.show_errors({exc.field if exc.field in FIELDS else "description": exc.rule})
+            self.show_admission("not submitted: fix the fields marked above", "invalid")
+        except SpawnDeniedError as exc:
+            self.show_admission(f"denied: {exc}", "denied")
+        except PermissionDeniedError as exc:
+            self.show_admission(f"denied: {exc}", "denied")
+        except FleetError as exc:
+            self.show_admission(f"failed: {exc}", "denied")
+        else:
+            self.dismiss(result)
+        finally:
+            self.submitting = False
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

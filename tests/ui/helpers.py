@@ -1,0 +1,23 @@
+"""Shared by the pilot tests: wait for a condition while the app keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from textual.pilot import Pilot
+
+
+async def until(pilot: Pilot, condition: Callable[[], object], timeout_s: float = 20.0,
+                what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.pause(0.1)
+    await asyncio.sleep(0)

@@ -1,0 +1,63 @@
+"""Spawning through the form, on a real conductor (PostgreSQL, git, tmux, demo agent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.ui.app import make_app
+from fleet_tui.ui.screens.spawn import SpawnScreen
+from tests.fixtures.engine import operator
+from tests.ui.helpers import until
+
+SIZE = (140, 40)
+
+
+async def test_spawn_through_the_form_reaches_a_live_row(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
+        await pilot.press(*"add a flag\nFLEET-DEMO: sleep 30".replace("\n", " "))
+        app.screen.query_one("#description").value = "add a --json flag\nFLEET-DEMO: sleep 30"
+        await pilot.press("ctrl+s")
+        table = app.main.table
+        await until(pilot, lambda: len(table.tasks) == 1, what="a row")
+        task_id = next(iter(table.tasks))
+        await until(pilot, lambda: table.tasks[task_id].status == TaskStatus.RUNNING, what="running row")
+        assert task_id in table.visible_ids
+        assert not isinstance(app.screen, SpawnScreen)
+        stored = await conductor.registry.get(task_id, operator=SYSTEM)
+        assert stored.status == TaskStatus.RUNNING
+        assert stored.repo == str(git_repo.resolve())
+
+
+async def test_invalid_form_input_shows_the_fields_rule_and_creates_nothing(
+        make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
+        form = app.screen
+        form.query_one("#description").value = "something"
+        form.query_one("#priority").value = "250"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        error = str(form.query_one("#priority-error").render())
+        assert "priority" in error and "100" in error
+        assert str(form.query_one("#description-error").render()) == ""
+        # the engine's own rule (repo must be a git repository) lands next to the repo field
+        form.query_one("#priority").value = "50"
+        form.query_one("#repo").value = str(git_repo.parent / "nowhere")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "no such directory" in str(form.query_one("#repo-error").render()),
+                    what="repo error")
+        assert isinstance(app.screen, SpawnScreen)
+    summary = await conductor.status(SYSTEM, all_operators=True)
+    assert summary.tasks == []
