@@ -21,3 +21,10 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout_s: float 
 async def settle(pilot: Pilot) -> None:
     await pilot.pause(0.1)
     await asyncio.sleep(0)
+
+
+def footer_actions(app: object) -> set[str]:
+    """The actions the footer shows right now (hidden verbs are absent)."""
+    from textual.widgets._footer import FooterKey
+
+    return {key.action for key in app.screen.query(FooterKey)}  # type: ignore[attr-defined]
