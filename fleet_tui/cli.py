@@ -18,8 +18,10 @@ PROG = "fleet-tui"
 
 
 def run_ui(settings: Settings) -> int:
-    """Hook: open the Textual control room (filled in by the UI room)."""
-    raise NotImplementedError("the control room is not wired into the CLI yet")
+    """Open the Textual control room on these settings."""
+    from fleet_tui.ui.launch import run
+
+    return run(settings)
 
 
 def run_headless(settings: Settings) -> int:
