@@ -78,9 +78,9 @@ def short(text: str, width: int) -> str:
 
 
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "ID"), ("status", "STATUS"), ("agent", "AGENT/MODEL"), ("branch", "BRANCH"),
-    ("age", "AGE"), ("attempts", "TRY"), ("ci", "CI"), ("review", "REVIEW"),
-    ("operator", "OPERATOR"), ("description", "DESCRIPTION"),
+    ("id", "ID"), ("status", "STATUS"), ("agent", "AGENT/MODEL"), ("age", "AGE"),
+    ("attempts", "TRY"), ("ci", "CI"), ("review", "REVIEW"), ("description", "DESCRIPTION"),
+    ("branch", "BRANCH"), ("operator", "OPERATOR"),
 )
 
 
@@ -89,13 +89,13 @@ def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, str | 
         "id": task.id,
         "status": status_cell(task.status, theme),
         "agent": agent_cell(task),
-        "branch": task.branch or "-",
         "age": age(task.created_at, now),
         "attempts": attempts_cell(task),
         "ci": str(task.ci_status) if task.ci_status else "-",
         "review": review_cell(task),
+        "description": short(task.description, 40),
+        "branch": task.branch or "-",
         "operator": task.operator_id,
-        "description": short(task.description, 48),
     }
 
 

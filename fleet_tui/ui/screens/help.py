@@ -41,5 +41,5 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="help"):
-            yield Static("[b]fleet-tui keys[/b]  (remap any of them in fleet.toml: [keymap] id = \"keys\")")
+            yield Static("[b]fleet-tui keys[/b]  (remap any of them in fleet.toml: \\[keymap] id = \"keys\")")
             yield Static(bindings_table(self.groups, self.keymap))
