@@ -110,7 +110,13 @@ def install_openapi(app: FastAPI) -> None:
                               routes=app.routes)
             for path_item in doc.get("paths", {}).values():
                 for operation in path_item.values():
-                    operation.get("responses", {}).pop("422", None)
+                    responses = operation.get("responses", {})
+                    responses.pop("422", None)
+                    for code, response in responses.items():
+                        # Errors are JSON even on routes whose success is text/plain.
+                        content = response.get("content", {})
+                        if int(code) >= 400 and content and "application/json" not in content:
+                            response["content"] = {"application/json": next(iter(content.values()))}
             schemas = doc.get("components", {}).get("schemas", {})
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)

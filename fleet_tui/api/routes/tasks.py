@@ -25,6 +25,7 @@ StopOperator = builder("stop")
 RetryOperator = builder("retry")
 MergeOperator = builder("merge")
 DeleteOperator = builder("delete")
+FINISHED_TAIL_LINES = 10_000
 READ_ERRORS = error_responses(400, 401, 404)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
@@ -51,10 +52,18 @@ async def task_logs(task_id: TaskId, conductor: ConductorDep, op: OperatorDep,
 )
 async def task_logs_stream(request: Request, task_id: TaskId, conductor: ConductorDep, op: OperatorDep,
                            max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300) -> Response:
-    await conductor.logs(op, task_id, 1)  # ownership checked before the stream starts
-    lines = conductor.follow_logs(op, task_id)
+    detail = await conductor.detail(op, task_id)  # ownership checked before the stream starts
+    if detail.task.is_live:
+        lines = conductor.follow_logs(op, task_id)
+    else:  # a finished task's output will not grow: send what there is and end
+        lines = _iterate(await conductor.logs(op, task_id, FINISHED_TAIL_LINES))
     stopping: asyncio.Event = request.app.state.stopping
     return StreamingResponse(bounded(lines, stopping, max_seconds), media_type="text/plain; charset=utf-8")
+
+
+async def _iterate(lines: list[str]) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
 
 
 async def bounded(lines: AsyncIterator[str], stopping: asyncio.Event,
