@@ -21,7 +21,7 @@ SAFETY_RULES = """Rules:
 
 def build_prompt(task: TaskRecord, worktree: Path) -> str:
     parts = [
-        f"Task ({task.task_type}): {task.description}",
+        f"Task ({task.task_type}):\n{task.description}",
         f"Repository worktree: {worktree.name} on branch {task.branch}, based on {task.base_branch}.",
         SAFETY_RULES,
     ]

@@ -1,0 +1,145 @@
+"""The monitor on real parts: stall, timeout, a process killed from outside, CI failure,
+a forge that errors (only its checks skipped), a cycle past its deadline, reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.models import CIStatus, SpawnRequest
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.conductor import SYSTEM, Conductor
+from tests.e2e.test_conductor_flow import wait_for
+from tests.fixtures.engine import operator
+
+S = TaskStatus
+
+
+async def spawn(conductor: Conductor, repo: Path, description: str) -> str:
+    result = await conductor.spawn(operator(), SpawnRequest(description=description, repo=str(repo), max_retries=0))
+    assert result.task.status == S.RUNNING, result.task.failure_context
+    return result.task.id
+
+
+async def test_a_stalled_agent_is_killed_and_failed(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor(monitor__stall_minutes=0.02)  # 1.2 s of silence
+    task_id = await spawn(conductor, git_repo, "FLEET-DEMO: stall 60")
+    await conductor.start()
+    task = await wait_for(conductor, task_id, lambda t: t.status in (S.FAILED, S.ABANDONED), timeout_s=20)
+    detail = await conductor.detail(SYSTEM, task_id)
+    reasons = [r["detail"].get("reason") for r in detail.audit if r["to_status"] == "failed"]
+    assert reasons == ["stalled"]
+    assert not await conductor.runtime_for("tmux").is_alive(task_id)
+    assert task.failure_context and "no output and no commit" in task.failure_context["error_output"]
+
+
+async def test_a_task_past_its_timeout_is_killed_and_failed(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor(monitor__timeout_minutes=0.02)
+    task_id = await spawn(conductor, git_repo, "FLEET-DEMO: flood 5\nFLEET-DEMO: sleep 60")
+    await conductor.start()
+    await wait_for(conductor, task_id, lambda t: t.status in (S.FAILED, S.ABANDONED), timeout_s=20)
+    detail = await conductor.detail(SYSTEM, task_id)
+    assert [r["detail"].get("reason") for r in detail.audit if r["to_status"] == "failed"] == ["timeout"]
+    assert not await conductor.runtime_for("tmux").is_alive(task_id)
+
+
+async def test_an_agent_killed_from_outside_fails_the_task(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    task_id = await spawn(conductor, git_repo, "FLEET-DEMO: stall 60")
+    await conductor.start()
+    subprocess.run(["tmux", "-L", conductor.settings.runtime.tmux_socket, "kill-session",
+                    "-t", f"=fleet-{task_id}"], check=True)
+    task = await wait_for(conductor, task_id, lambda t: t.status in (S.FAILED, S.ABANDONED), timeout_s=20)
+    assert task.failure_reason == "process_missing"
+
+
+async def test_an_oom_exit_is_recorded_as_oom(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    task_id = await spawn(conductor, git_repo, "FLEET-DEMO: exit 137")
+    await conductor.start()
+    task = await wait_for(conductor, task_id, lambda t: t.status in (S.FAILED, S.ABANDONED), timeout_s=20)
+    assert task.failure_reason == "oom" and task.exit_code == 137
+    assert task.failure_context["oom"] is True
+
+
+async def test_failing_ci_fails_the_task_with_the_ci_output(make_conductor: Any, git_repo: Path) -> None:
+    ci = [sys.executable, "-c", "import sys; print('3 tests failed: test_login'); sys.exit(1)"]
+    conductor = await make_conductor(forge__ci_command=ci)
+    task_id = await spawn(conductor, git_repo, "break the tests")
+    await conductor.start()
+    task = await wait_for(conductor, task_id, lambda t: t.status in (S.FAILED, S.ABANDONED), timeout_s=20)
+    assert task.ci_status == CIStatus.FAILING
+    assert task.failure_reason == "ci_failed"
+    assert "3 tests failed: test_login" in task.failure_context["ci_output"]
+
+
+class BrokenForge:
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def _fail(self, *_: Any) -> Any:
+        self.calls += 1
+        raise FleetError("forge unreachable")
+
+    find_change = ci_status = diff = merge = _fail
+
+
+async def test_a_forge_that_errors_only_skips_its_checks(make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor(monitor__stall_minutes=0.02)
+    broken = BrokenForge()
+    conductor.parts.forge = broken
+    done_id = await spawn(conductor, git_repo, "quick change")
+    stalled_id = await spawn(conductor, git_repo, "FLEET-DEMO: stall 60")
+    await conductor.start()
+    # liveness checks still run (the stalled agent is failed) while the forge check is skipped
+    await wait_for(conductor, stalled_id, lambda t: t.status in (S.FAILED, S.ABANDONED), timeout_s=20)
+    while broken.calls < 3:
+        await asyncio.sleep(0.1)
+    task = await conductor.registry.get(done_id, operator=SYSTEM)
+    assert task.status == S.RUNNING  # its change could not be looked up: left as it was
+    assert "forge" in conductor.monitor.health()["degraded"]
+    assert conductor.monitor.errors == 0
+
+
+async def test_a_cycle_past_its_deadline_is_aborted_and_the_next_one_runs(make_conductor: Any) -> None:
+    conductor = await make_conductor(monitor__cycle_deadline_s=0.3)
+    await conductor.start(monitor=False)
+    monitor = conductor.monitor
+    real_list_live = conductor.registry.list_live
+    hang = asyncio.Event()
+
+    async def slow_list_live(**kw: Any) -> Any:
+        if not hang.is_set():
+            hang.set()
+            await asyncio.sleep(5)
+        return await real_list_live(**kw)
+
+    conductor.registry.list_live = slow_list_live  # type: ignore[method-assign]
+    await monitor.run_cycle()
+    assert monitor.errors == 1 and monitor.cycles == 1
+    await monitor.run_cycle()
+    assert monitor.errors == 1 and monitor.cycles == 2
+    assert monitor.health()["last_cycle_ms"] < 300
+
+
+async def test_reconcile_fails_live_tasks_without_a_process_and_leaves_strangers_alone(
+        make_conductor: Any, git_repo: Path) -> None:
+    first = await make_conductor()
+    task_id = await spawn(first, git_repo, "FLEET-DEMO: stall 60")
+    stranger = "0123456789ab"
+    socket = first.settings.runtime.tmux_socket
+    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"fleet-{stranger}", "sleep", "60"], check=True)
+    subprocess.run(["tmux", "-L", socket, "kill-session", "-t", f"=fleet-{task_id}"], check=True)
+    second = await make_conductor(same_db=first)  # a restarted conductor
+    report = await second.monitor_reconcile() if hasattr(second, "monitor_reconcile") else None
+    await second.start(monitor=False)
+    task = await second.registry.get(task_id, operator=SYSTEM)
+    assert task.status == S.FAILED and task.failure_reason == "conductor_restart"
+    assert await second.runtime_for("tmux").is_alive(stranger)
+    assert report is None
