@@ -2,17 +2,56 @@
 
 tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.json`` (argv exec'd directly).
 LAUNCH.json (mode 0600, written by TmuxRuntime) holds the agent's argv, its working
-directory, the prompt file, how the prompt is given and the secret environment. The
-launcher reads it, deletes it at once (secrets live on disk only between spawn and start),
-puts the prompt file on stdin when the profile reads stdin, and execs the agent, so the
-pane's exit status is the agent's own.
+directory, the prompt file, how the prompt is given, the secret environment and where to
+record the exit status. The launcher reads it and deletes it at once (secrets live on disk
+only between spawn and start), runs the agent as its child with the prompt file on stdin
+when the profile reads stdin, forwards termination signals, writes the agent's exit status
+to the exit file and exits with the same code.
+
+Why a parent instead of exec: tmux 3.3 sometimes loses a pane's exit status when
+pipe-pane is active (pane_dead=1 with no pane_dead_status; seen in about one run in four),
+so the runtime reads the status from this file instead. The exit file is written before
+the launcher lets go of the pane's terminal, so a dead pane always has it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _start_child(spec: dict) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # child: becomes the agent
+        for sig in FORWARDED:
+            signal.signal(sig, signal.SIG_DFL)
+        os.chdir(spec["cwd"])
+        if spec["prompt_via"] == "stdin":
+            fd = os.open(spec["prompt_file"], os.O_RDONLY)
+            os.dup2(fd, 0)
+            os.close(fd)
+        env = {**os.environ, **spec.get("env", {})}
+        env.pop("TMUX", None)  # the agent should not drive our private tmux server
+        env.pop("TMUX_PANE", None)
+        os.execvpe(spec["argv"][0], spec["argv"], env)
+    except OSError as exc:
+        print(f"fleet launcher: cannot start {spec['argv'][0]!r}: {exc.strerror}", file=sys.stderr)
+    os._exit(127)
+
+
+def _record(exit_file: str | None, code: int) -> None:
+    if not exit_file:
+        return
+    tmp = f"{exit_file}.tmp"
+    with open(tmp, "w", encoding="ascii") as handle:
+        handle.write(str(code))
+    os.replace(tmp, exit_file)
 
 
 def main(argv: list[str]) -> int:
@@ -28,21 +67,16 @@ def main(argv: list[str]) -> int:
             os.unlink(path)
         except FileNotFoundError:
             pass
-    os.chdir(spec["cwd"])
-    env = {**os.environ, **spec.get("env", {})}
-    env.pop("TMUX", None)  # the agent should not drive our private tmux server
-    env.pop("TMUX_PANE", None)
-    if spec["prompt_via"] == "stdin":
-        fd = os.open(spec["prompt_file"], os.O_RDONLY)
-        os.dup2(fd, 0)
-        os.close(fd)
-    try:
-        os.execvpe(spec["argv"][0], spec["argv"], env)
-    except OSError as exc:
-        print(f"fleet launcher: cannot start {spec['argv'][0]!r}: {exc.strerror}", file=sys.stderr)
-        return 127
-    return 0  # not reached
+    child = _start_child(spec)
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, _frame: os.kill(child, signum))
+    _, status = os.waitpid(child, 0)  # retried on EINTR (PEP 475)
+    code = os.waitstatus_to_exitcode(status)
+    code = 128 - code if code < 0 else code  # killed by signal N -> 128+N, as shells report
+    _record(spec.get("exit_file"), code)
+    return code
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.stdout.flush()
+    os._exit(main(sys.argv))

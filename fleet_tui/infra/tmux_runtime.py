@@ -32,7 +32,7 @@ import time
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import libtmux
 
@@ -48,6 +48,7 @@ SESSION_PREFIX = "fleet-"
 # Variables a pane may inherit from the conductor; everything else (API keys above all)
 # reaches an agent only through the secrets provider.
 SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TZ", "TMPDIR")
+EXIT_FILE = "exit"
 _STATE_FORMAT = "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}"
 
 
@@ -123,7 +124,10 @@ class TmuxRuntime:
         name = session_name(launch.task_id)
         if not Path(launch.workdir).is_dir():
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"workdir is not a directory: {launch.workdir}")
-        previous = await self.exit_status(launch.task_id)
+        try:
+            previous = await self.exit_status(launch.task_id)
+        except (OSError, ProcTimeout) as exc:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc}") from None
         if previous is not None and previous.alive:
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"session {name} is already running")
         if previous is not None:  # a dead pane kept by remain-on-exit from an earlier attempt
@@ -149,7 +153,7 @@ class TmuxRuntime:
             await self._undo_spawn(launch.task_id)
             raise SpawnError(SpawnErrorCode.TIMEOUT, f"tmux did not start {name} in time") from None
         except OSError as exc:
-            await self._undo_spawn(launch.task_id)
+            await asyncio.to_thread(shutil.rmtree, task_dir, True)
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc.strerror}") from None
         if code != 0:
             await self._undo_spawn(launch.task_id)
@@ -168,6 +172,7 @@ class TmuxRuntime:
             "prompt_file": str(prompt_path),
             "prompt_via": launch.prompt_via,
             "env": dict(launch.env),
+            "exit_file": str(task_dir / EXIT_FILE),
         }
         spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
         _write_private(spec_path, json.dumps(spec).encode("utf-8"))
@@ -189,14 +194,21 @@ class TmuxRuntime:
             raise
         if code != 0:  # no server running: no sessions
             return {}
-        return _parse_states(out)
+        return _parse_states(out, self._recorded_exit)
+
+    def _recorded_exit(self, task_id: str) -> int | None:
+        """The status the launcher wrote before the pane died (see launcher.py)."""
+        try:
+            return int((self._task_run_dir(task_id) / EXIT_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
 
     async def exit_status(self, task_id: str) -> ProcessState | None:
         name = session_name(task_id)
         code, out, _err = await self._tmux("list-panes", "-t", f"={name}:", "-F", _STATE_FORMAT)
         if code != 0:
             return None
-        return _parse_states(out).get(task_id)
+        return _parse_states(out, self._recorded_exit).get(task_id)
 
     async def is_alive(self, task_id: str) -> bool:
         state = await self.exit_status(task_id)
@@ -333,24 +345,39 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _parse_states(out: str) -> dict[str, ProcessState]:
+def _parse_states(out: str, recorded_exit: Callable[[str], int | None] = lambda _: None) -> dict[str, ProcessState]:
     states: dict[str, ProcessState] = {}
     for line in out.splitlines():
         parts = line.split("\t")
         if len(parts) != 5 or not parts[0].startswith(SESSION_PREFIX):
             continue
-        name, dead, status, sig, _pid = parts
+        name, dead, status, sig, pid = parts
         task_id = name[len(SESSION_PREFIX):]
-        # tmux may close a pane's pty (pane_dead=1) a moment before it reaps the process;
-        # the pane counts as exited only once the exit status or signal is known.
-        exit_code: int | None = None
-        if dead == "1" and status:
-            exit_code = int(status)
-        elif dead == "1" and sig:
-            exit_code = 128 + int(sig)  # killed by a signal, as a shell reports it
-        alive = exit_code is None
+        alive, exit_code = True, None
+        if dead == "1":
+            # tmux may close the pty a moment before it reaps the process, and with
+            # pipe-pane active it sometimes loses the status: the launcher's file has it
+            # (written before the launcher lets go of the pty).
+            if status:
+                exit_code = int(status)
+            elif sig:
+                exit_code = 128 + int(sig)  # killed by a signal, as a shell reports it
+            else:
+                exit_code = recorded_exit(task_id)
+            # no status anywhere: exited if the process is gone (e.g. SIGKILLed launcher)
+            alive = exit_code is None and _pid_exists(pid)
         states[task_id] = ProcessState(task_id=task_id, ref=name, alive=alive, exit_code=exit_code)
     return states
+
+
+def _pid_exists(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def _stop_group(pid: int, grace_s: float) -> None:
