@@ -227,6 +227,12 @@ class Conductor:
             return ""
         return await self.parts.forge.diff(self.change_ref(task))
 
+    async def invariants(self) -> list[Any]:
+        """INV-014..INV-018, each with satisfied + detail."""
+        from fleet_tui.engine.invariants import check_all
+
+        return await check_all(self)
+
     def change_ref(self, task: TaskRecord) -> ChangeRef:
         return ChangeRef(
             repo=Path(task.repo), branch=task.branch or f"fleet/{task.id}", base=task.base_branch,
