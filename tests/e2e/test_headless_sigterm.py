@@ -116,6 +116,9 @@ async def test_sigterm_drains_requests_keeps_agents_and_a_restart_reconciles(
         assert [r.status_code for r in responses] == [201, 201, 201]
         tasks = [r.json()["task"] for r in responses]
         assert {t["status"] for t in tasks} == {"running"}
+        # JSON access lines carry each request's trace id, the one its task was spawned under.
+        spawn_traces = {r["trace_id"] for r in first.records() if r.get("path") == "/api/fleet/spawn"}
+        assert {r.headers["x-trace-id"] for r in responses} == spawn_traces == {t["trace_id"] for t in tasks}
         assert await asyncio.to_thread(first.proc.wait, 60) == 0
         messages = [r["msg"] for r in first.records()]
         draining = next(r for r in first.records() if r["msg"].startswith("api draining"))
