@@ -33,6 +33,7 @@ from fleet_tui.ui.verbs import attach_command
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
 LOG_FLUSH_S = 0.03      # log lines reach the pane in batches this often
+LOG_YIELD_EVERY = 2_000  # lines read before the reader lets the loop breathe
 TASK_LIMIT = 5_000
 
 OpenEngine = Callable[[], Awaitable[Any]]
@@ -221,6 +222,8 @@ class FleetApp(App[None]):
                 async for line in self.conductor.follow_logs(self.operator, task_id):
                     pending.append(line)
                     arrived.set()
+                    if len(pending) % LOG_YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # a backlog must not starve keys and repaints
             except FleetError as exc:
                 pending.append(f"(log unavailable: {exc})")
             finally:

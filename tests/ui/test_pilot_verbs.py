@@ -33,14 +33,14 @@ async def test_stop_then_delete_with_confirmation_change_the_registry(make_condu
         await until(pilot, app.engine_ready.is_set, what="engine ready")
         table = app.main.table
         assert table.selected_task().id == task.id
+        await until(pilot, lambda: {"stop", "attach", "logs"} <= footer_actions(app), what="footer verbs")
         shown = footer_actions(app)
-        assert {"stop", "attach", "logs"} <= shown
         assert not {"retry", "merge", "delete"} & shown  # not applicable to a running task
 
         await pilot.press("s")
         await until(pilot, lambda: table.tasks[task.id].status == S.CANCELLED, what="cancelled row")
         assert (await conductor.registry.get(task.id, operator=SYSTEM)).status == S.CANCELLED
-        await pilot.pause(0.1)
+        await until(pilot, lambda: "delete" in footer_actions(app), what="delete offered")
         shown = footer_actions(app)
         assert "delete" in shown and "stop" not in shown and "attach" not in shown
 
@@ -69,8 +69,8 @@ async def test_retry_relaunches_a_failed_task(make_conductor: Any, git_repo: Pat
         await until(pilot, app.engine_ready.is_set, what="engine ready")
         table = app.main.table
         await until(pilot, lambda: table.tasks[task.id].status == S.FAILED, what="failed row")
-        await pilot.pause(0.1)
-        assert "retry" in footer_actions(app) and "stop" in footer_actions(app)
+        await until(pilot, lambda: {"retry", "stop"} <= footer_actions(app), what="retry offered")
+        assert not {"merge", "delete", "attach"} & footer_actions(app)
         await pilot.press("r")
         await until(pilot, lambda: table.tasks[task.id].retry_count == 1
                     and table.tasks[task.id].status in (S.RUNNING, S.PR_CREATED), what="relaunched row")

@@ -42,6 +42,7 @@ MAIN_BINDINGS = [
 
 class MainScreen(Screen[None]):
     BINDINGS = MAIN_BINDINGS
+    _verbs: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         app: Any = self.app
@@ -113,7 +114,7 @@ class MainScreen(Screen[None]):
         self.query_one("#status-line", Static).update(" │ ".join(parts))
         self.query_one(HeadroomPanel).show(tasks, me=app.operator.id, my_limit=limit,
                                            fleet_capacity=capacity)
-        self.refresh_bindings()
+        self.refresh_verbs()
 
     # --- selection and check_action --------------------------------------------------------
 
@@ -127,7 +128,16 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
-        self.refresh_bindings()
+        self.refresh_verbs()
+
+    def refresh_verbs(self) -> None:
+        """Refresh the footer only when the applicable verbs change: recomposing it on
+        every cursor move costs more than the move itself."""
+        task = self.selected()
+        verbs = tuple(sorted(v for v in TASK_VERBS if applies(v, task)))
+        if verbs != self._verbs:
+            self._verbs = verbs
+            self.refresh_bindings()
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:
