@@ -118,6 +118,66 @@ class AgentSettings(BaseModel):
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class ReviewerSpec(BaseModel):
+    """One reviewer of the pipeline: a built-in check, an agent profile run headless on the
+    diff, or a hosted model API (its key comes from the secrets provider, never from here)."""
+
+    kind: str = Field(pattern=r"^(builtin|agent|http)$")
+    focus: str = Field(default="logic", pattern=r"^[a-z_-]{1,32}$")
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    profile: str | None = None  # agent: the agent profile
+    provider: str | None = None  # http: anthropic | openai | gemini
+    model: str | None = None  # agent or http
+    base_url: str | None = None  # http: a proxy or a test server
+    key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    preamble: str = ""  # agent: lines put before the review prompt (e.g. demo instructions)
+    timeout_s: float | None = Field(default=None, gt=0)  # one reviewer's run; None = the pipeline's
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.kind}:{self.profile or self.provider or self.focus}:{self.focus}"
+
+
+def _default_reviewers() -> list[ReviewerSpec]:
+    # Three distinct focuses that run here without any API key.
+    return [
+        ReviewerSpec(kind="builtin", focus="security", name="builtin-security"),
+        ReviewerSpec(kind="builtin", focus="logic", name="builtin-logic"),
+        ReviewerSpec(kind="agent", focus="architecture", name="demo-architecture", profile="demo",
+                     preamble="FLEET-DEMO: review"),
+    ]
+
+
+DONE_CHECKS = ("change_exists", "synced_with_base", "ci_passing", "approvals")
+
+
+class ReviewSettings(BaseModel):
+    enabled: bool = True
+    reviewers: list[ReviewerSpec] = Field(default_factory=_default_reviewers, min_length=1, max_length=5)
+    timeout_s: float = Field(default=1800.0, gt=0)
+    approvals: int = Field(default=2, ge=0, description="approvals the definition of done needs")
+    # task type -> the checks of its definition of done (unlisted types: all of DONE_CHECKS)
+    done: dict[TaskType, list[str]] = Field(default_factory=dict)
+    max_diff_lines: int = Field(default=1500, ge=1)
+
+    @field_validator("done")
+    @classmethod
+    def _known_checks(cls, value: dict[TaskType, list[str]]) -> dict[TaskType, list[str]]:
+        for task_type, checks in value.items():
+            unknown = set(checks) - set(DONE_CHECKS)
+            if unknown:
+                raise ValueError(f"{task_type}: unknown check {sorted(unknown)[0]!r}; known: {', '.join(DONE_CHECKS)}")
+        return value
+
+
+class BudgetSettings(BaseModel):
+    """Per-operator credit budget in USD (fleet_operators.credit_budget wins when set)."""
+
+    default_usd: float | None = Field(default=None, ge=0, description="unset = no limit")
+    # cost assumed for a run of an (agent, model) with no recorded cost yet
+    default_run_estimate_usd: float = Field(default=0.0, ge=0)
+
+
 class NotificationSettings(BaseModel):
     discord_webhook_url: str | None = None
     telegram_bot_token: str | None = None
@@ -153,6 +213,8 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     forge: ForgeSettings = Field(default_factory=ForgeSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     keymap: dict[str, str] = Field(default_factory=dict)

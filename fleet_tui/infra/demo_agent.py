@@ -22,13 +22,22 @@ prefix). They run in fixed phases, whatever their order in the prompt:
    ``flood LINES``           print that many lines as fast as it can
    ``commit MESSAGE``        the commit message (default "demo: <first prompt line>")
    ``no-commit``             leave the edits uncommitted
+   ``write-once-secret PATH``  on attempt 1 write a fake AWS key to PATH; on later attempts
+                             write a clean version that reads it from the environment
 5. prints ``usage: input_tokens=.. output_tokens=.. cost_usd=..``, then ``sleep SECONDS``
    if asked, and exits 0.
+
+Review mode (``review``): the rest of the prompt is a change to review. Every other
+instruction is ignored (the prompt quotes the task, whose instructions are not for the
+reviewer). It prints one JSON verdict: approve, or request_changes when the diff holds the
+marker (``review-marker TEXT``, default FLEET-REVIEW-REJECT); ``review-sleep SECONDS``
+waits first (a slow reviewer).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +49,9 @@ PREFIX = "FLEET-DEMO:"
 WAITING_TEXT = "Continue? [y/N]"
 GIT_AUTHOR = ["-c", "user.name=Fleet Demo Agent", "-c", "user.email=demo-agent@fleet.invalid"]
 DEFAULT_FILE = "FLEET_DEMO.md"
+REVIEW_MARKER = "FLEET-REVIEW-REJECT"
+# Shaped like an AWS access key id (AKIA + 16), but made up; reviewers must catch it.
+FAKE_AWS_KEY = "AKIA" + "FLEETDEMO0SECRET"
 
 
 @dataclass
@@ -54,6 +66,9 @@ class Script:
     edits: list[tuple[str, str, str]] = field(default_factory=list)  # (op, path, text)
     commit_message: str | None = None
     commit: bool = True
+    review: bool = False
+    review_marker: str = REVIEW_MARKER
+    review_sleep_s: float = 0.0
 
 
 def parse_script(prompt: str, env_mode: str = "") -> Script:
@@ -85,6 +100,17 @@ def parse_script(prompt: str, env_mode: str = "") -> Script:
             script.commit_message = rest or None
         elif verb == "no-commit":
             script.commit = False
+        elif verb == "write-once-secret":
+            attempt = int(os.environ.get("FLEET_ATTEMPT", "1") or 1)
+            text = (f'AWS_ACCESS_KEY_ID = "{FAKE_AWS_KEY}"' if attempt <= 1 else
+                    'import os\n\nAWS_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID", "")')
+            script.edits.append(("write", rest or "config.py", text))
+        elif verb == "review":
+            script.review = True
+        elif verb == "review-marker":
+            script.review_marker = rest or REVIEW_MARKER
+        elif verb == "review-sleep":
+            script.review_sleep_s = float(rest)
         elif verb:
             say(f"ignoring unknown instruction {verb!r}")
     return script
@@ -118,6 +144,24 @@ def git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *GIT_AUTHOR, *args], capture_output=True, text=True)
 
 
+def review(prompt: str, script: Script) -> int:
+    """Print one JSON verdict on the diff in the prompt; never touches the directory."""
+    if script.review_sleep_s:
+        time.sleep(script.review_sleep_s)
+    hits = [line for line in prompt.splitlines()
+            if script.review_marker in line and line.startswith("+") and not line.startswith("+++")]
+    if hits:
+        verdict = {"verdict": "request_changes",
+                   "comments": [f"the change adds the marker {script.review_marker}; remove it"]}
+    else:
+        verdict = {"verdict": "approve", "comments": []}
+    print(json.dumps(verdict), flush=True)
+    words = len(prompt.split())
+    print(f"usage: input_tokens={words * 4 + 100} output_tokens=30 cost_usd={words * 0.00001:.6f}",
+          flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fleet-demo-agent")
     parser.add_argument("--model", default="demo-small")
@@ -128,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     script = parse_script(prompt, os.environ.get("FLEET_DEMO_MODE", ""))
     root = Path.cwd().resolve()
     say(f"model {args.model}; read a prompt of {len(prompt)} characters")
+    if script.review:
+        return review(prompt, script)
 
     attempt = int(os.environ.get("FLEET_ATTEMPT", "1") or 1)
     if attempt < script.fail_until_attempt:
