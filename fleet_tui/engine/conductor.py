@@ -103,8 +103,7 @@ class Conductor:
             if not operator.tier.at_least(Tier.BUILDER):
                 raise PermissionDeniedError(
                     f"spawn needs tier builder or above; operator {operator.id} is {operator.tier}")
-            repo = await self._resolve_repo(request.repo)
-            base = await self._resolve_base(repo, request.base_branch)
+            repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
             if request.branch:
                 self.parts.worktrees.validate_branch(request.branch)
             agent, model = self.parts.choose_agent(request)
@@ -256,28 +255,29 @@ class Conductor:
 
     # --- validation helpers -----------------------------------------------------------------
 
-    async def _resolve_repo(self, repo: str) -> Path:
+    async def _resolve_repo_and_base(self, repo: str, base: str | None) -> tuple[Path, str]:
+        """The repository's top level and the base branch (default: its current branch),
+        in as few git calls as possible: spawn latency counts."""
         path = Path(repo).expanduser()
         if not path.is_dir():
             raise ValidationFailed("repo", f"no such directory: {repo}")
+        if base is not None:
+            self.parts.worktrees.validate_branch(base, field="base_branch")
         try:
-            top = await git_out(["rev-parse", "--show-toplevel"], cwd=path, timeout_s=15)
-        except GitError:
-            raise ValidationFailed("repo", f"not a git repository: {repo}") from None
-        return Path(top).resolve()
-
-    async def _resolve_base(self, repo: Path, base: str | None) -> str:
+            top, current = (await git_out(["rev-parse", "--show-toplevel", "--abbrev-ref", "HEAD"],
+                                          cwd=path, timeout_s=15)).splitlines()
+        except (GitError, ValueError):
+            raise ValidationFailed("repo", f"not a git repository with commits: {repo}") from None
         if base is None:
+            if current == "HEAD":
+                raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
+            return Path(top).resolve(), current
+        if base != current:
             try:
-                return await git_out(["symbolic-ref", "--short", "HEAD"], cwd=repo, timeout_s=15)
+                await git_out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], cwd=top, timeout_s=15)
             except GitError:
-                raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch") from None
-        self.parts.worktrees.validate_branch(base, field="base_branch")
-        try:
-            await git_out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], cwd=repo, timeout_s=15)
-        except GitError:
-            raise ValidationFailed("base_branch", f"no branch {base} in {repo}") from None
-        return base
+                raise ValidationFailed("base_branch", f"no branch {base} in {top}") from None
+        return Path(top).resolve(), base
 
 
 _SPACE = re.compile(r"\s+")

@@ -59,7 +59,7 @@ class Spawner:
             if reuse:
                 return path
             return await self._worktrees.create(repo, task_id=task.id, branch=branch,
-                                                base=task.base_branch)
+                                                base=task.base_branch, repo_checked=True)
 
         async def undo_worktree() -> None:
             await self._worktrees.remove_created(repo, path, branch, task.base_branch)

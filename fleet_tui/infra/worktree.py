@@ -119,21 +119,23 @@ class WorktreeManager:
         branch: str,
         base: str,
         allow_existing_branch: bool = False,
+        repo_checked: bool = False,
     ) -> Path:
         """Make the task's worktree on a new branch from base and run the setup command.
         Bad input raises ValidationFailed before anything is made; a failure afterwards
-        removes what was made and raises SpawnError."""
+        removes what was made and raises SpawnError. repo_checked: the caller has already
+        verified that repo is a git repository and base exists (saves two git calls)."""
         validate_branch(branch)
         validate_branch(base, field="base_branch")
         path = self.resolve_path(task_id)
         repo = Path(repo).resolve()
         try:
-            if not await self._ok(repo, "rev-parse", "--git-dir"):
+            if not repo_checked and not await self._ok(repo, "rev-parse", "--git-dir"):
                 raise ValidationFailed("repo", f"must be a git repository: {repo}")
             existing = await self.branch_exists(repo, branch)
             if existing and not allow_existing_branch:
                 raise ValidationFailed("branch", f"must not be an existing branch ({branch} exists)")
-            if not await self._commit_exists(repo, base):
+            if not repo_checked and not await self._commit_exists(repo, base):
                 raise ValidationFailed("base_branch", f"must name an existing branch or commit ({base})")
         except ProcTimeout as exc:
             raise SpawnError(SpawnErrorCode.TIMEOUT, f"git check timed out: {exc}") from None

@@ -1,0 +1,164 @@
+"""Conductor figures, printed in one run:
+- monitor cycle time with 500 live tasks (local forge) and the number of queries per cycle
+  (targets: <= 1 s per cycle, a constant query count);
+- admissions per second with 200 concurrent requesters (target >= 1,000/s);
+- spawn-to-running of the demo agent against raw `git worktree add` + `tmux new-session`
+  (target ratio <= 1.3).
+Usage: .venv/bin/python bench/conductor_bench.py  (uses 127.0.0.1:5432 or FLEET_TEST_DATABASE_URL)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fleet_tui.config import GovernorSettings  # noqa: E402
+from fleet_tui.domain.errors import SpawnDeniedError  # noqa: E402
+from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
+from fleet_tui.engine.conductor import Conductor  # noqa: E402
+from fleet_tui.engine.governor import Governor  # noqa: E402
+from fleet_tui.engine.parts import build_parts  # noqa: E402
+from fleet_tui.engine.session import close_conductor  # noqa: E402
+from fleet_tui.store.db import Database  # noqa: E402
+from tests.fixtures.db import create_database, drop_database, settings_for  # noqa: E402
+from tests.fixtures.gitrepo import make_repo  # noqa: E402
+
+OWNER = os.environ.get("FLEET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class QueryCounter:
+    """Counts statements sent through asyncpg connections (fetch/execute/...)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._saved: dict[str, object] = {}
+
+    def __enter__(self) -> "QueryCounter":
+        for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+            original = getattr(asyncpg.Connection, name)
+            self._saved[name] = original
+
+            def wrapped(conn, *a, __original=original, **kw):  # type: ignore[no-untyped-def]
+                self.count += 1
+                return __original(conn, *a, **kw)
+            setattr(asyncpg.Connection, name, wrapped)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for name, original in self._saved.items():
+            setattr(asyncpg.Connection, name, original)
+
+
+async def monitor_cycle(conductor: Conductor, n: int) -> None:
+    socket = conductor.settings.runtime.tmux_socket
+    ids = [uuid.uuid4().hex[:12] for _ in range(n)]
+    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "fleet-keeper", "sleep", "3600"], check=True)
+    for tid in ids:  # cheap stand-ins for idle agents: real tmux sessions
+        subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"fleet-{tid}", "sleep", "3600"], check=True)
+    conn = await asyncpg.connect(conductor.settings.database.url)
+    await conn.executemany(
+        "INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch, spawned_at)"
+        " VALUES ($1, 'bench', 'running', 'idle agent', '/r', 'main', now())", [(t,) for t in ids])
+    await conn.close()
+    await conductor.start(monitor=False)
+    times, queries = [], []
+    for _ in range(10):
+        with QueryCounter() as counter:
+            started = time.perf_counter()
+            await conductor.monitor.cycle()
+            times.append(time.perf_counter() - started)
+        queries.append(counter.count)
+    print(f"monitor cycle, {n} live tasks: median {statistics.median(times) * 1000:.0f} ms, "
+          f"max {max(times) * 1000:.0f} ms; queries per cycle {sorted(set(queries))}")
+    subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
+
+
+async def admissions(db: Database, requesters: int = 200, total: int = 4000) -> None:
+    governor = Governor(parts_registry(db), GovernorSettings(tier_limits={Tier.SOVEREIGN: 10**9}))
+    for label, distinct in (("200 operators", True), ("one operator (serialised by its row lock)", False)):
+        ops = [Operator(id=f"bench-{uuid.uuid4().hex[:8]}", tier=Tier.SOVEREIGN) for _ in range(requesters)]
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for n in range(total):
+            queue.put_nowait(n)
+
+        async def requester(i: int) -> None:
+            op = ops[i] if distinct else ops[0]
+            while not queue.empty():
+                n = queue.get_nowait()
+                try:
+                    await governor.admit(op, description=f"t{n}", repo="/r", base_branch="main",
+                                         task_type="feature", idempotency_key=f"{label[:3]}-{n}")
+                except SpawnDeniedError:
+                    pass
+        started = time.perf_counter()
+        await asyncio.gather(*(requester(i) for i in range(requesters)))
+        elapsed = time.perf_counter() - started
+        print(f"admissions, {requesters} concurrent requesters, {label}: {total / elapsed:,.0f}/s")
+
+
+def parts_registry(db: Database):  # type: ignore[no-untyped-def]
+    from fleet_tui.store.tasks import TaskRegistry
+
+    return TaskRegistry(db)
+
+
+async def spawn_ratio(conductor: Conductor, runs: int = 15) -> None:
+    repo = make_repo(Path(tempfile.mkdtemp()) / "repo")
+    raw_root = Path(tempfile.mkdtemp())
+    socket = f"fleet-bench-raw-{uuid.uuid4().hex[:6]}"
+    op = Operator(id="bench-spawner", tier=Tier.SOVEREIGN)
+    ours, raw = [], []
+    for i in range(runs):
+        started = time.perf_counter()
+        subprocess.run(["git", "worktree", "add", "-q", "-b", f"raw-{i}", str(raw_root / f"w{i}"), "main"],
+                       cwd=repo, check=True)
+        subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"raw-{i}", "-c", str(raw_root / f"w{i}"),
+                        sys.executable, "-m", "fleet_tui.infra.demo_agent"], check=True)
+        raw.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        result = await conductor.spawn(op, SpawnRequest(description=f"bench {i}\nFLEET-DEMO: sleep 30",
+                                                        repo=str(repo)))
+        ours.append(time.perf_counter() - started)
+        assert result.task.status == "running", result.task.failure_context
+    subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
+    subprocess.run(["tmux", "-L", conductor.settings.runtime.tmux_socket, "kill-server"], check=False)
+    o, r = statistics.median(ours), statistics.median(raw)
+    print(f"spawn-to-running: fleet {o * 1000:.0f} ms vs raw git worktree add + tmux new-session "
+          f"{r * 1000:.0f} ms; ratio {o / r:.2f}")
+
+
+async def open_conductor_on(url: str, root: Path, capacity: int = 1000) -> Conductor:
+    settings = settings_for(url, root / "data")
+    settings.runtime.tmux_socket = f"fleet-bench-{uuid.uuid4().hex[:6]}"
+    settings.governor.fleet_capacity = capacity
+    settings.governor.tier_limits = {Tier.SOVEREIGN: 10**6}
+    db = await Database.open(settings)
+    return Conductor(build_parts(settings, db))
+
+
+async def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    url = await create_database(OWNER)
+    try:
+        conductor = await open_conductor_on(url, root)
+        await monitor_cycle(conductor, 500)
+        await admissions(conductor.parts.db)
+        await spawn_ratio(conductor)
+        await close_conductor(conductor)
+    finally:
+        await drop_database(OWNER, url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
