@@ -116,6 +116,7 @@ class AgentSettings(BaseModel):
     # task type -> profile name (and optional model)
     routes: dict[TaskType, str] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    prompt_budget_tokens: int = Field(default=8000, ge=1000, description="context budget of a prompt")
 
 
 class ReviewerSpec(BaseModel):

@@ -157,6 +157,10 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         runtime_factories={RuntimeKind.TMUX: tmux, RuntimeKind.DOCKER: docker},
         profiles=load_profiles(settings.agents.profiles),
     )
+    if settings.review.enabled:
+        from fleet_tui.engine.review import ReviewPipeline
+
+        parts.reviews = ReviewPipeline.from_settings(settings.review)
     for key, value in overrides.items():
         setattr(parts, key, value)
     return parts

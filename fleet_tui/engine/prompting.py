@@ -1,46 +1,97 @@
 """Turn a task into what its agent is given: argv (from the profile), the prompt (from the
-enrichment tiers) and the scoped secrets. The prompt never reaches argv."""
+enrichment tiers) and the scoped secrets. The prompt never reaches argv.
+
+The prompt: CRITICAL the task, repo facts and rules; RELEVANT the repo's guidance files,
+the previous attempt's failure and review comments, the pairing's track record;
+BACKGROUND similar past tasks of this repo and recent commits on the base branch. Its
+budget shrinks by a quarter per earlier out-of-memory attempt of the task."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleet_tui.domain.models import TaskRecord
+from fleet_tui.engine.enrichment import EnrichedPrompt, build_task_prompt
 from fleet_tui.engine.spawner import SpawnPlan
 
 if TYPE_CHECKING:
     from fleet_tui.engine.parts import EngineParts
 
-SAFETY_RULES = """Rules:
-- Work only inside this worktree; do not touch files outside it.
-- Never push, and never commit to the base branch; commit on the current branch.
-- Commit your change with a clear message, then exit with status 0 to signal done.
-- Do not print or store secrets."""
+log = logging.getLogger(__name__)
+FILES_SAMPLE = 40
+SIMILAR_SHOWN = 8
+_WORD = re.compile(r"[a-z0-9]{3,}")
 
 
-def build_prompt(task: TaskRecord, worktree: Path) -> str:
-    parts = [
-        f"Task ({task.task_type}):\n{task.description}",
-        f"Repository worktree: {worktree.name} on branch {task.branch}, based on {task.base_branch}.",
-        SAFETY_RULES,
-    ]
-    failure = task.failure_context or {}
-    if task.retry_count and failure:
-        lines = ["Previous attempt failed. What we captured:"]
-        for key in ("code", "exit_code", "message", "error_output", "ci_output", "review_comments",
-                    "modified_files", "diff"):
-            if failure.get(key):
-                lines.append(f"- {key}: {failure[key]}")
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n"
+def clean_description(text: str) -> str:
+    """Environment values and secret-looking strings out; paths stay (they are the task's)."""
+    from fleet_tui.engine.sanitize import redact_env, redact_secrets
+
+    return redact_secrets(redact_env(text, os.environ))
+
+
+def rank_similar(description: str, tasks: list[dict[str, Any]], limit: int = SIMILAR_SHOWN) -> list[dict[str, Any]]:
+    """Most shared words first; tasks sharing none are left out."""
+    words = set(_WORD.findall(description.lower()))
+    scored = [(len(words & set(_WORD.findall(str(t.get("description", "")).lower()))), i, t)
+              for i, t in enumerate(tasks)]
+    return [t for score, _, t in sorted(scored, key=lambda x: (-x[0], x[1])) if score > 0][:limit]
+
+
+async def _git_lines(args: list[str], cwd: Path | str, limit: int) -> list[str]:
+    from fleet_tui.infra.git import git
+
+    try:
+        result = await git(args, cwd=cwd, check=False, timeout_s=15)
+    except Exception as exc:  # a missing repo costs a BACKGROUND section, not the spawn
+        log.debug("git %s failed: %s", args[0], exc)
+        return []
+    return result.stdout.splitlines()[:limit] if result.ok else []
+
+
+async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Path) -> EnrichedPrompt:
+    from fleet_tui.engine.reputation import CandidateStats, reputation_note
+    from fleet_tui.store import reputation as history
+
+    failure = dict(task.failure_context or {}) if task.retry_count else {}
+    remarks: list[dict[str, Any]] = []
+    if failure and task.failure_reason == "review_rejected":
+        # blocking comments are in the failure context; the non-blocking ones come here
+        remarks = [v for v in task.review_verdicts if v.get("verdict") == "comment" and v.get("comments")]
+    counts = await history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
+                                            task_type=str(task.task_type))
+    similar = await history.similar_tasks(parts.db, repo=task.repo, task_type=str(task.task_type),
+                                          exclude_id=task.id)
+    return build_task_prompt(
+        description=clean_description(task.description),
+        task_type=str(task.task_type),
+        base=task.base_branch,
+        repo_name=Path(task.repo).name,
+        branch=task.branch,
+        worktree=worktree,
+        files_sample=await _git_lines(["ls-files"], worktree, FILES_SAMPLE),
+        failure_context=failure or None,
+        verdicts=remarks,
+        reputation_text=reputation_note(CandidateStats(counts.agent, counts.model, counts.successes,
+                                                       counts.failures), str(task.task_type)),
+        similar=rank_similar(task.description, similar),
+        recent_changes=await _git_lines(["log", "--first-parent", "--format=%s", "-n", "15",
+                                         f"refs/heads/{task.base_branch}"], task.repo, 15),
+        budget_tokens=parts.settings.agents.prompt_budget_tokens,
+        oom_count=await history.oom_attempts(parts.db, task_id=task.id),
+    )
 
 
 async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) -> SpawnPlan:
     from fleet_tui.infra.agents import build_argv
 
     profile = parts.profile(task.agent)
-    prompt = build_prompt(task, worktree)
+    enriched = await build_prompt_for(parts, task, worktree)
+    prompt = enriched.prompt
     prompt_file = None
     if profile.prompt_via == "file":
         prompt_file = parts.prompt_path(task.id)
@@ -50,4 +101,6 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
     env = parts.secrets.issue(profile, task.id)
     if env:  # names only: values never reach the database
         await parts.audit(task, "secrets_issued", {"names": sorted(env)})
-    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via, env=env)
+    await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
+    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via, env=env,
+                     context_hash=enriched.context_hash)

@@ -68,9 +68,10 @@ async def test_failing_twice_then_succeeding_carries_the_failure_into_the_next_p
     runs = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
     assert [r["attempt"] for r in runs] == [1, 2, 3]
     assert [r["exit_code"] for r in runs[:2]] == [1, 1]
-    assert "Previous attempt failed" not in runs[0]["prompt"]
-    assert "Previous attempt failed" in runs[1]["prompt"]
-    assert "exit_code" in runs[1]["prompt"]
+    assert "previous attempt failed" not in runs[0]["prompt"]
+    assert "previous attempt failed" in runs[1]["prompt"]
+    assert "Exit code: 1" in runs[1]["prompt"]
+    assert runs[1]["context_hash"] and runs[1]["context_hash"] != runs[0]["context_hash"]
 
 
 async def test_a_task_that_keeps_failing_is_abandoned_after_its_budget(make_conductor: Any, git_repo: Path) -> None:

@@ -1,0 +1,99 @@
+"""The registry's own history, as routing, budgets and prompts need it.
+
+Outcome counts per (agent, model) for a task type use the definitions of outcomes.py: an
+attempt succeeded when it is its task's latest and the task reached ready or merged; it
+failed when a later attempt superseded it or the task ended failed/rejected/abandoned.
+A run without a model is keyed by its agent name (as routing keys a profile's default).
+These read the whole fleet's history (system scope): reputation belongs to the fleet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fleet_tui.store.outcomes import _FAILURE, _SUCCESS
+
+if TYPE_CHECKING:
+    from fleet_tui.store.db import Database
+
+
+@dataclass(frozen=True)
+class RouteCounts:
+    agent: str
+    model: str
+    successes: int
+    failures: int
+
+
+async def route_counts(db: Database, *, task_type: str) -> list[RouteCounts]:
+    """Every (agent, model) that ran this task type, with its outcome counts, best first."""
+    async with db.system(kind="read") as conn:
+        rows = await conn.fetch(
+            "SELECT e.agent, coalesce(e.model, e.agent) AS model,"
+            f" count(*) FILTER (WHERE {_SUCCESS}) AS successes,"
+            f" count(*) FILTER (WHERE {_FAILURE}) AS failures"
+            " FROM fleet_executions e JOIN fleet_tasks t ON t.id = e.task_id"
+            " WHERE e.task_type = $1 GROUP BY 1, 2 ORDER BY 3 DESC, 4, 1, 2",
+            task_type,
+        )
+    return [RouteCounts(r["agent"], r["model"], int(r["successes"]), int(r["failures"])) for r in rows]
+
+
+async def one_route_counts(db: Database, *, agent: str, model: str | None, task_type: str) -> RouteCounts:
+    """Counts of one (agent, model); model None means runs recorded without a model."""
+    key = model or agent
+    for counts in await route_counts(db, task_type=task_type):
+        if counts.agent == agent and counts.model == key:
+            return counts
+    return RouteCounts(agent, key, 0, 0)
+
+
+async def spent_usd(db: Database, *, operator_id: str) -> float:
+    """What the operator's runs cost so far, from what the agents reported."""
+    async with db.system(kind="read") as conn:
+        value = await conn.fetchval(
+            "SELECT coalesce(sum(cost_usd), 0) FROM fleet_executions WHERE operator_id = $1", operator_id)
+    return float(value)
+
+
+async def average_run_cost(db: Database) -> dict[tuple[str, str], float]:
+    """Mean reported cost of a finished run per (agent, model), fleet-wide."""
+    async with db.system(kind="read") as conn:
+        rows = await conn.fetch(
+            "SELECT agent, coalesce(model, agent) AS model, avg(cost_usd) AS cost FROM fleet_executions"
+            " WHERE cost_usd IS NOT NULL GROUP BY 1, 2")
+    return {(r["agent"], r["model"]): float(r["cost"]) for r in rows}
+
+
+async def credit_budget(db: Database, *, operator_id: str) -> float | None:
+    """The operator's credit budget (fleet_operators.credit_budget); None when unset."""
+    async with db.system(kind="read") as conn:
+        value = await conn.fetchval("SELECT credit_budget FROM fleet_operators WHERE id = $1", operator_id)
+    return None if value is None else float(value)
+
+
+async def set_credit_budget(db: Database, *, operator_id: str, usd: float | None) -> None:
+    async with db.system() as conn:
+        await conn.execute(
+            "INSERT INTO fleet_operators (id, credit_budget) VALUES ($1, $2)"
+            " ON CONFLICT (id) DO UPDATE SET credit_budget = EXCLUDED.credit_budget",
+            operator_id, usd)
+
+
+async def similar_tasks(db: Database, *, repo: str, task_type: str, exclude_id: str,
+                        limit: int = 30) -> list[dict[str, Any]]:
+    """Recent tasks of the same type on the same repo that got somewhere (or failed)."""
+    async with db.system(kind="read") as conn:
+        rows = await conn.fetch(
+            "SELECT id, description, status, agent, model, failure_reason FROM fleet_tasks"
+            " WHERE repo = $1 AND task_type = $2 AND id <> $3"
+            " AND status IN ('ready', 'merged', 'failed', 'rejected', 'abandoned')"
+            " ORDER BY updated_at DESC LIMIT $4",
+            repo, task_type, exclude_id, limit)
+    return [dict(r) for r in rows]
+
+
+async def oom_attempts(db: Database, *, task_id: str) -> int:
+    async with db.system(kind="read") as conn:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM fleet_executions WHERE task_id = $1 AND failure = 'oom'", task_id))
