@@ -267,7 +267,7 @@ class Conductor:
             top, current = (await git_out(["rev-parse", "--show-toplevel", "--abbrev-ref", "HEAD"],
                                           cwd=path, timeout_s=15)).splitlines()
         except (GitError, ValueError):
-            raise ValidationFailed("repo", f"not a git repository with commits: {repo}") from None
+            raise ValidationFailed("repo", f"not a git repository: {repo}") from None
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
