@@ -176,7 +176,7 @@ class FleetApp(App[None]):
 
     def _tick_ages(self) -> None:
         if self.engine_ready.is_set():
-            self.main.table.refresh_cells()
+            self.main.table.refresh_ages()
 
     # --- governor figures for the panels ---------------------------------------------------
 

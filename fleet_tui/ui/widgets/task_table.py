@@ -103,6 +103,18 @@ class TaskTable(DataTable[Any]):
         if selected is not None and selected.id in self._rendered:
             self.move_cursor(row=self.get_row_index(selected.id), animate=False)
 
+    def refresh_ages(self) -> None:
+        """The clock moved: touch only the age cells whose text changed."""
+        from fleet_tui.ui.format import age
+
+        now = self.now()
+        with self.app.batch_update():
+            for task_id, cells in self._rendered.items():
+                text = age(self.tasks[task_id].created_at, now)
+                if cells["age"] != text:
+                    cells["age"] = text
+                    self.update_cell(task_id, "age", text)
+
     def refresh_cells(self) -> None:
         """Ages tick and theme colours change: re-render, still touching only changed cells."""
         self.apply(list(self.tasks.values()))
