@@ -49,6 +49,7 @@ async def test_generated_requests_meet_the_documented_schema(api: Api, tmp_path:
             "--header", f"Authorization: {api.auth(admin, ttl_s=900)['Authorization']}",
             "--report", "ndjson", "--report-ndjson-path", str(report),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,  # schemathesis keeps a .schemathesis/ cache in its working directory
         )
         output, _ = await asyncio.wait_for(proc.communicate(), timeout=170)
     finally:
