@@ -98,7 +98,8 @@ class AgentReviewer:
         self.focus = spec.focus
         self.profile = parts.profile(spec.profile)
         self.secrets = parts.secrets
-        self.timeout_s = spec.timeout_s or timeout_s
+        # the pipeline's timeout governs (it stops the run); this is the process's own net
+        self.timeout_s = spec.timeout_s or timeout_s + 60
         self._audit = audit
 
     async def review(self, diff: str, task: TaskRecord) -> Verdict:
