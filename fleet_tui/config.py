@@ -189,6 +189,23 @@ class NotificationSettings(BaseModel):
     backoff_cap_s: float = Field(default=30.0, ge=0)
 
 
+class OutboxSettings(BaseModel):
+    """The outbox relay (NOTIFY for faces, NATS, webhooks) and the notification worker."""
+
+    nats_url: str | None = Field(default=None, description="e.g. nats://127.0.0.1:4222; unset = no NATS")
+    nats_stream: str | None = Field(default=None, description="JetStream stream to publish through (acked, deduped)")
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key signing webhook bodies")
+    notify_channel: str = Field(default="fleet_events", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    poll_s: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    lease_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=20, ge=1)
+    crash_limit: int = Field(default=3, ge=1)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_cap_s: float = Field(default=300.0, ge=0)
+
+
 class ApiSettings(BaseModel):
     listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
     issuer: str = "fleet-tui"
@@ -217,6 +234,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     keymap: dict[str, str] = Field(default_factory=dict)
     log_json: bool = False

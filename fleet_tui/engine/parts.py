@@ -110,16 +110,19 @@ class EngineParts:
         self.bus.publish(TaskChanged(moved))
         return moved
 
-    async def notify(self, task: TaskRecord, kind: str, summary: str) -> None:
-        """Record the notification (delivery is the outbox relay's job) and tell the faces."""
+    async def notify(self, task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None:
+        """Record the notification (the notification worker delivers it) and tell the faces.
+        A repeated dedup_key records nothing new."""
         async with self.db.system() as conn:
             await notification_store.record(conn, task_id=task.id, operator_id=task.operator_id,
-                                            type=kind, summary=summary)
+                                            type=kind, summary=summary, dedup_key=dedup_key)
         self.bus.publish(Notice(kind, task.id, summary))
 
     async def notify_terminal(self, task: TaskRecord) -> None:
+        # The outbox relay records the same row (same key) from the transition's event,
+        # so INV-018 holds even if this process dies right after the commit.
         kind, summary = TERMINAL_NOTIFICATION.get(TaskStatus(task.status), ("completed", str(task.status)))
-        await self.notify(task, kind, summary)
+        await self.notify(task, kind, summary, dedup_key=notification_store.terminal_dedup_key(task.id))
 
 
 def build_parts(settings: Settings, db: Database, **overrides: Any) -> EngineParts:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.notifier import NotificationWorker
+from fleet_tui.engine.outbox_relay import OnPark, OutboxRelay, build_sinks
 from fleet_tui.engine.parts import build_parts
 from fleet_tui.engine.tracing import configure_logging
 
@@ -35,6 +38,31 @@ async def close_conductor(conductor: Conductor) -> None:
     await conductor.parts.db.close()
 
 
+@dataclass
+class Workers:
+    """The outbox relay and the notification worker running beside a conductor."""
+
+    relay: OutboxRelay
+    notifier: NotificationWorker
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        await asyncio.gather(self.relay.stop(timeout_s), self.notifier.stop(timeout_s))
+
+
+def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Workers:
+    """Start the outbox relay (NOTIFY, NATS, webhooks as configured) and the notification
+    worker in this loop; both wake on commit through LISTEN. The UI calls this too."""
+    db = conductor.parts.db
+    settings = conductor.settings
+    relay = OutboxRelay(db, settings.outbox, build_sinks(db, settings.outbox), on_park=on_park,
+                        wake_url=db.app_url)
+    notifier = NotificationWorker(db, settings.notifications, wake_url=db.app_url,
+                                  poll_s=settings.outbox.poll_s)
+    relay.start()
+    notifier.start()
+    return Workers(relay, notifier)
+
+
 Face = Callable[[Conductor, asyncio.Event], Awaitable[None]]
 
 
@@ -51,8 +79,10 @@ async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None,
         loop.add_signal_handler(sig, stop.set)
     conductor = await open_conductor(settings)
     face_task: asyncio.Task[None] | None = None
+    workers: Workers | None = None
     try:
         await conductor.start()
+        workers = start_workers(conductor)
         if face is not None:
             face_task = asyncio.create_task(face(conductor, stop), name="fleet-face")
         log.info("headless conductor running", extra={"operator": settings.operator.id})
@@ -67,5 +97,7 @@ async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None,
     finally:
         if face_task is not None and not face_task.done():
             face_task.cancel()
+        if workers is not None:
+            await workers.stop()
         await close_conductor(conductor)
         log.info("headless conductor stopped")
