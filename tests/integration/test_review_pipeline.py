@@ -22,13 +22,8 @@ DEMO = ReviewerSpec(kind="agent", focus="architecture", name="demo-arch", profil
 
 
 async def reviewing_conductor(make_conductor: Any, reviewers: list[ReviewerSpec], **changes: Any) -> Conductor:
-    conductor = await make_conductor(review__enabled=True, **changes)
-    # build_parts read review.enabled before the fixture's changes: wire the pipeline here
-    from fleet_tui.engine.review import ReviewPipeline
-
-    settings = conductor.settings.review
-    settings.reviewers = reviewers
-    conductor.parts.reviews = ReviewPipeline.from_settings(settings)
+    conductor = await make_conductor(review__enabled=True, review__reviewers=reviewers, **changes)
+    assert conductor.parts.reviews is not None and conductor.parts.reviews.labels == [r.label for r in reviewers]
     await conductor.start()
     return conductor
 
@@ -126,14 +121,18 @@ async def test_too_few_approvals_reject_with_the_definition_of_done(make_conduct
 
 
 async def test_reviewers_restart_after_a_conductor_restart(make_conductor: Any, git_repo: Path) -> None:
-    first = await reviewing_conductor(make_conductor, [SECURITY, DEMO])
+    slow = ReviewerSpec(kind="agent", focus="architecture", name="demo-arch", profile="demo",
+                        preamble="FLEET-DEMO: review\nFLEET-DEMO: review-sleep 1.5")
+    first = await reviewing_conductor(make_conductor, [SECURITY, slow])
     op = operator()
     spawned = await first.spawn(op, SpawnRequest(description="restart me", repo=str(git_repo)))
     task = await wait_for(first, spawned.task.id, lambda t: t.status == S.REVIEWING, 45)
     await first.shutdown()
     await first.parts.reviews.shutdown()  # the reviewers die with the conductor
+    task = await first.registry.get(task.id, operator=SYSTEM)
+    assert "demo-arch" not in {v["reviewer"] for v in task.review_verdicts}
     # the second conductor on the same fleet finds the task reviewing with no one reviewing it
-    second = await reviewing_conductor(make_conductor, [SECURITY, DEMO], same_db=first)
+    second = await reviewing_conductor(make_conductor, [SECURITY, slow], same_db=first)
     task = await wait_for(second, task.id, lambda t: t.status in (S.READY, S.REJECTED), 45)
     assert task.status == S.READY
     assert {v["reviewer"] for v in task.review_verdicts} == {"sec", "demo-arch"}
