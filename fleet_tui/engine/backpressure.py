@@ -1,0 +1,220 @@
+"""Backpressure and dedup: over fleet capacity, spawn requests queue (highest priority, then
+oldest, first) and are admitted as room frees; a per-operator rate limit; a dedup window
+that merges a repeated event or request; a batch of spawns from a JSON-lines file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from pydantic import ValidationError
+
+from fleet_tui.domain.errors import PermissionDeniedError, SpawnDeniedError, ValidationFailed
+from fleet_tui.domain.models import Operator, SpawnRequest, Tier
+from fleet_tui.engine.tracing import current_trace_id
+from fleet_tui.store import routes as route_store
+from fleet_tui.store import spawn_queue as queue_store
+from fleet_tui.store.db import Database
+
+if TYPE_CHECKING:
+    from fleet_tui.engine.conductor import Conductor
+
+log = logging.getLogger(__name__)
+WallClock = Callable[[], datetime]
+DEDUP_WINDOW_S = 300.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class QueuedSpawn:
+    id: int
+    operator_id: str
+    priority: int
+    request: SpawnRequest
+    status: str
+    created_at: datetime
+    task_id: str | None = None
+    dedup_key: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> QueuedSpawn:
+        return cls(id=row["id"], operator_id=row["operator_id"], priority=row["priority"],
+                   request=SpawnRequest.model_validate(row["request"]), status=row["status"],
+                   created_at=row["created_at"], task_id=row["task_id"], dedup_key=row["dedup_key"])
+
+
+class Deduper:
+    """A key seen within the window (from its first sighting) is a duplicate."""
+
+    def __init__(self, db: Database, *, window_s: float = DEDUP_WINDOW_S, wall_clock: WallClock = utc_now) -> None:
+        self._db = db
+        self.window_s = window_s
+        self._wall_clock = wall_clock
+        self.merged = 0
+
+    async def first_time(self, operator_id: str, key: str, ref: str | None = None,
+                         conn: Any = None) -> tuple[bool, str | None]:
+        if not key or len(key) > 200:
+            raise ValidationFailed("dedup_key", "must be 1-200 characters")
+        if conn is None:
+            async with self._db.system() as fresh:
+                return await self.first_time(operator_id, key, ref, fresh)
+        first, known_ref = await queue_store.see_key(conn, operator_id=operator_id, key=key,
+                                                     now=self._wall_clock(), window_s=self.window_s, ref=ref)
+        if not first:
+            self.merged += 1
+        return first, known_ref
+
+
+class RateLimiter:
+    """At most `limit` requests per operator in any `per_s` seconds (sliding window)."""
+
+    def __init__(self, limit: int = 30, per_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.per_s = per_s
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+        self.refused = 0
+
+    def check(self, operator_id: str) -> None:
+        now = self._clock()
+        seen = self._seen.setdefault(operator_id, deque())
+        while seen and now - seen[0] >= self.per_s:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            self.refused += 1
+            raise PermissionDeniedError(
+                f"rate limit: operator {operator_id} may make {self.limit} spawn requests per "
+                f"{self.per_s:g}s; try again in {self.per_s - (now - seen[0]):.0f}s")
+        seen.append(now)
+
+
+class SpawnQueue:
+    def __init__(self, db: Database, *, deduper: Deduper | None = None, wall_clock: WallClock = utc_now) -> None:
+        self._db = db
+        self._wall_clock = wall_clock
+        self.deduper = deduper or Deduper(db, wall_clock=wall_clock)
+
+    async def enqueue(self, request: SpawnRequest, operator: Operator, priority: int | None = None,
+                      *, dedup_key: str | None = None) -> tuple[QueuedSpawn | None, bool]:
+        """Queue a request; (entry, False), or (the first entry or None, True) when its dedup
+        key was seen within the window (merged: nothing queued)."""
+        priority = request.priority if priority is None else priority
+        if not 0 <= priority <= 100:
+            raise ValidationFailed("priority", "must be between 0 and 100")
+        created = self._wall_clock()  # equal times are ordered by arrival (id)
+        async with self._db.tenant(operator) as conn:
+            if dedup_key is not None:
+                first, ref = await self.deduper.first_time(operator.id, dedup_key, conn=conn)
+                if not first:
+                    row = await self._row(conn, ref)
+                    return (QueuedSpawn.from_row(row) if row else None), True
+            row = await queue_store.enqueue(
+                conn, operator_id=operator.id, priority=priority, request=request.model_dump(mode="json"),
+                dedup_key=dedup_key, trace_id=current_trace_id(), created_at=created)
+            if dedup_key is not None:
+                await queue_store.set_key_ref(conn, operator_id=operator.id, key=dedup_key, ref=str(row["id"]))
+        return QueuedSpawn.from_row(row), False
+
+    async def admit_ready(self, capacity_free: int) -> list[QueuedSpawn]:
+        """Take up to capacity_free queued requests in priority-then-age order (they turn
+        'admitted'; settle each with spawned()/failed()/requeue())."""
+        if capacity_free <= 0:
+            return []
+        async with self._db.system() as conn:
+            return [QueuedSpawn.from_row(r) for r in await queue_store.take_ready(conn, capacity_free)]
+
+    async def queued(self, operator: Operator | None = None) -> list[QueuedSpawn]:
+        scope = self._db.system(kind="read") if operator is None else self._db.tenant(operator, kind="read")
+        async with scope as conn:
+            return [QueuedSpawn.from_row(r) for r in await queue_store.list_queued(conn)]
+
+    async def depth(self) -> int:
+        async with self._db.system(kind="read") as conn:
+            return await queue_store.count_queued(conn)
+
+    async def spawned(self, entry: QueuedSpawn, task_id: str) -> None:
+        await self._settle(entry, "admitted", task_id=task_id)
+
+    async def failed(self, entry: QueuedSpawn, error: str) -> None:
+        await self._settle(entry, "failed", error=error[:2000])
+
+    async def requeue(self, entry: QueuedSpawn) -> None:
+        await self._settle(entry, "queued")
+
+    async def drain(self, conductor: "Conductor", capacity_free: int) -> list[tuple[QueuedSpawn, str]]:
+        """Admit what fits and spawn it through the conductor: (entry, task id or error). A
+        request its operator's tier limit refuses goes back in line."""
+        outcomes: list[tuple[QueuedSpawn, str]] = []
+        for entry in await self.admit_ready(capacity_free):
+            operator = await self._operator(entry.operator_id)
+            try:
+                result = await conductor.spawn(operator, entry.request)
+            except SpawnDeniedError:
+                await self.requeue(entry)
+                outcomes.append((entry, "requeued"))
+                continue
+            except Exception as exc:
+                await self.failed(entry, f"{type(exc).__name__}: {exc}")
+                outcomes.append((entry, f"failed: {exc}"))
+                continue
+            await self.spawned(entry, result.task.id)
+            outcomes.append((entry, result.task.id))
+        return outcomes
+
+    async def _operator(self, operator_id: str) -> Operator:
+        async with self._db.system(kind="read") as conn:
+            identity = await route_store.operator_identity(conn, operator_id)
+        tier, admin = identity or (Tier.BUILDER, False)
+        return Operator(id=operator_id, tier=Tier(tier), is_admin=admin)
+
+    async def _settle(self, entry: QueuedSpawn, status: str, **fields: Any) -> None:
+        async with self._db.system() as conn:
+            await queue_store.settle(conn, entry.id, status=status, **fields)
+
+    @staticmethod
+    async def _row(conn: Any, ref: str | None) -> dict[str, Any] | None:
+        if not ref or not ref.isdigit():
+            return None
+        rows = [r for r in await queue_store.list_queued(conn) if r["id"] == int(ref)]
+        return rows[0] if rows else None
+
+
+def load_batch(path: Path) -> list[SpawnRequest]:
+    """Spawn requests from a JSON-lines file (blank lines and # comments skipped); a bad line
+    is refused naming its number and field, and nothing from the file is used."""
+    requests: list[SpawnRequest] = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed(f"line {number}", f"is not JSON: {exc.msg}") from None
+        try:
+            requests.append(SpawnRequest.model_validate(data))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "request"
+            raise ValidationFailed(f"line {number}: {where}", str(err["msg"])) from None
+    return requests
+
+
+async def enqueue_batch(queue: SpawnQueue, operator: Operator, path: Path) -> list[QueuedSpawn]:
+    """Queue every request of the file; they are admitted in priority order, not file order."""
+    entries = []
+    for request in load_batch(path):
+        entry, _ = await queue.enqueue(request, operator, dedup_key=request.idempotency_key)
+        if entry is not None:
+            entries.append(entry)
+    return entries
