@@ -4,6 +4,7 @@ parts and may wrap one of them to inject a fault."""
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -12,6 +13,7 @@ from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.breaker import BreakerRegistry
 from fleet_tui.engine.bus import EventBus, Notice
 from fleet_tui.infra.agents import AgentProfile, load_profiles
 from fleet_tui.infra.protocols import Forge, Runtime
@@ -43,6 +45,8 @@ class EngineParts:
     profiles: dict[str, AgentProfile] = field(default_factory=dict)
     secrets: SecretsProvider = field(default_factory=SecretsProvider)
     reviews: Any = None  # the review pipeline, when configured
+    breakers: BreakerRegistry = field(default_factory=BreakerRegistry)  # per model ("model:<name>")
+    rng: random.Random = field(default_factory=random.Random)  # Thompson draws; seeded in tests
     _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
 
     # --- runtimes and agents -----------------------------------------------------------
@@ -63,13 +67,25 @@ class EngineParts:
         return self.profiles[chosen]
 
     def choose_agent(self, request: SpawnRequest) -> tuple[str, str | None]:
-        """Explicit override, else the task type's configured route, else the default."""
-        from fleet_tui.infra.agents import resolve_model
+        """Override, else the task type's default, else the fallback; unavailable agents and
+        open model breakers skipped. No I/O: reputation and budget need route()."""
+        from fleet_tui.engine.agent_choice import decide_without_history, resolved
 
-        name = request.agent or self.settings.agents.routes.get(request.task_type) \
-            or self.settings.agents.default_profile
-        profile = self.profile(name)
-        return profile.name, resolve_model(profile, request.model)
+        decision = resolved(self, decide_without_history(self, request))
+        return decision.agent, decision.model
+
+    async def route(self, operator: Operator, request: SpawnRequest) -> Any:
+        """The full routing decision (RouteDecision): override, reputation (Thompson sampling
+        over the fleet's history), default, fallback, gated by availability, breakers and the
+        operator's credit budget. Raises BudgetRefused (after a budget_exceeded notification)."""
+        from fleet_tui.engine.agent_choice import decide
+
+        return await decide(self, operator, request)
+
+    async def record_route(self, task: TaskRecord, decision: Any) -> TaskRecord:
+        """Every decision keeps its reason: an audit row and task.metadata['route']."""
+        await self.audit(task, "route_chosen", decision.to_dict())
+        return await self.patch(task, TaskPatch(metadata={"route": decision.to_dict()}))
 
     def prompt_path(self, task_id: str) -> Path:
         return self.settings.data_dir / "prompts" / f"{task_id}.txt"
@@ -98,10 +114,42 @@ class EngineParts:
 
     async def finish_execution(self, task: TaskRecord, *, exit_code: int | None,
                                failure: str | None = None) -> None:
+        """Close the attempt's row with the usage the agent reported (tokens, cost: what
+        budgets are computed from), and tell the model's breaker how the run went."""
         from fleet_tui.store import executions
 
+        usage = await self.reported_usage(task)
         await executions.finish(self.db, task.id, attempt=task.retry_count + 1,
-                                exit_code=exit_code, failure=failure)
+                                exit_code=exit_code, failure=failure,
+                                input_tokens=usage.input_tokens if usage else None,
+                                output_tokens=usage.output_tokens if usage else None,
+                                cost_usd=usage.cost_usd if usage else None)
+        self.note_model_outcome(task, exit_code=exit_code, failure=failure)
+
+    async def reported_usage(self, task: TaskRecord, lines: int = 400) -> Any:
+        """Usage parsed from the tail of the agent's output (agents.parse_usage), or None."""
+        from fleet_tui.infra.agents import parse_usage
+
+        profile = self.profiles.get(task.agent or "")
+        if profile is None or not profile.usage_patterns:
+            return None
+        try:
+            tail = await self.runtime(RuntimeKind(task.runtime)).tail(task.id, lines)
+        except Exception as exc:  # the log may be gone with the process
+            log.debug("no log tail for usage of %s: %s", task.id, exc)
+            return None
+        return parse_usage(profile, "\n".join(tail))
+
+    def note_model_outcome(self, task: TaskRecord, *, exit_code: int | None, failure: str | None) -> None:
+        """A clean exit closes the model's breaker; a crash or a vanished process counts
+        against it (timeouts, stalls, OOM and CI failures are the task's, not the model's)."""
+        from fleet_tui.engine.routing import breaker_name
+
+        breaker = self.breakers.get(breaker_name(task.model, task.agent or "unknown"))
+        if exit_code == 0 and failure is None:
+            breaker.record_success()
+        elif failure in ("agent_exit", "process_missing"):
+            breaker.record_failure()
 
     async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
         moved = await self.registry.update(task.id, task.version, patch=patch, operator=None)
@@ -117,6 +165,13 @@ class EngineParts:
             await notification_store.record(conn, task_id=task.id, operator_id=task.operator_id,
                                             type=kind, summary=summary, dedup_key=dedup_key)
         self.bus.publish(Notice(kind, task.id, summary))
+
+    async def notify_operator(self, operator_id: str, kind: str, summary: str) -> None:
+        """A notification about no task in particular (e.g. budget_exceeded before a spawn)."""
+        async with self.db.system() as conn:
+            await notification_store.record(conn, task_id=None, operator_id=operator_id,
+                                            type=kind, summary=summary)
+        self.bus.publish(Notice(kind, None, summary))
 
     async def notify_terminal(self, task: TaskRecord) -> None:
         # The outbox relay records the same row (same key) from the transition's event,

@@ -1,0 +1,98 @@
+"""Routing against this fleet: the pure choose_route (routing.py) fed with the registry's
+history, the installed agents, the model breakers and the operator's credit budget.
+
+Defaults per task type name models the shipped profiles know (routing.DEFAULT_ROUTES uses
+vendor model ids that the CLIs' profiles do not list); settings.agents.routes override
+them ("agent" or "agent:model"); the fallback is settings.agents.default_profile."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from typing import TYPE_CHECKING
+
+from fleet_tui.domain.errors import ValidationFailed
+from fleet_tui.domain.models import Operator, SpawnRequest, TaskType
+from fleet_tui.engine.budget import BudgetGate, load_budget_gate
+from fleet_tui.engine.reputation import CandidateStats, Reputation, reputation
+from fleet_tui.engine.routing import BudgetRefused, Route, RouteDecision, choose_route, merge_routes
+
+if TYPE_CHECKING:
+    from fleet_tui.engine.parts import EngineParts
+
+PROFILE_DEFAULT_ROUTES: dict[TaskType, Route] = {
+    TaskType.BUG_FIX: Route("claude", "opus"),  # the strongest coding agent
+    TaskType.FEATURE: Route("claude", "opus"),
+    TaskType.REFACTOR: Route("codex", "gpt-5-codex"),  # a fast coding agent
+    TaskType.REVIEW: Route("gemini", "gemini-2.5-pro"),  # long context
+    TaskType.DOCS: Route("claude", "haiku"),  # cheap
+}
+
+
+def routes_for(parts: "EngineParts") -> dict[TaskType, Route]:
+    return merge_routes(parts.settings.agents.routes, PROFILE_DEFAULT_ROUTES)
+
+
+def fallback_for(parts: "EngineParts") -> Route:
+    return Route(parts.settings.agents.default_profile, None)
+
+
+def is_available(parts: "EngineParts", agent: str, model: str | None) -> bool:
+    """A known profile, a model it lists, and its program installed here."""
+    profile = parts.profiles.get(agent)
+    if profile is None:
+        return False
+    if model is not None and profile.models and model not in profile.models:
+        return False
+    program = profile.command[0]
+    return program == "{python}" or shutil.which(program) is not None
+
+
+def decide_without_history(parts: "EngineParts", request: SpawnRequest) -> RouteDecision:
+    """Override, default, fallback; availability and breakers only (no I/O)."""
+    return choose_route(
+        task_type=request.task_type, override_agent=request.agent, override_model=request.model,
+        defaults=routes_for(parts), fallback=fallback_for(parts),
+        available=lambda a, m: is_available(parts, a, m), breakers=parts.breakers, rng=parts.rng)
+
+
+async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest,
+                 gate: BudgetGate | None = None) -> RouteDecision:
+    """The full decision, its model resolved against the profile. A budget refusal records
+    a budget_exceeded notification and raises BudgetRefused."""
+    from fleet_tui.store import reputation as history
+
+    gate = gate or await load_budget_gate(parts, operator.id)
+    counts = await history.route_counts(parts.db, task_type=str(request.task_type))
+    try:
+        decision = choose_route(
+            task_type=request.task_type, override_agent=request.agent, override_model=request.model,
+            history=[CandidateStats(c.agent, c.model, c.successes, c.failures) for c in counts],
+            defaults=routes_for(parts), fallback=fallback_for(parts),
+            available=lambda a, m: is_available(parts, a, m), breakers=parts.breakers,
+            budget_ok=gate.allows, rng=parts.rng)
+    except BudgetRefused as refused:
+        await parts.notify_operator(operator.id, "budget_exceeded", f"{refused} ({gate.describe()})")
+        raise
+    return resolved(parts, decision)
+
+
+def resolved(parts: "EngineParts", decision: RouteDecision) -> RouteDecision:
+    from fleet_tui.infra.agents import resolve_model
+
+    profile = parts.profile(decision.agent)
+    try:
+        model = resolve_model(profile, decision.model)
+    except ValidationFailed:
+        if decision.source == "override":
+            raise
+        model = profile.default_model  # a configured route naming a model the profile lacks
+    return dataclasses.replace(decision, model=model)
+
+
+async def reputation_of(parts: "EngineParts", *, agent: str, model: str | None, task_type: str) -> Reputation:
+    """{score, confidence, n} of one pairing from the fleet's own history."""
+    from fleet_tui.store import reputation as history
+
+    counts = await history.one_route_counts(parts.db, agent=agent, model=model, task_type=task_type)
+    return reputation(counts.successes, counts.failures)
