@@ -146,15 +146,21 @@ class OutboxRelay:
         batch = await self._claim(suspects=False)
         return await self._deliver(batch) if batch else 0
 
-    async def drain(self, *, max_rounds: int = 10_000) -> int:
-        """run_once until nothing is due; returns the rows settled."""
+    async def drain(self, *, timeout_s: float = 60.0) -> int:
+        """run_once until no row is due; returns the rows settled. A committed row may wait
+        a moment for the horizon (any open transaction in the cluster holds it)."""
         total = 0
-        for _ in range(max_rounds):
+        deadline = time.monotonic() + timeout_s
+        while True:
             settled = await self.run_once()
-            if not settled:
-                break
             total += settled
-        return total
+            if settled:
+                continue
+            async with self.db.system(kind="read") as conn:
+                due = await outbox_store.due_count(conn)
+            if not due or time.monotonic() > deadline:
+                return total
+            await asyncio.sleep(0.02)
 
     async def _park_crashers(self) -> None:
         async with self.db.system() as conn:

@@ -199,6 +199,14 @@ def notify_payloads(ids: Sequence[int], limit: int = NOTIFY_PAYLOAD_MAX) -> list
     return payloads
 
 
+async def due_count(conn: asyncpg.Connection) -> int:
+    """Committed rows a relay could claim now if the horizon allowed."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM fleet_outbox WHERE processed_at IS NULL AND parked_at IS NULL"
+        " AND (claimed_until IS NULL OR claimed_until < now())"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= now())")
+
+
 async def stats(conn: asyncpg.Connection) -> OutboxStats:
     row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE processed_at IS NULL AND parked_at IS NULL) AS pending,"
