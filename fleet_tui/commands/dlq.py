@@ -1,0 +1,53 @@
+"""`fleet-tui dlq ...`: the dead-letter queue of the event router: list, retry, discard."""
+
+from __future__ import annotations
+
+import argparse
+
+from fleet_tui.domain.models import Operator
+from fleet_tui.engine.conductor import Conductor
+from fleet_tui.commands.routes import router_of
+from fleet_tui.commands.tasks import _json, _print_json, _sync
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    dlq = subparsers.add_parser("dlq", help="dead letters: failed critical steps and follow-ups")
+    verbs = dlq.add_subparsers(dest="dlq_verb", required=True)
+    listing = verbs.add_parser("list", help="open dead letters (yours; admins: all)")
+    listing.add_argument("--all", action="store_true", help="include resolved and discarded letters")
+    _json(listing).set_defaults(handler=_sync(run_list))
+    for verb, text in (("retry", "retry a dead letter now"), ("discard", "give up on a dead letter")):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("letter_id", type=int)
+        _json(sub).set_defaults(handler=_sync(run_action), verb=verb)
+
+
+async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    letters = await router_of(c).dlq.list(me, include_closed=args.all)
+    if args.json:
+        _print_json(letters)
+        return 0
+    for l in letters:
+        print(f"{l['id']:<6} {l['status']:<9} {l['sequence_name']}.{l['step_name'] or '-'} "
+              f"task={l['task_id'] or '-'} attempts={l['attempts']} next={l['next_attempt_at']:%Y-%m-%d %H:%M:%S} "
+              f"{l['error'][:80]}")
+    if not letters:
+        print("no dead letters")
+    return 0
+
+
+async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    queue = router_of(c).dlq
+    if args.verb == "discard":
+        await queue.discard(me, args.letter_id)
+        result = {"id": args.letter_id, "discarded": True}
+        text = f"discarded dead letter {args.letter_id}"
+    else:
+        run = await queue.retry(me, args.letter_id)
+        result = {"id": args.letter_id, "status": run.status, "run_id": run.run_id, "error": run.error}
+        text = f"retried dead letter {args.letter_id}: {run.status}" + (f" ({run.error})" if run.error else "")
+    if args.json:
+        _print_json(result)
+    else:
+        print(text)
+    return 0
