@@ -13,6 +13,7 @@ from fleet_tui.engine.conductor import SYSTEM, Conductor
 from fleet_tui.store import executions
 from tests.e2e.test_conductor_flow import statuses_seen, wait_for
 from tests.fixtures.engine import operator
+from tests.integration.test_http_reviewers import api, server  # noqa: F401  (loopback fake API)
 
 S = TaskStatus
 SECURITY = ReviewerSpec(kind="builtin", focus="security", name="sec")
@@ -138,3 +139,28 @@ async def test_reviewers_restart_after_a_conductor_restart(make_conductor: Any, 
     assert {v["reviewer"] for v in task.review_verdicts} == {"sec", "demo-arch"}
     refreshed = await second.registry.get(task.id, operator=SYSTEM)
     assert refreshed.metadata["review"]["attempt"] == 1
+
+
+async def test_an_http_reviewer_gets_its_key_from_the_secrets_provider(
+        make_conductor: Any, git_repo: Path, api: Any) -> None:
+    from fleet_tui.infra.secrets import SecretsProvider
+    from tests.integration.test_http_reviewers import KEY
+
+    fake, base = api
+    remote = ReviewerSpec(kind="http", focus="logic", name="claude-api", provider="anthropic",
+                          model="claude-test", base_url=base, key_env="FLEET_TEST_REVIEW_KEY")
+    conductor = await make_conductor(review__enabled=True, review__reviewers=[SECURITY, remote])
+    conductor.parts.secrets = SecretsProvider({"FLEET_TEST_REVIEW_KEY": KEY})
+    await conductor.start()
+    spawned = await conductor.spawn(operator(), SpawnRequest(
+        description="remote review", repo=str(git_repo), max_retries=0))
+    task = await wait_for(conductor, spawned.task.id, lambda t: t.status == S.ABANDONED, 45)
+    assert [r["headers"]["x-api-key"] for r in fake.requests] == [KEY]
+    assert "diff --git" in fake.requests[0]["body"]["messages"][0]["content"]
+    verdicts = by_reviewer(task.review_verdicts)
+    assert verdicts["claude-api"]["verdict"] == "request_changes"
+    assert "claude-api: src/a.py:3: off-by-one in the loop" in task.failure_context["review_comments"]
+    detail = await conductor.detail(SYSTEM, task.id)
+    issued = [row["detail"] for row in detail.audit if row["action"] == "secrets_issued"]
+    assert {"names": ["FLEET_TEST_REVIEW_KEY"], "reviewer": "claude-api"} in issued
+    assert KEY not in str(detail.task.model_dump()) + str(detail.audit)
