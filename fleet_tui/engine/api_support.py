@@ -21,6 +21,9 @@ SECRET_PATHS = (
     "notifications.discord_webhook_url",
     "notifications.telegram_bot_token",
     "api.events_secret",
+    "outbox.webhook_secret",
+    "outbox.webhook_urls",  # webhook URLs often carry a token
+    "outbox.nats_url",  # may carry user:password
 )
 
 
