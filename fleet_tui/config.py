@@ -91,6 +91,9 @@ class RuntimeSettings(BaseModel):
 
 class MonitorSettings(BaseModel):
     interval_s: float = Field(default=3.0, gt=0)
+    lease_ttl_s: float = Field(default=30.0, gt=0)
+    claim_slack: int = Field(default=2, ge=0)  # tasks claimed beyond the fair share
+    spawn_grace_s: float = Field(default=120.0, gt=0)  # a spawn older than this was interrupted
     cycle_deadline_s: float = Field(default=60.0, gt=0)
     stall_minutes: float = Field(default=15.0, gt=0)
     timeout_minutes: float = Field(default=120.0, gt=0)

@@ -38,6 +38,14 @@ class StaleVersionError(FleetError):
         self.expected_version = expected_version
 
 
+class LeaseLostError(FleetError):
+    """This conductor no longer holds the task's lease: its write was fenced off."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"lease on task {task_id} is no longer held; write refused")
+        self.task_id = task_id
+
+
 class NotFoundError(FleetError):
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(f"{what} {ident} not found")

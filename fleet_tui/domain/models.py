@@ -56,6 +56,15 @@ class Operator(BaseModel):
     is_admin: bool = False
 
 
+class Lease(BaseModel):
+    """A conductor's claim on a task: writes made under it check owner and epoch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str
+    epoch: int
+
+
 class TaskRecord(BaseModel):
     """One row of fleet_tasks, as the engine and the faces see it."""
 

@@ -32,6 +32,7 @@ from fleet_tui.domain.models import (
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.leases import held_lease, new_conductor_id
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
@@ -65,6 +66,7 @@ class Conductor:
             audit=self.audit, reread=self._reread,
         )
         self.monitor: Any = None  # set by start()
+        self.conductor_id = new_conductor_id()
 
     # --- plumbing shared with the monitor -------------------------------------------
 
@@ -76,7 +78,7 @@ class Conductor:
         """One guarded transition (audit + outbox in the same transaction), then publish."""
         moved = await self.registry.transition(
             task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
-            actor=actor, reason=reason,
+            actor=actor, reason=reason, lease=None if operator else held_lease.get(),
         )
         self.bus.publish(TaskChanged(moved))
         if target in TERMINAL_STATUSES:
@@ -106,7 +108,8 @@ class Conductor:
             repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
             if request.branch:
                 self.parts.worktrees.validate_branch(request.branch)
-            agent, model = self.parts.choose_agent(request)
+            decision = await self.parts.route(operator, request)
+            agent, model = decision.agent, decision.model
             key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
             runtime = request.runtime or self.settings.runtime.default
             task, created = await self.governor.admit(
@@ -121,10 +124,12 @@ class Conductor:
             if not created:
                 return SpawnResult(task=task, created=False)
             self.bus.publish(TaskChanged(task))
-            task = await self.launch(task, actor=operator.id)
+            await self.audit(task, "route_chosen", decision.to_dict())
+            task = await self.launch(task, actor=operator.id, metadata={"route": decision.to_dict()})
             return SpawnResult(task=task, created=True)
 
-    async def launch(self, task: TaskRecord, *, actor: str) -> TaskRecord:
+    async def launch(self, task: TaskRecord, *, actor: str,
+                     metadata: dict[str, Any] | None = None) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task."""
         plans: list[SpawnPlan] = []
 
@@ -133,25 +138,28 @@ class Conductor:
             return plans[-1]
 
         with trace(task.trace_id):
-            launched = await self.spawner.launch(task, plan, actor=actor)
+            launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
         if launched.status == TaskStatus.RUNNING:
             await self.parts.start_execution(launched, plans[-1])
         return launched
 
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:
+        """Cancel first, then kill: once cancelled, no monitor will see the dead agent as a
+        failure to retry."""
         task = await self._owned(operator, task_id)
-        if task.status not in STOPPABLE:
-            raise TaskLiveError(f"task {task_id} is {task.status}; only live tasks can be stopped")
-        await self.runtime_for(task.runtime).kill(task.id)
         for _ in range(5):  # the monitor may move the task at the same moment
+            if task.status not in STOPPABLE:
+                raise TaskLiveError(f"task {task_id} is {task.status}; only live tasks can be stopped")
             try:
-                return await self.move(task, TaskStatus.CANCELLED, actor=operator.id,
-                                       reason="stopped by operator", operator=operator)
+                cancelled = await self.move(task, TaskStatus.CANCELLED, actor=operator.id,
+                                            reason="stopped by operator", operator=operator)
+                break
             except StaleVersionError:
                 task = await self._owned(operator, task_id)
-                if task.status in TERMINAL_STATUSES:
-                    return task
-        raise StaleVersionError(task_id, task.version)
+        else:
+            raise StaleVersionError(task_id, task.version)
+        await self.runtime_for(cancelled.runtime).kill(cancelled.id)
+        return cancelled
 
     async def retry(self, operator: Operator, task_id: str) -> TaskRecord:
         """Retry a failed or rejected task now, within its retry budget."""
@@ -252,6 +260,8 @@ class Conductor:
         """Stop the loops and drain; agents keep running (they outlive the conductor)."""
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.parts.reviews is not None:
+            await self.parts.reviews.shutdown()
 
     # --- validation helpers -----------------------------------------------------------------
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from fleet_tui.domain.errors import FleetError, StaleVersionError
-from fleet_tui.domain.models import CIStatus, RuntimeKind, TaskPatch, TaskRecord
+from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError
+from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import MonitorTick, Notice
+from fleet_tui.engine.leases import held_lease, holding
 from fleet_tui.engine.retry import RETRY_AT_KEY, RetryPolicy, is_due, retry_at
 from fleet_tui.engine.tracing import trace
 from fleet_tui.infra.protocols import ProcessState
+from fleet_tui.store import leases
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
@@ -40,6 +45,8 @@ class Monitor:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._launching: dict[str, asyncio.Task[Any]] = {}
+        self.fleet_live = 0
+        self.held: set[str] = set()  # task ids leased in the last cycle
 
     # --- health and lifecycle ---------------------------------------------------------
 
@@ -56,12 +63,17 @@ class Monitor:
         self._loop_task = asyncio.create_task(self._loop(), name="fleet-monitor")
 
     async def stop(self) -> None:
+        """Stop cycling, let relaunches finish, hand our leases back at once."""
         self._stopping.set()
         if self._loop_task is not None:
             await asyncio.wait([self._loop_task], timeout=self.settings.cycle_deadline_s)
             self._loop_task.cancel()
         for task in list(self._launching.values()):
             await asyncio.wait([task], timeout=30)
+        try:
+            await leases.release(self.c.parts.db, self.c.conductor_id)
+        except Exception as exc:  # the database may be gone; leases then simply expire
+            log.warning("could not release leases: %s", exc)
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -89,48 +101,67 @@ class Monitor:
     # --- reconcile ------------------------------------------------------------------------
 
     async def reconcile(self) -> dict[str, list[str]]:
-        """Registry says live but no process -> failed (conductor_restart). A process with no
-        task is logged and left alone: it may belong to someone else."""
+        """Among the tasks this conductor claims: registry says live but no process ->
+        failed (conductor_restart). A process with no task is logged and left alone: it may
+        belong to someone else. Live processes of known tasks are simply watched again."""
         self.degraded = set()
-        tasks = await self.c.registry.list_live()
-        states = await self._states({t.runtime for t in tasks} | {RuntimeKind.TMUX})
+        await leases.register(self.c.parts.db, self.c.conductor_id, socket.gethostname(), os.getpid())
+        pairs = await self._claim()
+        states = await self._states({t.runtime for t, _ in pairs} | {RuntimeKind.TMUX})
         failed: list[str] = []
-        for task in tasks:
-            if self._runtime_degraded(task):
+        for task, lease in pairs:
+            if self._runtime_degraded(task) or task.id in self._launching:
                 continue
             if task.status in (S.SPAWNING, S.RUNNING) and task.id not in states:
-                if task.id in self._launching:
-                    continue
+                if task.status == S.SPAWNING and not self._spawn_interrupted(task):
+                    continue  # another process may be in the middle of this spawn
                 try:
-                    await self.c.move(task, S.FAILED, TaskPatch(
-                        failure_reason="conductor_restart",
-                        failure_context={"code": "conductor_restart",
-                                         "message": "no agent process found after a conductor restart"}),
-                        actor=ACTOR, reason="conductor_restart")
+                    with holding(lease):
+                        await self.c.move(task, S.FAILED, TaskPatch(
+                            failure_reason="conductor_restart",
+                            failure_context={"code": "conductor_restart",
+                                             "message": "no agent process found after a conductor restart"}),
+                            actor=ACTOR, reason="conductor_restart")
                     failed.append(task.id)
-                except StaleVersionError:
+                except (StaleVersionError, LeaseLostError):
                     pass
-        known = {t.id for t in tasks}
+        known = {t.id for t, _ in pairs} | set(await self._all_live_ids())
         orphans = [tid for tid, st in states.items() if st.alive and tid not in known]
         for tid in orphans:
             log.warning("agent process fleet-%s has no live task; leaving it running", tid)
         return {"failed": failed, "orphans": orphans}
 
+    async def _all_live_ids(self) -> list[str]:
+        return [t.id for t in await self.c.registry.list_live()]
+
+    async def _claim(self) -> list[tuple[TaskRecord, Lease]]:
+        """Heartbeat, then renew our leases and take free ones up to a fair share."""
+        db, me = self.c.parts.db, self.c.conductor_id
+        conductors, live = await leases.heartbeat_and_share(db, me, self.settings.lease_ttl_s)
+        self.fleet_live = live
+        limit = math.ceil(live / conductors) + self.settings.claim_slack
+        return await leases.claim(db, me, self.settings.lease_ttl_s, limit)
+
+    def _spawn_interrupted(self, task: TaskRecord) -> bool:
+        age = time.time() - task.updated_at.timestamp()
+        return age > self.settings.spawn_grace_s
+
     # --- the cycle --------------------------------------------------------------------------
 
     async def cycle(self) -> None:
         self.degraded = set()
-        tasks = await self.c.registry.list_live()
-        states = await self._states({t.runtime for t in tasks if t.status == S.RUNNING})
-        load = len(tasks) / max(self.c.governor.fleet_capacity, 1)
-        for task in tasks:
+        pairs = await self._claim()
+        self.held = {t.id for t, _ in pairs}
+        states = await self._states({t.runtime for t, _ in pairs if t.status in (S.RUNNING, S.SPAWNING)})
+        load = self.fleet_live / max(self.c.governor.fleet_capacity, 1)
+        for task, lease in pairs:
             if task.id in self._launching:
                 continue
             try:
-                with trace(task.trace_id):
+                with trace(task.trace_id), holding(lease):
                     await self._check(task, states, load)
-            except StaleVersionError:
-                pass  # someone else moved it; next cycle sees the new state
+            except (StaleVersionError, LeaseLostError):
+                pass  # someone else moved it, or our lease lapsed: the holder decides
             except Exception:
                 self.errors += 1
                 log.exception("monitor check of task %s failed", task.id)
@@ -155,6 +186,8 @@ class Monitor:
             if self._runtime_degraded(task):
                 return
             await self._check_running(task, states.get(task.id))
+        elif task.status == S.SPAWNING and self._spawn_interrupted(task):
+            await self._adopt_or_fail_spawn(task, states.get(task.id))
         elif task.status == S.PR_CREATED:
             await self._check_ci(task)
         elif task.status in (S.FAILED, S.REJECTED):
@@ -177,6 +210,21 @@ class Monitor:
         oom = state.oom_killed or state.exit_code == 137
         await self._fail(task, "oom" if oom else "agent_exit", await self._capture(
             task, exit_code=state.exit_code, oom=oom))
+
+    async def _adopt_or_fail_spawn(self, task: TaskRecord, state: ProcessState | None) -> None:
+        """A spawn that never finished (its conductor died mid-saga)."""
+        if state is not None and state.alive:
+            patch = TaskPatch(spawned_at=task.updated_at)
+            if task.runtime == RuntimeKind.DOCKER:
+                patch.container_id = state.ref
+            else:
+                patch.tmux_session = state.ref
+            await self.c.move(task, S.RUNNING, patch, actor=ACTOR, reason="adopted an interrupted spawn")
+            return
+        await self.c.move(task, S.FAILED, TaskPatch(
+            failure_reason="spawn_interrupted",
+            failure_context={"code": "spawn_interrupted", "message": "the spawn never completed"}),
+            actor=ACTOR, reason="spawn_interrupted")
 
     async def _check_alive(self, task: TaskRecord) -> None:
         now = time.time()
@@ -269,7 +317,7 @@ class Monitor:
             await self.c.move(task, S.ABANDONED, actor=ACTOR, reason=decision.reason)
             return
         counted = await self.c.registry.record_failure(
-            task.id, operator=None, context=task.failure_context or {})
+            task.id, operator=None, context=task.failure_context or {}, lease=held_lease.get())
         if counted is None:
             await self.c.move(task, S.ABANDONED, actor=ACTOR, reason="retry budget spent")
             return

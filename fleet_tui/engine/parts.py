@@ -152,7 +152,10 @@ class EngineParts:
             breaker.record_failure()
 
     async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
-        moved = await self.registry.update(task.id, task.version, patch=patch, operator=None)
+        from fleet_tui.engine.leases import held_lease
+
+        moved = await self.registry.update(task.id, task.version, patch=patch, operator=None,
+                                           lease=held_lease.get())
         from fleet_tui.engine.bus import TaskChanged
 
         self.bus.publish(TaskChanged(moved))

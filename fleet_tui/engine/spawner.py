@@ -44,12 +44,14 @@ class Spawner:
         self._reread = reread
 
     async def launch(self, task: TaskRecord, plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]],
-                     *, actor: str) -> TaskRecord:
+                     *, actor: str, metadata: dict[str, Any] | None = None) -> TaskRecord:
         """task must be proposed or retrying; returns it running or failed."""
         branch = task.branch or f"fleet/{task.id}"
         path = self._worktrees.resolve_path(task.id)
-        task = await self._move(task, TaskStatus.SPAWNING, TaskPatch(
-            branch=branch, worktree_path=str(path)), actor=actor)
+        patch = TaskPatch(branch=branch, worktree_path=str(path))
+        if metadata:
+            patch.metadata = metadata
+        task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor)
         runtime = self._runtime_for(task.runtime)
         repo = Path(task.repo)
         reuse = path.exists()  # a retry continues in the attempt's worktree

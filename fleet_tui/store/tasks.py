@@ -14,17 +14,19 @@ from typing import Any, AsyncIterator
 import asyncpg
 
 from fleet_tui.domain.errors import (
+    LeaseLostError,
     NotFoundError,
     SpawnDeniedError,
     StaleVersionError,
     TaskLiveError,
     ValidationFailed,
 )
-from fleet_tui.domain.models import Operator, RuntimeKind, TaskPatch, TaskQuery, TaskRecord, TaskType
+from fleet_tui.domain.models import Lease, Operator, RuntimeKind, TaskPatch, TaskQuery, TaskRecord, TaskType
 from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, check_transition, is_terminal
 from fleet_tui.store import audit, outbox
 from fleet_tui.store.db import Database
 from fleet_tui.store.errors import as_validation_error
+from fleet_tui.store.leases import LEASE_CLAUSE
 from fleet_tui.store.records import TASK_SELECT, to_task
 
 TERMINAL = sorted(str(s) for s in TERMINAL_STATUSES)
@@ -205,8 +207,10 @@ class TaskRegistry:
         actor: str = "system",
         reason: str | None = None,
         conn: asyncpg.Connection | None = None,
+        lease: Lease | None = None,
     ) -> TaskRecord:
         """Move a task to target if it is still at expected_version and the move is allowed.
+        With a lease, also only while that lease is held (else LeaseLostError).
 
         Raises InvalidTransitionError, StaleVersionError (someone else changed it first) or
         NotFoundError. One guarded UPDATE; audit and outbox rows in the same transaction."""
@@ -224,15 +228,16 @@ class TaskRegistry:
             sets = ["status = $4", "version = version + 1", *_patch_sets(fields, args)]
             if target in TERMINAL_STATUSES and "completed_at" not in fields:
                 sets.append("completed_at = now()")
+            fence = _lease_fence(lease, args)
             try:
                 row = await c.fetchrow(
                     f"UPDATE fleet_tasks SET {', '.join(sets)}"
-                    f" WHERE id = $1 AND version = $2 AND status = $3 RETURNING {TASK_SELECT}",
+                    f" WHERE id = $1 AND version = $2 AND status = $3{fence} RETURNING {TASK_SELECT}",
                     *args)
             except asyncpg.PostgresError as exc:
                 raise as_validation_error(exc) or exc from None
             if row is None:
-                raise StaleVersionError(task_id, expected_version)
+                raise LeaseLostError(task_id) if lease is not None else StaleVersionError(task_id, expected_version)
             task = to_task(row)
             detail: dict[str, Any] = {"fields": sorted(fields)}  # names only: values may be large
             if reason:
@@ -243,23 +248,24 @@ class TaskRegistry:
 
     async def update(self, task_id: str, expected_version: int, *, operator: Operator | None,
                      patch: TaskPatch, actor: str = "system", reason: str | None = None,
-                     conn: asyncpg.Connection | None = None) -> TaskRecord:
+                     conn: asyncpg.Connection | None = None, lease: Lease | None = None) -> TaskRecord:
         """Change a task's metadata without moving its status: the same version guard, audit
         row and outbox event as a transition."""
         fields = patch.set_fields()
         async with self._scope(operator, conn) as c:
             args: list[Any] = [task_id, expected_version]
             sets = ["version = version + 1", *_patch_sets(fields, args)]
+            fence = _lease_fence(lease, args)
             try:
                 row = await c.fetchrow(
                     f"UPDATE fleet_tasks SET {', '.join(sets)}"
-                    f" WHERE id = $1 AND version = $2 RETURNING {TASK_SELECT}", *args)
+                    f" WHERE id = $1 AND version = $2{fence} RETURNING {TASK_SELECT}", *args)
             except asyncpg.PostgresError as exc:
                 raise as_validation_error(exc) or exc from None
             if row is None:
                 if await c.fetchval("SELECT 1 FROM fleet_tasks WHERE id = $1", task_id) is None:
                     raise NotFoundError("task", task_id)
-                raise StaleVersionError(task_id, expected_version)
+                raise LeaseLostError(task_id) if lease is not None else StaleVersionError(task_id, expected_version)
             task = to_task(row)
             detail: dict[str, Any] = {"fields": sorted(fields)}
             if reason:
@@ -269,14 +275,21 @@ class TaskRegistry:
             return task
 
     async def record_failure(self, task_id: str, *, operator: Operator | None, context: dict[str, Any],
-                             conn: asyncpg.Connection | None = None) -> TaskRecord | None:
+                             conn: asyncpg.Connection | None = None,
+                             lease: Lease | None = None) -> TaskRecord | None:
         """Count one failed attempt and keep its context, only while retry_count < max_retries.
-        Atomic under concurrency; None when the budget is exhausted."""
+        Atomic under concurrency; None when the budget is exhausted. Bumps the version, so a
+        writer holding the previous version cannot overwrite the count."""
         async with self._scope(operator, conn) as c:
+            args: list[Any] = [task_id, context]
+            fence = _lease_fence(lease, args)
             row = await c.fetchrow(
-                f"UPDATE fleet_tasks SET retry_count = retry_count + 1, failure_context = $2"
-                f" WHERE id = $1 AND retry_count < max_retries RETURNING {TASK_SELECT}",
-                task_id, context)
+                f"UPDATE fleet_tasks SET retry_count = retry_count + 1, failure_context = $2,"
+                f" version = version + 1"
+                f" WHERE id = $1 AND retry_count < max_retries{fence} RETURNING {TASK_SELECT}", *args)
+            if row is None and lease is not None and await c.fetchval(
+                    "SELECT retry_count < max_retries FROM fleet_tasks WHERE id = $1", task_id):
+                raise LeaseLostError(task_id)  # budget left: the fence refused the write
             if row is None:
                 if await c.fetchval("SELECT 1 FROM fleet_tasks WHERE id = $1", task_id) is None:
                     raise NotFoundError("task", task_id)
@@ -330,6 +343,14 @@ class TaskRegistry:
              "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id},
             task_id=task.id, operator_id=task.operator_id, dedup_key=f"task:{task.id}:v{task.version}",
         )
+
+
+def _lease_fence(lease: Lease | None, args: list[Any]) -> str:
+    """' AND <lease still held>' with its parameters appended, or '' without a lease."""
+    if lease is None:
+        return ""
+    args.extend([lease.owner, lease.epoch])
+    return " AND " + LEASE_CLAUSE.format(owner=len(args) - 1, epoch=len(args))
 
 
 def _patch_sets(fields: dict[str, Any], args: list[Any]) -> list[str]:

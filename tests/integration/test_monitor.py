@@ -111,16 +111,16 @@ async def test_a_cycle_past_its_deadline_is_aborted_and_the_next_one_runs(make_c
     conductor = await make_conductor(monitor__cycle_deadline_s=0.3)
     await conductor.start(monitor=False)
     monitor = conductor.monitor
-    real_list_live = conductor.registry.list_live
+    real_claim = monitor._claim
     hang = asyncio.Event()
 
-    async def slow_list_live(**kw: Any) -> Any:
+    async def slow_claim() -> Any:
         if not hang.is_set():
             hang.set()
             await asyncio.sleep(5)
-        return await real_list_live(**kw)
+        return await real_claim()
 
-    conductor.registry.list_live = slow_list_live  # type: ignore[method-assign]
+    monitor._claim = slow_claim  # type: ignore[method-assign]
     await monitor.run_cycle()
     assert monitor.errors == 1 and monitor.cycles == 1
     await monitor.run_cycle()

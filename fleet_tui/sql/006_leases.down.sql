@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS fleet_leases;
+DROP TABLE IF EXISTS fleet_conductors;
