@@ -9,12 +9,13 @@ import asyncio
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
-from fleet_tui.infra.git import GitError, git
+from fleet_tui.infra.git import GIT_ENV_DEFAULTS, GitError, git
 from fleet_tui.infra.proc import ProcTimeout, run
 
 BRANCH_RE = re.compile(r"^[a-zA-Z0-9._/-]+$")
@@ -189,26 +190,60 @@ class WorktreeManager:
                               "--not", *exclude, "--remotes")
         return int(out or 0)
 
-    async def snapshot(self, repo: Path, branch: str, base: str) -> Path:
-        """A git bundle of the branch's own commits (base and remotes as prerequisites)."""
+    async def snapshot_uncommitted(self, repo: Path, path: Path, branch: str) -> str | None:
+        """Record the worktree's uncommitted changes (untracked files included) as a commit
+        on top of its HEAD under refs/fleet-snapshots/, without touching the branch or the
+        worktree's index. Returns the ref, or None when the worktree is clean or gone."""
+        if not path.is_dir():
+            return None
+        status = await git(["status", "--porcelain"], cwd=path, timeout_s=self.git_timeout_s, check=False)
+        if not status.ok or not status.stdout.strip():
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index"), **GIT_ENV_DEFAULTS}
+            steps = [["git", "read-tree", "HEAD"], ["git", "add", "-A"], ["git", "write-tree"]]
+            for argv in steps:
+                result = await run(argv, cwd=path, timeout_s=self.git_timeout_s, env=env)
+                if not result.ok:
+                    raise GitError(result)
+            tree = result.stdout.strip()
+        commit = (await git(["-c", "user.name=fleet-tui", "-c", "user.email=fleet-tui@localhost",
+                             "commit-tree", tree, "-p", "HEAD", "-m", "fleet: snapshot of uncommitted work"],
+                            cwd=path, timeout_s=self.git_timeout_s)).stdout.strip()
+        ref = f"refs/fleet-snapshots/{branch}"
+        await git(["update-ref", ref, commit], cwd=repo, timeout_s=self.git_timeout_s)
+        return ref
+
+    async def _preserve(self, repo: Path, path: Path, branch: str, base: str) -> Path | None:
+        """One bundle holding what would otherwise be lost: the branch's own commits and
+        the worktree's uncommitted changes."""
+        refs: list[str] = []
+        if await self.branch_exists(repo, branch) and await self.unique_commits(repo, branch, base) > 0:
+            refs.append(f"refs/heads/{branch}")
+        dirty = await self.snapshot_uncommitted(repo, path, branch)
+        if dirty:
+            refs.append(dirty)
+        if not refs:
+            return None
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.snapshot_dir / f"{branch.replace('/', '__')}-{stamp}-{os.getpid()}.bundle"
         exclude = [f"^{base}"] if await self._commit_exists(repo, base) else []
-        await git(["bundle", "create", "-q", str(target), f"refs/heads/{branch}", *exclude, "--not",
-                   "--remotes"], cwd=repo, timeout_s=self.git_timeout_s)
+        await git(["bundle", "create", "-q", str(target), *refs, *exclude, "--not", "--remotes"],
+                  cwd=repo, timeout_s=self.git_timeout_s)
+        if dirty:
+            await git(["update-ref", "-d", dirty], cwd=repo, timeout_s=self.git_timeout_s, check=False)
         return target
 
     async def cleanup(self, repo: Path, *, path: Path, branch: str, base: str) -> CleanupResult:
-        """Snapshot unmerged commits, remove the worktree, delete the branch only if merged."""
+        """Snapshot unmerged commits and uncommitted changes, remove the worktree, delete the
+        branch only if merged."""
         validate_branch(branch)
         validate_branch(base, field="base_branch")
         path = self.confine(path)
         repo = Path(repo).resolve()
-        bundle: Path | None = None
         has_branch = await self.branch_exists(repo, branch)
-        if has_branch and await self.unique_commits(repo, branch, base) > 0:
-            bundle = await self.snapshot(repo, branch, base)
+        bundle = await self._preserve(repo, path, branch, base)
         removed = await self._remove_worktree(repo, path)
         deleted = False
         if has_branch and await self._commit_exists(repo, base) and await self._ok(
@@ -223,10 +258,8 @@ class WorktreeManager:
         validate_branch(branch)
         path = self.confine(path)
         repo = Path(repo).resolve()
-        bundle: Path | None = None
         has_branch = await self.branch_exists(repo, branch)
-        if has_branch and await self.unique_commits(repo, branch, base) > 0:
-            bundle = await self.snapshot(repo, branch, base)
+        bundle = await self._preserve(repo, path, branch, base)
         removed = await self._remove_worktree(repo, path)
         deleted = has_branch and await self._ok(repo, "branch", "-D", "--", branch)
         return CleanupResult(bundle=bundle, worktree_removed=removed, branch_deleted=deleted)
