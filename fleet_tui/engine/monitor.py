@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.attention import Attention
 from fleet_tui.engine.bus import MonitorTick, Notice
 from fleet_tui.engine.leases import held_lease, holding
 from fleet_tui.engine.retry import RETRY_AT_KEY, RetryPolicy, is_due, retry_at
@@ -46,6 +47,7 @@ class Monitor:
         self._stopping = asyncio.Event()
         self._launching: dict[str, asyncio.Task[Any]] = {}
         self.fleet_live = 0
+        self.attention = Attention(conductor)
         self.held: set[str] = set()  # task ids leased in the last cycle
 
     # --- health and lifecycle ---------------------------------------------------------
@@ -198,10 +200,12 @@ class Monitor:
             await self.c.parts.reviews.check(self.c, task)
 
     async def _check_running(self, task: TaskRecord, state: ProcessState | None) -> None:
-        if state is None:
-            await self._fail(task, "process_missing", {"message": "agent process disappeared"})
+        if state is None:  # killed from outside (e.g. tmux kill-session)
+            if await self.attention.resume(task) is None:
+                await self._fail(task, "process_missing", {"message": "agent process disappeared"})
             return
         if state.alive:
+            task = await self.attention.check(task)
             await self._check_alive(task)
             return
         if state.exit_code == 0:
@@ -234,6 +238,8 @@ class Monitor:
             await self._fail(task, "timeout", await self._capture(
                 task, exit_code=None, note=f"ran longer than {self.settings.timeout_minutes:g} minutes"))
             return
+        if task.needs_input:
+            return  # waiting for a person is not a stall
         last = await self._last_activity(task, spawned)
         if now - last > self.settings.stall_minutes * 60:
             await self.c.runtime_for(task.runtime).kill(task.id)
@@ -271,7 +277,7 @@ class Monitor:
         await self.c.parts.finish_execution(task, exit_code=0)
         await self.c.move(task, S.PR_CREATED, TaskPatch(
             pr_number=change.pr_number, pr_url=change.pr_url, ci_status=CIStatus.PENDING,
-            exit_code=0), actor=ACTOR, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
+            exit_code=0, needs_input=False), actor=ACTOR, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
 
     async def _check_ci(self, task: TaskRecord) -> None:
         try:
@@ -298,7 +304,8 @@ class Monitor:
     async def _fail(self, task: TaskRecord, reason: str, context: dict[str, Any]) -> None:
         await self.c.parts.finish_execution(task, exit_code=context.get("exit_code"), failure=reason)
         await self.c.move(task, S.FAILED, TaskPatch(
-            failure_reason=reason, failure_context=context, exit_code=context.get("exit_code")),
+            failure_reason=reason, failure_context=context, exit_code=context.get("exit_code"),
+            needs_input=False),
             actor=ACTOR, reason=reason)
         await self.c.parts.notify(task, "failed", f"attempt {task.retry_count + 1} failed: {reason}")
 

@@ -57,7 +57,8 @@ class AgentProfile(BaseModel):
     models: list[str] = Field(default_factory=list)
     env_allow: list[str] = Field(default_factory=list)
     waiting_patterns: list[str] = Field(default_factory=list)
-    auto_answer: str | None = None
+    auto_answer: str | None = None  # what to type when it waits for input
+    answer_automatically: bool = False  # opt-in: type auto_answer without asking anyone
     usage_patterns: list[str] = Field(default_factory=list)
     resume_command: list[str] | None = None
     auto_commits: bool = False  # the agent commits its own work (aider does)
@@ -214,6 +215,7 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             env_allow=["FLEET_DEMO_MODE"],
             waiting_patterns=[r"Continue\? \[y/N\]"],
             auto_answer="y",
+            resume_command=["{python}", "-m", "fleet_tui.infra.demo_agent", "--resume", MODEL_ARGS_TOKEN],
             usage_patterns=[
                 r"usage: input_tokens=(?P<input_tokens>\d+) output_tokens=(?P<output_tokens>\d+)"
                 r" cost_usd=(?P<cost_usd>[0-9.]+)"
@@ -265,6 +267,7 @@ def build_argv(
     model: str | None,
     prompt_file: Path | None,
     workdir: Path,
+    resume: bool = False,
 ) -> list[str]:
     """The agent's argument list. Without prompt_file, {prompt_file} stays as a token for
     the runtime to bind (see bind_prompt_file). The prompt itself is never in argv."""
@@ -277,7 +280,8 @@ def build_argv(
     }
     model_args = [e.format_map(values) for e in profile.model_flag] if chosen else []
     argv: list[str] = []
-    for element in profile.command:
+    template = profile.resume_command if resume and profile.resume_command else profile.command
+    for element in template:
         if element == MODEL_ARGS_TOKEN:
             argv.extend(model_args)
             model_args = []

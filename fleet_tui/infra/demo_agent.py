@@ -165,6 +165,8 @@ def review(prompt: str, script: Script) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fleet-demo-agent")
     parser.add_argument("--model", default="demo-small")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run: skip failures, stalls and waits")
     parser.add_argument("prompt_file", nargs="?")
     args = parser.parse_args(argv)
     prompt = (Path(args.prompt_file).read_text(encoding="utf-8") if args.prompt_file
@@ -172,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     script = parse_script(prompt, os.environ.get("FLEET_DEMO_MODE", ""))
     root = Path.cwd().resolve()
     say(f"model {args.model}; read a prompt of {len(prompt)} characters")
+    if args.resume:
+        say("resuming the interrupted run")
+        script.fail = None
+        script.fail_until_attempt = 0
+        script.exit_code = None
+        script.wait_input = False
+        script.stall_s = 0.0
     if script.review:
         return review(prompt, script)
 
