@@ -48,7 +48,7 @@ async def test_a_task_past_its_timeout_is_killed_and_failed(make_conductor: Any,
 
 
 async def test_an_agent_killed_from_outside_fails_the_task(make_conductor: Any, git_repo: Path) -> None:
-    conductor = await make_conductor()
+    conductor = await make_conductor(agents__profiles={"demo": {"resume_command": None}})
     task_id = await spawn(conductor, git_repo, "FLEET-DEMO: stall 60")
     await conductor.start()
     subprocess.run(["tmux", "-L", conductor.settings.runtime.tmux_socket, "kill-session",
