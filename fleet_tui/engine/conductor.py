@@ -234,6 +234,12 @@ class Conductor:
             return ""
         return await self.parts.forge.diff(self.change_ref(task))
 
+    async def sweep(self) -> Any:
+        """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
+        from fleet_tui.engine.sweep import sweep_worktrees
+
+        return await sweep_worktrees(self)
+
     async def invariants(self) -> list[Any]:
         """INV-014..INV-018, each with satisfied + detail."""
         from fleet_tui.engine.invariants import check_all

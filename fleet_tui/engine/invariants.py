@@ -38,14 +38,18 @@ async def inv_014(c: "Conductor") -> InvariantResult:
 async def inv_015(c: "Conductor") -> InvariantResult:
     """Every agent process belongs to a task row that was moved to spawning first."""
     process_ids: list[str] = []
+    unreachable: list[str] = []
     for kind in c.parts.runtime_factories:
-        if kind in c.parts._runtimes:  # only runtimes this conductor has used
+        try:
             process_ids.extend((await c.runtime_for(kind).states()).keys())
+        except Exception:  # e.g. no docker engine here: nothing of ours can run there
+            unreachable.append(str(kind))
     spawned = await queries.tasks_spawned(c.parts.db, process_ids)
     orphans = sorted(set(process_ids) - spawned)
     return InvariantResult("INV-015", "a task row exists before its agent process", not orphans,
                            f"processes without a spawned task: {', '.join(orphans)}" if orphans
-                           else f"{len(process_ids)} processes, all with a task row")
+                           else f"{len(process_ids)} processes, all with a task row"
+                           + (f" ({', '.join(unreachable)} not reachable)" if unreachable else ""))
 
 
 async def inv_016(c: "Conductor") -> InvariantResult:

@@ -48,6 +48,9 @@ class Monitor:
         self._launching: dict[str, asyncio.Task[Any]] = {}
         self.fleet_live = 0
         self.attention = Attention(conductor)
+        self.actor = f"{ACTOR}@{conductor.conductor_id}"  # which conductor wrote, in the audit
+        self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
+        self.last_sweep: Any = None
         self.held: set[str] = set()  # task ids leased in the last cycle
 
     # --- health and lifecycle ---------------------------------------------------------
@@ -86,10 +89,13 @@ class Monitor:
                 pass
 
     async def run_cycle(self) -> None:
-        """One cycle under its deadline; never raises."""
+        """One cycle under its deadline; never raises. Now and then, the disk sweep too."""
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self.cycle(), self.settings.cycle_deadline_s)
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
+                self.last_sweep = await asyncio.wait_for(self.c.sweep(), self.settings.cycle_deadline_s)
         except asyncio.TimeoutError:
             self.errors += 1
             log.error("monitor cycle exceeded its %.0fs deadline; aborted", self.settings.cycle_deadline_s)
@@ -123,7 +129,7 @@ class Monitor:
                             failure_reason="conductor_restart",
                             failure_context={"code": "conductor_restart",
                                              "message": "no agent process found after a conductor restart"}),
-                            actor=ACTOR, reason="conductor_restart")
+                            actor=self.actor, reason="conductor_restart")
                     failed.append(task.id)
                 except (StaleVersionError, LeaseLostError):
                     pass
@@ -190,6 +196,8 @@ class Monitor:
             await self._check_running(task, states.get(task.id))
         elif task.status == S.SPAWNING and self._spawn_interrupted(task):
             await self._adopt_or_fail_spawn(task, states.get(task.id))
+        elif task.status == S.PROPOSED and self._spawn_interrupted(task):
+            self._launch_later(task)  # admitted, but whoever admitted it died before spawning
         elif task.status == S.PR_CREATED:
             await self._check_ci(task)
         elif task.status in (S.FAILED, S.REJECTED):
@@ -223,12 +231,12 @@ class Monitor:
                 patch.container_id = state.ref
             else:
                 patch.tmux_session = state.ref
-            await self.c.move(task, S.RUNNING, patch, actor=ACTOR, reason="adopted an interrupted spawn")
+            await self.c.move(task, S.RUNNING, patch, actor=self.actor, reason="adopted an interrupted spawn")
             return
         await self.c.move(task, S.FAILED, TaskPatch(
             failure_reason="spawn_interrupted",
             failure_context={"code": "spawn_interrupted", "message": "the spawn never completed"}),
-            actor=ACTOR, reason="spawn_interrupted")
+            actor=self.actor, reason="spawn_interrupted")
 
     async def _check_alive(self, task: TaskRecord) -> None:
         now = time.time()
@@ -277,7 +285,7 @@ class Monitor:
         await self.c.parts.finish_execution(task, exit_code=0)
         await self.c.move(task, S.PR_CREATED, TaskPatch(
             pr_number=change.pr_number, pr_url=change.pr_url, ci_status=CIStatus.PENDING,
-            exit_code=0, needs_input=False), actor=ACTOR, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
+            exit_code=0, needs_input=False), actor=self.actor, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
 
     async def _check_ci(self, task: TaskRecord) -> None:
         try:
@@ -292,7 +300,7 @@ class Monitor:
             context = await self._capture(task, exit_code=None, ci_output=result.output)
             await self.c.move(task, S.FAILED, TaskPatch(
                 ci_status=CIStatus.FAILING, failure_reason="ci_failed", failure_context=context),
-                actor=ACTOR, reason="CI failed")
+                actor=self.actor, reason="CI failed")
             await self.c.parts.notify(task, "ci_failed", "CI failed")
             return
         if task.ci_status != CIStatus.PASSING:
@@ -306,7 +314,7 @@ class Monitor:
         await self.c.move(task, S.FAILED, TaskPatch(
             failure_reason=reason, failure_context=context, exit_code=context.get("exit_code"),
             needs_input=False),
-            actor=ACTOR, reason=reason)
+            actor=self.actor, reason=reason)
         await self.c.parts.notify(task, "failed", f"attempt {task.retry_count + 1} failed: {reason}")
 
     async def _capture(self, task: TaskRecord, *, exit_code: int | None, oom: bool = False,
@@ -321,16 +329,16 @@ class Monitor:
             return
         decision = self.retry_policy.decide(task, fleet_load=load)
         if not decision.retry:
-            await self.c.move(task, S.ABANDONED, actor=ACTOR, reason=decision.reason)
+            await self.c.move(task, S.ABANDONED, actor=self.actor, reason=decision.reason)
             return
         counted = await self.c.registry.record_failure(
             task.id, operator=None, context=task.failure_context or {}, lease=held_lease.get())
         if counted is None:
-            await self.c.move(task, S.ABANDONED, actor=ACTOR, reason="retry budget spent")
+            await self.c.move(task, S.ABANDONED, actor=self.actor, reason="retry budget spent")
             return
         metadata = {**counted.metadata, RETRY_AT_KEY: retry_at(decision.delay_s)}
         await self.c.move(counted, S.RETRYING, TaskPatch(metadata=metadata),
-                          actor=ACTOR, reason=decision.reason)
+                          actor=self.actor, reason=decision.reason)
         self.c.bus.publish(Notice("retry_scheduled", task.id, decision.reason))
 
     def _launch_later(self, task: TaskRecord) -> None:
@@ -338,7 +346,7 @@ class Monitor:
 
         async def run() -> None:
             try:
-                await self.c.launch(task, actor=ACTOR)
+                await self.c.launch(task, actor=self.actor)
             except StaleVersionError:
                 pass
             except Exception:

@@ -1,0 +1,124 @@
+"""Conductors as real processes (`python -m fleet_tui --headless`) sharing one database,
+tmux socket and worktree base, for crash and takeover tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSING_CI = [sys.executable, "-c", "pass"]
+
+
+@dataclass
+class Fleet:
+    db_url: str
+    root: Path
+    socket: str
+    lease_ttl_s: float = 2.0
+    interval_s: float = 0.2
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
+        env.update({
+            "FLEET_DATABASE__URL": self.db_url,
+            "FLEET_DATA_DIR": str(self.root / "data"),
+            "FLEET_RUNTIME__TMUX_SOCKET": self.socket,
+            "FLEET_WORKTREE__BASE_DIR": str(self.root / "worktrees"),
+            "FLEET_FORGE__CI_COMMAND": json.dumps(PASSING_CI),
+            "FLEET_MONITOR__INTERVAL_S": str(self.interval_s),
+            "FLEET_MONITOR__LEASE_TTL_S": str(self.lease_ttl_s),
+            "FLEET_MONITOR__SPAWN_GRACE_S": "2",
+            "FLEET_RETRY__BASE_S": "0.1",
+            "FLEET_RETRY__CAP_S": "0.5",
+            "FLEET_GOVERNOR__FLEET_CAPACITY": "200",
+            **self.extra_env,
+        })
+        return env
+
+    def start_conductor(self, name: str) -> "Proc":
+        log = self.root / f"{name}.log"
+        handle = log.open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", "fleet_tui", "--headless", "--listen", "127.0.0.1:0"],
+                                cwd=ROOT, env=self.env(), stdout=handle, stderr=subprocess.STDOUT)
+        return Proc(proc, log, handle)
+
+    def start_cli(self, *args: str, name: str = "cli") -> "Proc":
+        log = self.root / f"{name}.log"
+        handle = log.open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", "fleet_tui", *args], cwd=ROOT, env=self.env(),
+                                stdout=handle, stderr=subprocess.STDOUT)
+        return Proc(proc, log, handle)
+
+    async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    async def conductor_id(self, pid: int, timeout_s: float = 30) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rows = await self.query("SELECT id FROM fleet_conductors WHERE pid = $1 AND stopped_at IS NULL"
+                                    " ORDER BY started_at DESC LIMIT 1", pid)
+            if rows:
+                return rows[0]["id"]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"conductor pid {pid} never registered")
+
+    def sessions(self) -> set[str]:
+        out = subprocess.run(["tmux", "-L", self.socket, "list-sessions", "-F", "#{session_name}"],
+                             capture_output=True, text=True).stdout
+        return {name[len("fleet-"):] for name in out.split() if name.startswith("fleet-")}
+
+    def worktrees(self) -> set[str]:
+        base = self.root / "worktrees"
+        return {p.name for p in base.iterdir()} if base.exists() else set()
+
+    async def duplicate_transitions(self) -> list[Any]:
+        """(task, version) pairs written twice: a transition applied by two conductors."""
+        return await self.query(
+            "SELECT task_id, version, count(*) FROM fleet_audit WHERE action = 'transition'"
+            " GROUP BY task_id, version HAVING count(*) > 1")
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    handle: Any
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill9(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.handle.close()
+
+    def terminate(self, timeout_s: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        self.handle.close()
+        return code
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
