@@ -71,8 +71,11 @@ class Fleet:
     async def conductor_id(self, pid: int, timeout_s: float = 30) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            rows = await self.query("SELECT id FROM fleet_conductors WHERE pid = $1 AND stopped_at IS NULL"
-                                    " ORDER BY started_at DESC LIMIT 1", pid)
+            try:
+                rows = await self.query("SELECT id FROM fleet_conductors WHERE pid = $1 AND stopped_at IS NULL"
+                                        " ORDER BY started_at DESC LIMIT 1", pid)
+            except asyncpg.UndefinedTableError:  # the conductors are still migrating
+                rows = []
             if rows:
                 return rows[0]["id"]
             await asyncio.sleep(0.1)
