@@ -310,19 +310,19 @@ class TaskRegistry:
         create_kwargs.pop("conn", None)
         key = create_kwargs.get("idempotency_key")
         async with self.db.tenant(operator) as c:
+            # The upsert always updates, so it also locks the operator's row: admissions of one
+            # operator are serialised and the count below cannot go stale before the insert.
             await c.execute(
                 "INSERT INTO fleet_operators (id, tier, is_admin) VALUES ($1, $2, $3)"
-                " ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, is_admin = EXCLUDED.is_admin"
-                " WHERE fleet_operators.tier IS DISTINCT FROM EXCLUDED.tier"
-                " OR fleet_operators.is_admin IS DISTINCT FROM EXCLUDED.is_admin",
+                " ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, is_admin = EXCLUDED.is_admin",
                 operator.id, str(operator.tier), operator.is_admin)
-            # Serialises admissions per operator: the count below cannot go stale before insert.
-            await c.execute("SELECT 1 FROM fleet_operators WHERE id = $1 FOR UPDATE", operator.id)
-            if key:
-                existing = await self.find_by_idempotency_key(operator, key, conn=c)
-                if existing is not None:
-                    return existing, False
-            live = await self.count_active(operator.id, conn=c)
+            seen = await c.fetchrow(
+                "SELECT (SELECT id FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2) AS existing,"
+                f" (SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}) AS live",
+                operator.id, key)
+            if seen["existing"] is not None:
+                return await self.get(seen["existing"], operator=operator, conn=c), False
+            live = seen["live"]
             if live >= limit:
                 raise SpawnDeniedError(denial_message(operator, live, limit), operator_id=operator.id,
                                        tier=str(operator.tier), live=live, limit=limit)
@@ -333,16 +333,16 @@ class TaskRegistry:
 
     async def _record(self, c: asyncpg.Connection, task: TaskRecord, *, actor: str, action: str,
                       from_status: str | None, detail: dict[str, Any] | None = None) -> None:
-        """The audit row and the outbox event every change carries."""
-        await audit.append(c, task_id=task.id, operator_id=task.operator_id, actor=actor, action=action,
-                           from_status=from_status, to_status=str(task.status), version=task.version,
-                           detail=detail, trace_id=task.trace_id)
-        await outbox.enqueue(
-            c, f"task.{task.status}",
-            {"id": task.id, "status": str(task.status), "version": task.version,
-             "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id},
-            task_id=task.id, operator_id=task.operator_id, dedup_key=f"task:{task.id}:v{task.version}",
-        )
+        """The audit row and the outbox event every change carries, in one round trip."""
+        payload = {"id": task.id, "status": str(task.status), "version": task.version,
+                   "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id}
+        await c.execute(
+            "WITH audit AS (INSERT INTO fleet_audit (task_id, operator_id, actor, action, from_status,"
+            " to_status, version, detail, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))"
+            " INSERT INTO fleet_outbox (event_type, payload, task_id, operator_id, dedup_key)"
+            " VALUES ($10, $11, $1, $2, $12) ON CONFLICT (dedup_key) DO NOTHING",
+            task.id, task.operator_id, actor, action, from_status, str(task.status), task.version,
+            detail or {}, task.trace_id, f"task.{task.status}", payload, f"task:{task.id}:v{task.version}")
 
 
 def _lease_fence(lease: Lease | None, args: list[Any]) -> str:
