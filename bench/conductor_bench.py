@@ -113,29 +113,44 @@ def parts_registry(db: Database):  # type: ignore[no-untyped-def]
     return TaskRegistry(db)
 
 
+async def first_output(path: Path, started: float, timeout_s: float = 30) -> float:
+    deadline = started + timeout_s
+    while time.perf_counter() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"no output in {path}")
+
+
 async def spawn_ratio(conductor: Conductor, runs: int = 15) -> None:
+    """Spawn-to-running = request until the demo agent's first output line, for both."""
     repo = make_repo(Path(tempfile.mkdtemp()) / "repo")
     raw_root = Path(tempfile.mkdtemp())
+    prompt = raw_root / "prompt.txt"
+    prompt.write_text("bench\nFLEET-DEMO: sleep 30\n")
     socket = f"fleet-bench-raw-{uuid.uuid4().hex[:6]}"
     op = Operator(id="bench-spawner", tier=Tier.SOVEREIGN)
+    runtime = conductor.runtime_for("tmux")
     ours, raw = [], []
     for i in range(runs):
+        log = raw_root / f"raw-{i}.log"
         started = time.perf_counter()
         subprocess.run(["git", "worktree", "add", "-q", "-b", f"raw-{i}", str(raw_root / f"w{i}"), "main"],
                        cwd=repo, check=True)
         subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"raw-{i}", "-c", str(raw_root / f"w{i}"),
-                        sys.executable, "-m", "fleet_tui.infra.demo_agent"], check=True)
-        raw.append(time.perf_counter() - started)
+                        f"exec {sys.executable} -m fleet_tui.infra.demo_agent < {prompt}", ";",
+                        "pipe-pane", "-t", f"raw-{i}", "-o", f"cat >> {log}"], check=True)
+        raw.append(await first_output(log, started))
         started = time.perf_counter()
         result = await conductor.spawn(op, SpawnRequest(description=f"bench {i}\nFLEET-DEMO: sleep 30",
                                                         repo=str(repo)))
-        ours.append(time.perf_counter() - started)
         assert result.task.status == "running", result.task.failure_context
+        ours.append(await first_output(runtime.log_path(result.task.id), started))
     subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
     subprocess.run(["tmux", "-L", conductor.settings.runtime.tmux_socket, "kill-server"], check=False)
     o, r = statistics.median(ours), statistics.median(raw)
-    print(f"spawn-to-running: fleet {o * 1000:.0f} ms vs raw git worktree add + tmux new-session "
-          f"{r * 1000:.0f} ms; ratio {o / r:.2f}")
+    print(f"spawn-to-running (until the demo agent's first output): fleet {o * 1000:.0f} ms vs raw "
+          f"git worktree add + tmux new-session {r * 1000:.0f} ms; ratio {o / r:.2f}")
 
 
 async def open_conductor_on(url: str, root: Path, capacity: int = 1000) -> Conductor:

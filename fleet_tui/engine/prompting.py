@@ -8,6 +8,7 @@ budget shrinks by a quarter per earlier out-of-memory attempt of the task."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -62,10 +63,16 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
     if failure and task.failure_reason == "review_rejected":
         # blocking comments are in the failure context; the non-blocking ones come here
         remarks = [v for v in task.review_verdicts if v.get("verdict") == "comment" and v.get("comments")]
-    counts = await history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
-                                            task_type=str(task.task_type))
-    similar = await history.similar_tasks(parts.db, repo=task.repo, task_type=str(task.task_type),
-                                          exclude_id=task.id)
+    # independent look-ups, gathered: they sit on every spawn's path
+    counts, similar, files, recent, ooms = await asyncio.gather(
+        history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
+                                 task_type=str(task.task_type)),
+        history.similar_tasks(parts.db, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
+        _git_lines(["ls-files"], worktree, FILES_SAMPLE),
+        _git_lines(["log", "--first-parent", "--format=%s", "-n", "15", f"refs/heads/{task.base_branch}"],
+                   task.repo, 15),
+        history.oom_attempts(parts.db, task_id=task.id),
+    )
     return build_task_prompt(
         description=clean_description(task.description),
         task_type=str(task.task_type),
@@ -73,16 +80,15 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
         repo_name=Path(task.repo).name,
         branch=task.branch,
         worktree=worktree,
-        files_sample=await _git_lines(["ls-files"], worktree, FILES_SAMPLE),
+        files_sample=files,
         failure_context=failure or None,
         verdicts=remarks,
         reputation_text=reputation_note(CandidateStats(counts.agent, counts.model, counts.successes,
                                                        counts.failures), str(task.task_type)),
         similar=rank_similar(task.description, similar),
-        recent_changes=await _git_lines(["log", "--first-parent", "--format=%s", "-n", "15",
-                                         f"refs/heads/{task.base_branch}"], task.repo, 15),
+        recent_changes=recent,
         budget_tokens=parts.settings.agents.prompt_budget_tokens,
-        oom_count=await history.oom_attempts(parts.db, task_id=task.id),
+        oom_count=ooms,
     )
 
 

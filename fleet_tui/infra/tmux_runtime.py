@@ -39,6 +39,7 @@ import libtmux
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
+from fleet_tui.infra import launcher as launcher_module
 from fleet_tui.infra.filetail import decode_line, file_watcher, read_last_lines
 from fleet_tui.infra.proc import ProcTimeout, run
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
@@ -49,6 +50,9 @@ SESSION_PREFIX = "fleet-"
 # reaches an agent only through the secrets provider.
 SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TZ", "TMPDIR")
 EXIT_FILE = "exit"
+# The launcher needs only the standard library: run its file with -I -S, skipping the
+# site-packages scan, which is most of a Python start (it is on every spawn's path).
+LAUNCHER = (sys.executable, "-I", "-S", str(Path(launcher_module.__file__)))
 _STATE_FORMAT = "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}"
 
 
@@ -145,7 +149,7 @@ class TmuxRuntime:
         try:
             code, _out, err = await self._tmux(
                 "new-session", "-d", "-s", name, "-c", str(launch.workdir), "-x", "200", "-y", "50",
-                sys.executable, "-m", "fleet_tui.infra.launcher", str(spec_path), ";",
+                *LAUNCHER, str(spec_path), ";",
                 "set-option", "-w", "-t", target, "remain-on-exit", "on", ";",
                 "pipe-pane", "-t", target, "-o", f"cat >> {shlex.quote(str(log))}",
             )
