@@ -59,6 +59,8 @@ class GovernorSettings(BaseModel):
         }
     )
     fleet_capacity: int = Field(default=50, ge=1)
+    rate_limit: int = Field(default=60, ge=1)  # spawn requests per operator per window
+    rate_window_s: float = Field(default=60.0, gt=0)
 
     @field_validator("tier_limits")
     @classmethod

@@ -129,6 +129,8 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
     result = await c.spawn(me, request)
     if args.json:
         _print_json(result.model_dump(mode="json"))
+    elif result.task is None:
+        print(f"queued (#{result.queue_id}): the fleet is at capacity; it starts when room frees")
     else:
         verb = "spawned" if result.created else "already exists"
         print(f"{verb}: {task_line(result.task)}")

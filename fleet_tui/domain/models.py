@@ -176,9 +176,12 @@ class SpawnRequest(BaseModel):
 
 
 class SpawnResult(BaseModel):
-    task: TaskRecord
+    """Admitted (task set), or queued over fleet capacity (task None until room frees)."""
+
+    task: TaskRecord | None = None
     created: bool = True
     queued: bool = False
+    queue_id: int | None = None
 
 
 class TaskQuery(BaseModel):

@@ -158,7 +158,7 @@ class SpawnQueue:
         for entry in await self.admit_ready(capacity_free):
             operator = await self._operator(entry.operator_id)
             try:
-                result = await conductor.spawn(operator, entry.request)
+                result = await conductor.spawn(operator, entry.request, bypass_queue=True)
             except SpawnDeniedError:
                 await self.requeue(entry)
                 outcomes.append((entry, "requeued"))
@@ -167,8 +167,9 @@ class SpawnQueue:
                 await self.failed(entry, f"{type(exc).__name__}: {exc}")
                 outcomes.append((entry, f"failed: {exc}"))
                 continue
-            await self.spawned(entry, result.task.id)
-            outcomes.append((entry, result.task.id))
+            task_id = result.task.id if result.task is not None else ""
+            await self.spawned(entry, task_id)
+            outcomes.append((entry, task_id))
         return outcomes
 
     async def _operator(self, operator_id: str) -> Operator:

@@ -30,6 +30,7 @@ from fleet_tui.domain.models import (
     Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.leases import held_lease, new_conductor_id
@@ -67,6 +68,19 @@ class Conductor:
         )
         self.monitor: Any = None  # set by start()
         self.conductor_id = new_conductor_id()
+        self.queue = SpawnQueue(parts.db)
+        self.rate_limiter = RateLimiter(limit=parts.settings.governor.rate_limit,
+                                        per_s=parts.settings.governor.rate_window_s)
+        self._router: Any = None
+
+    @property
+    def router(self) -> Any:
+        """The event router over this conductor (policies as data), built on first use."""
+        if self._router is None:
+            from fleet_tui.engine.router.service import RouterService
+
+            self._router = RouterService.for_conductor(self)
+        return self._router
 
     # --- plumbing shared with the monitor -------------------------------------------
 
@@ -100,7 +114,10 @@ class Conductor:
 
     # --- operator actions ---------------------------------------------------------------
 
-    async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:
+    async def spawn(self, operator: Operator, request: SpawnRequest, *,
+                    bypass_queue: bool = False) -> SpawnResult:
+        """Admit and launch; over fleet capacity the request queues (priority, then age) and
+        the monitor admits it when room frees (bypass_queue: that admission itself)."""
         with trace() as trace_id:
             if not operator.tier.at_least(Tier.BUILDER):
                 raise PermissionDeniedError(
@@ -108,6 +125,11 @@ class Conductor:
             repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
             if request.branch:
                 self.parts.worktrees.validate_branch(request.branch)
+            self.rate_limiter.check(operator.id)
+            if not bypass_queue and await self.registry.count_all_active() >= self.governor.fleet_capacity:
+                entry, _merged = await self.queue.enqueue(request, operator, dedup_key=request.idempotency_key)
+                return SpawnResult(task=None, created=False, queued=True,
+                                   queue_id=entry.id if entry is not None else None)
             decision = await self.parts.route(operator, request)
             agent, model = decision.agent, decision.model
             key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)

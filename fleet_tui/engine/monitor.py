@@ -162,6 +162,13 @@ class Monitor:
         self.held = {t.id for t, _ in pairs}
         states = await self._states({t.runtime for t, _ in pairs if t.status in (S.RUNNING, S.SPAWNING)})
         load = self.fleet_live / max(self.c.governor.fleet_capacity, 1)
+        room = self.c.governor.fleet_capacity - self.fleet_live
+        if room > 0:  # queued spawns are admitted as capacity frees
+            try:
+                await self.c.queue.drain(self.c, room)
+            except Exception:
+                self.errors += 1
+                log.exception("draining the spawn queue failed")
         for task, lease in pairs:
             if task.id in self._launching:
                 continue

@@ -156,6 +156,9 @@ class MainScreen(Screen[None]):
         def spawned(result: SpawnResult | None) -> None:
             if result is None:
                 return
+            if result.task is None:
+                self.notify(f"queued (#{result.queue_id}): the fleet is at capacity", title="spawn")
+                return
             self.table.apply([result.task])
             self.after_change()
             self.select(result.task.id)
