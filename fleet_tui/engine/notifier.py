@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from fleet_tui.config import NotificationSettings
+from fleet_tui.engine.polling import PollingWorker
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store.db import Database
 from fleet_tui.store.notifications import NotificationRow
@@ -46,11 +47,15 @@ def event_id_for(row: NotificationRow) -> str:
     return f"notification-{row.id}"
 
 
-class NotificationWorker:
+class NotificationWorker(PollingWorker):
+    wake_channel = WAKE_CHANNEL
+    wake_name = "fleet-notifier"
+
     def __init__(self, db: Database, settings: NotificationSettings, *,
                  channels: Sequence["Channel"] | None = None, fallback: "Channel | None" = None,
                  worker_id: str | None = None, lease_s: float = LEASE_S, poll_s: float = 1.0,
                  batch: int = 20, wake_url: str | None = None, sleep: Sleep = asyncio.sleep) -> None:
+        super().__init__()
         self.db = db
         self.settings = settings
         self._channels = list(channels) if channels is not None else None
@@ -62,9 +67,6 @@ class NotificationWorker:
         self._wake_url = wake_url
         self._sleep = sleep
         self._client: Any = None
-        self._wakeup: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self.stats = NotifierStats()
 
     def channels(self) -> list["Channel"]:
@@ -162,57 +164,16 @@ class NotificationWorker:
 
     # --- the loop -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._loop(), name=f"notifier-{self.worker_id}")
+    @property
+    def worker_name(self) -> str:
+        return f"notifier-{self.worker_id}"
 
-    async def _loop(self) -> None:
-        from fleet_tui.engine.listener import Wakeup
-
-        if self._wake_url:
-            self._wakeup = Wakeup(self._wake_url, [WAKE_CHANNEL], name="fleet-notifier")
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                if self._wakeup is not None:
-                    await asyncio.wait_for(self._wakeup.connection(), self._poll_s)
-                settled = await self.run_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.stats.errors += 1
-                failures += 1
-                log.warning("notification round failed (%s: %s)", type(exc).__name__, str(exc)[:200])
-                if self._wakeup is not None:
-                    self._wakeup.broken()
-                settled = 0
-                await self._pause(min(0.5 * 2 ** failures, 30.0))
-                continue
-            if not settled:
-                await self._pause(self._poll_s)
-
-    async def _pause(self, seconds: float) -> None:
-        stop = asyncio.ensure_future(self._stopping.wait())
-        waits = {stop, asyncio.ensure_future(
-            self._wakeup.wait(seconds) if self._wakeup is not None else asyncio.sleep(seconds))}
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for f in waits:
-            f.cancel()
+    @property
+    def poll_s(self) -> float:
+        return self._poll_s
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-            except asyncio.TimeoutError:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._wakeup is not None:
-            await self._wakeup.close()
-            self._wakeup = None
+        await super().stop(timeout_s)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

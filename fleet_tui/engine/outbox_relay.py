@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from fleet_tui.config import OutboxSettings
+from fleet_tui.engine.polling import PollingWorker
 from fleet_tui.domain.retry import backoff_delay
 from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus
 from fleet_tui.store import notifications as notification_store
@@ -119,10 +120,14 @@ class RelayStats:
     last_batch_ms: float = 0.0
 
 
-class OutboxRelay:
+class OutboxRelay(PollingWorker):
+    wake_channel = WAKE_CHANNEL
+    wake_name = "fleet-outbox-relay"
+
     def __init__(self, db: Database, settings: OutboxSettings, sinks: Sequence[Sink], *,
                  relay_id: str | None = None, on_park: OnPark | None = None,
                  wake_url: str | None = None) -> None:
+        super().__init__()
         self.db = db
         self.settings = settings
         self.sinks = list(sinks)
@@ -130,9 +135,6 @@ class OutboxRelay:
         self.on_park = on_park
         self.stats = RelayStats()
         self._wake_url = wake_url
-        self._wakeup: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     # --- one round ------------------------------------------------------------------------
 
@@ -233,67 +235,17 @@ class OutboxRelay:
 
     # --- the loop -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._loop(), name=f"outbox-relay-{self.relay_id}")
+    @property
+    def worker_name(self) -> str:
+        return f"outbox-relay-{self.relay_id}"
 
-    async def _loop(self) -> None:
-        from fleet_tui.engine.listener import Wakeup
-
-        if self._wake_url:
-            self._wakeup = Wakeup(self._wake_url, [WAKE_CHANNEL], name="fleet-outbox-relay")
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                if self._wakeup is not None:
-                    await asyncio.wait_for(self._wakeup.connection(), self.settings.poll_s)
-                settled = await self.run_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database away, say: never die, back off
-                self.stats.errors += 1
-                failures += 1
-                log.warning("outbox relay round failed (%s: %s)", type(exc).__name__, str(exc)[:200])
-                settled = 0
-                if self._wakeup is not None:
-                    self._wakeup.broken()
-                await self._pause(min(0.5 * 2 ** failures, 30.0))
-                continue
-            if not settled:  # otherwise more may be due right away
-                await self._pause(self.settings.poll_s)
-
-    async def _pause(self, seconds: float) -> None:
-        if self._wakeup is not None:
-            stop = asyncio.ensure_future(self._stopping.wait())
-            wake = asyncio.ensure_future(self._wakeup.wait(seconds))
-            await asyncio.wait({stop, wake}, return_when=asyncio.FIRST_COMPLETED)
-            for f in (stop, wake):
-                f.cancel()
-            return
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
-
-    def poke(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.poke()
+    @property
+    def poll_s(self) -> float:
+        return self.settings.poll_s
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the round in hand (its rows settle), then stop and close the sinks."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-            except asyncio.TimeoutError:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._wakeup is not None:
-            await self._wakeup.close()
-            self._wakeup = None
+        await super().stop(timeout_s)
         for sink in self.sinks:
             try:
                 await sink.close()
