@@ -71,11 +71,15 @@ async def send_test_notification(conductor: Conductor, operator: Operator) -> in
 
 def publish_external_event(conductor: Conductor, *, kind: str, source: str, task_id: str | None,
                            summary: str, data: dict[str, Any]) -> str:
-    """An external event (forge webhook, alert) onto the engine's bus as a Notice. The event
-    router (section 9 of the spec) will consume these; until it lands, faces show them."""
+    """An external event (forge webhook, alert): shown to the faces as a Notice and handed to
+    the event router, which runs the sequence routed for `external.<kind>` (if any) in the
+    background, so the caller is answered at once."""
     event_id = uuid.uuid4().hex
     conductor.bus.publish(Notice(f"external.{kind}", task_id, summary,
                                  {"event_id": event_id, "source": source, "data": data}))
+    context = {"event_id": event_id, "source": source, "task_id": task_id, "summary": summary, **data}
+    conductor.background(conductor.router.dispatch(f"external.{kind}", context, operator_id="system"),
+                         name=f"event-{event_id}")
     return event_id
 
 

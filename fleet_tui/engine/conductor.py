@@ -3,6 +3,7 @@ this; it drives the governor, the spawn saga, the runtimes and the forge."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -72,6 +73,18 @@ class Conductor:
         self.rate_limiter = RateLimiter(limit=parts.settings.governor.rate_limit,
                                         per_s=parts.settings.governor.rate_window_s)
         self._router: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def background(self, work: Any, *, name: str) -> None:
+        """Run a coroutine beside the caller; errors are logged, never lost silently."""
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background %s failed: %s", name, t.exception())
+        task.add_done_callback(done)
 
     @property
     def router(self) -> Any:
