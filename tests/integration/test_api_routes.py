@@ -252,3 +252,16 @@ def _drain(queue: Any) -> list[Any]:
 async def test_unknown_routes_answer_the_error_shape(api: Api, path: str) -> None:
     response = await api.client.get(path)
     assert response.status_code in (404, 405) and set(response.json()) >= {"detail", "errors"}
+
+
+async def test_over_fleet_capacity_a_spawn_is_accepted_as_queued_202(api: Api) -> None:
+    sovereign = new_operator(Tier.SOVEREIGN)
+    api.conductor.governor.fleet_capacity = 1
+    first = await api.client.post("/api/fleet/spawn", json=api.spawn_body("takes the only slot"),
+                                  headers=api.auth(sovereign))
+    assert first.status_code == 201, first.text
+    queued = await api.client.post("/api/fleet/spawn", json=api.spawn_body("waits its turn"),
+                                   headers=api.auth(sovereign))
+    assert queued.status_code == 202, queued.text
+    body = queued.json()
+    assert body["queued"] is True and body["task"] is None and body["queue_id"] > 0
