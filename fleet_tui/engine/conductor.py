@@ -38,7 +38,7 @@ from fleet_tui.engine.leases import held_lease, new_conductor_id
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
-from fleet_tui.engine.tracing import current_trace_id, trace
+from fleet_tui.engine.tracing import trace
 from fleet_tui.infra.git import GitError, git_out
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
@@ -74,6 +74,7 @@ class Conductor:
                                         per_s=parts.settings.governor.rate_window_s)
         self._router: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.workers: Any = None  # outbox relay + notification worker, when a face starts them
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""

@@ -341,12 +341,18 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
                               is_admin=settings.operator.is_admin)
     open_engine = close_engine = None
     if conductor is None:
-        from fleet_tui.engine.session import close_conductor, open_conductor
+        from fleet_tui.engine.session import close_conductor, open_conductor, start_workers
 
         async def open_engine() -> Any:
-            return await open_conductor(settings)
+            """The engine this app owns: conductor, outbox relay and notification worker."""
+            opened = await open_conductor(settings)
+            opened.workers = start_workers(opened)
+            return opened
 
-        close_engine = close_conductor
+        async def close_engine(opened: Any) -> None:
+            if opened.workers is not None:
+                await opened.workers.stop()
+            await close_conductor(opened)
     return FleetApp(operator=op, conductor=conductor, open_engine=open_engine, close_engine=close_engine,
                     default_repo=repo or "", banner=banner, keymap=settings.keymap, now=now or utc_now,
                     start_monitor=start_monitor, theme=theme)

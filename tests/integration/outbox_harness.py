@@ -5,14 +5,14 @@ and a loopback HTTP receiver."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import pytest_asyncio
-import uvicorn
+
+from tests.fixtures.loopback import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -125,18 +125,9 @@ class HttpReceiver:
 async def http_receiver() -> AsyncIterator[HttpReceiver]:
     state = HttpReceiver()
     app = Starlette(routes=[Route("/{path:path}", state.handle, methods=["POST"])])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    state.base_url = f"http://{host}:{port}"
-    yield state
-    server.should_exit = True
-    await serving
-    sock.close()
+    async with serve(app) as base_url:
+        state.base_url = base_url
+        yield state
 
 
 def unique(prefix: str) -> str:

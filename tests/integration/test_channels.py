@@ -5,7 +5,6 @@ Only the sleep between retries is injected, so that backoff is asserted, not wai
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -17,7 +16,8 @@ from typing import Any, AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
+
+from tests.fixtures.loopback import serve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -154,18 +154,9 @@ async def chat_server() -> AsyncIterator[ChatServer]:
         Route("/api/webhooks/{wid}/{token}", server_state.discord, methods=["POST"]),
         Route("/bot{token}/sendMessage", server_state.telegram, methods=["POST"]),
     ])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    server_state.base_url = f"http://{host}:{port}"
-    yield server_state
-    server.should_exit = True
-    await serving
-    sock.close()
+    async with serve(app) as base_url:
+        server_state.base_url = base_url
+        yield server_state
 
 
 @pytest.fixture
