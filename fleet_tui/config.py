@@ -80,6 +80,16 @@ class WorktreeSettings(BaseModel):
 
 
 class RuntimeSettings(BaseModel):
+    @field_validator("docker_mounts")
+    @classmethod
+    def _mount_shape(cls, value: list[str]) -> list[str]:
+        for mount in value:
+            parts = mount.split(":")
+            if len(parts) not in (2, 3) or not all(p.startswith("/") for p in parts[:2]) \
+                    or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise ValueError(f"{mount!r} must be HOST:CONTAINER[:ro|rw] with absolute paths")
+        return value
+
     default: RuntimeKind = RuntimeKind.TMUX
     tmux_socket: str = Field(default="fleet", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     docker_image: str = "fleet-agent:latest"
@@ -88,6 +98,8 @@ class RuntimeSettings(BaseModel):
     docker_pids_limit: int = Field(default=256, ge=16)
     docker_network: str = "none"
     docker_user: str = "1000:1000"
+    # read-only (or ":rw") binds the agent needs from the host, "HOST:CONTAINER[:ro|rw]"
+    docker_mounts: list[str] = Field(default_factory=list)
     stop_grace_s: int = Field(default=30, ge=0)
 
 

@@ -226,7 +226,11 @@ class Monitor:
         if state.exit_code == 0:
             await self._on_clean_exit(task)
             return
-        oom = state.oom_killed or state.exit_code == 137
+        if task.runtime == RuntimeKind.DOCKER and state.exit_code == 137 and not state.oom_killed:
+            # SIGKILLed from outside (docker kill), not by the OOM killer: resume if we can
+            if await self.attention.resume(task) is not None:
+                return
+        oom = state.oom_killed or (state.exit_code == 137 and task.runtime != RuntimeKind.DOCKER)
         await self._fail(task, "oom" if oom else "agent_exit", await self._capture(
             task, exit_code=state.exit_code, oom=oom))
 

@@ -208,10 +208,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
     def docker() -> Runtime:
         from fleet_tui.infra.docker_runtime import DockerRuntime
 
-        rt = settings.runtime
-        return DockerRuntime(rt.docker_image, log_dir=data / "logs", memory=rt.docker_memory,
-                             cpus=rt.docker_cpus, pids_limit=rt.docker_pids_limit,
-                             network=rt.docker_network, user=rt.docker_user, stop_grace_s=rt.stop_grace_s)
+        return DockerRuntime.from_settings(settings.runtime, log_dir=data / "logs")
 
     parts = EngineParts(
         settings=settings, db=db, registry=TaskRegistry(db), worktrees=worktrees, forge=forge,

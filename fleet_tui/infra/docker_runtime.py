@@ -124,6 +124,8 @@ class DockerRuntime:
             network=settings.docker_network,
             user=settings.docker_user,
             stop_grace_s=settings.stop_grace_s,
+            extra_mounts=[tuple(m.split(":")) if m.count(":") == 2 else (*m.split(":"), "ro")
+                          for m in settings.docker_mounts],
         )
         options.update(overrides)
         return cls(settings.docker_image, **options)
