@@ -11,6 +11,16 @@ from fleet_tui.infra.proc import ProcResult, run
 GIT_ENV_DEFAULTS = {
     "GIT_TERMINAL_PROMPT": "0",  # never hang on a credential prompt
     "GIT_CONFIG_NOSYSTEM": "1",
+    # Agents are untrusted code and may write into a repository's git dir: the conductor's
+    # own git never runs hooks or an fsmonitor command they could have planted, and works in
+    # worktrees an agent's user owns (a container's uid) instead of refusing them.
+    "GIT_CONFIG_COUNT": "3",
+    "GIT_CONFIG_KEY_0": "core.hooksPath",
+    "GIT_CONFIG_VALUE_0": "/dev/null",
+    "GIT_CONFIG_KEY_1": "core.fsmonitor",
+    "GIT_CONFIG_VALUE_1": "false",
+    "GIT_CONFIG_KEY_2": "safe.directory",
+    "GIT_CONFIG_VALUE_2": "*",
 }
 
 
