@@ -173,7 +173,8 @@ class DockerRuntime:
             await self._clear_stale(client, launch.task_id)
             task_dir = self._write_prompt(launch)
             env_dir, env_file = _write_env_file(launch.env)
-            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file))
+            user = await asyncio.to_thread(self._user_for, launch.workdir)  # may chown a tree
+            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user)
             work = asyncio.ensure_future(
                 asyncio.to_thread(
                     self._create_and_start, client, create_kwargs, env_dir, created
@@ -249,8 +250,11 @@ class DockerRuntime:
         task_dir.chmod(0o755)
         return task_dir
 
+    def _user_for(self, workdir: Path) -> str:
+        return _owner_user(workdir) if self.user == "auto" else self.user
+
     def _create_kwargs(
-        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str]
+        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str], user: str
     ) -> dict[str, Any]:
         if launch.prompt_via == "stdin":
             entrypoint = [*STDIN_WRAPPER, launch.argv[0]]
@@ -272,7 +276,7 @@ class DockerRuntime:
             labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id},
             environment={"HOME": "/tmp", **env},
             working_dir=WORKSPACE,
-            user=self.user,
+            user=user,
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},
             mounts=mounts,
@@ -463,15 +467,14 @@ def _mount_from_tuple(spec: tuple[str, str, str]) -> Mount:
     return Mount(target, source, type="bind", read_only=mode == "ro")
 
 
-def _git_common_dir_mounts(workdir: Path) -> list[Mount]:
-    """A linked worktree's .git is a file pointing into the main repository's .git; bind
-    that common dir at the same path so git works (and commits) inside the container."""
+def _git_dirs(workdir: Path) -> tuple[Path, Path] | None:
+    """(the worktree's own git dir, the repository's common git dir) of a linked worktree."""
     dot_git = workdir / ".git"
     if not dot_git.is_file():
-        return []
+        return None
     text = dot_git.read_text().strip()
     if not text.startswith("gitdir:"):
-        return []
+        return None
     gitdir = Path(text[len("gitdir:"):].strip())
     if not gitdir.is_absolute():
         gitdir = (workdir / gitdir).resolve()
@@ -479,7 +482,41 @@ def _git_common_dir_mounts(workdir: Path) -> list[Mount]:
     common = gitdir
     if commondir_file.is_file():
         common = (gitdir / commondir_file.read_text().strip()).resolve()
-    return [Mount(str(common), str(common), type="bind", read_only=False)]
+    return gitdir, common
+
+
+def _git_common_dir_mounts(workdir: Path) -> list[Mount]:
+    """A linked worktree's .git is a file pointing into the main repository's .git; bind
+    that common dir at the same path so git works (and commits) inside the container."""
+    dirs = _git_dirs(workdir)
+    if dirs is None:
+        return []
+    common = str(dirs[1])
+    return [Mount(common, common, type="bind", read_only=False)]
+
+
+def _owner_user(workdir: Path) -> str:
+    """docker_user = "auto": run as the repository's owner (never root), handing the
+    worktree the conductor made (and its git admin dir) to that user."""
+    dirs = _git_dirs(workdir)
+    info = (dirs[1] if dirs else workdir).stat()
+    if info.st_uid == 0:
+        raise SpawnError(SpawnErrorCode.PROCESS_FAILED,
+                         "runtime.docker_user is auto but the repository is owned by root; agents never "
+                         "run as root: set runtime.docker_user or use a repository of a normal user")
+    if os.geteuid() == 0:
+        # what the conductor (root) made: the worktree, and in the user's git dir its
+        # admin dir, branch refs, logs and any objects, all handed back to the owner
+        for top in [workdir, *([dirs[1]] if dirs else [])]:
+            _chown_root_owned(top, info.st_uid, info.st_gid)
+    return f"{info.st_uid}:{info.st_gid}"
+
+
+def _chown_root_owned(top: Path, uid: int, gid: int) -> None:
+    for root, names, files in os.walk(top):
+        for name in (root, *(os.path.join(root, n) for n in names + files)):
+            if os.lstat(name).st_uid == 0:
+                os.lchown(name, uid, gid)
 
 
 def _state_from_attrs(task_id: str, attrs: dict[str, Any]) -> ProcessState:
