@@ -109,6 +109,8 @@ class MonitorSettings(BaseModel):
     claim_slack: int = Field(default=2, ge=0)  # tasks claimed beyond the fair share
     spawn_grace_s: float = Field(default=120.0, gt=0)  # a spawn older than this was interrupted
     sweep_interval_s: float = Field(default=600.0, gt=0)  # disk sweep of finished worktrees
+    ops_interval_s: float = Field(default=60.0, gt=0)  # dead-letter retries and health snapshots
+    log_retention_days: float = Field(default=14.0, gt=0)
     cycle_deadline_s: float = Field(default=60.0, gt=0)
     stall_minutes: float = Field(default=15.0, gt=0)
     timeout_minutes: float = Field(default=120.0, gt=0)

@@ -44,8 +44,13 @@ class Workers:
 
     relay: OutboxRelay
     notifier: NotificationWorker
+    ops: asyncio.Task[None] | None = None
+    ops_stop: asyncio.Event | None = None
 
     async def stop(self, timeout_s: float = 10.0) -> None:
+        if self.ops_stop is not None and self.ops is not None:
+            self.ops_stop.set()
+            await asyncio.wait([self.ops], timeout=timeout_s)
         await asyncio.gather(self.relay.stop(timeout_s), self.notifier.stop(timeout_s))
 
 
@@ -60,7 +65,11 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
                                   poll_s=settings.outbox.poll_s)
     relay.start()
     notifier.start()
-    return Workers(relay, notifier)
+    from fleet_tui.engine.ops import attach_log_sink, run_ops
+
+    ops_stop = asyncio.Event()
+    ops = asyncio.create_task(run_ops(conductor, ops_stop, attach_log_sink(conductor)), name="fleet-ops")
+    return Workers(relay, notifier, ops, ops_stop)
 
 
 Face = Callable[[Conductor, asyncio.Event], Awaitable[None]]
