@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleet_tui.domain.models import Tier
+from fleet_tui.domain.models import RuntimeKind, Tier
 from fleet_tui.store import invariants as queries
 
 if TYPE_CHECKING:
@@ -39,7 +39,9 @@ async def inv_015(c: "Conductor") -> InvariantResult:
     """Every agent process belongs to a task row that was moved to spawning first."""
     process_ids: list[str] = []
     unreachable: list[str] = []
-    for kind in c.parts.runtime_factories:
+    # tmux, and the runtimes this conductor has used: a Docker engine may be shared by
+    # fleets on other databases, whose containers are not ours to judge
+    for kind in {RuntimeKind.TMUX, *c.parts._runtimes}:
         try:
             process_ids.extend((await c.runtime_for(kind).states()).keys())
         except Exception:  # e.g. no docker engine here: nothing of ours can run there

@@ -24,6 +24,17 @@ AGENT_UID = 1000
 MOUNTS = ["/usr:/usr:ro", f"{sys.base_prefix}:{sys.base_prefix}:ro", f"{ROOT}:{ROOT}:ro"]
 
 
+@pytest.fixture(autouse=True)
+def remove_new_containers() -> Any:
+    """Containers this test made go, pass or fail: the engine is shared by every test."""
+    client = docker.from_env()
+    before = {c.id for c in client.containers.list(all=True, filters={"label": "fleet=true"})}
+    yield
+    for container in client.containers.list(all=True, filters={"label": "fleet=true"}):
+        if container.id not in before:
+            container.remove(force=True)
+
+
 async def docker_conductor(make_conductor: Any, repo: Path) -> Any:
     subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(repo)], check=True)  # a user's repo
     return await make_conductor(runtime__default=RuntimeKind.DOCKER, runtime__docker_image="fleet-agent-test:latest",
