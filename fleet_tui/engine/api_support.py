@@ -84,33 +84,9 @@ def publish_external_event(conductor: Conductor, *, kind: str, source: str, task
 
 
 async def metrics_text(conductor: Conductor, operator: Operator) -> str:
-    """Prometheus text exposition (format 0.0.4) of what the engine knows today."""
-    governor = conductor.governor
-    health = conductor.monitor.health() if conductor.monitor is not None else {
-        "running": False, "last_cycle_ms": 0.0, "cycles": 0, "errors": 0}
-    active = await conductor.registry.count_all_active()
-    totals = await outcomes.execution_totals(conductor.parts.db, operator=operator)
-    retry_rate = totals.retried_runs / totals.runs if totals.runs else 0.0
-    samples: list[tuple[str, str, str, float]] = [
-        ("fleet_active_agents", "gauge", "live tasks in the fleet", active),
-        ("fleet_capacity", "gauge", "fleet-wide live task capacity", governor.fleet_capacity),
-        ("fleet_total_spawns", "counter", "agent runs recorded (visible to the caller)", totals.runs),
-        ("fleet_total_failures", "counter", "agent runs that failed", totals.failed_runs),
-        ("fleet_retry_rate", "gauge", "share of agent runs that were retries", retry_rate),
-        ("fleet_avg_spawn_duration_ms", "gauge", "mean agent run duration",
-         totals.avg_duration_ms or 0.0),
-        ("fleet_governor_admissions_total", "counter", "spawns admitted by this process",
-         governor.admissions),
-        ("fleet_governor_denial_count", "counter", "spawns refused by this process", governor.denials),
-        ("fleet_monitor_running", "gauge", "1 while the monitor loop runs", 1 if health["running"] else 0),
-        ("fleet_monitor_cycles_total", "counter", "monitor cycles completed", health["cycles"]),
-        ("fleet_monitor_errors_total", "counter", "per-task check errors", health["errors"]),
-        ("fleet_monitor_last_cycle_ms", "gauge", "duration of the last monitor cycle",
-         health["last_cycle_ms"]),
-        ("fleet_bus_dropped_events_total", "counter", "events dropped for slow subscribers",
-         conductor.bus.dropped),
-    ]
-    lines: list[str] = []
-    for name, kind, help_text, value in samples:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {float(value):g}"]
-    return "\n".join(lines) + "\n"
+    """Prometheus text exposition (format 0.0.4): the fleet's figures from the database plus
+    this conductor's counters, the same rendering the engine uses everywhere."""
+    from fleet_tui.engine.metrics import collect, render_prometheus
+
+    values = await collect(conductor.parts.db, conductor=conductor, breakers=conductor.router.breakers)
+    return render_prometheus(values)

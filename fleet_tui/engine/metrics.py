@@ -20,6 +20,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "avg_spawn_duration_ms": ("gauge", "mean time from request to running agent"),
     "governor_denial_count": ("counter", "spawns refused by the governor (this conductor)"),
     "governor_admission_count": ("counter", "spawns admitted by the governor (this conductor)"),
+    "governor_admissions_total": ("counter", "spawns admitted by the governor (this conductor)"),
+    "capacity": ("gauge", "fleet-wide live task capacity"),
+    "monitor_running": ("gauge", "1 while this conductor's monitor loop runs"),
+    "bus_dropped_events_total": ("counter", "events dropped for slow subscribers (this process)"),
     "monitor_cycles": ("counter", "monitor cycles run (this conductor)"),
     "monitor_errors": ("counter", "monitor errors (this conductor)"),
     "monitor_last_cycle_ms": ("gauge", "duration of the last monitor cycle"),
@@ -52,6 +56,10 @@ async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) 
         "dlq_depth": f["dlq_depth"],
         "spawn_queue_depth": f["spawn_queue_depth"],
         "open_breakers": len(breakers.open_names()) if breakers is not None else 0,
+        "governor_admissions_total": getattr(governor, "admissions", 0),
+        "capacity": getattr(governor, "fleet_capacity", 0),
+        "monitor_running": 1 if monitor is not None and monitor.running else 0,
+        "bus_dropped_events_total": getattr(getattr(conductor, "bus", None), "dropped", 0),
     }
 
 

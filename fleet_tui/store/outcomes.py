@@ -27,14 +27,6 @@ class OutcomeCounts:
     failures: int
 
 
-@dataclass(frozen=True)
-class ExecutionTotals:
-    runs: int
-    failed_runs: int
-    retried_runs: int
-    avg_duration_ms: float | None
-
-
 async def outcome_counts(db: Database, *, operator: Operator, agent: str, model: str | None,
                          task_type: str | None) -> OutcomeCounts:
     """Counts over the history the operator may see (its own; an admin's: the fleet's)."""
@@ -48,16 +40,3 @@ async def outcome_counts(db: Database, *, operator: Operator, agent: str, model:
             agent, model, task_type,
         )
     return OutcomeCounts(successes=int(row["successes"]), failures=int(row["failures"]))
-
-
-async def execution_totals(db: Database, *, operator: Operator) -> ExecutionTotals:
-    async with db.tenant(operator, kind="read") as conn:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS runs,"
-            " count(*) FILTER (WHERE coalesce(exit_code, 0) <> 0 OR failure IS NOT NULL) AS failed,"
-            " count(*) FILTER (WHERE attempt > 1) AS retried,"
-            " avg(duration_ms) AS avg_ms FROM fleet_executions")
-    avg = row["avg_ms"]
-    return ExecutionTotals(runs=int(row["runs"]), failed_runs=int(row["failed"]),
-                           retried_runs=int(row["retried"]),
-                           avg_duration_ms=None if avg is None else float(avg))
