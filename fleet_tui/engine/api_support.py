@@ -86,7 +86,6 @@ def publish_external_event(conductor: Conductor, *, kind: str, source: str, task
 async def metrics_text(conductor: Conductor, operator: Operator) -> str:
     """Prometheus text exposition (format 0.0.4): the fleet's figures from the database plus
     this conductor's counters, the same rendering the engine uses everywhere."""
-    from fleet_tui.engine.metrics import collect, render_prometheus
+    from fleet_tui.engine.metrics import render_prometheus
 
-    values = await collect(conductor.parts.db, conductor=conductor, breakers=conductor.router.breakers)
-    return render_prometheus(values)
+    return render_prometheus(await conductor.fleet_health())

@@ -270,6 +270,13 @@ class Conductor:
             return ""
         return await self.parts.forge.diff(self.change_ref(task))
 
+    async def fleet_health(self) -> dict[str, float]:
+        """The fleet's figures (outbox lag, DLQ depth, queue depth, open breakers, monitor)
+        as engine.metrics collects them: what the faces' health panels show."""
+        from fleet_tui.engine.metrics import collect
+
+        return await collect(self.parts.db, conductor=self, breakers=self.router.breakers)
+
     async def sweep(self) -> Any:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
         from fleet_tui.engine.sweep import sweep_worktrees
