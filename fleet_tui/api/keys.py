@@ -40,7 +40,7 @@ JWKS_TTL_S = 300.0
 # An unknown kid forces a reload at most this often, so random kids cannot hammer the disk.
 MISS_RELOAD_INTERVAL_S = 5.0
 INDEX_NAME = "index.json"
-_KID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_KID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 
 
 class KeyStoreError(FleetError):

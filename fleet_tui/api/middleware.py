@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fleet_tui.engine.tracing import new_id, trace
 
 log = logging.getLogger("fleet_tui.api.access")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}\Z")
 
 
 class InFlight:

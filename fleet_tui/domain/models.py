@@ -140,7 +140,7 @@ class TaskPatch(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
-_IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
+_IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}\Z")
 
 
 class SpawnRequest(BaseModel):

@@ -26,8 +26,8 @@ PROMPT_FILE_TOKEN = "{prompt_file}"
 MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or dropped)
 PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args"})
 USAGE_GROUPS = frozenset({"input_tokens", "output_tokens", "total_tokens", "cost_usd"})
-MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 
 class Usage(BaseModel):

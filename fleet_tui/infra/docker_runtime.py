@@ -63,8 +63,8 @@ FLEET_DIR = "/fleet"
 PROMPT_IN_CONTAINER = f"{FLEET_DIR}/prompt.txt"
 # Fixed script: the agent's argv arrives as "$@", so no user text is ever parsed by sh.
 STDIN_WRAPPER = ["/bin/sh", "-c", f'exec "$@" < {PROMPT_IN_CONTAINER}', "fleet-agent"]
-TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\Z")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 ALIVE_STATES = frozenset({"running", "paused", "restarting"})
 EXITED_RE = re.compile(r"^Exited \((-?\d+)\)")
 OOM_EXIT = 137

@@ -18,9 +18,9 @@ from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.infra.git import GIT_ENV_DEFAULTS, GitError, git
 from fleet_tui.infra.proc import ProcTimeout, run
 
-BRANCH_RE = re.compile(r"^[a-zA-Z0-9._/-]+$")
+BRANCH_RE = re.compile(r"^[a-zA-Z0-9._/-]+\Z")
 BRANCH_MAX = 128
-TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 
 def validate_branch(name: object, *, field: str = "branch") -> str:

@@ -18,7 +18,7 @@ import asyncpg
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.store.connect import connect_owner
 
-_FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql\Z")
 # Arbitrary constant; advisory locks are per database, so this only serialises migrators.
 MIGRATION_LOCK_KEY = 0x466C656574_01  # "Fleet" + 1
 LEDGER_TABLE = "fleet_schema_migrations"

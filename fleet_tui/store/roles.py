@@ -18,7 +18,7 @@ import asyncpg
 
 from fleet_tui.domain.errors import ConfigError
 
-_ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 PASSWORD_FILE = "app-role.password"
 # Tables the app may read and append to but never rewrite: history.
 APPEND_ONLY_TABLES = ("fleet_audit",)
