@@ -110,7 +110,10 @@ class Conductor:
         )
         self.bus.publish(TaskChanged(moved))
         if target in TERMINAL_STATUSES:
-            await self.parts.notify_terminal(moved)
+            await self.parts.notify_terminal(moved)  # recorded now, whatever the routes say
+            self.background(self.router.dispatch(
+                f"task.{target}", {"task_id": moved.id, "status": str(target), "reason": reason},
+                operator_id=moved.operator_id, trace_id=moved.trace_id), name=f"route-{target}-{moved.id}")
         return moved
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
@@ -311,6 +314,10 @@ class Conductor:
             await self.monitor.stop()
         if self.parts.reviews is not None:
             await self.parts.reviews.shutdown()
+        if self._background:  # e.g. notification routes of the last transitions
+            await asyncio.wait(list(self._background), timeout=5)
+            for task in list(self._background):
+                task.cancel()
 
     # --- validation helpers -----------------------------------------------------------------
 

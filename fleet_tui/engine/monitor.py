@@ -19,9 +19,10 @@ from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionErro
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.attention import Attention
-from fleet_tui.engine.bus import MonitorTick, Notice
-from fleet_tui.engine.leases import held_lease, holding
-from fleet_tui.engine.retry import RETRY_AT_KEY, RetryPolicy, is_due, retry_at
+from fleet_tui.engine.bus import MonitorTick
+from fleet_tui.engine.task_routes import TaskRoutes
+from fleet_tui.engine.leases import holding
+from fleet_tui.engine.retry import is_due
 from fleet_tui.engine.tracing import trace
 from fleet_tui.infra.protocols import ProcessState
 from fleet_tui.store import leases
@@ -38,7 +39,6 @@ class Monitor:
     def __init__(self, conductor: "Conductor") -> None:
         self.c = conductor
         self.settings = conductor.settings.monitor
-        self.retry_policy = RetryPolicy(conductor.settings.retry)
         self.cycles = 0
         self.errors = 0
         self.last_cycle_ms = 0.0
@@ -52,6 +52,7 @@ class Monitor:
         self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
         self.last_sweep: Any = None
         self.held: set[str] = set()  # task ids leased in the last cycle
+        self.routes = TaskRoutes(conductor)  # reviews and retries, through the event router
 
     # --- health and lifecycle ---------------------------------------------------------
 
@@ -75,6 +76,7 @@ class Monitor:
             self._loop_task.cancel()
         for task in list(self._launching.values()):
             await asyncio.wait([task], timeout=30)
+        await self.routes.stop()
         try:
             await leases.release(self.c.parts.db, self.c.conductor_id)
         except Exception as exc:  # the database may be gone; leases then simply expire
@@ -161,7 +163,6 @@ class Monitor:
         pairs = await self._claim()
         self.held = {t.id for t, _ in pairs}
         states = await self._states({t.runtime for t, _ in pairs if t.status in (S.RUNNING, S.SPAWNING)})
-        load = self.fleet_live / max(self.c.governor.fleet_capacity, 1)
         room = self.c.governor.fleet_capacity - self.fleet_live
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
@@ -170,16 +171,17 @@ class Monitor:
                 self.errors += 1
                 log.exception("draining the spawn queue failed")
         for task, lease in pairs:
-            if task.id in self._launching:
+            if task.id in self._launching or self.routes.busy(task.id):
                 continue
             try:
                 with trace(task.trace_id), holding(lease):
-                    await self._check(task, states, load)
+                    await self._check(task, states)
             except (StaleVersionError, LeaseLostError):
                 pass  # someone else moved it, or our lease lapsed: the holder decides
             except Exception:
                 self.errors += 1
                 log.exception("monitor check of task %s failed", task.id)
+        self.routes.forget_except(self.held)
 
     async def _states(self, kinds: set[RuntimeKind | str]) -> dict[str, ProcessState]:
         """Every process of the given runtimes. A runtime that cannot answer is recorded in
@@ -196,7 +198,7 @@ class Monitor:
     def _runtime_degraded(self, task: TaskRecord) -> bool:
         return f"runtime:{RuntimeKind(task.runtime)}" in self.degraded
 
-    async def _check(self, task: TaskRecord, states: dict[str, ProcessState], load: float) -> None:
+    async def _check(self, task: TaskRecord, states: dict[str, ProcessState]) -> None:
         if task.status == S.RUNNING:
             if self._runtime_degraded(task):
                 return
@@ -208,11 +210,12 @@ class Monitor:
         elif task.status == S.PR_CREATED:
             await self._check_ci(task)
         elif task.status in (S.FAILED, S.REJECTED):
-            await self._handle_failure(task, load)
+            if self.c.settings.retry.auto:  # the retry policy is the operator's route
+                self.routes.dispatch(task, f"task.{task.status}", {"failure_reason": task.failure_reason})
         elif task.status == S.RETRYING and is_due(task):
             self._launch_later(task)
-        elif task.status == S.REVIEWING and self.c.parts.reviews is not None:
-            await self.c.parts.reviews.check(self.c, task)
+        elif task.status == S.REVIEWING:
+            self._review(task)  # a review no one runs here (e.g. after a restart): resume it
 
     async def _check_running(self, task: TaskRecord, state: ProcessState | None) -> None:
         if state is None:  # killed from outside (e.g. tmux kill-session)
@@ -317,8 +320,12 @@ class Monitor:
         if task.ci_status != CIStatus.PASSING:
             task = await self.c.parts.patch(task, TaskPatch(ci_status=CIStatus.PASSING))
             await self.c.parts.notify(task, "pr_ready", "change ready for review, CI passing")
-        if self.c.parts.reviews is not None:
-            await self.c.parts.reviews.begin(self.c, task)
+        if self.c.parts.reviews is not None:  # review switched off: the change waits for a person
+            self._review(task)
+
+    def _review(self, task: TaskRecord) -> None:
+        """The review route (seeded: review_pipeline) for a change with CI passing."""
+        self.routes.dispatch(task, "task.pr_created", {"ci_status": str(task.ci_status or CIStatus.PASSING)})
 
     async def _fail(self, task: TaskRecord, reason: str, context: dict[str, Any]) -> None:
         await self.c.parts.finish_execution(task, exit_code=context.get("exit_code"), failure=reason)
@@ -334,23 +341,6 @@ class Monitor:
 
         return await capture_task_failure(self.c, task, exit_code=exit_code, oom=oom,
                                           ci_output=ci_output, note=note)
-
-    async def _handle_failure(self, task: TaskRecord, load: float) -> None:
-        if not self.c.settings.retry.auto:
-            return
-        decision = self.retry_policy.decide(task, fleet_load=load)
-        if not decision.retry:
-            await self.c.move(task, S.ABANDONED, actor=self.actor, reason=decision.reason)
-            return
-        counted = await self.c.registry.record_failure(
-            task.id, operator=None, context=task.failure_context or {}, lease=held_lease.get())
-        if counted is None:
-            await self.c.move(task, S.ABANDONED, actor=self.actor, reason="retry budget spent")
-            return
-        metadata = {**counted.metadata, RETRY_AT_KEY: retry_at(decision.delay_s)}
-        await self.c.move(counted, S.RETRYING, TaskPatch(metadata=metadata),
-                          actor=self.actor, reason=decision.reason)
-        self.c.bus.publish(Notice("retry_scheduled", task.id, decision.reason))
 
     def _launch_later(self, task: TaskRecord) -> None:
         """Respawn outside the cycle so a slow spawn never holds the cycle's deadline."""

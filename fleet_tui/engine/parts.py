@@ -45,6 +45,7 @@ class EngineParts:
     profiles: dict[str, AgentProfile] = field(default_factory=dict)
     secrets: SecretsProvider = field(default_factory=SecretsProvider)
     reviews: Any = None  # the review pipeline, when configured
+    builtin_reviews: Any = None  # built on first use when review routes run without it
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)  # per model ("model:<name>")
     rng: random.Random = field(default_factory=random.Random)  # Thompson draws; seeded in tests
     _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
@@ -58,6 +59,17 @@ class EngineParts:
                 raise ValidationFailed("runtime", f"{kind} is not available in this fleet")
             self._runtimes[kind] = factory()
         return self._runtimes[kind]
+
+    def review_pipeline(self) -> Any:
+        """The configured review pipeline, else one of built-in reviewers (a review route
+        dispatched while the configured pipeline is switched off)."""
+        if self.reviews is not None:
+            return self.reviews
+        if self.builtin_reviews is None:
+            from fleet_tui.engine.review import ReviewPipeline
+
+            self.builtin_reviews = ReviewPipeline.builtin(self.settings.review)
+        return self.builtin_reviews
 
     def profile(self, name: str | None) -> AgentProfile:
         chosen = name or self.settings.agents.default_profile

@@ -235,3 +235,24 @@ async def test_platform_defaults_need_an_admin(h: Harness) -> None:
     with pytest.raises(PermissionDeniedError):
         await h.service.admin.upsert(h.operator, "route", {"event_type": "task.merged",
                                                            "sequence_name": "notify_completed"}, platform=True)
+
+
+async def test_a_step_that_lost_the_lease_stops_the_run_without_a_dead_letter(h: Harness) -> None:
+    from fleet_tui.domain.errors import LeaseLostError
+
+    async def fenced(step: Step, ctx: StepContext) -> dict[str, Any]:
+        h.recorder.calls.append(step.name)
+        raise LeaseLostError("lease of task t1 is held by another conductor")
+
+    h.service.adapters.register("test_fenced", fenced)
+    await put_sequence(h, "fenced", step("first"), step("move", "test_fenced", wave=1, retries=2),
+                       step("after", wave=2))
+    await put_route(h, "task.failed", "fenced")
+    result = await h.service.dispatch("task.failed", {"task_id": "t1"}, operator_id=h.op)
+    assert result is not None and result.status == "stopped" and result.dead_letter_id is None
+    assert "lease" in (result.error or "")
+    assert h.recorder.calls == ["first", "move"]  # not retried, and the run went no further
+    async with h.service.router.db.system() as conn:
+        run = await conn.fetchrow("SELECT status, error FROM fleet_route_runs WHERE id = $1", result.run_id)
+        letters = await conn.fetchval("SELECT count(*) FROM fleet_dead_letters WHERE run_id = $1", result.run_id)
+    assert run["status"] == "stopped" and letters == 0

@@ -56,7 +56,7 @@ async def test_review_pipeline_from_seeded_routes_then_override_drops_architectu
     done = await c.registry.get(task.id, operator=op)
     assert done.status == S.READY and done.review_status == "approved"
     assert [v["reviewer"] for v in done.review_verdicts] == [
-        "review_security", "review_logic", "review_architecture"]
+        "builtin-security", "builtin-logic", "builtin-architecture"]
 
     # the operator drops the architecture reviewer, from another process (its own cache)
     pipeline = next(s for s in DEFAULT_SEQUENCES if s["name"] == "review_pipeline")
@@ -71,7 +71,7 @@ async def test_review_pipeline_from_seeded_routes_then_override_drops_architectu
     await service.dispatch("task.pr_created", {"task_id": third.id, "ci_status": "passing"}, operator_id=op.id)
     reviewed = await c.registry.get(third.id, operator=op)
     assert reviewed.status == S.READY
-    assert [v["reviewer"] for v in reviewed.review_verdicts] == ["review_security", "review_logic"]
+    assert [v["reviewer"] for v in reviewed.review_verdicts] == ["builtin-security", "builtin-logic"]
 
 
 async def test_rejected_review_hands_off_a_notification_then_retry_policy(make_conductor, git_repo: Path) -> None:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
 from fleet_tui.engine.router.model import Sequence, Step
-from fleet_tui.engine.router.transitions import apply_review_outcome, retry_or_abandon
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.router.transitions import conclude_review, open_review, retry_or_abandon, reviewer_spec
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
@@ -97,22 +98,18 @@ async def spawn_agent(step: Step, ctx: StepContext) -> dict[str, Any]:
 
 
 async def run_reviewer(step: Step, ctx: StepContext) -> dict[str, Any]:
-    """One reviewer on the task's diff: the review pipeline's reviewer of that focus when the
-    pipeline offers run_reviewer(conductor, task, focus), else the built-in check."""
+    """One reviewer on the task's diff, through the review pipeline: the configured reviewer
+    named by params.reviewer, else the first of params.focus. Skipped (no verdict expected)
+    when the pipeline has no such reviewer or the task is no longer under review."""
     conductor = ctx.need_conductor(step)
     task = await ctx.task(step)
-    focus = str(step.params.get("focus", "logic"))
-    pipeline = conductor.parts.reviews
-    if pipeline is not None and hasattr(pipeline, "run_reviewer"):
-        verdict = await pipeline.run_reviewer(conductor, task, focus)
-        data = verdict.to_dict() if hasattr(verdict, "to_dict") else dict(verdict)
-    else:
-        from fleet_tui.engine.reviewers import BuiltinReviewer
-
-        diff = await conductor.parts.forge.diff(conductor.change_ref(task))
-        data = BuiltinReviewer(focus=focus, name=step.name).review(diff).to_dict()
-    data["reviewer"] = step.name  # the step is the reviewer the sequence expects
-    return data
+    pipeline = conductor.parts.review_pipeline()
+    spec = reviewer_spec(pipeline, step)
+    if spec is None:
+        return {"skipped": True, "reason": f"no reviewer configured for focus {step.params.get('focus')!r}"}
+    if task.status != TaskStatus.REVIEWING:
+        return {"skipped": True, "reason": f"task is {task.status}, not reviewing"}
+    return (await pipeline.review(conductor, task, spec)).to_dict()
 
 
 async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -120,7 +117,8 @@ async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
     summary = str(ctx.context.get("summary") or step.params.get("summary") or kind)
     conductor = ctx.need_conductor(step)
     if ctx.task_id:
-        await conductor.parts.notify(await ctx.task(step), kind, summary)
+        task = await ctx.task(step)
+        await conductor.parts.notify(task, kind, summary, dedup_key=terminal_key(task, kind))
     else:
         from fleet_tui.engine.bus import Notice
         from fleet_tui.store import notifications
@@ -130,6 +128,16 @@ async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
                                        summary=summary)
         conductor.bus.publish(Notice(kind, None, summary))
     return {"kind": kind, "summary": summary}
+
+
+def terminal_key(task: TaskRecord, kind: str) -> str | None:
+    """A terminal task's own notification kind is recorded once per task, whether the
+    route or the conductor records it first (INV-018 without duplicates)."""
+    from fleet_tui.engine.parts import TERMINAL_NOTIFICATION
+    from fleet_tui.store.notifications import terminal_dedup_key
+
+    terminal = TERMINAL_NOTIFICATION.get(TaskStatus(task.status))
+    return terminal_dedup_key(task.id) if terminal is not None and terminal[0] == kind else None
 
 
 async def run_command(step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -190,17 +198,18 @@ async def capture_failure(step: Step, ctx: StepContext) -> dict[str, Any]:
 
 
 async def transition_task(step: Step, ctx: StepContext) -> dict[str, Any]:
-    """params.to: a task status (no-op when already there), 'review_outcome' (verdicts of the
-    sequence's run_reviewer steps -> ready or rejected) or 'retry_or_abandon' (the retry policy)."""
+    """params.to: a task status (no-op when already there), 'reviewing' (opens the review of
+    the sequence's reviewers), 'review_outcome' (their verdicts -> ready or rejected) or
+    'retry_or_abandon' (the retry policy)."""
     conductor = ctx.need_conductor(step)
     task = await ctx.task(step)
     target = str(step.params.get("to", ""))
+    if target == "reviewing":
+        return await open_review(conductor, task, ctx.sequence)
     if target == "review_outcome":
-        return await apply_review_outcome(conductor, task, ctx.sequence, ctx.results, actor="router")
+        return await conclude_review(conductor, task, ctx.sequence)
     if target == "retry_or_abandon":
         return await retry_or_abandon(conductor, task, actor="router")
-    from fleet_tui.domain.status import TaskStatus
-
     try:
         status = TaskStatus(target)
     except ValueError:

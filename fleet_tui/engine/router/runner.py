@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from fleet_tui.domain.errors import LeaseLostError
 from fleet_tui.engine.breaker import BreakerRegistry
 from fleet_tui.engine.router.adapters import AdapterRegistry, StepContext
 from fleet_tui.engine.router.handoffs import conditions_hold, map_context
@@ -51,7 +52,7 @@ class StepOutcome:
     name: str
     adapter: str
     criticality: str
-    status: str  # succeeded | failed (critical) | skipped (best-effort failed) | not_run
+    status: str  # succeeded | failed (critical) | skipped (best-effort failed) | not_run | lease_lost
     attempts: int = 0
     output: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -73,6 +74,7 @@ class RunResult:
     failed_step: str | None = None
     dead_letter_id: int | None = None
     follow_ups: list[RunResult] = field(default_factory=list)
+    lease_lost: bool = False  # another conductor holds the task now: it decides, no dead letter
 
     def chain(self) -> list[RunResult]:
         """This run and every follow-up under it, depth first."""
@@ -126,9 +128,16 @@ class Router:
             if sequence is None:
                 result.error = f"unknown sequence {sequence_name!r}"
                 return await self._fail(result, None, dead_letter)
-            follow_ups = await self._run_waves(sequence, result, StepContext(
-                operator_id=operator_id, event_type=event_type, sequence=sequence, context=context,
-                conductor=self.conductor, trace_id=tid), policy)
+            try:
+                follow_ups = await self._run_waves(sequence, result, StepContext(
+                    operator_id=operator_id, event_type=event_type, sequence=sequence, context=context,
+                    conductor=self.conductor, trace_id=tid), policy)
+            except asyncio.CancelledError:  # the conductor is stopping: say so, then stop
+                await asyncio.shield(self._stop(result, "cancelled: the conductor stopped"))
+                raise
+            if result.lease_lost:
+                return await self._stop(result, f"step {result.failed_step}: the task's lease moved "
+                                                f"to another conductor")
             if result.failed_step is not None:
                 return await self._fail(result, result.failed_step, dead_letter)
             result.status = "succeeded"
@@ -162,6 +171,9 @@ class Router:
                     for handoff in policy.handoffs_from(sequence.name, step.name):
                         if conditions_hold(handoff.conditions, outcome.output):
                             follow_ups.append((handoff, map_context(handoff, ctx.context, outcome.output)))
+                elif outcome.status == "lease_lost":
+                    result.lease_lost = True
+                    result.failed_step = result.failed_step or step.name
                 elif outcome.status == "failed" and result.failed_step is None:
                     result.failed_step = step.name
                     result.error = f"critical step {step.name} failed: {outcome.error}"
@@ -187,6 +199,9 @@ class Router:
                     output = await adapter(step, ctx)
             except asyncio.CancelledError:
                 raise
+            except LeaseLostError as exc:  # not the adapter's fault, and retrying cannot help
+                outcome.status, outcome.error = "lease_lost", str(exc)
+                return outcome
             except Exception as exc:
                 breaker.record_failure()
                 outcome.error = f"{type(exc).__name__}: {exc}"
@@ -217,6 +232,15 @@ class Router:
         self.dead_lettered += 1
         log.error("route run %s (%s) failed and was dead-lettered as %s: %s", result.run_id,
                   result.sequence, result.dead_letter_id, result.error)
+        return result
+
+    async def _stop(self, result: RunResult, error: str) -> RunResult:
+        result.status, result.error = "stopped", error
+        if result.run_id is not None:
+            async with self.db.system() as conn:
+                await route_store.finish_run(conn, result.run_id, status="stopped",
+                                             results=self._results(result), error=error)
+        log.info("route run %s (%s) stopped: %s", result.run_id, result.sequence, error)
         return result
 
     async def _stop_at_cap(self, result: RunResult, operator_id: str, context: dict[str, Any],

@@ -1,46 +1,60 @@
-"""The two task transitions the default routes express as steps: concluding a review from
-the reviewers' verdicts, and the retry policy (retry with backoff, or abandon)."""
+"""The task transitions the default routes express as steps: opening and concluding a
+review (through the review pipeline, over the reviewers the sequence's steps name), and the
+retry policy (retry with backoff, or abandon)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
+from fleet_tui.config import ReviewerSpec
 from fleet_tui.domain.models import TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import Notice
 from fleet_tui.engine.retry import RETRY_AT_KEY, RetryPolicy, retry_at
-from fleet_tui.engine.reviewers import Verdict, aggregate
-from fleet_tui.engine.router.model import Sequence
+from fleet_tui.engine.leases import held_lease
+from fleet_tui.engine.router.model import Sequence, Step
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
+    from fleet_tui.engine.review import ReviewPipeline
 
 REVIEWER_ADAPTER = "run_reviewer"
 
 
-async def apply_review_outcome(conductor: "Conductor", task: TaskRecord, sequence: Sequence,
-                               results: Mapping[str, Mapping[str, Any]], *, actor: str) -> dict[str, Any]:
-    """Fold the verdicts of the sequence's reviewer steps (a reviewer step that failed counts
-    as a comment): any request_changes -> rejected, otherwise ready."""
-    expected = [s.name for s in sequence.steps if s.adapter == REVIEWER_ADAPTER]
-    verdicts = [Verdict.from_dict(results[name]) for name in expected if name in results]
-    outcome = aggregate(verdicts, expected)
-    summary = (f"{outcome.approvals}/{len(outcome.verdicts)} reviewers approved"
-               + (f"; {len(outcome.blocking_comments)} blocking comments" if outcome.blocking_comments else ""))
-    data = {"classification": outcome.outcome, "summary": summary, "approvals": outcome.approvals,
-            "reviewers": expected}
-    if task.status != TaskStatus.REVIEWING:
-        return {**data, "status": str(task.status), "changed": False}
-    verdict_dicts = [v.to_dict() for v in outcome.verdicts]
-    if outcome.outcome == "rejected":
-        context = {**(task.failure_context or {}), "review_comments": outcome.blocking_comments}
-        moved = await conductor.move(task, TaskStatus.REJECTED, TaskPatch(
-            review_status="rejected", review_verdicts=verdict_dicts, failure_reason="review_rejected",
-            failure_context=context), actor=actor, reason=summary)
-    else:
-        moved = await conductor.move(task, TaskStatus.READY, TaskPatch(
-            review_status=outcome.outcome, review_verdicts=verdict_dicts), actor=actor, reason=summary)
-    return {**data, "status": str(moved.status), "changed": True}
+def reviewer_steps(sequence: Sequence) -> list[Step]:
+    return [s for s in sequence.steps if s.adapter == REVIEWER_ADAPTER]
+
+
+def reviewer_spec(pipeline: ReviewPipeline, step: Step) -> ReviewerSpec | None:
+    """The configured reviewer a run_reviewer step stands for (params.reviewer names one;
+    else the first of params.focus); None when the pipeline has none of that focus."""
+    name = step.params.get("reviewer")
+    return pipeline.reviewer_for(focus=str(step.params.get("focus", "logic")),
+                                 name=str(name) if name else None)
+
+
+def sequence_reviewers(pipeline: ReviewPipeline, sequence: Sequence) -> list[str]:
+    """The labels of the reviewers a review sequence runs, in step order, once each."""
+    labels: list[str] = []
+    for step in reviewer_steps(sequence):
+        spec = reviewer_spec(pipeline, step)
+        if spec is not None and spec.label not in labels:
+            labels.append(spec.label)
+    return labels
+
+
+async def open_review(conductor: "Conductor", task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+    if task.status not in (TaskStatus.PR_CREATED, TaskStatus.REVIEWING):
+        return {"status": str(task.status), "changed": False}
+    pipeline = conductor.parts.review_pipeline()
+    opened = await pipeline.open(conductor, task, sequence_reviewers(pipeline, sequence))
+    return {"status": str(opened.status), "changed": opened.version != task.version,
+            "reviewers": opened.metadata.get("review", {}).get("reviewers", [])}
+
+
+async def conclude_review(conductor: "Conductor", task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+    pipeline = conductor.parts.review_pipeline()
+    return await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
 
 
 async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: str) -> dict[str, Any]:
@@ -53,7 +67,8 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
     if not decision.retry:
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=decision.reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": decision.reason}
-    counted = await conductor.registry.record_failure(task.id, operator=None, context=task.failure_context or {})
+    counted = await conductor.registry.record_failure(task.id, operator=None, context=task.failure_context or {},
+                                                      lease=held_lease.get())
     if counted is None:
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason="retry budget spent")
         return {"decision": "abandon", "status": str(moved.status), "reason": "retry budget spent"}
