@@ -12,16 +12,17 @@ from typing import Sequence
 
 from fleet_tui import commands
 from fleet_tui.config import Settings, load_settings
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import ConfigError, FleetError
 
 PROG = "fleet-tui"
 
 
-def run_ui(settings: Settings) -> int:
-    """Open the Textual control room on these settings."""
+def run_ui(settings: Settings, *, observe: bool = False) -> int:
+    """Open the Textual control room on these settings (observe: over a fleet whose
+    conductors run elsewhere)."""
     from fleet_tui.ui.launch import run
 
-    return run(settings)
+    return run(settings, observe=observe)
 
 
 def run_headless(settings: Settings) -> int:
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="A control room for a fleet of AI coding agents.")
     parser.add_argument("--headless", action="store_true", help="run the engine and HTTP API, no UI")
     parser.add_argument("--listen", metavar="HOST:PORT", help="where --headless serves the API (api.listen)")
+    parser.add_argument("--attach", metavar="DATABASE_URL",
+                        help="open the control room on the fleet in this database; its conductors run elsewhere")
     subparsers = parser.add_subparsers(dest="command", metavar="VERB")
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         register = getattr(importlib.import_module(f"{commands.__name__}.{module.name}"), "register", None)
@@ -51,6 +54,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     handler = getattr(args, "handler", None)
     if handler is not None:
         return int(handler(args))
+    if args.attach:
+        if args.headless:
+            raise ConfigError("--attach opens the control room on a fleet run elsewhere; it cannot be"
+                              " combined with --headless")
+        return run_ui(load_settings(database={"url": args.attach}), observe=True)
     settings = load_settings(**({"api": {"listen": args.listen}} if args.listen else {}))
     return run_headless(settings) if args.headless else run_ui(settings)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fleet_tui.config import Settings
+from fleet_tui.engine.command_worker import CommandWorker
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.notifier import NotificationWorker
 from fleet_tui.engine.outbox_relay import OnPark, OutboxRelay, build_sinks
@@ -40,14 +41,18 @@ async def close_conductor(conductor: Conductor) -> None:
 
 @dataclass
 class Workers:
-    """The outbox relay and the notification worker running beside a conductor."""
+    """The outbox relay, the notification worker and the command worker (observers'
+    commands) running beside a conductor."""
 
     relay: OutboxRelay
     notifier: NotificationWorker
     ops: asyncio.Task[None] | None = None
     ops_stop: asyncio.Event | None = None
+    commands: CommandWorker | None = None
 
     async def stop(self, timeout_s: float = 10.0) -> None:
+        if self.commands is not None:  # first: the commands in hand still need the relay
+            await self.commands.stop(timeout_s)
         if self.ops_stop is not None and self.ops is not None:
             self.ops_stop.set()
             await asyncio.wait([self.ops], timeout=timeout_s)
@@ -55,21 +60,24 @@ class Workers:
 
 
 def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Workers:
-    """Start the outbox relay (NOTIFY, NATS, webhooks as configured) and the notification
-    worker in this loop; both wake on commit through LISTEN. The UI calls this too."""
+    """Start the outbox relay (NOTIFY, NATS, webhooks as configured), the notification
+    worker and the command worker in this loop; each wakes on commit through LISTEN. The UI
+    calls this too."""
     db = conductor.parts.db
     settings = conductor.settings
     relay = OutboxRelay(db, settings.outbox, build_sinks(db, settings.outbox), on_park=on_park,
                         wake_url=db.app_url)
     notifier = NotificationWorker(db, settings.notifications, wake_url=db.app_url,
                                   poll_s=settings.outbox.poll_s)
+    commands = CommandWorker(conductor, wake_url=db.app_url, poll_s=max(settings.outbox.poll_s, 1.0))
     relay.start()
     notifier.start()
+    commands.start()
     from fleet_tui.engine.ops import attach_log_sink, run_ops
 
     ops_stop = asyncio.Event()
     ops = asyncio.create_task(run_ops(conductor, ops_stop, attach_log_sink(conductor)), name="fleet-ops")
-    return Workers(relay, notifier, ops, ops_stop)
+    return Workers(relay, notifier, ops, ops_stop, commands)
 
 
 Face = Callable[[Conductor, asyncio.Event], Awaitable[None]]

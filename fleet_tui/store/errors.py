@@ -32,6 +32,9 @@ CONSTRAINT_RULES: dict[str, tuple[str, str]] = {
     "fleet_tasks_metadata_check": ("metadata", "must be an object"),
     "fleet_operators_tier_check": ("tier", "must be one of the five tiers"),
     "fleet_operators_id_check": ("operator_id", "must be 1-128 letters, digits or ._@:-"),
+    "fleet_commands_verb_check": ("verb", "must be one of delete, diff, logs, merge, retry, spawn, stop"),
+    "fleet_commands_task_id_check": ("task_id", "must be 6-32 lowercase letters or digits (empty for spawn)"),
+    "fleet_commands_args_check": ("args", "must be an object"),
 }
 
 

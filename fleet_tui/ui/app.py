@@ -247,6 +247,12 @@ class FleetApp(App[None]):
     # --- attach ------------------------------------------------------------------------------
 
     async def attach(self, task: TaskRecord) -> None:
+        elsewhere = getattr(self.conductor, "attach_elsewhere", None)  # an observer's agents may be remote
+        if elsewhere is not None:
+            hint = await elsewhere(task)
+            if hint:
+                self.notify(hint, title="attach", timeout=20)
+                return
         argv = attach_command(task, self.conductor.settings.runtime.tmux_socket)
         if os.environ.get("TMUX"):
             # inside tmux: a popup over this client; the control room stays live under it
@@ -330,9 +336,10 @@ class FleetApp(App[None]):
 
 def make_app(settings: Settings | None = None, *, conductor: Any = None, operator: Operator | None = None,
              repo: str | None = None, banner: str = "", now: Callable[[], datetime] | None = None,
-             start_monitor: bool = True, theme: str = "textual-dark") -> FleetApp:
+             start_monitor: bool = True, theme: str = "textual-dark", observe: bool = False) -> FleetApp:
     """The app over an open conductor (tests, bench) or over settings (it opens and closes
-    the engine itself)."""
+    the engine itself). observe: over settings, attach to the fleet's database only; its
+    conductors run elsewhere and carry out the actions (engine.observer)."""
     if settings is None:
         if conductor is None:
             raise ValueError("make_app needs settings or a conductor")
@@ -340,7 +347,17 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
     op = operator or Operator(id=settings.operator.id, tier=settings.operator.tier,
                               is_admin=settings.operator.is_admin)
     open_engine = close_engine = None
-    if conductor is None:
+    if conductor is None and observe:
+        from fleet_tui.engine.observer import Observer
+
+        async def open_engine() -> Any:
+            observer = await Observer.open(settings, operator=op)
+            await observer.start()
+            return observer
+
+        async def close_engine(opened: Any) -> None:
+            await opened.close()
+    elif conductor is None:
         from fleet_tui.engine.session import close_conductor, open_conductor, start_workers
 
         async def open_engine() -> Any:

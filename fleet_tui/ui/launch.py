@@ -38,9 +38,21 @@ def choose_repo(settings: Settings, cwd: Path) -> tuple[Path, str]:
     return made, f"{cwd} is not a git repository: new tasks default to the demo repository {made}"
 
 
-def run(settings: Settings, cwd: Path | None = None) -> int:
+def observer_banner(database_url: str) -> str:
+    from fleet_tui.engine.observer import fleet_address
+
+    return f"observing the fleet at {fleet_address(database_url)} (conductor runs elsewhere)"
+
+
+def run(settings: Settings, cwd: Path | None = None, *, observe: bool = False) -> int:
     from fleet_tui.ui.app import make_app
 
+    if observe:
+        # no demo repository: a spawn's repo is a path on the conductor's host
+        repo = current_repo(cwd or Path.cwd())
+        make_app(settings, repo=str(repo or ""), banner=observer_banner(settings.database_url or ""),
+                 observe=True).run()
+        return 0
     repo, banner = choose_repo(settings, cwd or Path.cwd())
     if settings.database_url is None:
         banner = (banner + " │ " if banner else "") + "database: embedded PostgreSQL under " + str(settings.data_dir)

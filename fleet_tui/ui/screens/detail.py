@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.ui.format import age, agent_cell, attempts_cell, status_cell
 from fleet_tui.ui.messages import LogLines
@@ -149,7 +150,11 @@ class DetailScreen(Screen[None]):
         detail = await app.conductor.detail(app.operator, self.record.id)
         self.query_one("#attempts", Static).update(attempts_table(detail.executions))
         self.query_one("#audit", Static).update(audit_view(detail.audit))
-        diff = await app.conductor.diff(app.operator, self.record.id) if self.record.branch else ""
+        try:
+            diff = await app.conductor.diff(app.operator, self.record.id) if self.record.branch else ""
+        except FleetError as exc:  # e.g. an observer's conductor did not answer
+            self.query_one("#diff", Static).update(Text(f"diff unavailable: {exc}", style="yellow"))
+            return
         self.query_one("#diff", Static).update(diff_view(diff))
 
     # --- live updates, from the app's @on handlers ----------------------------------------

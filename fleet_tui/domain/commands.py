@@ -1,0 +1,115 @@
+"""Commands an observer face sends through the database to the conductors of a fleet:
+which verbs exist, what arguments each takes, and how a FleetError travels back.
+
+Validation runs before anything is written, so bad input is refused with the field and
+the rule and leaves no row behind."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleet_tui.domain.errors import (
+    ConfigError,
+    FleetError,
+    NotFoundError,
+    PermissionDeniedError,
+    SpawnDeniedError,
+    TaskLiveError,
+    ValidationFailed,
+)
+from fleet_tui.domain.models import SpawnRequest
+
+
+class CommandVerb(StrEnum):
+    SPAWN = "spawn"
+    STOP = "stop"
+    RETRY = "retry"
+    DELETE = "delete"
+    MERGE = "merge"
+    LOGS = "logs"
+    DIFF = "diff"
+
+
+class CommandStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+FINISHED = frozenset({CommandStatus.DONE, CommandStatus.FAILED})
+TASK_VERBS = frozenset(CommandVerb) - {CommandVerb.SPAWN}
+READ_VERBS = frozenset({CommandVerb.LOGS, CommandVerb.DIFF})
+TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}\Z")  # fleet_tasks_id_check
+MAX_LOG_LINES = 5_000
+INTERNAL_ERROR = "internal"
+
+
+def validate_command(verb: str, task_id: str | None, args: dict[str, Any] | None
+                     ) -> tuple[CommandVerb, str | None, dict[str, Any]]:
+    """(verb, task_id, normalised args), or ValidationFailed naming the field and rule."""
+    try:
+        known = CommandVerb(verb)
+    except ValueError:
+        raise ValidationFailed("verb", f"must be one of {', '.join(sorted(CommandVerb))}") from None
+    args = dict(args or {})
+    if known == CommandVerb.SPAWN:
+        if task_id is not None:
+            raise ValidationFailed("task_id", "must be empty for spawn (the conductor makes the task)")
+        return known, None, {"request": _spawn_request(args)}
+    if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
+        raise ValidationFailed("task_id", "must be 6-32 lowercase letters or digits")
+    allowed = {"lines"} if known == CommandVerb.LOGS else set()
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise ValidationFailed("args", f"{known} takes {', '.join(sorted(allowed)) or 'no arguments'};"
+                                       f" got {', '.join(unknown)}")
+    if known == CommandVerb.LOGS:
+        lines = args.get("lines", 200)
+        if isinstance(lines, bool) or not isinstance(lines, int) or not 1 <= lines <= MAX_LOG_LINES:
+            raise ValidationFailed("lines", f"must be a whole number from 1 to {MAX_LOG_LINES}")
+        args = {"lines": lines}
+    return known, task_id, args
+
+
+def _spawn_request(args: dict[str, Any]) -> dict[str, Any]:
+    if set(args) != {"request"} or not isinstance(args["request"], dict):
+        raise ValidationFailed("args", "spawn takes one argument, request (the spawn form's fields)")
+    try:
+        request = SpawnRequest.model_validate(args["request"])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "request"
+        raise ValidationFailed(field, err["msg"].removeprefix("Value error, ")) from None
+    return request.model_dump(mode="json", exclude_none=True)
+
+
+# --- errors across the database: the kind, the user-facing message, simple attributes ----
+
+def describe_error(exc: FleetError) -> tuple[str, str, dict[str, Any]]:
+    simple = {k: v for k, v in vars(exc).items()
+              if not k.startswith("_") and (v is None or isinstance(v, (str, int, float, bool)))}
+    return type(exc).__name__, str(exc), simple
+
+
+def rebuild_error(kind: str | None, message: str, detail: dict[str, Any] | None) -> FleetError:
+    """The FleetError a face can handle as if the conductor had raised it in-process."""
+    detail = detail or {}
+    try:
+        if kind == "ValidationFailed":
+            return ValidationFailed(str(detail.get("field", "value")), str(detail.get("rule", message)))
+        if kind == "SpawnDeniedError":
+            return SpawnDeniedError(message, operator_id=str(detail.get("operator_id", "")),
+                                    tier=str(detail.get("tier", "")), live=int(detail.get("live", 0)),
+                                    limit=int(detail.get("limit", 0)))
+        if kind == "NotFoundError":
+            return NotFoundError(str(detail["what"]), str(detail["ident"]))
+    except (KeyError, TypeError, ValueError):
+        pass
+    simple: dict[str, type[FleetError]] = {"TaskLiveError": TaskLiveError, "ConfigError": ConfigError,
+                                           "PermissionDeniedError": PermissionDeniedError}
+    return simple.get(kind or "", FleetError)(message)

@@ -1,0 +1,304 @@
+"""The observer: what the control room drives when the fleet's conductors run elsewhere
+(`fleet-tui --attach DATABASE_URL`). It offers the conductor's surface to the face:
+
+- reads (status, detail) straight from the database, under the operator's row-level security;
+- news from the outbox through NOTIFY (OutboxListener): each event becomes the task's
+  current record (TaskChanged, or TaskDeleted once gone) on its own bus, plus a periodic
+  MonitorTick carrying the fleet's conductor count;
+- actions (spawn, stop, retry, delete, merge, logs, diff) as commands in the database, run
+  by the conductor that holds the task (engine.command_worker) and awaited here.
+
+It never starts tmux, docker or worktrees: the agents live with their conductors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import time
+from typing import Any, AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+from fleet_tui.config import Settings
+from fleet_tui.domain.commands import CommandVerb
+from fleet_tui.domain.errors import NotFoundError, PermissionDeniedError
+from fleet_tui.domain.models import (
+    Operator,
+    RuntimeKind,
+    SpawnRequest,
+    SpawnResult,
+    StatusSummary,
+    TaskQuery,
+    TaskRecord,
+)
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.bus import EventBus, MonitorTick, TaskChanged, TaskDeleted
+from fleet_tui.engine.command_client import CommandClient
+from fleet_tui.engine.conductor import TaskDetail
+from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.listener import OutboxListener
+from fleet_tui.store import audit as audit_store
+from fleet_tui.store import executions as executions_store
+from fleet_tui.store import leases as lease_store
+from fleet_tui.store.db import Database
+from fleet_tui.store.tasks import TaskRegistry
+
+log = logging.getLogger(__name__)
+
+LISTEN_POLL_S = 2.0   # a missed outbox NOTIFY costs at most this
+FOLLOW_EVERY_S = 1.0  # how often a followed log is polled
+FOLLOW_LINES = 1_000
+AGENT_STATUSES = frozenset({TaskStatus.PROPOSED, TaskStatus.SPAWNING, TaskStatus.RUNNING, TaskStatus.RETRYING})
+
+
+class ObserverHealth:
+    """Stands where the app expects a monitor: the fleet's monitors run in its conductors;
+    this reports how many beat, and the observer's own listening."""
+
+    def __init__(self) -> None:
+        self.running = False  # at least one conductor beats
+        self.conductors = 0
+        self.cycles = 0
+        self.errors = 0
+        self.last_cycle_ms = 0.0
+
+    def health(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {"running": self.running, "cycles": self.cycles, "errors": self.errors,
+                                   "last_cycle_ms": round(self.last_cycle_ms, 1), "observer": True,
+                                   "conductors": self.conductors}
+        if not self.running:
+            figures["degraded"] = ["no live conductor: actions wait for one"]
+        return figures
+
+
+class Observer:
+    def __init__(self, settings: Settings, db: Database, *, operator: Operator, timeout_s: float = 30.0,
+                 tick_s: float = 2.0, follow_every_s: float = FOLLOW_EVERY_S, owns_db: bool = False) -> None:
+        self.settings = settings
+        self.db = db
+        self.operator = operator
+        self.registry = TaskRegistry(db)
+        self.governor = Governor(self.registry, settings.governor)  # figures from settings only
+        self.bus = EventBus()
+        self.monitor: ObserverHealth | None = None  # set by start(); the app then starts nothing
+        self.workers = None  # no relay or command worker here: those run beside the conductors
+        self._health = ObserverHealth()
+        self._tick_s = tick_s
+        self._follow_every_s = follow_every_s
+        self._owns_db = owns_db
+        self._listener: OutboxListener | None = None
+        self.commands = CommandClient(db, timeout_s=timeout_s)
+        self._dirty: dict[str, None] = {}
+        self._kick = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._tmux: Any = None
+
+    @classmethod
+    async def open(cls, settings: Settings, *, operator: Operator, **options: Any) -> Observer:
+        """Connect to the fleet's database (its role and migrations, as a conductor would)."""
+        return cls(settings, await Database.open(settings), operator=operator, owns_db=True, **options)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, monitor: bool = True) -> None:
+        """Listen from now on (the caller loads the present from status); `monitor` is
+        accepted for the app's sake: the monitors run in the conductors."""
+        if self.monitor is not None:
+            return
+        self._listener = OutboxListener(self.db.app_url, operator=self.operator, poll_s=LISTEN_POLL_S)
+        await self._listener.start()
+        await self._refresh_health()
+        self._loops = [asyncio.create_task(self._read_outbox(), name="fleet-observer-outbox"),
+                       asyncio.create_task(self._publish_changes(), name="fleet-observer-changes"),
+                       asyncio.create_task(self._tick(), name="fleet-observer-tick")]
+        self.monitor = self._health
+
+    async def shutdown(self) -> None:
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        await self.commands.close()
+        self.monitor = None
+
+    async def close(self) -> None:
+        await self.shutdown()
+        if self._owns_db:
+            await self.db.close()
+
+    # --- news: outbox events -> current records on the bus ------------------------------------
+
+    async def _read_outbox(self) -> None:
+        """Lost connections are the listener's business; any other error is logged and
+        reading goes on from the cursor, so the face never silently stops updating."""
+        assert self._listener is not None
+        while True:
+            try:
+                async for envelope in self._listener:
+                    if envelope.get("task_id"):
+                        self._dirty[envelope["task_id"]] = None
+                        self._kick.set()
+            except Exception as exc:
+                self._health.errors += 1
+                log.warning("observer could not read the outbox (%s); again in 1 s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _publish_changes(self) -> None:
+        """Re-read each changed task once per burst, whatever number of events it had."""
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            task_ids, self._dirty = list(self._dirty), {}
+            for task_id in task_ids:
+                try:
+                    self.bus.publish(TaskChanged(await self.registry.get(task_id, operator=self.operator)))
+                except NotFoundError:  # deleted, or not ours to see
+                    self.bus.publish(TaskDeleted(task_id))
+                except Exception as exc:  # the database away: try again on the next event or tick
+                    self._health.errors += 1
+                    self._dirty[task_id] = None
+                    log.warning("observer could not re-read task %s (%s)", task_id, type(exc).__name__)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_s)
+            try:
+                await self._refresh_health()
+            except Exception as exc:
+                self._health.errors += 1
+                log.warning("observer health refresh failed (%s)", type(exc).__name__)
+            if self._dirty:
+                self._kick.set()
+            h = self._health
+            self.bus.publish(MonitorTick(h.cycles, h.last_cycle_ms, h.errors))
+
+    async def _refresh_health(self) -> None:
+        started = time.perf_counter()
+        conductors = await lease_store.live_conductors(self.db, self.settings.monitor.lease_ttl_s)
+        h = self._health
+        h.conductors, h.running = conductors, conductors > 0
+        h.cycles += 1
+        h.last_cycle_ms = (time.perf_counter() - started) * 1000
+        if self._listener is not None:
+            h.errors = max(h.errors, self._listener.read_errors)
+
+    # --- reads, from the database --------------------------------------------------------------
+
+    async def _owned(self, operator: Operator, task_id: str) -> TaskRecord:
+        task = await self.registry.get(task_id, operator=operator)
+        if task.operator_id != operator.id and not operator.is_admin:
+            raise NotFoundError("task", task_id)
+        return task
+
+    async def status(self, operator: Operator, *, all_operators: bool = False, limit: int = 500) -> StatusSummary:
+        if all_operators and not operator.is_admin:
+            raise PermissionDeniedError("all=true needs an admin operator")
+        tasks = await self.registry.query(
+            TaskQuery(operator_id=None if all_operators else operator.id, limit=limit), operator=operator)
+        counts: dict[str, int] = {}
+        for task in tasks:
+            counts[task.status] = counts.get(task.status, 0) + 1
+        return StatusSummary(
+            operator_id=operator.id, tier=operator.tier, counts=counts,
+            live=await self.registry.count_active(operator.id), limit=self.governor.limit_for(operator.tier),
+            fleet_live=await self.registry.count_all_active(), fleet_capacity=self.governor.fleet_capacity,
+            tasks=tasks)
+
+    async def detail(self, operator: Operator, task_id: str) -> TaskDetail:
+        task = await self._owned(operator, task_id)
+        audit = await audit_store.list_for_task(self.db, task.id, operator=operator)
+        executions = await executions_store.list_for_task(self.db, task.id, operator=operator)
+        return TaskDetail(task=task, audit=[entry.__dict__ for entry in audit], executions=executions)
+
+    async def fleet_health(self) -> dict[str, float]:
+        from fleet_tui.engine.metrics import collect
+
+        return await collect(self.db, conductor=self)
+
+    # --- actions, through the conductors --------------------------------------------------------
+
+    async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:
+        result = await self.commands.run(operator, CommandVerb.SPAWN,
+                                    args={"request": request.model_dump(mode="json", exclude_none=True)})
+        return SpawnResult.model_validate(result)
+
+    async def stop(self, operator: Operator, task_id: str) -> TaskRecord:
+        return TaskRecord.model_validate((await self.commands.run(operator, CommandVerb.STOP, task_id))["task"])
+
+    async def retry(self, operator: Operator, task_id: str) -> TaskRecord:
+        return TaskRecord.model_validate((await self.commands.run(operator, CommandVerb.RETRY, task_id))["task"])
+
+    async def merge(self, operator: Operator, task_id: str) -> TaskRecord:
+        return TaskRecord.model_validate((await self.commands.run(operator, CommandVerb.MERGE, task_id))["task"])
+
+    async def delete(self, operator: Operator, task_id: str) -> None:
+        await self.commands.run(operator, CommandVerb.DELETE, task_id)
+
+    async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
+        return list((await self.commands.run(operator, CommandVerb.LOGS, task_id, {"lines": n}))["lines"])
+
+    async def diff(self, operator: Operator, task_id: str) -> str:
+        result = await self.commands.run(operator, CommandVerb.DIFF, task_id)
+        return str(result["diff"]) + ("\n… (diff truncated)\n" if result.get("truncated") else "")
+
+    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
+        """The agent's output by polling its tail; only lines not yielded before. Ends once
+        no agent runs for the task any more (after one last read)."""
+        previous: list[str] = []
+        while True:
+            task = await self._owned(operator, task_id)
+            lines = await self.logs(operator, task_id, FOLLOW_LINES)
+            for line in new_lines(previous, lines):
+                yield line
+            previous = lines
+            if task.status not in AGENT_STATUSES:
+                return
+            await asyncio.sleep(self._follow_every_s)
+
+    # --- attach ------------------------------------------------------------------------------
+
+    async def attach_elsewhere(self, task: TaskRecord) -> str | None:
+        """None when the agent's tmux session is reachable from here (attach as usual); else
+        what to run on the conductor's host."""
+        if task.runtime == RuntimeKind.TMUX and await self._local_tmux().is_alive(task.id):
+            return None
+        if task.runtime == RuntimeKind.DOCKER and task.container_id:
+            argv = ["docker", "exec", "-it", task.container_id, "sh"]
+        else:
+            argv = ["tmux", "-L", self.settings.runtime.tmux_socket, "attach-session", "-t",
+                    f"={task.tmux_session or f'fleet-{task.id}'}"]
+        host = await lease_store.holder_host(self.db, task.id)
+        where = f"on {host}" if host else "on its conductor's host"
+        return f"the agent runs {where}, not here; attach from a shell there:\n{shlex.join(argv)}"
+
+    def _local_tmux(self) -> Any:
+        if self._tmux is None:
+            from fleet_tui.infra.tmux_runtime import TmuxRuntime
+
+            # only asked whether a session exists: nothing is started
+            self._tmux = TmuxRuntime(self.settings.runtime.tmux_socket, self.settings.data_dir / "logs")
+        return self._tmux
+
+
+def new_lines(previous: list[str], current: list[str]) -> list[str]:
+    """The lines of `current` (a tail) after its overlap with `previous` (the tail before):
+    the longest suffix of previous that is a prefix of current. No overlap: all of current."""
+    for k in range(min(len(previous), len(current)), 0, -1):
+        if previous[-k:] == current[:k]:
+            return current[k:]
+    return list(current)
+
+
+def fleet_address(url: str) -> str:
+    """host:port/database of a PostgreSQL URL, without user or password (for a banner)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the given database"
+    database = parts.path.lstrip("/") or "postgres"
+    return f"{host}{port}/{database}"
