@@ -97,21 +97,25 @@ class CommandWorker(PollingWorker):
             await asyncio.wait(list(self._running.values()), timeout=timeout_s)
 
     async def _run(self, command: Command) -> None:
-        db, me = self.conductor.parts.db, self.conductor.conductor_id
+        outcome: dict[str, Any]
         try:
-            result = await execute(self.conductor, command)
+            outcome = {"result": await execute(self.conductor, command)}
+            self.stats.done += 1
         except FleetError as exc:
             kind, message, detail = describe_error(exc)
+            outcome = {"error": message, "error_kind": kind, "result": {"detail": detail} if detail else None}
             self.stats.failed += 1
-            ours = await command_store.finish(db, command.id, me, error=message, error_kind=kind,
-                                              result={"detail": detail} if detail else None)
         except Exception:
             log.exception("command %d (%s) failed inside the conductor", command.id, command.verb)
+            outcome = {"error": INTERNAL_MESSAGE, "error_kind": INTERNAL_ERROR}
             self.stats.failed += 1
-            ours = await command_store.finish(db, command.id, me, error=INTERNAL_MESSAGE, error_kind=INTERNAL_ERROR)
-        else:
-            self.stats.done += 1
-            ours = await command_store.finish(db, command.id, me, result=result)
+        try:
+            ours = await command_store.finish(self.conductor.parts.db, command.id, self.conductor.conductor_id,
+                                              **outcome)
+        except Exception as exc:  # unrecorded: the claim lapses and the command is retaken
+            self.stats.errors += 1
+            log.warning("could not record the outcome of command %d (%s)", command.id, type(exc).__name__)
+            return
         if not ours:
             log.warning("command %d finished after its claim lapsed; another conductor has it", command.id)
 

@@ -215,3 +215,22 @@ async def test_attach_from_an_observer_uses_a_local_session_or_says_where_to_run
     hint = await Observer(elsewhere_settings, db, operator=op).attach_elsewhere(task)
     assert hint is not None and "on buildbox7" in hint
     assert f"tmux -L fleet-nowhere-here attach-session -t =fleet-{task.id}" in hint
+
+
+async def test_an_unexpected_failure_is_recorded_as_internal_without_its_text(
+        make_conductor: Any, caplog: pytest.LogCaptureFixture) -> None:
+    conductor = await make_conductor()
+    op = operator()
+
+    async def broken_diff(*_args: Any) -> str:
+        raise RuntimeError("upstream said token=sk-live-0123456789")
+
+    conductor.diff = broken_diff  # type: ignore[method-assign]
+    command_id = await command_store.submit(conductor.parts.db, op, "diff", task_id="abcdef123456")
+    worker = CommandWorker(conductor)
+    assert await worker.run_once() == 1
+    await worker.idle()
+    failed = await command_store.fetch(conductor.parts.db, op, command_id)
+    assert (failed.status, failed.error_kind) == (CommandStatus.FAILED, "internal")
+    assert "internal error" in failed.error and "sk-live" not in failed.error and failed.result is None
+    assert any("failed inside the conductor" in r.getMessage() for r in caplog.records)  # the detail: in its log
