@@ -5,6 +5,7 @@ widgets. make_app is shared by the CLI, the tests, the screenshot script and the
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shlex
 import time
@@ -23,7 +24,7 @@ from fleet_tui.domain.status import LIVE_STATUSES
 from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
 from fleet_tui.ui.commands import FleetCommands
 from fleet_tui.ui.format import utc_now
-from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, LogLines
+from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
 from fleet_tui.ui.screens.confirm import STOP_ALL, QuitScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
@@ -35,6 +36,12 @@ PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event
 LOG_FLUSH_S = 0.03      # log lines reach the pane in batches this often
 LOG_YIELD_EVERY = 2_000  # lines read before the reader lets the loop breathe
 TASK_LIMIT = 5_000
+HEALTH_POLL_S = 3.0      # the fleet's figures (database queries) are read this often, in a worker
+HEALTH_TIMEOUT_S = 10.0
+HEALTH_AT_START_S = 1.0  # the first read comes with the tasks unless slower than this
+# the fleet's figures (Conductor.fleet_health -> engine.metrics.collect) the health panel shows
+# beside the in-process monitor's
+FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers")
 
 OpenEngine = Callable[[], Awaitable[Any]]
 
@@ -69,7 +76,12 @@ class FleetApp(App[None]):
         self.user_keymap = dict(keymap or {})
         self.engine_ready = asyncio.Event()
         self.screen_ready = asyncio.Event()  # set by MainScreen.on_mount; handlers need its widgets
-        self.health: dict[str, Any] = {}
+        self.health: dict[str, Any] = {}  # what the health panel shows: monitor + fleet figures
+        self.fleet_figures: dict[str, Any] | None = None  # the last fleet_health() answer
+        self.fleet_error: str | None = None  # why the last one failed, if it did
+        self.health_poll_s = HEALTH_POLL_S
+        self._reading_health = False
+        self._froze_heap = False
         self.theme = theme
 
     # --- start-up: first frame at once, the engine after ------------------------------------
@@ -81,11 +93,17 @@ class FleetApp(App[None]):
     def main(self) -> MainScreen:
         return self.screen_stack[0]  # type: ignore[return-value]
 
+    def _on_screen(self) -> bool:
+        """The main screen's widgets are there to update: not any more while the app quits
+        (a batch or a health read may still be queued then)."""
+        table = getattr(self.screen_stack[0], "_table", None) if self.screen_stack else None
+        return table is not None and table.is_attached
+
     def on_mount(self) -> None:
         if self.user_keymap:
             self.set_keymap(self.user_keymap)
         self.run_worker(self._run_engine(), group="engine", exit_on_error=False, name="engine")
-        self.theme_changed_signal.subscribe(self, lambda _theme: self.main.table.refresh_cells())
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.main.theme_changed(self.health))
         self.set_interval(5.0, self._tick_ages)
 
     async def _run_engine(self) -> None:
@@ -104,7 +122,8 @@ class FleetApp(App[None]):
             self.post_message(EngineProgress("loading tasks…"))
             summary = await self.conductor.status(self.operator, all_operators=self.operator.is_admin,
                                                   limit=TASK_LIMIT)
-            self.post_message(EngineReady(summary.tasks))
+            figures, error = await self._read_fleet_health(HEALTH_AT_START_S, quiet_timeout=True)
+            self.post_message(EngineReady(summary.tasks, fleet=figures, fleet_error=error))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # shown on screen; the app stays usable for quitting
@@ -139,10 +158,53 @@ class FleetApp(App[None]):
             batch.notices.append(f"{event.task_id or 'fleet'}: {event.message}")
 
     def engine_health(self) -> dict[str, Any]:
+        """The in-process figures: this conductor's monitor (or an observer's stand-in) and
+        the bus; cheap, read on every monitor tick."""
         monitor = getattr(self.conductor, "monitor", None)
         health: dict[str, Any] = dict(monitor.health()) if monitor is not None else {"running": False}
         health["bus_dropped"] = getattr(self.conductor.bus, "dropped", 0) or None
         return health
+
+    def merged_health(self, engine: dict[str, Any] | None = None) -> dict[str, Any]:
+        """engine_health() (or the figures of a monitor tick) with the fleet's figures of
+        the last fleet_health() read."""
+        health = dict(engine) if engine is not None else self.engine_health()
+        if self.fleet_figures:
+            health.update({k: self.fleet_figures[k] for k in FLEET_HEALTH_KEYS if k in self.fleet_figures})
+        if self.fleet_error:
+            health["fleet_error"] = self.fleet_error
+        return health
+
+    async def _read_fleet_health(self, timeout_s: float = HEALTH_TIMEOUT_S, *,
+                                 quiet_timeout: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+        """(figures, None), or (None, why) when the conductor cannot say; (None, None) for a
+        conductor without fleet_health (it has none to show), or past a quiet timeout (the
+        next poll brings them)."""
+        read = getattr(self.conductor, "fleet_health", None)
+        if read is None:
+            return None, None
+        try:
+            return dict(await asyncio.wait_for(read(), timeout_s)), None
+        except asyncio.CancelledError:
+            raise
+        except asyncio.TimeoutError:
+            return None, None if quiet_timeout else f"no answer in {timeout_s:g} s"
+        except Exception as exc:  # the database away, a conductor of another make: say so, go on
+            return None, f"unavailable ({type(exc).__name__})"
+
+    def _poll_fleet_health(self) -> None:
+        """Every health_poll_s: one read in a worker, never two at once, never per batch."""
+        if self._reading_health or getattr(self.conductor, "fleet_health", None) is None:
+            return
+        self._reading_health = True
+        self.run_worker(self._fleet_health_worker(), group="health", exit_on_error=False)
+
+    async def _fleet_health_worker(self) -> None:
+        try:
+            figures, error = await self._read_fleet_health()
+            self.post_message(FleetHealth(figures, error))
+        finally:
+            self._reading_health = False
 
     # --- @on handlers: the only place engine news touches widgets ---------------------------
 
@@ -153,9 +215,30 @@ class FleetApp(App[None]):
     @on(EngineReady)
     def _engine_ready(self, message: EngineReady) -> None:
         self.main.ready(message.tasks)
-        self.health = self.engine_health()
+        self.fleet_figures, self.fleet_error = message.fleet, message.fleet_error
+        self.health = self.merged_health()
         self.main.show_health(self.health)
         self.engine_ready.set()
+        self.set_interval(self.health_poll_s, self._poll_fleet_health)
+        self.call_after_refresh(self._freeze_heap)
+
+    def _freeze_heap(self) -> None:
+        """What exists once the fleet is on screen (engine, records, widgets) lives as long
+        as the app: out of the collector's sight, a full collection walks only what came
+        after, a pause of tens of milliseconds instead of a hundred or more. Undone on exit."""
+        if not self._froze_heap:
+            self._froze_heap = True
+            gc.freeze()
+
+    @on(FleetHealth)
+    def _fleet_health(self, message: FleetHealth) -> None:
+        if not self._on_screen():
+            return
+        if message.figures is not None:
+            self.fleet_figures = message.figures
+        self.fleet_error = message.error  # figures kept from before are shown with the warning
+        self.health = self.merged_health()
+        self.main.show_health(self.health)
 
     @on(EngineFailed)
     def _engine_failed(self, message: EngineFailed) -> None:
@@ -164,10 +247,13 @@ class FleetApp(App[None]):
 
     @on(FleetBatch)
     def _fleet_batch(self, batch: FleetBatch) -> None:
-        self.main.apply(list(batch.changed.values()), batch.deleted)
+        if not self._on_screen():
+            return
+        if batch.changed or batch.deleted:
+            self.main.apply(list(batch.changed.values()), batch.deleted)
         if batch.tick is not None:
-            self.health = batch.tick
-            self.main.show_health(batch.tick)
+            self.health = self.merged_health(batch.tick)
+            self.main.show_health(self.health)
         screen = self.screen
         if isinstance(screen, DetailScreen) and screen.record.id in batch.changed:
             screen.task_changed(batch.changed[screen.record.id])
@@ -175,7 +261,7 @@ class FleetApp(App[None]):
             self.notify(notice, timeout=4)
 
     def _tick_ages(self) -> None:
-        if self.engine_ready.is_set():
+        if self.engine_ready.is_set() and self._on_screen():
             self.main.table.refresh_ages()
 
     # --- governor figures for the panels ---------------------------------------------------
@@ -332,6 +418,9 @@ class FleetApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.close_engine()
+        if self._froze_heap:
+            self._froze_heap = False
+            gc.unfreeze()
 
 
 def make_app(settings: Settings | None = None, *, conductor: Any = None, operator: Operator | None = None,

@@ -18,9 +18,15 @@ class EngineProgress(Message):
 
 
 class EngineReady(Message):
-    def __init__(self, tasks: list[TaskRecord]) -> None:
+    """The tasks to show, and the fleet's health figures read with them (None if the
+    conductor has none, with fleet_error saying why if reading them failed)."""
+
+    def __init__(self, tasks: list[TaskRecord], fleet: dict[str, Any] | None = None,
+                 fleet_error: str | None = None) -> None:
         super().__init__()
         self.tasks = tasks
+        self.fleet = fleet
+        self.fleet_error = fleet_error
 
 
 class EngineFailed(Message):
@@ -40,6 +46,16 @@ class FleetBatch(Message):
         self.deleted: set[str] = set()
         self.tick: dict[str, Any] | None = None
         self.notices: list[str] = []
+
+
+class FleetHealth(Message):
+    """A periodic read of the fleet's figures (outbox lag, DLQ depth, open breakers, spawn
+    queue): figures None when the read failed, error saying why."""
+
+    def __init__(self, figures: dict[str, Any] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.figures = figures
+        self.error = error
 
 
 class LogLines(Message):

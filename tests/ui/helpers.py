@@ -27,4 +27,4 @@ def footer_actions(app: object) -> set[str]:
     """The actions the footer shows right now (hidden verbs are absent)."""
     from textual.widgets._footer import FooterKey
 
-    return {key.action for key in app.screen.query(FooterKey)}  # type: ignore[attr-defined]
+    return {key.action for key in app.screen.query(FooterKey) if key.display}  # type: ignore[attr-defined]

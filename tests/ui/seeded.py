@@ -106,6 +106,13 @@ AUDIT = [
 ]
 
 
+FLEET_FIGURES: dict[str, float] = {
+    "active_agents": 2, "outbox_pending": 3, "outbox_lag_seconds": 0.8, "dlq_depth": 1,
+    "spawn_queue_depth": 2, "open_breakers": 0, "monitor_running": 1, "monitor_cycles": 4211,
+    "monitor_last_cycle_ms": 12.5, "monitor_errors": 0,
+}
+
+
 class _Monitor:
     def health(self) -> dict[str, Any]:
         return {"running": True, "last_cycle_ms": 12.5, "cycles": 4211, "errors": 0, "degraded": []}
@@ -124,6 +131,10 @@ class SeededConductor:
 
     async def shutdown(self) -> None:
         pass
+
+    async def fleet_health(self) -> dict[str, float]:
+        """Fixed figures, as engine.metrics.collect names them: the health panel's rows."""
+        return dict(FLEET_FIGURES)
 
     async def status(self, operator: Operator, *, all_operators: bool = False, limit: int = 500) -> StatusSummary:
         tasks = list(self.tasks.values())[:limit]

@@ -9,18 +9,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, LoadingIndicator, Static
 
 from fleet_tui.domain.models import SpawnResult, TaskRecord
-from fleet_tui.domain.status import LIVE_STATUSES
+from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
 from fleet_tui.ui.screens.confirm import ConfirmScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from fleet_tui.ui.verbs import TASK_VERBS, applies
 from fleet_tui.ui.widgets.fleet_panels import HeadroomPanel, HealthPanel
 from fleet_tui.ui.widgets.task_table import SORTS, TaskTable
+from fleet_tui.ui.widgets.verb_footer import VerbFooter
 
 SORT_ORDER = list(SORTS)
+FIGURES_EVERY_S = 0.25  # status line and headroom recounted at most this often under a stream
+QUEUED = (TaskStatus.PROPOSED, TaskStatus.RETRYING)
 
 MAIN_BINDINGS = [
     Binding("n", "new", "New", id="fleet.new", tooltip="Spawn a new task"),
@@ -43,6 +47,9 @@ MAIN_BINDINGS = [
 class MainScreen(Screen[None]):
     BINDINGS = MAIN_BINDINGS
     _verbs: tuple[str, ...] = ()
+    _status_text = ""
+    _figures_timer: Timer | None = None
+    every_verb = False  # set by VerbFooter while it makes a key for every verb
 
     def compose(self) -> ComposeResult:
         app: Any = self.app
@@ -50,7 +57,8 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="tasks"):
                 yield Input(placeholder="filter: words that must all appear (esc clears)", id="filter")
-                yield TaskTable(app.now, id="table")
+                self._table = TaskTable(app.now, id="table")
+                yield self._table
                 with Vertical(id="loading"):
                     yield LoadingIndicator()
                     yield Static("starting…", id="loading-step")
@@ -60,11 +68,11 @@ class MainScreen(Screen[None]):
                 yield Static("Health", classes="panel-title")
                 yield HealthPanel(id="health")
         yield Static("", id="banner")
-        yield Footer()
+        yield VerbFooter()
 
     @property
     def table(self) -> TaskTable:
-        return self.query_one(TaskTable)
+        return self._table
 
     def on_mount(self) -> None:
         app: Any = self.app
@@ -79,7 +87,8 @@ class MainScreen(Screen[None]):
         self.query_one("#loading-step", Static).update(step)
 
     def ready(self, tasks: list[TaskRecord]) -> None:
-        self.query_one("#loading").display = False
+        # removed, not hidden: a hidden LoadingIndicator keeps its animation timer running
+        self.query_one("#loading").remove()
         self.table.apply(tasks)
         self.after_change()
 
@@ -88,11 +97,27 @@ class MainScreen(Screen[None]):
         self.query_one("#loading-step", Static).update(f"[b red]the engine did not start:[/] {error}")
 
     def apply(self, changed: list[TaskRecord], deleted: set[str]) -> None:
+        """A batch from the engine: rows now; the figures (a count over every task) at most
+        every FIGURES_EVERY_S, however many batches arrive."""
         self.table.apply(changed, deleted)
-        self.after_change()
+        self.refresh_verbs()
+        if self._figures_timer is None:
+            self._figures_timer = self.set_timer(FIGURES_EVERY_S, self._figures_due)
+
+    def _figures_due(self) -> None:
+        self._figures_timer = None
+        self.show_figures()
 
     def show_health(self, health: dict[str, Any]) -> None:
         self.query_one(HealthPanel).show(health)
+
+    def theme_changed(self, health: dict[str, Any]) -> None:
+        """Cells and the health panel take their colours from the theme: render them again."""
+        self.table.refresh_cells()
+        panel = self.query_one(HealthPanel)
+        panel.forget()
+        if health:
+            panel.show(health)
 
     def show_banner(self, text: str) -> None:
         banner = self.query_one("#banner", Static)
@@ -100,21 +125,36 @@ class MainScreen(Screen[None]):
         banner.display = bool(text)
 
     def after_change(self) -> None:
+        """The operator changed the view (load, filter, sort, spawn): figures at once."""
+        self.show_figures()
+        self.refresh_verbs()
+
+    def show_figures(self) -> None:
+        """Status line and headroom from one pass over the tasks; each repaints only if its
+        text changed."""
         app: Any = self.app
         table = self.table
         tasks = table.tasks
-        mine_live = sum(1 for t in tasks.values() if t.operator_id == app.operator.id and t.status in LIVE_STATUSES)
-        fleet_live = sum(1 for t in tasks.values() if t.status in LIVE_STATUSES)
+        live: dict[str, int] = {}
+        queued: dict[str, int] = {}
+        for t in tasks.values():
+            op = t.operator_id
+            live[op] = live.get(op, 0) + (t.status in LIVE_STATUSES)
+            queued[op] = queued.get(op, 0) + (t.status in QUEUED)
+        mine_live = live.get(app.operator.id, 0)
+        fleet_live = sum(live.values())
         limit = app.governor_limit()
         capacity = app.fleet_capacity()
         parts = [f"fleet {fleet_live}/{capacity} live", f"you ({app.operator.id}, {app.operator.tier}) {mine_live}/{limit}",
                  f"{table.row_count}/{len(tasks)} tasks shown", f"sort: {table.sort_name}"]
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
-        self.query_one("#status-line", Static).update(" │ ".join(parts))
-        self.query_one(HeadroomPanel).show(tasks, me=app.operator.id, my_limit=limit,
+        text = " │ ".join(parts)
+        if text != self._status_text:
+            self._status_text = text
+            self.query_one("#status-line", Static).update(text, layout=False)  # one line, always
+        self.query_one(HeadroomPanel).show(live, queued, me=app.operator.id, my_limit=limit,
                                            fleet_capacity=capacity)
-        self.refresh_verbs()
 
     # --- selection and check_action --------------------------------------------------------
 
@@ -144,7 +184,7 @@ class MainScreen(Screen[None]):
         self.action_detail()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in TASK_VERBS:
+        if action in TASK_VERBS and not self.every_verb:
             return applies(action, self.selected())
         return True
 

@@ -1,4 +1,8 @@
-"""Side panels: governor headroom per operator and the engine's health."""
+"""Side panels: governor headroom per operator and the engine's health.
+
+Both repaint only when what they show changed, and ask for a layout pass only when their
+height changed: a Static update with layout re-arranges the whole screen, which costs more
+than the frame it sits in when batches arrive many times a second."""
 
 from __future__ import annotations
 
@@ -8,58 +12,110 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from fleet_tui.domain.models import TaskRecord
-from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
+# thresholds for the warning colours of the health panel
+OUTBOX_LAG_WARN_S = 5.0
+OUTBOX_LAG_ALERT_S = 60.0
+
+Row = tuple[str, str, str]  # label, value, style ("" | "ok" | "warn" | "alert")
 
 
-class HeadroomPanel(Static):
+class _Panel(Static):
+    _shown: tuple[Any, ...] | None = None
+    _height = -1
+
+    def _show(self, figures: tuple[Any, ...], grid: Table) -> None:
+        """Show grid for these figures; lay the screen out again only if its height changed
+        (values wrap in the panel's width, so the height is measured, not counted)."""
+        self._shown = figures
+        width = self.content_size.width
+        console = self.app.console
+        height = len(console.render_lines(grid, console.options.update_width(width), pad=False)) if width else -1
+        layout = height != self._height or height < 0
+        self._height = height
+        self.update(grid, layout=layout)
+
+    def forget(self) -> None:
+        """Show the next figures even if they are the same (e.g. in a new theme's colours)."""
+        self._shown = None
+
+
+class HeadroomPanel(_Panel):
     """Live/limit and queued per operator, fleet capacity, budget."""
 
-    def show(self, tasks: dict[str, TaskRecord], *, me: str, my_limit: int, fleet_capacity: int,
-             budget: str | None = None) -> None:
-        live: dict[str, int] = {}
-        queued: dict[str, int] = {}
-        for task in tasks.values():
-            live.setdefault(task.operator_id, 0)
-            queued.setdefault(task.operator_id, 0)
-            if task.status in LIVE_STATUSES:
-                live[task.operator_id] += 1
-            if task.status in (TaskStatus.PROPOSED, TaskStatus.RETRYING):
-                queued[task.operator_id] += 1
-        live.setdefault(me, 0)
-        queued.setdefault(me, 0)
+    def show(self, live: dict[str, int], queued: dict[str, int], *, me: str, my_limit: int,
+             fleet_capacity: int, budget: str | None = None) -> None:
+        operators = sorted(set(live) | set(queued) | {me}, key=lambda o: (o != me, o))
+        rows = tuple((op, f"{live.get(op, 0)}/{my_limit}" if op == me else str(live.get(op, 0)),
+                      str(queued.get(op, 0))) for op in operators)
+        totals = (f"{sum(live.values())}/{fleet_capacity}", budget or "no limit")
+        mine_full = live.get(me, 0) >= my_limit
+        figures = (rows, totals, mine_full)
+        if figures == self._shown:
+            return
         grid = Table.grid(padding=(0, 1))
         grid.add_column()
         grid.add_column(justify="right")
         grid.add_column(justify="right")
         grid.add_row(Text("operator", style="bold"), Text("live", style="bold"), Text("queued", style="bold"))
-        for op in sorted(live, key=lambda o: (o != me, o)):
-            shown = f"{live[op]}/{my_limit}" if op == me else str(live[op])
-            style = "bold reverse" if op == me and live[op] >= my_limit else ""
-            grid.add_row(op, Text(shown, style=style), str(queued[op]))
-        total = sum(live.values())
+        for op, shown, n_queued in rows:
+            grid.add_row(op, Text(shown, style="bold reverse" if op == me and mine_full else ""), n_queued)
         grid.add_row("", "", "")
-        grid.add_row(Text("fleet", style="bold"), f"{total}/{fleet_capacity}", "")
-        grid.add_row(Text("budget", style="bold"), budget or "no limit", "")
-        self.update(grid)
+        grid.add_row(Text("fleet", style="bold"), totals[0], "")
+        grid.add_row(Text("budget", style="bold"), totals[1], "")
+        self._show(figures, grid)
 
 
-class HealthPanel(Static):
-    """Monitor cycles and timing, bus drops, and breakers/DLQ/outbox when the engine has them."""
+def health_rows(health: dict[str, Any]) -> list[Row]:
+    """What the health panel shows, from the monitor's in-process figures merged with the
+    fleet's (engine.metrics via fleet_health): rows only for the figures that exist."""
+    running = bool(health.get("running"))
+    rows: list[Row] = [("monitor", "running" if running else "stopped", "ok" if running else "alert")]
+    if "conductors" in health:  # an observer: the fleet's monitors run in its conductors
+        rows.append(("conductors", str(health["conductors"]), "" if health["conductors"] else "alert"))
+    rows.append(("cycles", f"{health.get('cycles', 0)} ({health.get('last_cycle_ms', 0)} ms)", ""))
+    errors = int(health.get("errors") or 0)
+    rows.append(("errors", str(errors), "warn" if errors else ""))
+    for item in health.get("degraded") or []:
+        rows.append(("degraded", str(item), "warn"))
+    lag = health.get("outbox_lag_seconds")
+    if lag is not None:
+        pending = health.get("outbox_pending")
+        text = f"{lag:.1f} s" + (f" ({pending} pending)" if pending else "")
+        rows.append(("outbox lag", text,
+                     "alert" if lag > OUTBOX_LAG_ALERT_S else "warn" if lag > OUTBOX_LAG_WARN_S else ""))
+    if health.get("dlq_depth") is not None:
+        dlq = int(health["dlq_depth"])
+        rows.append(("dead letters", str(dlq), "alert" if dlq else ""))
+    breakers = health.get("open_breakers")
+    if breakers is not None:
+        count = breakers if isinstance(breakers, int) else len(breakers)
+        names = "" if isinstance(breakers, int) else f" ({', '.join(map(str, breakers))})"
+        rows.append(("breakers", f"{count} open{names}" if count else "all closed", "alert" if count else ""))
+    if health.get("spawn_queue_depth") is not None:
+        queued = int(health["spawn_queue_depth"])
+        rows.append(("spawn queue", str(queued), "warn" if queued else ""))
+    if health.get("bus_dropped"):
+        rows.append(("bus dropped", str(health["bus_dropped"]), "warn"))
+    if health.get("fleet_error"):
+        rows.append(("fleet figures", str(health["fleet_error"]), "warn"))
+    return rows
+
+
+class HealthPanel(_Panel):
+    """Monitor status and timing, outbox lag, dead letters, open breakers, spawn queue depth
+    and bus drops: whichever the engine has."""
 
     def show(self, health: dict[str, Any]) -> None:
+        rows = tuple(health_rows(health))
+        if rows == self._shown:
+            return
+        theme = self.app.current_theme
+        colours = {"ok": theme.success or "green", "warn": theme.warning or "yellow",
+                   "alert": theme.error or "red", "": ""}
         grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="bold")
+        grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
-        running = health.get("running")
-        grid.add_row("monitor", Text("running" if running else "stopped",
-                                     style="green" if running else "red"))
-        grid.add_row("cycles", str(health.get("cycles", 0)))
-        grid.add_row("last cycle", f"{health.get('last_cycle_ms', 0)} ms")
-        grid.add_row("errors", str(health.get("errors", 0)))
-        if health.get("degraded"):
-            grid.add_row("degraded", ", ".join(health["degraded"]))
-        for key in ("outbox_lag", "open_breakers", "dlq_depth", "bus_dropped"):
-            if health.get(key) is not None:
-                grid.add_row(key.replace("_", " "), str(health[key]))
-        self.update(grid)
+        for label, value, level in rows:
+            style = colours[level] + (" bold" if level == "alert" and label != "monitor" else "")
+            grid.add_row(label, Text(value, style=style.strip()))
+        self._show(rows, grid)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES
@@ -22,6 +26,11 @@ SORTS: dict[str, tuple[Callable[[TaskRecord], Any], bool]] = {
 }
 
 
+FEW_ROWS = 8  # changed rows up to which a flush empties the cell cache instead of searching it
+# a cursor/hover position that matches no row (the header is row -1)
+_NOWHERE = Coordinate(-2, -2)
+
+
 def _same(a: str | Text, b: str | Text) -> bool:
     return str(a) == str(b) and getattr(a, "style", None) == getattr(b, "style", None)
 
@@ -34,10 +43,45 @@ class TaskTable(DataTable[Any]):
         self.filter_text = ""
         self.sort_name = "age"
         self._rendered: dict[str, dict[str, str | Text]] = {}
+        self._changed_cells: set[tuple[RowKey, ColumnKey]] = set()
+        self._targeted_updates = all(hasattr(self, name) for name in self._CACHES)
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
+
+    # --- rendering ---------------------------------------------------------------------
+
+    _pass_style: Style | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # DataTable.render_line asks for rich_style once per line, and rich_style walks every
+        # ancestor's styles: once per render pass is enough (nothing restyles mid-pass)
+        self._pass_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_style = None
+
+    @property
+    def rich_style(self) -> Style:
+        return self._pass_style if self._pass_style is not None else super().rich_style
+
+    def _render_line_in_row(self, row_key: Any, line_no: int, base_style: Any,
+                            cursor_location: Coordinate, hover_location: Coordinate) -> Any:
+        """DataTable caches a rendered row under the cursor and hover coordinates, so every
+        cursor move (and every scroll step it causes) re-renders every visible row from its
+        cells. With a row cursor only "is the cursor on this row" matters: rows the cursor
+        is not on are rendered (and cached) as if it were nowhere, and a move re-renders
+        just the two rows it touched."""
+        if self.cursor_type == "row":
+            row_index = self._row_locations.get(row_key)
+            row = -1 if row_index is None else row_index
+            if cursor_location.row != row:
+                cursor_location = _NOWHERE
+            if hover_location.row != row:
+                hover_location = _NOWHERE
+        return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -65,6 +109,7 @@ class TaskTable(DataTable[Any]):
             for task_id in deleted:
                 self.tasks.pop(task_id, None)
                 self._hide(task_id)
+            self._flush_cells()
             if added:
                 self.resort()
 
@@ -80,8 +125,49 @@ class TaskTable(DataTable[Any]):
             return True
         for column, value in cells.items():
             if not _same(old[column], value):
-                self.update_cell(task.id, column, value)
+                self._set_cell(task.id, column, value)
         return False
+
+    # DataTable.update_cell bumps a counter that is part of every render-cache key, so one
+    # changed cell anywhere makes the next frame re-render every visible row from scratch
+    # (~25 ms for a 48-row view on a 2-core machine); a stream of task updates then puts that
+    # cost on nearly every frame, keypresses included. Here a changed cell evicts only its
+    # own cached renders and repaints only its row. The table's own caches are private: when
+    # they are not what this expects (another Textual), update_cell does the work instead.
+    _CACHES = ("_data", "_row_render_cache", "_cell_render_cache", "_row_renderable_cache", "_line_cache")
+
+    def _set_cell(self, task_id: str, column: str, value: str | Text) -> None:
+        if not self._targeted_updates:
+            self.update_cell(task_id, column, value)
+            return
+        row_key, column_key = RowKey(task_id), ColumnKey(column)
+        self._data[row_key][column_key] = value
+        self._changed_cells.add((row_key, column_key))
+
+    def _flush_cells(self) -> None:
+        """Evict the cached renders of the cells set since the last flush; repaint their rows."""
+        cells, self._changed_cells = self._changed_cells, set()
+        if not cells:
+            return
+        rows = {row_key for row_key, _ in cells}
+        for key in [k for k in self._row_render_cache.keys() if k[0] in rows]:
+            self._row_render_cache.discard(key)
+        # a row is re-rendered from its cells: a few rows re-make all theirs (the cache can
+        # go), many rows at once (the ages tick) keep their unchanged cells
+        if len(rows) > FEW_ROWS:
+            for key in [k for k in self._cell_render_cache.keys() if (k[0], k[1]) in cells]:
+                self._cell_render_cache.discard(key)
+        else:
+            self._cell_render_cache.clear()
+        self._row_renderable_cache.clear()
+        indices = {self._row_locations.get(row_key) for row_key in rows}
+        self._line_cache.clear()  # keyed by line, not row; rebuilt cheaply from the row cache
+        if len(indices) > FEW_ROWS:
+            self.refresh()  # refresh_row costs O(index) each: many rows, one repaint of the view
+            return
+        for index in indices:
+            if index is not None:
+                self.refresh_row(index)
 
     def _hide(self, task_id: str) -> None:
         if self._rendered.pop(task_id, None) is not None:
@@ -113,7 +199,8 @@ class TaskTable(DataTable[Any]):
                 text = age(self.tasks[task_id].created_at, now)
                 if cells["age"] != text:
                     cells["age"] = text
-                    self.update_cell(task_id, "age", text)
+                    self._set_cell(task_id, "age", text)
+            self._flush_cells()
 
     def refresh_cells(self) -> None:
         """Ages tick and theme colours change: re-render, still touching only changed cells."""

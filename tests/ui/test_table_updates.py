@@ -1,0 +1,122 @@
+"""The task table repaints only what changed: a changed cell evicts its own row's cached
+renders (not the whole table's), a cursor move re-renders only the rows it touched, and
+the ages tick many rows in one flush. Whatever the caches hold must look exactly like
+DataTable's own render from nothing. The footer hides verbs in place, and still follows a
+keymap change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rich.segment import Segment
+from textual.widgets import DataTable
+from textual.widgets._footer import FooterKey
+
+from fleet_tui.engine.bus import TaskChanged
+from fleet_tui.ui.app import make_app
+from fleet_tui.ui.verbs import TASK_VERBS, applies
+from fleet_tui.ui.widgets.task_table import TaskTable
+from tests.ui.helpers import footer_actions, until
+from tests.ui.seeded import ME, NOW, S, SeededConductor, _task
+
+SIZE = (150, 30)  # ~25 rows on screen out of 80: the cursor scrolls the view
+
+
+def fleet(n: int = 80) -> list[Any]:
+    return [_task(i, S.RUNNING if i % 3 else S.CANCELLED, f"task number {i}", minutes=1 + i) for i in range(n)]
+
+
+def screen_lines(table: TaskTable) -> list[list[tuple[str, Any]]]:
+    return [[(seg.text, seg.style) for seg in table.render_line(y) if isinstance(seg, Segment)]
+            for y in range(table.size.height)]
+
+
+def fresh_lines(table: TaskTable) -> list[list[tuple[str, Any]]]:
+    """The same view as DataTable itself renders it: every cache emptied, rows rendered by
+    its own method (not TaskTable's cursor-independent caching)."""
+    table._clear_caches()
+    table._update_count += 1
+    table._render_line_in_row = DataTable._render_line_in_row.__get__(table)  # type: ignore[method-assign]
+    try:
+        return screen_lines(table)
+    finally:
+        del table._render_line_in_row
+
+
+def row_text(table: TaskTable, task_id: str) -> str:
+    y = table.get_row_index(task_id) + 1 - int(table.scroll_y)  # + the header line
+    return table.render_line(y).text
+
+
+async def test_a_changed_task_repaints_its_row_only_and_cached_rows_match_a_fresh_render() -> None:
+    tasks = fleet()
+    conductor = SeededConductor(tasks)
+    clock = [NOW]
+    app = make_app(conductor=conductor, operator=ME, now=lambda: clock[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        table = app.main.table
+        assert table._targeted_updates  # this Textual's DataTable has the caches it expects
+        for key in ["down"] * 40 + ["up"] * 12:  # scrolls down, then back up a little
+            await pilot.press(key)
+        await pilot.pause(0.05)
+        screen_lines(table)  # fill the caches with this view
+
+        target = next(t for t in tasks if t.status == S.RUNNING and 0 <= table.get_row_index(t.id) - int(table.scroll_y) < 20)
+        before_count = table._update_count
+        conductor.bus.publish(TaskChanged(target.model_copy(update={"status": S.FAILED, "retry_count": 2})))
+        await until(pilot, lambda: table.tasks[target.id].status == S.FAILED, what="the change applied")
+        await pilot.pause(0.05)
+        assert "failed" in row_text(table, target.id) and "3/4" in row_text(table, target.id)
+        assert table._update_count == before_count  # not a whole-table invalidation
+        cached = screen_lines(table)
+        assert cached == fresh_lines(table)
+
+        # the ages tick: every row's age changes in one flush
+        clock[0] = NOW + timedelta(hours=2)
+        table.refresh_ages()
+        await pilot.pause(0.05)
+        assert "2h" in row_text(table, target.id)
+        cached = screen_lines(table)
+        assert cached == fresh_lines(table)
+
+        # the cursor moves on (and scrolls): cached rows still match a fresh render
+        for key in ["down"] * 30:
+            await pilot.press(key)
+        await pilot.pause(0.05)
+        cached = screen_lines(table)
+        assert cached == fresh_lines(table)
+
+
+async def test_the_footer_hides_and_shows_verbs_in_place_as_the_cursor_moves() -> None:
+    tasks = fleet(12)
+    app = make_app(conductor=SeededConductor(tasks), operator=ME, now=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        await until(pilot, lambda: "stop" in footer_actions(app) or "delete" in footer_actions(app),
+                    what="footer keys")
+        keys_before = set(app.screen.query(FooterKey))
+        seen: set[frozenset[str]] = set()
+        for _ in range(6):  # statuses alternate running/cancelled down the table
+            await pilot.press("down")
+            await pilot.pause(0.05)
+            task = app.main.selected()
+            # "detail" is on enter, which the focused table's own binding takes in the footer
+            expected = {verb for verb in TASK_VERBS if applies(verb, task)} - {"detail"}
+            shown = footer_actions(app)
+            assert shown & TASK_VERBS == expected, (task.status, shown)
+            seen.add(frozenset(expected))
+        assert len(seen) >= 2  # the verbs did change on the way
+        assert set(app.screen.query(FooterKey)) == keys_before  # the same keys, never remade
+
+
+async def test_a_keymap_change_reaches_the_footer() -> None:
+    app = make_app(conductor=SeededConductor(fleet(6)), operator=ME, now=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        await until(pilot, lambda: "new" in footer_actions(app), what="footer keys")
+        app.set_keymap({"fleet.new": "x"})  # keys the footer was not made with: it is made again
+        await until(pilot, lambda: any(k.action == "new" and k.key == "x" and k.display
+                                       for k in app.screen.query(FooterKey)), what="the remapped key")
+        assert not any(k.action == "new" and k.key == "n" for k in app.screen.query(FooterKey))
