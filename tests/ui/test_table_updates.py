@@ -108,7 +108,9 @@ async def test_the_footer_hides_and_shows_verbs_in_place_as_the_cursor_moves() -
             assert shown & TASK_VERBS == expected, (task.status, shown)
             seen.add(frozenset(expected))
         assert len(seen) >= 2  # the verbs did change on the way
-        assert set(app.screen.query(FooterKey)) == keys_before  # the same keys, never remade
+        # the keys shown at first are the same widgets still (hidden or shown, never remade);
+        # the footer may add a key it lacked (a binding that only applies later)
+        assert keys_before <= set(app.screen.query(FooterKey))
 
 
 async def test_a_keymap_change_reaches_the_footer() -> None:
