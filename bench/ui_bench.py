@@ -165,7 +165,8 @@ async def main(args: argparse.Namespace) -> None:
             await pilot.pause(0.05)
             t_open = time.perf_counter()
             app.simulate_key("l")
-            while not isinstance(app.screen, DetailScreen):
+            # the screen is pushed before its widgets are mounted: wait for the log pane itself
+            while not (isinstance(app.screen, DetailScreen) and app.screen.query(TailLog)):
                 await pilot.pause(0.01)
             log = app.screen.query_one(TailLog)
             while log.received < SELECTED_FLOOD and time.perf_counter() - t_open < 120:

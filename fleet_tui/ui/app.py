@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import FleetError
@@ -98,6 +99,12 @@ class FleetApp(App[None]):
         (a batch or a health read may still be queued then)."""
         table = getattr(self.screen_stack[0], "_table", None) if self.screen_stack else None
         return table is not None and table.is_attached
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Notices carry task text, agent output and error messages: shown as written, never
+        parsed as markup (a "[/]" would crash the toast, a "[@click=...]" would be a button)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         if self.user_keymap:

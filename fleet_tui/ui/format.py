@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timezone
 from typing import Callable
 
+from rich.table import Table
 from rich.text import Text
 from textual.theme import Theme
 
@@ -84,19 +85,26 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, str | Text]:
+def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, Text]:
+    # Text, never str: DataTable parses a str cell as markup, so a description holding "[/]"
+    # would crash the render and "[@click=...]" would make a clickable action
     return {
-        "id": task.id,
+        "id": Text(task.id),
         "status": status_cell(task.status, theme),
-        "agent": agent_cell(task),
-        "age": age(task.created_at, now),
-        "attempts": attempts_cell(task),
-        "ci": str(task.ci_status) if task.ci_status else "-",
-        "review": review_cell(task),
-        "description": short(task.description, 40),
-        "branch": task.branch or "-",
-        "operator": task.operator_id,
+        "agent": Text(agent_cell(task)),
+        "age": Text(age(task.created_at, now)),
+        "attempts": Text(attempts_cell(task)),
+        "ci": Text(str(task.ci_status) if task.ci_status else "-"),
+        "review": Text(review_cell(task)),
+        "description": Text(short(task.description, 40)),
+        "branch": Text(task.branch or "-"),
+        "operator": Text(task.operator_id),
     }
+
+
+def add_plain_row(table: Table, *cells: str | Text) -> None:
+    """Rich parses a str cell as markup: task and review text must show as written."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
 
 
 def matches(task: TaskRecord, needle: str) -> bool:

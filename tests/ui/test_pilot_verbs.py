@@ -3,6 +3,7 @@ Real conductor: PostgreSQL, git, tmux, the demo agent."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,24 @@ async def test_detail_log_shows_what_the_demo_agent_prints(make_conductor: Any, 
         assert app.screen.record.id == task.id
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DetailScreen), what="back")
+
+
+async def test_quitting_while_the_detail_screen_is_being_built_exits_cleanly(
+        make_conductor: Any, git_repo: Path) -> None:
+    """The app may exit (ctrl+c, an engine failure) while a screen is still composing; its
+    widgets are removed under it and nothing may then look for them."""
+    conductor = await make_conductor()
+    await conductor.start()
+    op = operator()
+    await conductor.spawn(op, SpawnRequest(description="idle\nFLEET-DEMO: sleep 30", repo=str(git_repo)))
+    for turns in range(10):  # exit at a different point of the screen's composition each time
+        app = make_app(conductor=conductor, operator=op, start_monitor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.engine_ready.is_set() and app.main.table.row_count == 1,
+                        what="the row")
+            app.main.action_diff()  # what `d` does: the detail screen, opened on its diff tab
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            app.exit()
+        # run_test raises what the app raised while closing
+        assert app.return_code == 0

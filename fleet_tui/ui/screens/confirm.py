@@ -10,6 +10,7 @@ from textual.widgets import Button, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    AUTO_FOCUS = "#no"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
@@ -22,13 +23,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, id="question")
+            yield Static(self.question, id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
@@ -43,6 +41,8 @@ STOP_ALL = "stop"
 
 class QuitScreen(ModalScreen[str | None]):
     """Quitting leaves agents running by default: they outlive the control room."""
+
+    AUTO_FOCUS = f"#{KEEP}"
 
     BINDINGS = [
         Binding("enter,k", "choose('keep')", "Quit, agents keep running", id="quit.keep"),
@@ -64,9 +64,6 @@ class QuitScreen(ModalScreen[str | None]):
                 yield Button("Quit, keep agents (enter)", variant="primary", id=KEEP)
                 yield Button("Stop agents and quit (x)", variant="error", id=STOP_ALL)
                 yield Button("Cancel (esc)", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one(f"#{KEEP}", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id if event.button.id in (KEEP, STOP_ALL) else None)

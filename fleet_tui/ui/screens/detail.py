@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import TaskRecord
-from fleet_tui.ui.format import age, agent_cell, attempts_cell, status_cell
+from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, status_cell
 from fleet_tui.ui.messages import LogLines
 from fleet_tui.ui.verbs import applies
 from fleet_tui.ui.widgets.tail_log import TailLog
@@ -30,19 +30,19 @@ def metadata_table(task: TaskRecord, app: Any) -> Table:
     for _ in range(4):
         grid.add_column()
     now = app.now()
-    grid.add_row(Text("task", style="bold"), task.id, Text("status", style="bold"),
+    add_plain_row(grid, Text("task", style="bold"), task.id, Text("status", style="bold"),
                  status_cell(task.status, app.current_theme))
-    grid.add_row(Text("agent", style="bold"), agent_cell(task), Text("attempt", style="bold"),
+    add_plain_row(grid, Text("agent", style="bold"), agent_cell(task), Text("attempt", style="bold"),
                  attempts_cell(task))
-    grid.add_row(Text("branch", style="bold"), f"{task.branch or '-'} <- {task.base_branch}",
+    add_plain_row(grid, Text("branch", style="bold"), f"{task.branch or '-'} <- {task.base_branch}",
                  Text("age", style="bold"), age(task.created_at, now))
-    grid.add_row(Text("repo", style="bold"), task.repo, Text("ci/review", style="bold"),
+    add_plain_row(grid, Text("repo", style="bold"), task.repo, Text("ci/review", style="bold"),
                  f"{task.ci_status or '-'} / {task.review_status or '-'}")
-    grid.add_row(Text("type", style="bold"), f"{task.task_type} (priority {task.priority})",
+    add_plain_row(grid, Text("type", style="bold"), f"{task.task_type} (priority {task.priority})",
                  Text("operator", style="bold"), task.operator_id)
     if task.failure_reason:
-        grid.add_row(Text("failure", style="bold red"), task.failure_reason, "", "")
-    grid.add_row(Text("asked", style="bold"), task.description.strip().splitlines()[0][:100], "", "")
+        add_plain_row(grid, Text("failure", style="bold red"), task.failure_reason, "", "")
+    add_plain_row(grid, Text("asked", style="bold"), task.description.strip().splitlines()[0][:100], "", "")
     return grid
 
 
@@ -52,12 +52,12 @@ def attempts_table(executions: list[dict[str, Any]]) -> Table:
         table.add_column(name)
     for run in executions:
         started = run.get("started_at")
-        table.add_row(str(run.get("attempt")), f"{run.get('agent') or '-'}/{run.get('model') or '-'}",
+        add_plain_row(table, str(run.get("attempt")), f"{run.get('agent') or '-'}/{run.get('model') or '-'}",
                       started.strftime("%H:%M:%S") if started else "-",
                       "-" if run.get("exit_code") is None else str(run["exit_code"]),
                       str(run.get("failure") or "")[:60])
     if not executions:
-        table.add_row("-", "no attempts yet", "", "", "")
+        add_plain_row(table, "-", "no attempts yet", "", "", "")
     return table
 
 
@@ -74,7 +74,7 @@ def verdicts_view(task: TaskRecord) -> Table | Text:
         comments = "\n".join(f"• {c}" for c in verdict.get("comments") or []) or "-"
         if verdict.get("error"):
             comments += f"\n(error: {verdict['error']})"
-        table.add_row(str(verdict.get("reviewer", "?")), str(verdict.get("focus", "")),
+        add_plain_row(table, str(verdict.get("reviewer", "?")), str(verdict.get("focus", "")),
                       Text(kind, style=f"bold {VERDICT_STYLE.get(kind, '')}"), comments)
     return table
 
@@ -88,7 +88,7 @@ def audit_view(audit: list[dict[str, Any]]) -> Table:
         change = f"{entry.get('from_status') or ''} → {entry.get('to_status')}" if entry.get("to_status") else ""
         detail = entry.get("detail") or {}
         reason = detail.get("reason") if isinstance(detail, dict) else None
-        table.add_row(at.strftime("%H:%M:%S") if at else "-", str(entry.get("actor", "")),
+        add_plain_row(table, at.strftime("%H:%M:%S") if at else "-", str(entry.get("actor", "")),
                       str(entry.get("action", "")), change, str(reason or "")[:70])
     return table
 
@@ -120,7 +120,9 @@ class DetailScreen(Screen[None]):
         with Horizontal(id="detail-top"):
             yield Static(metadata_table(self.record, self.app), id="meta")
             yield Static(attempts_table([]), id="attempts")
-        with TabbedContent(initial=TABS.get(self.first_tab, "tab-log")):
+        # no initial=: its tabs would check for their own children on mount, which fails
+        # when the app exits while this screen is still being put together
+        with TabbedContent():
             with TabPane("Log", id="tab-log"):
                 yield TailLog(id="log")
                 yield Static("", id="log-marker")
@@ -137,6 +139,9 @@ class DetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         app: Any = self.app
+        if not (app.is_running and self.is_attached):
+            return  # the app is closing: this screen's children are already being removed
+        self.query_one(TabbedContent).active = TABS.get(self.first_tab, "tab-log")
         self.watch(self.query_one(TailLog), "unseen", self._show_marker, init=False)
         app.follow_logs(self.record.id, self)
         self.run_worker(self._load(), group="detail-load", exclusive=True)

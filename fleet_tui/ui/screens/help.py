@@ -13,6 +13,8 @@ from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from fleet_tui.ui.format import add_plain_row
+
 
 def key_label(binding: Binding, keymap: dict[str, str]) -> str:
     keys = keymap.get(binding.id or "", binding.key)
@@ -25,9 +27,9 @@ def bindings_table(groups: Iterable[tuple[str, list[Binding]]], keymap: dict[str
     table.add_column("does")
     table.add_column("binding id", style="dim")
     for title, bindings in groups:
-        table.add_row(Text(title, style="bold underline"), "", "")
+        add_plain_row(table, Text(title, style="bold underline"), "", "")
         for binding in bindings:
-            table.add_row(key_label(binding, keymap), binding.tooltip or binding.description, binding.id or "")
+            add_plain_row(table, key_label(binding, keymap), binding.tooltip or binding.description, binding.id or "")
     return table
 
 

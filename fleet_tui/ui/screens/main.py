@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -53,7 +54,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         app: Any = self.app
-        yield Static("", id="status-line")
+        yield Static("", id="status-line", markup=False)
         with Horizontal(id="body"):
             with Vertical(id="tasks"):
                 yield Input(placeholder="filter: words that must all appear (esc clears)", id="filter")
@@ -61,13 +62,13 @@ class MainScreen(Screen[None]):
                 yield self._table
                 with Vertical(id="loading"):
                     yield LoadingIndicator()
-                    yield Static("starting…", id="loading-step")
+                    yield Static("starting…", id="loading-step", markup=False)
             with Vertical(id="side"):
                 yield Static("Governor headroom", classes="panel-title")
                 yield HeadroomPanel(id="headroom")
                 yield Static("Health", classes="panel-title")
                 yield HealthPanel(id="health")
-        yield Static("", id="banner")
+        yield Static("", id="banner", markup=False)
         yield VerbFooter()
 
     @property
@@ -94,7 +95,8 @@ class MainScreen(Screen[None]):
 
     def failed(self, error: str) -> None:
         self.query_one(LoadingIndicator).display = False
-        self.query_one("#loading-step", Static).update(f"[b red]the engine did not start:[/] {error}")
+        self.query_one("#loading-step", Static).update(
+            Text.assemble(("the engine did not start: ", "bold red"), error))
 
     def apply(self, changed: list[TaskRecord], deleted: set[str]) -> None:
         """A batch from the engine: rows now; the figures (a count over every task) at most

@@ -57,8 +57,8 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
                 else:
                     value = self.default_repo if name == "repo" else ("50" if name == "priority" else "")
                     yield Input(value=value, id=name, placeholder=LABELS[name])
-                yield Static("", id=f"{name}-error", classes="field-error")
-            yield Static("", id="admission")
+                yield Static("", id=f"{name}-error", classes="field-error", markup=False)
+            yield Static("", id="admission", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Spawn (ctrl+s)", variant="primary", id="submit")
                 yield Button("Cancel (esc)", id="cancel")

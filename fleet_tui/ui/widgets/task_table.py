@@ -31,8 +31,8 @@ FEW_ROWS = 8  # changed rows up to which a flush empties the cell cache instead 
 _NOWHERE = Coordinate(-2, -2)
 
 
-def _same(a: str | Text, b: str | Text) -> bool:
-    return str(a) == str(b) and getattr(a, "style", None) == getattr(b, "style", None)
+def _same(a: Text, b: Text) -> bool:
+    return a.plain == b.plain and a.style == b.style
 
 
 class TaskTable(DataTable[Any]):
@@ -42,7 +42,7 @@ class TaskTable(DataTable[Any]):
         self.tasks: dict[str, TaskRecord] = {}
         self.filter_text = ""
         self.sort_name = "age"
-        self._rendered: dict[str, dict[str, str | Text]] = {}
+        self._rendered: dict[str, dict[str, Text]] = {}
         self._changed_cells: set[tuple[RowKey, ColumnKey]] = set()
         self._targeted_updates = all(hasattr(self, name) for name in self._CACHES)
 
@@ -136,7 +136,7 @@ class TaskTable(DataTable[Any]):
     # they are not what this expects (another Textual), update_cell does the work instead.
     _CACHES = ("_data", "_row_render_cache", "_cell_render_cache", "_row_renderable_cache", "_line_cache")
 
-    def _set_cell(self, task_id: str, column: str, value: str | Text) -> None:
+    def _set_cell(self, task_id: str, column: str, value: Text) -> None:
         if not self._targeted_updates:
             self.update_cell(task_id, column, value)
             return
@@ -197,9 +197,9 @@ class TaskTable(DataTable[Any]):
         with self.app.batch_update():
             for task_id, cells in self._rendered.items():
                 text = age(self.tasks[task_id].created_at, now)
-                if cells["age"] != text:
-                    cells["age"] = text
-                    self._set_cell(task_id, "age", text)
+                if cells["age"].plain != text:
+                    cells["age"] = Text(text)
+                    self._set_cell(task_id, "age", cells["age"])
             self._flush_cells()
 
     def refresh_cells(self) -> None:
