@@ -485,14 +485,28 @@ def _git_dirs(workdir: Path) -> tuple[Path, Path] | None:
     return gitdir, common
 
 
+# what a commit writes in the repository's common git dir; the rest of it (config, hooks,
+# info, packed-refs) is what the user's own git reads and runs, so it stays read-only
+GIT_WRITABLE = ("objects", "refs", "logs")
+
+
 def _git_common_dir_mounts(workdir: Path) -> list[Mount]:
-    """A linked worktree's .git is a file pointing into the main repository's .git; bind
-    that common dir at the same path so git works (and commits) inside the container."""
+    """A linked worktree's .git is a file pointing into the main repository's .git: bind
+    that common dir at the same path so git works (and commits) inside the container, but
+    read-only except for objects, refs and reflogs, and the worktree's own admin dir. An
+    agent can then not plant a hook or a config entry that the user's git would run."""
     dirs = _git_dirs(workdir)
     if dirs is None:
         return []
-    common = str(dirs[1])
-    return [Mount(common, common, type="bind", read_only=False)]
+    gitdir, common = dirs
+    mounts = [Mount(str(common), str(common), type="bind", read_only=True)]
+    for name in GIT_WRITABLE:
+        path = common / name
+        path.mkdir(exist_ok=True)  # a repository without reflogs yet would have git create it
+        mounts.append(Mount(str(path), str(path), type="bind", read_only=False))
+    if gitdir != common:
+        mounts.append(Mount(str(gitdir), str(gitdir), type="bind", read_only=False))
+    return mounts
 
 
 def _owner_user(workdir: Path) -> str:

@@ -396,6 +396,38 @@ async def test_demo_agent_commits_inside_container(
     await runtime.kill(task_id)
 
 
+async def test_agent_cannot_plant_hooks_or_config_in_the_users_repository(
+    make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], tmp_path: Path
+) -> None:
+    """The common git dir is shared with the user's own checkout, whose git runs its hooks
+    and obeys its config: only what a commit writes is writable from the container."""
+    repo = make_repo(tmp_path / "repo")
+    worktree = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "task/probe", str(worktree), "main")
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(repo), str(worktree)], check=True)
+    common, admin = repo / ".git", repo / ".git" / "worktrees" / "wt"
+    probe = "\n".join(
+        f"touch {path} 2>/dev/null && echo {name}=writable || echo {name}=readonly"
+        for name, path in [("hooks", common / "hooks" / "post-checkout"), ("config", common / "config.new"),
+                           ("packed", common / "packed-refs.lock"), ("objects", common / "objects" / "probe"),
+                           ("refs", common / "refs" / "heads" / "probe.lock"), ("logs", common / "logs" / "probe"),
+                           ("admin", admin / "probe")])
+    config_before = (common / "config").read_bytes()
+    runtime = make_runtime()
+    task_id = task_ids()
+    await runtime.spawn(AgentLaunch(task_id, worktree, sh(probe + "\necho x >> " + str(common / "config")),
+                                    prompt=""))
+    await wait_exit(runtime, task_id)
+    out = "\n".join(await runtime.tail(task_id, 50))
+    for name in ("hooks", "config", "packed"):
+        assert f"{name}=readonly" in out, out
+    for name in ("objects", "refs", "logs", "admin"):
+        assert f"{name}=writable" in out, out
+    assert (common / "config").read_bytes() == config_before
+    assert not (common / "hooks" / "post-checkout").exists()
+    await runtime.kill(task_id)
+
+
 async def test_file_prompt_profile_reads_the_bound_prompt_file(
     make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], workdir: Path
 ) -> None:
