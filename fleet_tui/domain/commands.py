@@ -46,6 +46,7 @@ TASK_VERBS = frozenset(CommandVerb) - {CommandVerb.SPAWN}
 READ_VERBS = frozenset({CommandVerb.LOGS, CommandVerb.DIFF})
 TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}\Z")  # fleet_tasks_id_check
 MAX_LOG_LINES = 5_000
+MAX_LOG_CURSOR = 2**63 - 1  # a bigint: whatever stores or forwards a cursor can hold it
 INTERNAL_ERROR = "internal"
 
 
@@ -63,7 +64,7 @@ def validate_command(verb: str, task_id: str | None, args: dict[str, Any] | None
         return known, None, {"request": _spawn_request(args)}
     if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
         raise ValidationFailed("task_id", "must be 6-32 lowercase letters or digits")
-    allowed = {"lines"} if known == CommandVerb.LOGS else set()
+    allowed = {"lines", "from"} if known == CommandVerb.LOGS else set()
     unknown = sorted(set(args) - allowed)
     if unknown:
         raise ValidationFailed("args", f"{known} takes {', '.join(sorted(allowed)) or 'no arguments'};"
@@ -72,8 +73,16 @@ def validate_command(verb: str, task_id: str | None, args: dict[str, Any] | None
         lines = args.get("lines", 200)
         if isinstance(lines, bool) or not isinstance(lines, int) or not 1 <= lines <= MAX_LOG_LINES:
             raise ValidationFailed("lines", f"must be a whole number from 1 to {MAX_LOG_LINES}")
-        args = {"lines": lines}
+        args = {"lines": lines} if "from" not in args else {"lines": lines, "from": log_cursor(args["from"])}
     return known, task_id, args
+
+
+def log_cursor(value: Any, field: str = "from") -> int:
+    """A cursor a logs read returned, or ValidationFailed naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOG_CURSOR:
+        raise ValidationFailed(field, f"must be a whole number from 0 to {MAX_LOG_CURSOR}"
+                                      " (the cursor a logs read returned)")
+    return value
 
 
 def _spawn_request(args: dict[str, Any]) -> dict[str, Any]:

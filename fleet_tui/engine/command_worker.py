@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from fleet_tui.domain.commands import INTERNAL_ERROR, CommandVerb, describe_error
 from fleet_tui.domain.errors import FleetError, NotFoundError
@@ -167,7 +167,7 @@ async def execute(conductor: Conductor, command: Command) -> dict[str, Any]:
         await conductor.delete(op, task_id)
         return {"deleted": task_id}
     if verb == CommandVerb.LOGS:
-        return capped_lines(await conductor.logs(op, task_id, int(command.args.get("lines", 200))))
+        return await read_logs(conductor, command)
     if verb == CommandVerb.DIFF:
         return capped_text(await conductor.diff(op, task_id))
     raise FleetError(f"verb {verb} is not known to this conductor")
@@ -187,18 +187,40 @@ async def _already_done(conductor: Conductor, command: Command) -> dict[str, Any
     return None
 
 
+async def read_logs(conductor: Conductor, command: Command) -> dict[str, Any]:
+    """{"lines", "cursor", "truncated"}: without "from" the newest lines (a tail) that fit
+    the result; from a cursor the oldest, with the cursor just after the last one kept,
+    so a follower skips nothing ("truncated": read again at once)."""
+    op, task_id, lines = command.operator, command.task_id or "", int(command.args.get("lines", 200))
+    cursor = command.args.get("from")
+    read, after = await conductor.logs_from(op, task_id, cursor, lines)
+    if cursor is None:
+        return {**capped_lines(read), "cursor": after}
+    truncated = False
+    while (fit := how_many_fit(read)) < len(read):
+        # only the runtime knows where a line ends: ask it again for as many as fit (the
+        # same first lines, as a log only grows; the cursor it gives matches them anyway)
+        truncated = True
+        read, after = await conductor.logs_from(op, task_id, cursor, fit)
+    return {"lines": [line[:MAX_LINE_CHARS] for line in read], "cursor": after, "truncated": truncated}
+
+
 def capped_lines(lines: list[str]) -> dict[str, Any]:
     """The newest lines that fit MAX_LOG_BYTES as JSON, each cut to MAX_LINE_CHARS."""
-    kept: list[str] = []
-    size = 0
-    for line in reversed(lines):
-        line = line[:MAX_LINE_CHARS]
-        size += len(json.dumps(line)) + 2  # ASCII-escaped JSON: an upper bound of its bytes
+    fit = how_many_fit(reversed(lines))
+    kept = [line[:MAX_LINE_CHARS] for line in lines[len(lines) - fit:]]
+    return {"lines": kept, "truncated": fit < len(lines)}
+
+
+def how_many_fit(lines: Iterable[str]) -> int:
+    """How many of the lines, in this order and cut to MAX_LINE_CHARS, fit MAX_LOG_BYTES."""
+    size = count = 0
+    for line in lines:
+        size += len(json.dumps(line[:MAX_LINE_CHARS])) + 2  # ASCII-escaped JSON: an upper bound of its bytes
         if size > MAX_LOG_BYTES:
             break
-        kept.append(line)
-    kept.reverse()
-    return {"lines": kept, "truncated": len(kept) < len(lines)}
+        count += 1
+    return count
 
 
 def capped_text(text: str) -> dict[str, Any]:

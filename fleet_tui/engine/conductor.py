@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fleet_tui.config import Settings
+from fleet_tui.domain.commands import log_cursor
 from fleet_tui.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -261,6 +262,15 @@ class Conductor:
     async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
         task = await self._owned(operator, task_id)
         return await self.runtime_for(task.runtime).tail(task.id, n)
+
+    async def logs_from(self, operator: Operator, task_id: str, cursor: int | None,
+                        max_lines: int = 200) -> tuple[list[str], int]:
+        """Up to max_lines complete lines after `cursor` (None: the last max_lines) and the
+        cursor just after them: a follower elsewhere reads on from there, losing nothing."""
+        if cursor is not None:
+            log_cursor(cursor, "cursor")
+        task = await self._owned(operator, task_id)
+        return await self.runtime_for(task.runtime).read_from(task.id, cursor, max_lines)
 
     async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
         task = await self._owned(operator, task_id)

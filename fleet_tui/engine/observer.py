@@ -16,12 +16,12 @@ import asyncio
 import logging
 import shlex
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import CommandVerb
-from fleet_tui.domain.errors import NotFoundError, PermissionDeniedError
+from fleet_tui.domain.errors import FleetError, NotFoundError, PermissionDeniedError
 from fleet_tui.domain.models import (
     Operator,
     RuntimeKind,
@@ -46,9 +46,15 @@ from fleet_tui.store.tasks import TaskRegistry
 log = logging.getLogger(__name__)
 
 LISTEN_POLL_S = 2.0   # a missed outbox NOTIFY costs at most this
-FOLLOW_EVERY_S = 1.0  # how often a followed log is polled
-FOLLOW_LINES = 1_000
+FOLLOW_EVERY_S = 1.0  # how often a followed log is polled once it is quiet
+FOLLOW_LINES = 1_000  # the tail a follow starts with, and each read after it
 AGENT_STATUSES = frozenset({TaskStatus.PROPOSED, TaskStatus.SPAWNING, TaskStatus.RUNNING, TaskStatus.RETRYING})
+
+
+class LogPage(NamedTuple):
+    lines: list[str]
+    cursor: int  # where the next read starts
+    more: bool  # a read from a cursor came back full: more may be waiting
 
 
 class ObserverHealth:
@@ -238,22 +244,41 @@ class Observer:
         await self.commands.run(operator, CommandVerb.DELETE, task_id)
 
     async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
-        return list((await self.commands.run(operator, CommandVerb.LOGS, task_id, {"lines": n}))["lines"])
+        return (await self._read_logs(operator, task_id, None, n)).lines
+
+    async def logs_from(self, operator: Operator, task_id: str, cursor: int | None,
+                        max_lines: int = 200) -> tuple[list[str], int]:
+        page = await self._read_logs(operator, task_id, cursor, max_lines)
+        return page.lines, page.cursor
+
+    async def _read_logs(self, operator: Operator, task_id: str, cursor: int | None, n: int) -> LogPage:
+        """A tail (cursor None) or the lines after a cursor, through a LOGS command."""
+        args: dict[str, Any] = {"lines": n} if cursor is None else {"lines": n, "from": cursor}
+        result = await self.commands.run(operator, CommandVerb.LOGS, task_id, args)
+        if "cursor" not in result:
+            raise FleetError("the conductor holding this task predates log cursors; upgrade it to follow logs")
+        lines = list(result["lines"])
+        more = cursor is not None and (bool(result.get("truncated")) or len(lines) >= n)
+        return LogPage(lines, int(result["cursor"]), more)
 
     async def diff(self, operator: Operator, task_id: str) -> str:
         result = await self.commands.run(operator, CommandVerb.DIFF, task_id)
         return str(result["diff"]) + ("\n… (diff truncated)\n" if result.get("truncated") else "")
 
     async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
-        """The agent's output by polling its tail; only lines not yielded before. Ends once
-        no agent runs for the task any more (after one last read)."""
-        previous: list[str] = []
+        """The agent's output: its last FOLLOW_LINES lines (an old long log is not replayed),
+        then every line after them exactly once, by cursor; read again at once while reads
+        come back full. Ends once no agent runs for the task (after reading what it left)."""
+        cursor: int | None = None
         while True:
-            task = await self._owned(operator, task_id)
-            lines = await self.logs(operator, task_id, FOLLOW_LINES)
-            for line in new_lines(previous, lines):
-                yield line
-            previous = lines
+            task = await self._owned(operator, task_id)  # before reading: the last read sees all
+            while True:
+                page = await self._read_logs(operator, task_id, cursor, FOLLOW_LINES)
+                for line in page.lines:
+                    yield line
+                cursor = page.cursor
+                if not page.more:
+                    break
             if task.status not in AGENT_STATUSES:
                 return
             await asyncio.sleep(self._follow_every_s)
@@ -281,15 +306,6 @@ class Observer:
             # only asked whether a session exists: nothing is started
             self._tmux = TmuxRuntime(self.settings.runtime.tmux_socket, self.settings.data_dir / "logs")
         return self._tmux
-
-
-def new_lines(previous: list[str], current: list[str]) -> list[str]:
-    """The lines of `current` (a tail) after its overlap with `previous` (the tail before):
-    the longest suffix of previous that is a prefix of current. No overlap: all of current."""
-    for k in range(min(len(previous), len(current)), 0, -1):
-        if previous[-k:] == current[:k]:
-            return current[k:]
-    return list(current)
 
 
 def fleet_address(url: str) -> str:

@@ -39,9 +39,11 @@ import re
 import shutil
 import tempfile
 import threading
+from contextlib import closing
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, NamedTuple, Sequence
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -51,6 +53,7 @@ from fleet_tui.config import RuntimeSettings
 from fleet_tui.domain.errors import FleetError, SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
+from fleet_tui.infra.filetail import decode_line
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
 
 log = logging.getLogger(__name__)
@@ -353,6 +356,17 @@ class DockerRuntime:
             return []
         return raw.decode(errors="replace").splitlines()[-n:] if n > 0 else []
 
+    async def read_from(self, task_id: str, cursor: int | None, max_lines: int) -> tuple[list[str], int]:
+        """Up to max_lines log entries after `cursor` (None: the last max_lines) and the
+        cursor just after them; see LogCursor for what the number holds."""
+        container = await self._container(task_id)
+        if container is None or max_lines <= 0:
+            return [], cursor or 0
+        try:
+            return await self._call(_read_entries, container, cursor, max_lines)
+        except NotFound:
+            return [], cursor or 0
+
     async def last_output_at(self, task_id: str) -> float | None:
         """Epoch seconds of the newest log line (the engine's own timestamp), or None."""
         container = await self._container(task_id)
@@ -575,6 +589,100 @@ def _pump_lines(logs: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue
             loop.call_soon_threadsafe(queue.put_nowait, None)
         except RuntimeError:  # the loop is already closed
             pass
+
+
+CURSOR_SLOTS = 1_000_000  # entries per millisecond: far beyond any engine
+
+
+class LogCursor(NamedTuple):
+    """Where a reader stands in a container's log: the millisecond of the last entry it
+    got and how many entries of that millisecond it got. Not the timestamp alone: many
+    entries share a millisecond (a long line's 16 KiB parts even share one stamp), so a
+    read asks `since` (inclusive) that millisecond and skips those entries; none is lost
+    or repeated. The count also covers the stdout and stderr copiers stamping a line
+    before the other's but writing it after, within one millisecond (across a millisecond
+    boundary such a line could be missed). Packed into one int, so it travels in a
+    command's JSON as a tmux byte offset does; 0 is the log's start."""
+
+    ms: int
+    seen: int
+
+    def pack(self) -> int:
+        return self.ms * CURSOR_SLOTS + self.seen
+
+    @classmethod
+    def unpack(cls, cursor: int) -> LogCursor:
+        return cls(*divmod(cursor, CURSOR_SLOTS))
+
+
+class _Entry(NamedTuple):
+    ms: int
+    stamp: bytes  # the engine's nanosecond stamp: with the text, tells one entry from another
+    text: str
+
+
+def _read_entries(container: Any, cursor: int | None, max_lines: int) -> tuple[list[str], int]:
+    """Thread body of read_from."""
+    if cursor is None:
+        with closing(_entries(container, LogCursor(0, 0), tail=max_lines)) as stream:
+            entries = list(stream)
+        after = _cursor_after_tail(container, entries) if entries else LogCursor(0, 0)
+    else:
+        start = LogCursor.unpack(cursor)
+        since = {"since": start.ms / 1000} if start.ms else {}  # seconds, exact to the millisecond
+        with closing(_entries(container, start, **since)) as stream:
+            entries = list(islice(stream, max_lines))  # closed as soon as enough came
+        after = _cursor_after(start, entries)
+    return [entry.text for entry in entries], after.pack()
+
+
+def _entries(container: Any, start: LogCursor, **where: Any) -> Iterator[_Entry]:
+    """The log's entries after `start`, streamed one frame each (so an entry without a
+    newline stays one entry); closing the iterator closes the engine's stream."""
+    with closing(container.logs(stream=True, follow=False, timestamps=True, **where)) as logs:
+        to_skip = start.seen
+        previous_ms = start.ms
+        for frame in logs:
+            entry = _log_entry(frame, previous_ms)
+            previous_ms = entry.ms
+            if entry.ms < start.ms:
+                continue
+            if entry.ms == start.ms and to_skip > 0:
+                to_skip -= 1
+                continue
+            yield entry
+
+
+def _cursor_after(start: LogCursor, entries: list[_Entry]) -> LogCursor:
+    if not entries:
+        return start
+    last = entries[-1].ms
+    seen = sum(1 for entry in entries if entry.ms == last)
+    return LogCursor(last, seen + (start.seen if last == start.ms else 0))
+
+
+def _cursor_after_tail(container: Any, tail: list[_Entry]) -> LogCursor:
+    """A tail that starts in an earlier millisecond holds all of its last one; a tail
+    inside one millisecond may not: count that millisecond's entries up to its last."""
+    last = tail[-1]
+    if tail[0].ms != last.ms:
+        return _cursor_after(LogCursor(0, 0), tail)
+    with closing(_entries(container, LogCursor(last.ms, 0), since=last.ms / 1000)) as entries:
+        for seen, entry in enumerate(entries, 1):
+            if entry == last:
+                return LogCursor(last.ms, seen)
+    return _cursor_after(LogCursor(0, 0), tail)
+
+
+def _log_entry(frame: bytes, default_ms: int) -> _Entry:
+    """b'2026-01-02T03:04:05.123456789Z text\\n' -> (epoch milliseconds, stamp, 'text')."""
+    frame = frame.removesuffix(b"\n")
+    stamp, _, raw = frame.partition(b" ")
+    match = LOG_TS_RE.match(stamp.decode("ascii", errors="replace") + " ")
+    if match is None:  # not stamped (never seen): keep the text, with the previous entry
+        return _Entry(default_ms, b"", decode_line(frame))
+    seconds = int(datetime.fromisoformat(f"{match.group(1)}+00:00").timestamp())
+    return _Entry(seconds * 1000 + int((match.group(2) or "0")[:3].ljust(3, "0")), stamp, decode_line(raw))
 
 
 def _log_timestamp(line: str) -> float | None:

@@ -124,3 +124,51 @@ def read_last_lines(path: Path, n: int, *, block: int = 65536) -> list[str]:
 
 def decode_line(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\r")
+
+
+def read_lines_after(path: Path, offset: int, max_lines: int, *, block: int = 65536
+                     ) -> tuple[list[str], int, bytes]:
+    """Up to max_lines newline-terminated lines after byte `offset`, the offset just after
+    the last of them, and (when fewer than max_lines came) the unterminated bytes that
+    follow (blocking; run in a thread). An offset past the end means the file was started
+    afresh (a new attempt's log): it is read from its beginning."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return [], offset, b""
+    with handle:
+        if offset > os.fstat(handle.fileno()).st_size:
+            offset = 0
+        handle.seek(offset)
+        lines: list[str] = []
+        pending = bytearray()
+        while len(lines) < max_lines and (chunk := handle.read(block)):
+            searched = len(pending)  # an unterminated line is not searched again
+            pending += chunk
+            start = 0
+            while len(lines) < max_lines and (end := pending.find(b"\n", max(start, searched))) >= 0:
+                lines.append(decode_line(bytes(pending[start:end])))
+                start = end + 1
+            offset += start
+            del pending[:start]
+    return lines, offset, bytes(pending) if len(lines) < max_lines else b""
+
+
+def read_last_complete_lines(path: Path, n: int, *, block: int = 65536) -> tuple[list[str], int, bytes]:
+    """The last n newline-terminated lines, the offset just after them, and the
+    unterminated bytes after them (blocking; run in a thread)."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return [], 0, b""
+    with handle:
+        end = os.fstat(handle.fileno()).st_size
+        start, data = end, b""
+        while start > 0 and data.count(b"\n") <= n:
+            start = max(0, start - block)
+            handle.seek(start)
+            data = handle.read(end - start)
+    cut = data.rfind(b"\n") + 1
+    lines = data[:cut].split(b"\n")[:-1]
+    kept = lines[-n:] if n > 0 else []
+    return [decode_line(line) for line in kept], start + cut, data[cut:]

@@ -17,6 +17,7 @@ Choices:
 - Output: pipe-pane appends to a per-task log (path shlex-quoted; built from a validated
   task id). stream() tails that file woken by inotify, never by polling the pane; one
   shared list-panes every few seconds (only while streams are open) notices exits.
+  read_from() reads it by byte offset, for followers elsewhere (an observer's commands).
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra import launcher as launcher_module
-from fleet_tui.infra.filetail import decode_line, file_watcher, read_last_lines
+from fleet_tui.infra.filetail import (
+    decode_line,
+    file_watcher,
+    read_last_complete_lines,
+    read_last_lines,
+    read_lines_after,
+)
 from fleet_tui.infra.proc import ProcTimeout, run
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
 from fleet_tui.infra.worktree import validate_task_id
@@ -271,6 +278,20 @@ class TmuxRuntime:
 
     async def tail(self, task_id: str, n: int = 100) -> list[str]:
         return await asyncio.to_thread(read_last_lines, self.log_path(task_id), n)
+
+    async def read_from(self, task_id: str, cursor: int | None, max_lines: int) -> tuple[list[str], int]:
+        """Up to max_lines complete lines after byte offset `cursor` (None: the last
+        max_lines) and the offset just after them. A line still being written waits for its
+        newline, unless the agent has exited: then nothing can end it, and it counts."""
+        path = self.log_path(task_id)
+        if cursor is None:
+            lines, end, unterminated = await asyncio.to_thread(read_last_complete_lines, path, max_lines)
+        else:
+            lines, end, unterminated = await asyncio.to_thread(read_lines_after, path, cursor, max_lines)
+        if unterminated and not await self.is_alive(task_id):
+            lines.append(decode_line(unterminated))
+            end += len(unterminated)
+        return (lines[max(len(lines) - max_lines, 0):] if cursor is None else lines), end
 
     async def stream(self, task_id: str, *, from_start: bool = True) -> AsyncIterator[str]:
         """Lines of the agent's output as they are written; ends once the agent has exited

@@ -118,6 +118,9 @@ BAD = [
     ("stop", "abcdef123456", {"force": True}, "args", "stop takes no arguments; got force"),
     ("logs", "abcdef123456", {"lines": 0}, "lines", "from 1 to"),
     ("logs", "abcdef123456", {"lines": "all"}, "lines", "whole number"),
+    ("logs", "abcdef123456", {"from": -1, "lines": 10}, "from", "whole number from 0"),
+    ("logs", "abcdef123456", {"from": "0", "lines": 10}, "from", "whole number from 0"),
+    ("logs", "abcdef123456", {"from": 0, "lines": 10, "to": 5}, "args", "logs takes from, lines; got to"),
     ("spawn", "abcdef123456", {"request": {"description": "d", "repo": "/r"}}, "task_id", "empty for spawn"),
     ("spawn", None, {}, "args", "spawn takes one argument"),
     ("spawn", None, {"request": {"description": "d", "repo": "/r", "priority": 500}}, "priority", "100"),
@@ -198,6 +201,64 @@ async def test_observer_actions_wake_a_conductor_at_once_and_carry_its_errors_ba
     finally:
         await observer.shutdown()
         await worker.stop()
+
+
+async def test_an_observer_follows_a_flood_of_output_losing_and_repeating_no_line(
+        make_conductor: Any, git_repo: Path) -> None:
+    """The agent prints 5,000 lines in well under the follow's one-second poll: more than
+    a 1,000-line read holds, so the follow reads on by cursor until it has them all."""
+    conductor = await make_conductor()
+    await conductor.start()  # its monitor ends the task when the agent exits
+    op = operator()
+    worker = CommandWorker(conductor, wake_url=conductor.parts.db.app_url)
+    worker.start()
+    observer = Observer(conductor.settings, conductor.parts.db, operator=op, timeout_s=15)
+    try:
+        spawned = await conductor.spawn(op, SpawnRequest(
+            description="flood\nFLEET-DEMO: stall 2\nFLEET-DEMO: flood 5000", repo=str(git_repo)))
+        task = spawned.task
+        with pytest.raises(ValidationFailed) as refused:  # nothing read, nothing changed
+            await conductor.logs_from(op, task.id, -1, 10)
+        assert refused.value.field == "cursor" and "whole number from 0" in refused.value.rule
+        followed = [line async for line in observer.follow_logs(op, task.id)]  # starts before the flood
+        assert (await conductor.registry.get(task.id, operator=SYSTEM)).status not in (S.RUNNING, S.SPAWNING)
+    finally:
+        await observer.shutdown()
+        await worker.stop()
+    flood = [line for line in followed if "flood line" in line]
+    assert len(flood) == 5000, f"{len(flood)} of 5000 flood lines"
+    assert flood == [f"[demo] flood line {i} " + "x" * 60 for i in range(5000)]
+    log = conductor.runtime_for(task.runtime).log_path(task.id)
+    written = [line.rstrip("\r") for line in log.read_bytes().decode(errors="replace").split("\n")[:-1]]
+    assert followed == written  # every line of the agent's log, once each, in order
+
+
+async def test_a_capped_read_from_a_cursor_ends_its_cursor_after_the_last_line_it_returns(
+        make_conductor: Any, git_repo: Path) -> None:
+    conductor = await make_conductor()
+    op = operator()
+    task = await spawn_sleeper(conductor, op, git_repo)
+    worker = CommandWorker(conductor, wake_url=conductor.parts.db.app_url)
+    worker.start()
+    observer = Observer(conductor.settings, conductor.parts.db, operator=op, timeout_s=15)
+    try:
+        _, cursor = await observer.logs_from(op, task.id, None, 10)  # the tail: its cursor is the end
+        long_lines = [f"{i:04d} " + "é" * 3000 for i in range(400)]  # ~2.4 MB as JSON: many results
+        with conductor.runtime_for(task.runtime).log_path(task.id).open("a", encoding="utf-8") as out:
+            out.write("".join(line + "\n" for line in long_lines))
+        read: list[str] = []
+        sizes: list[int] = []
+        while True:
+            lines, cursor = await observer.logs_from(op, task.id, cursor, 1000)
+            if not lines:
+                break
+            read.extend(lines)
+            sizes.append(len(lines))
+    finally:
+        await observer.shutdown()
+        await worker.stop()
+    assert read == long_lines  # nothing skipped between capped results, nothing repeated
+    assert len(sizes) > 5 and max(sizes) < 400  # each result was capped well below 1,000 lines
 
 
 async def test_attach_from_an_observer_uses_a_local_session_or_says_where_to_run_it(

@@ -352,6 +352,31 @@ async def test_tail_and_stream_lines(
     await runtime.kill(task_id)
 
 
+async def test_read_from_gets_every_entry_once_though_many_share_a_millisecond(
+    make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], workdir: Path
+) -> None:
+    runtime = make_runtime()
+    task_id = task_ids()
+    script = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; printf last-words"
+    await runtime.spawn(AgentLaunch(task_id, workdir, sh(script), prompt=""))
+    read: list[str] = []
+    cursor, shared = 0, 0
+    while True:  # read on while it writes, in reads that end inside a millisecond
+        alive = await runtime.is_alive(task_id)
+        lines, cursor = await runtime.read_from(task_id, cursor, 97)
+        read.extend(lines)
+        shared = max(shared, dr.LogCursor.unpack(cursor).seen)
+        if not lines and not alive:
+            break
+    assert read == [f"line-{i}" for i in range(3000)] + ["last-words"]
+    assert shared > 1  # reads did end between entries of one millisecond
+    for n in (1, 2, 5):  # a tail's cursor, even inside one millisecond, is just after it
+        tail, after = await runtime.read_from(task_id, None, n)
+        assert tail == read[-n:] and await runtime.read_from(task_id, after, 10) == ([], after)
+    assert await runtime.read_from("dkrt-none-such", None, 5) == ([], 0)
+    await runtime.kill(task_id)
+
+
 async def test_stream_stops_when_the_consumer_stops(
     make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], workdir: Path
 ) -> None:

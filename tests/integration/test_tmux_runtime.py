@@ -200,6 +200,52 @@ async def test_flood_is_streamed_completely(tmux_runtime: TmuxRuntime, worktree:
     assert len(await tmux_runtime.tail(tid, 10)) == 10
 
 
+def log_lines(path: Path) -> list[str]:
+    """The file's lines as the runtime decodes them (a last line may lack its newline)."""
+    return [line.rstrip("\r") for line in path.read_bytes().decode("utf-8", errors="replace").split("\n")]
+
+
+async def test_read_from_gives_complete_lines_and_reads_on_from_its_cursor(
+        tmux_runtime: TmuxRuntime, worktree: Path) -> None:
+    tid = new_id()
+    await tmux_runtime.spawn(demo_launch(tid, worktree, "quiet after its usage line\nFLEET-DEMO: sleep 60"))
+    log = tmux_runtime.log_path(tid)
+    read: list[str] = []
+    cursor = 0
+
+    async def read_on(max_lines: int = 1000) -> list[str]:
+        nonlocal cursor
+        lines, cursor = await tmux_runtime.read_from(tid, cursor, max_lines)
+        read.extend(lines)
+        return lines
+
+    for _ in range(200):  # the agent's own lines, up to its usage line; then it sleeps
+        await read_on()
+        if any(line.startswith("usage:") for line in read):
+            break
+        await asyncio.sleep(0.05)
+    assert read == log_lines(log)[:-1] and cursor == log.stat().st_size  # all of it, all complete
+
+    with log.open("ab") as out:
+        out.write(b"alpha\nbeta\ngam")
+    assert await read_on() == ["alpha", "beta"]
+    assert await read_on() == [] and cursor == log.stat().st_size - 3  # "gam" waits for its newline
+    with log.open("ab") as out:
+        out.write(b"ma\r\ndelta\n\xff\xfe broken utf-8\n" + b"".join(b"bulk %d\n" % i for i in range(2500)))
+    assert await read_on(2) == ["gamma", "delta"]
+    assert [len(await read_on()) for _ in range(4)] == [1000, 1000, 501, 0]  # full reads, then the rest
+    assert read[-2501] == "\ufffd\ufffd broken utf-8" and read[-1] == "bulk 2499"
+
+    tail, end = await tmux_runtime.read_from(tid, None, 3)
+    assert (tail, end) == (["bulk 2497", "bulk 2498", "bulk 2499"], cursor)
+    with log.open("ab") as out:
+        out.write(b"last words")
+    assert await read_on() == []
+    await tmux_runtime.kill(tid)  # no newline can come now: the unterminated line counts
+    assert await read_on() == ["last words"] and await read_on() == []
+    assert read == log_lines(log)  # every line exactly once, in order
+
+
 async def test_spawn_failures_leave_no_session_or_files(tmux_runtime: TmuxRuntime, worktree: Path,
                                                         tmp_path: Path) -> None:
     tid = new_id()

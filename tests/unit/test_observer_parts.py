@@ -1,4 +1,4 @@
-"""The observer's pure parts: new log lines from successive tails, result caps, errors
+"""The observer's pure parts: result caps, log cursors, errors
 rebuilt across the database, the banner's address, and `--attach` on the command line."""
 
 from __future__ import annotations
@@ -11,20 +11,11 @@ import pytest
 from fleet_tui import cli
 from fleet_tui.domain.commands import describe_error, rebuild_error
 from fleet_tui.domain.errors import FleetError, SpawnDeniedError, TaskLiveError, ValidationFailed
+from fleet_tui.domain.commands import validate_command
 from fleet_tui.engine.command_worker import MAX_DIFF_BYTES, MAX_LOG_BYTES, capped_lines, capped_text
-from fleet_tui.engine.observer import fleet_address, new_lines
+from fleet_tui.engine.observer import fleet_address
+from fleet_tui.infra.docker_runtime import LogCursor, _log_entry
 from fleet_tui.ui.launch import observer_banner
-
-
-@pytest.mark.parametrize(("previous", "current", "new"), [
-    ([], ["a", "b"], ["a", "b"]),
-    (["a", "b", "c"], ["b", "c", "d", "e"], ["d", "e"]),
-    (["a", "b"], ["a", "b"], []),
-    (["x", ".", "."], [".", ".", ".", "y"], [".", "y"]),
-    (["a", "b"], ["q", "r"], ["q", "r"]),  # no overlap (more than a tail arrived): all of it
-])
-def test_new_lines_are_what_follows_the_overlap(previous: list[str], current: list[str], new: list[str]) -> None:
-    assert new_lines(previous, current) == new
 
 
 def test_results_are_capped_newest_lines_and_diff_head_kept() -> None:
@@ -38,6 +29,23 @@ def test_results_are_capped_newest_lines_and_diff_head_kept() -> None:
     assert head["truncated"] and diff.startswith(head["diff"])
     assert len(json.dumps(head).encode()) <= MAX_DIFF_BYTES + 100
     assert capped_text("small") == {"diff": "small", "truncated": False}
+
+
+@pytest.mark.parametrize("bad", [-1, "12", 1.5, True, None, 2**63])
+def test_a_logs_cursor_is_a_non_negative_whole_number(bad: Any) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        validate_command("logs", "abcdef123456", {"from": bad, "lines": 10})
+    assert refused.value.field == "from" and "whole number from 0" in refused.value.rule
+    assert validate_command("logs", "abcdef123456", {"from": 0})[2] == {"lines": 200, "from": 0}
+    assert validate_command("logs", "abcdef123456", {"lines": 5})[2] == {"lines": 5}  # the tail form, as before
+
+
+def test_a_docker_log_cursor_is_a_millisecond_and_a_count_in_one_int() -> None:
+    entry = _log_entry(b"2026-01-02T03:04:05.123456789Z hello \xff\n", 0)
+    assert (entry.ms, entry.text) == (1767323045123, "hello \ufffd")
+    assert _log_entry(b"2026-01-02T03:04:05Z whole second", 0).ms == 1767323045000
+    cursor = LogCursor(entry.ms, 3)
+    assert LogCursor.unpack(cursor.pack()) == cursor and 0 < cursor.pack() < 2**63
 
 
 def test_errors_cross_the_database_as_the_same_kind_and_message() -> None:
