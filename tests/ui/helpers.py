@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from textual.pilot import Pilot
 
@@ -28,3 +28,14 @@ def footer_actions(app: object) -> set[str]:
     from textual.widgets._footer import FooterKey
 
     return {key.action for key in app.screen.query(FooterKey) if key.display}  # type: ignore[attr-defined]
+
+
+async def open_spawn_form(pilot: Pilot) -> Any:
+    """Once the engine is ready, `n`: the spawn form, on screen."""
+    from fleet_tui.ui.screens.spawn import SpawnScreen
+
+    app: Any = pilot.app
+    await until(pilot, app.engine_ready.is_set, what="engine ready")
+    await pilot.press("n")
+    await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
+    return app.screen

@@ -10,7 +10,7 @@ from fleet_tui.engine.conductor import SYSTEM
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from tests.fixtures.engine import operator
-from tests.ui.helpers import until
+from tests.ui.helpers import open_spawn_form, until
 
 SIZE = (140, 40)
 
@@ -19,9 +19,7 @@ async def test_spawn_through_the_form_reaches_a_live_row(make_conductor: Any, gi
     conductor = await make_conductor()
     app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, app.engine_ready.is_set, what="engine ready")
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
+        await open_spawn_form(pilot)
         await pilot.press(*"add a flag\nFLEET-DEMO: sleep 30".replace("\n", " "))
         app.screen.query_one("#description").value = "add a --json flag\nFLEET-DEMO: sleep 30"
         await pilot.press("ctrl+s")
@@ -41,10 +39,7 @@ async def test_invalid_form_input_shows_the_fields_rule_and_creates_nothing(
     conductor = await make_conductor()
     app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, app.engine_ready.is_set, what="engine ready")
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
-        form = app.screen
+        form = await open_spawn_form(pilot)
         form.query_one("#description").value = "something"
         form.query_one("#priority").value = "250"
         await pilot.press("ctrl+s")

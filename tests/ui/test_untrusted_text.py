@@ -19,7 +19,7 @@ from fleet_tui.ui.app import make_app
 from fleet_tui.ui.screens.detail import DetailScreen, audit_view, verdicts_view
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from tests.fixtures.engine import operator
-from tests.ui.helpers import until
+from tests.ui.helpers import open_spawn_form, until
 
 SIZE = (150, 40)
 HOSTILE = "handle [/] and [@click=app.quit]this[/] in [bold]the parser"
@@ -68,10 +68,7 @@ async def test_spawn_form_errors_echoing_markup_show_as_written(make_conductor: 
     conductor = await make_conductor()
     app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, app.engine_ready.is_set, what="engine ready")
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
-        form = app.screen
+        form = await open_spawn_form(pilot)
         form.query_one("#description").value = HOSTILE
         form.query_one("#repo").value = str(git_repo / "[/]nowhere")
         await pilot.press("ctrl+s")
