@@ -31,15 +31,15 @@ def metadata_table(task: TaskRecord, app: Any) -> Table:
         grid.add_column()
     now = app.now()
     add_plain_row(grid, Text("task", style="bold"), task.id, Text("status", style="bold"),
-                 status_cell(task.status, app.current_theme))
+                  status_cell(task.status, app.current_theme))
     add_plain_row(grid, Text("agent", style="bold"), agent_cell(task), Text("attempt", style="bold"),
-                 attempts_cell(task))
+                  attempts_cell(task))
     add_plain_row(grid, Text("branch", style="bold"), f"{task.branch or '-'} <- {task.base_branch}",
-                 Text("age", style="bold"), age(task.created_at, now))
+                  Text("age", style="bold"), age(task.created_at, now))
     add_plain_row(grid, Text("repo", style="bold"), task.repo, Text("ci/review", style="bold"),
-                 f"{task.ci_status or '-'} / {task.review_status or '-'}")
+                  f"{task.ci_status or '-'} / {task.review_status or '-'}")
     add_plain_row(grid, Text("type", style="bold"), f"{task.task_type} (priority {task.priority})",
-                 Text("operator", style="bold"), task.operator_id)
+                  Text("operator", style="bold"), task.operator_id)
     if task.failure_reason:
         add_plain_row(grid, Text("failure", style="bold red"), task.failure_reason, "", "")
     add_plain_row(grid, Text("asked", style="bold"), task.description.strip().splitlines()[0][:100], "", "")
