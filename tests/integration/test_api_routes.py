@@ -111,10 +111,12 @@ async def test_status_scope_and_all_for_admins_only(api: Api) -> None:
 async def test_task_routes_enforce_ownership(api: Api) -> None:
     owner, other = new_operator(Tier.BUILDER), new_operator(Tier.SOVEREIGN)
     admin = new_operator(Tier.OBSERVER, admin=True)
-    task = await api.spawn(owner, "secret plan for the owner only")
+    # the agent stalls: it is still running when the others' stop has been refused
+    task = await api.spawn(owner, "secret plan for the owner only\nFLEET-DEMO: stall 30")
     tid = task["id"]
     mine = await api.client.get(f"/api/fleet/tasks/{tid}", headers=api.auth(owner))
-    assert mine.status_code == 200 and mine.json()["task"]["description"] == "secret plan for the owner only"
+    assert mine.status_code == 200
+    assert mine.json()["task"]["description"].startswith("secret plan for the owner only")
     assert [r["to_status"] for r in mine.json()["audit"] if r["action"] == "transition"][-1] == "running"
     assert (await api.client.get(f"/api/fleet/tasks/{tid}", headers=api.auth(admin))).status_code == 200
     for method, path in (("GET", f"/api/fleet/tasks/{tid}"), ("GET", f"/api/fleet/tasks/{tid}/logs"),
