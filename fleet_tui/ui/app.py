@@ -24,7 +24,7 @@ from fleet_tui.domain.models import Operator, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES
 from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
 from fleet_tui.ui.commands import FleetCommands
-from fleet_tui.ui.format import utc_now
+from fleet_tui.ui.format import strip_ansi, utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
 from fleet_tui.ui.screens.confirm import STOP_ALL, QuitScreen
 from fleet_tui.ui.screens.detail import DetailScreen
@@ -102,9 +102,10 @@ class FleetApp(App[None]):
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
-        """Notices carry task text, agent output and error messages: shown as written, never
-        parsed as markup (a "[/]" would crash the toast, a "[@click=...]" would be a button)."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        """Notices carry task text, agent output and error messages: shown as written (see
+        format.plain), never parsed as markup."""
+        super().notify(strip_ansi(message), title=strip_ansi(title), severity=severity, timeout=timeout,
+                       markup=False)
 
     def on_mount(self) -> None:
         if self.user_keymap:

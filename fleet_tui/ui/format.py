@@ -18,7 +18,7 @@ S = TaskStatus
 
 # CSI / OSC / two-character escapes, then stray control characters (keep tab).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C1 too: some terminals read \x9b as CSI
 
 
 def utc_now() -> datetime:
@@ -27,6 +27,14 @@ def utc_now() -> datetime:
 
 def strip_ansi(line: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", line))
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text shown as written: never parsed as markup (a "[/]" would crash the frame, a
+    "[@click=...]" would be a button) and stripped of terminal control sequences (Rich
+    passes ESC through: an agent's or reviewer's text could retitle the terminal or write
+    its clipboard)."""
+    return Text(strip_ansi(text), style=style)
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -86,25 +94,23 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, Text]:
-    # Text, never str: DataTable parses a str cell as markup, so a description holding "[/]"
-    # would crash the render and "[@click=...]" would make a clickable action
     return {
         "id": Text(task.id),
         "status": status_cell(task.status, theme),
-        "agent": Text(agent_cell(task)),
+        "agent": plain(agent_cell(task)),
         "age": Text(age(task.created_at, now)),
         "attempts": Text(attempts_cell(task)),
         "ci": Text(str(task.ci_status) if task.ci_status else "-"),
-        "review": Text(review_cell(task)),
-        "description": Text(short(task.description, 40)),
-        "branch": Text(task.branch or "-"),
+        "review": plain(review_cell(task)),
+        "description": Text(short(strip_ansi(task.description), 40)),  # cut what a person sees
+        "branch": plain(task.branch or "-"),
         "operator": Text(task.operator_id),
     }
 
 
 def add_plain_row(table: Table, *cells: str | Text) -> None:
     """Rich parses a str cell as markup: task and review text must show as written."""
-    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
+    table.add_row(*(plain(cell) if isinstance(cell, str) else cell for cell in cells))
 
 
 def matches(task: TaskRecord, needle: str) -> bool:

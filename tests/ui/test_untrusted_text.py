@@ -16,13 +16,15 @@ from fleet_tui.domain.models import SpawnRequest, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM
 from fleet_tui.ui.app import make_app
-from fleet_tui.ui.screens.detail import DetailScreen, audit_view, verdicts_view
+from fleet_tui.ui.screens.detail import DetailScreen, audit_view, diff_view, verdicts_view
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from tests.fixtures.engine import operator
 from tests.ui.helpers import open_spawn_form, until
 
 SIZE = (150, 40)
-HOSTILE = "handle [/] and [@click=app.quit]this[/] in [bold]the parser"
+ESCAPES = "\x1b]0;retitled\x1b\\\x1b]52;c;Y2xpcGJvYXJk\x07\x1b[2J\x9b31m"  # title, clipboard, clear, C1 CSI
+HOSTILE = "fix\x1b]0;retitled\x07 [/] and [@click=app.quit]this[/] in [bold]the parser" + ESCAPES
+SHOWN = "fix [/] and [@click=app.quit]this[/]"  # what a person sees of it
 
 
 def rendered(widget: Any) -> str:
@@ -43,8 +45,9 @@ async def test_a_description_with_markup_shows_as_written_in_table_detail_and_fi
         await until(pilot, lambda: task.id in table.visible_ids, what="the row")
         await pilot.pause(0.2)  # frames rendered with the row on screen
         cell = table.get_cell(task.id, "description")
-        assert cell.plain.startswith("handle [/] and [@click=app.quit]this[/]")
+        assert cell.plain.startswith(SHOWN)
         assert not cell.spans  # no style, no link, no action came out of the text
+        assert "\x1b" not in cell.plain and "\x9b" not in cell.plain and "retitled" not in cell.plain
 
         await pilot.press("slash", *"[/]", "enter")
         await until(pilot, lambda: "filter: [/]" in rendered(app.main.query_one("#status-line")),
@@ -55,11 +58,13 @@ async def test_a_description_with_markup_shows_as_written_in_table_detail_and_fi
         await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
         await pilot.pause(0.2)
         meta = app.screen.query_one("#meta", Static)
-        assert "handle [/] and [@click=app.quit]this[/]" in _text(meta.content)
+        shown = _text(meta.content)
+        assert SHOWN in shown and "\x1b" not in shown
 
-        app.screen.notify("retry refused: [/] is not a [@click=app.quit]reason[/]", severity="error")
+        app.screen.notify("retry refused: [/] is not a [@click=app.quit]reason[/]" + ESCAPES, severity="error")
         await until(pilot, lambda: any("[@click=app.quit]reason[/]" in str(toast.render())
                                        for toast in app.screen.query(Toast)), what="the toast")
+        assert not any("\x1b" in str(toast.render()) for toast in app.screen.query(Toast))
         assert app.is_running
     # the test would have raised the app's exception (MarkupError) on leaving run_test
 
@@ -92,11 +97,13 @@ def _text(renderable: Any) -> str:
 
 def test_review_comments_and_audit_reasons_show_as_written() -> None:
     verdicts = [{"reviewer": "[red]llm", "focus": "logic", "verdict": "request_changes",
-                 "comments": ["drop the [/] branch", "[link=http://evil.example]click[/link]"],
+                 "comments": ["drop the [/] branch", "[link=http://evil.example]click[/link]" + ESCAPES],
                  "error": "[b]timeout"}]
     text = _text(verdicts_view(_record(review_verdicts=verdicts)))
     for literal in ("[red]llm", "drop the [/] branch", "[link=http://evil.example]click[/link]", "[b]timeout"):
         assert literal in text
+    assert "\x1b" not in text and "\x9b" not in text
+    assert "\x1b" not in _text(diff_view("+print('hi')" + ESCAPES + "\n"))
 
     audit = [{"created_at": None, "actor": "[i]ana", "action": "stop", "from_status": "running",
               "to_status": "cancelled", "detail": {"reason": "asked [/] nicely"}}]

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import TaskRecord
-from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, status_cell
+from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell, strip_ansi
 from fleet_tui.ui.messages import LogLines
 from fleet_tui.ui.verbs import applies
 from fleet_tui.ui.widgets.tail_log import TailLog
@@ -75,7 +75,7 @@ def verdicts_view(task: TaskRecord) -> Table | Text:
         if verdict.get("error"):
             comments += f"\n(error: {verdict['error']})"
         add_plain_row(table, str(verdict.get("reviewer", "?")), str(verdict.get("focus", "")),
-                      Text(kind, style=f"bold {VERDICT_STYLE.get(kind, '')}"), comments)
+                      plain(kind, style=f"bold {VERDICT_STYLE.get(kind, '')}"), comments)
     return table
 
 
@@ -96,7 +96,8 @@ def audit_view(audit: list[dict[str, Any]]) -> Table:
 def diff_view(diff: str) -> Syntax | Text:
     if not diff.strip():
         return Text("no change yet", style="dim")
-    return Syntax(diff, "diff", theme="ansi_dark", word_wrap=False, line_numbers=False)
+    # the diff holds what the agent wrote: no terminal control sequence reaches the screen
+    return Syntax(strip_ansi(diff), "diff", theme="ansi_dark", word_wrap=False, line_numbers=False)
 
 
 class DetailScreen(Screen[None]):
@@ -158,7 +159,7 @@ class DetailScreen(Screen[None]):
         try:
             diff = await app.conductor.diff(app.operator, self.record.id) if self.record.branch else ""
         except FleetError as exc:  # e.g. an observer's conductor did not answer
-            self.query_one("#diff", Static).update(Text(f"diff unavailable: {exc}", style="yellow"))
+            self.query_one("#diff", Static).update(plain(f"diff unavailable: {exc}", style="yellow"))
             return
         self.query_one("#diff", Static).update(diff_view(diff))
 

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Input, LoadingIndicator, Static
 
 from fleet_tui.domain.models import SpawnResult, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
+from fleet_tui.ui.format import plain
 from fleet_tui.ui.screens.confirm import ConfirmScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
@@ -54,7 +55,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         app: Any = self.app
-        yield Static("", id="status-line", markup=False)
+        yield Static("", id="status-line")
         with Horizontal(id="body"):
             with Vertical(id="tasks"):
                 yield Input(placeholder="filter: words that must all appear (esc clears)", id="filter")
@@ -62,13 +63,13 @@ class MainScreen(Screen[None]):
                 yield self._table
                 with Vertical(id="loading"):
                     yield LoadingIndicator()
-                    yield Static("starting…", id="loading-step", markup=False)
+                    yield Static("starting…", id="loading-step")
             with Vertical(id="side"):
                 yield Static("Governor headroom", classes="panel-title")
                 yield HeadroomPanel(id="headroom")
                 yield Static("Health", classes="panel-title")
                 yield HealthPanel(id="health")
-        yield Static("", id="banner", markup=False)
+        yield Static("", id="banner")
         yield VerbFooter()
 
     @property
@@ -85,7 +86,7 @@ class MainScreen(Screen[None]):
     # --- fed by the app's @on handlers ---------------------------------------------------
 
     def progress(self, step: str) -> None:
-        self.query_one("#loading-step", Static).update(step)
+        self.query_one("#loading-step", Static).update(plain(step))
 
     def ready(self, tasks: list[TaskRecord]) -> None:
         # removed, not hidden: a hidden LoadingIndicator keeps its animation timer running
@@ -96,7 +97,7 @@ class MainScreen(Screen[None]):
     def failed(self, error: str) -> None:
         self.query_one(LoadingIndicator).display = False
         self.query_one("#loading-step", Static).update(
-            Text.assemble(("the engine did not start: ", "bold red"), error))
+            Text.assemble(("the engine did not start: ", "bold red"), plain(error)))
 
     def apply(self, changed: list[TaskRecord], deleted: set[str]) -> None:
         """A batch from the engine: rows now; the figures (a count over every task) at most
@@ -123,7 +124,7 @@ class MainScreen(Screen[None]):
 
     def show_banner(self, text: str) -> None:
         banner = self.query_one("#banner", Static)
-        banner.update(text)
+        banner.update(plain(text))
         banner.display = bool(text)
 
     def after_change(self) -> None:
@@ -154,7 +155,7 @@ class MainScreen(Screen[None]):
         text = " │ ".join(parts)
         if text != self._status_text:
             self._status_text = text
-            self.query_one("#status-line", Static).update(text, layout=False)  # one line, always
+            self.query_one("#status-line", Static).update(plain(text), layout=False)  # one line, always
         self.query_one(HeadroomPanel).show(live, queued, me=app.operator.id, my_limit=limit,
                                            fleet_capacity=capacity)
 

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from fleet_tui.domain.errors import FleetError, PermissionDeniedError, SpawnDeniedError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
+from fleet_tui.ui.format import plain
 
 FIELDS = ("description", "repo", "base_branch", "task_type", "agent", "model", "priority")
 LABELS = {
@@ -57,8 +58,8 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
                 else:
                     value = self.default_repo if name == "repo" else ("50" if name == "priority" else "")
                     yield Input(value=value, id=name, placeholder=LABELS[name])
-                yield Static("", id=f"{name}-error", classes="field-error", markup=False)
-            yield Static("", id="admission", markup=False)
+                yield Static("", id=f"{name}-error", classes="field-error")
+            yield Static("", id="admission")
             with Horizontal(classes="buttons"):
                 yield Button("Spawn (ctrl+s)", variant="primary", id="submit")
                 yield Button("Cancel (esc)", id="cancel")
@@ -83,13 +84,13 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
         for name in FIELDS:
             box = self.query_one(f"#{name}-error", Static)
             message = errors.get(name, "")
-            box.update(f"{name}: {message}" if message else "")
+            box.update(plain(f"{name}: {message}" if message else ""))
             box.set_class(bool(message), "shown")
             self.query_one(f"#{name}").set_class(bool(message), "-invalid-field")
 
     def show_admission(self, text: str, kind: str) -> None:
         line = self.query_one("#admission", Static)
-        line.update(text)
+        line.update(plain(text))
         line.set_classes(f"admission-{kind}")
 
     # --- submitting --------------------------------------------------------------------
