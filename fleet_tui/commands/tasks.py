@@ -21,6 +21,7 @@ from fleet_tui.domain.errors import (
     TaskLiveError,
 )
 from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
+from fleet_tui.domain.text import strip_ansi
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.session import close_conductor, open_conductor
 
@@ -96,8 +97,14 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"fleet-tui: {message}", file=sys.stderr)
+    print(f"fleet-tui: {strip_ansi(message)}", file=sys.stderr)
     return code
+
+
+def _say(text: str) -> None:
+    """Human output holds agents' and reviewers' text: no escape sequence reaches the
+    terminal (`logs` alone prints the agent's output raw, as `docker logs` does)."""
+    print(strip_ansi(text))
 
 
 def _print_json(data: Any) -> None:
@@ -133,9 +140,9 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
         print(f"queued (#{result.queue_id}): the fleet is at capacity; it starts when room frees")
     else:
         verb = "spawned" if result.created else "already exists"
-        print(f"{verb}: {task_line(result.task)}")
+        _say(f"{verb}: {task_line(result.task)}")
         if result.task.failure_reason:
-            print(f"  failed: {result.task.failure_reason}: {(result.task.failure_context or {}).get('message', '')}")
+            _say(f"  failed: {result.task.failure_reason}: {(result.task.failure_context or {}).get('message', '')}")
     return 0
 
 
@@ -147,7 +154,7 @@ async def run_status(c: Conductor, me: Operator, args: argparse.Namespace) -> in
     print(f"operator {summary.operator_id} ({summary.tier}): {summary.live}/{summary.limit} live; "
           f"fleet {summary.fleet_live}/{summary.fleet_capacity}")
     for task in summary.tasks:
-        print(task_line(task))
+        _say(task_line(task))
     return 0
 
 
@@ -158,17 +165,17 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
                      "executions": [{k: v for k, v in e.items() if k != "prompt"} for e in detail.executions]})
         return 0
     task = detail.task
-    print(task_line(task))
+    _say(task_line(task))
     for name in ("description", "repo", "base_branch", "worktree_path", "tmux_session", "container_id",
                  "ci_status", "review_status", "failure_reason"):
         value = getattr(task, name)
         if value:
-            print(f"  {name}: {value}")
+            _say(f"  {name}: {value}")
     for run in detail.executions:
-        print(f"  attempt {run['attempt']}: {run['agent']}/{run['model']} exit={run['exit_code']} "
+        _say(f"  attempt {run['attempt']}: {run['agent']}/{run['model']} exit={run['exit_code']} "
               f"failure={run['failure'] or '-'}")
     for row in detail.audit:
-        print(f"  {row['created_at']:%H:%M:%S} {row['action']} {row['from_status'] or ''}->{row['to_status'] or ''} "
+        _say(f"  {row['created_at']:%H:%M:%S} {row['action']} {row['from_status'] or ''}->{row['to_status'] or ''} "
               f"by {row['actor']}")
     return 0
 
@@ -196,5 +203,5 @@ async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> in
     if args.json:
         _print_json(task.model_dump(mode="json"))
     else:
-        print(task_line(task))
+        _say(task_line(task))
     return 0

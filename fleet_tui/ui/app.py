@@ -22,9 +22,10 @@ from fleet_tui.config import Settings
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES
+from fleet_tui.domain.text import strip_ansi
 from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
 from fleet_tui.ui.commands import FleetCommands
-from fleet_tui.ui.format import strip_ansi, utc_now
+from fleet_tui.ui.format import utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
 from fleet_tui.ui.screens.confirm import STOP_ALL, QuitScreen
 from fleet_tui.ui.screens.detail import DetailScreen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -12,21 +11,14 @@ from textual.theme import Theme
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.domain.text import strip_ansi
 
 Clock = Callable[[], datetime]
 S = TaskStatus
 
-# CSI / OSC / two-character escapes, then stray control characters (keep tab).
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C1 too: some terminals read \x9b as CSI
-
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def strip_ansi(line: str) -> str:
-    return _CONTROL.sub("", _ANSI.sub("", line))
 
 
 def plain(text: str, style: str = "") -> Text:

@@ -81,5 +81,13 @@ async def test_cli_verbs_json_and_exit_codes(fresh_database: Any, git_repo: Path
         followed = await cli.run("logs", quick["task"]["id"], "--follow", "--json")
         assert followed.returncode == 0  # ends by itself once the agent has exited
         assert any("usage:" in json.loads(line)["line"] for line in followed.stdout.splitlines())
+
+        # human output: a description's escape sequences never reach the terminal
+        sneaky = await cli.json("spawn", "retitle\x1b]0;owned\x07 me\x1b[2J\nFLEET-DEMO: sleep 60",
+                                "--repo", str(git_repo))
+        for verb in ("status", "show"):
+            shown = await cli.run(verb, *([sneaky["task"]["id"]] if verb == "show" else []))
+            assert shown.returncode == 0 and "retitle me" in shown.stdout, shown.stdout
+            assert "\x1b" not in shown.stdout and "owned" not in shown.stdout
     finally:
         kill_tmux_server(socket)

@@ -16,7 +16,8 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import TaskRecord
-from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell, strip_ansi
+from fleet_tui.domain.text import strip_ansi
+from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell
 from fleet_tui.ui.messages import LogLines
 from fleet_tui.ui.verbs import applies
 from fleet_tui.ui.widgets.tail_log import TailLog

@@ -7,7 +7,7 @@ from typing import Any
 from textual.reactive import reactive
 from textual.widgets import Log
 
-from fleet_tui.ui.format import strip_ansi
+from fleet_tui.domain.text import strip_ansi
 
 
 class TailLog(Log):
