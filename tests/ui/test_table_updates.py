@@ -10,13 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 from rich.segment import Segment
-from textual.widgets import DataTable
+from textual.render import measure
+from textual.widgets import DataTable, Input
 from textual.widgets._footer import FooterKey
 
 from fleet_tui.engine.bus import TaskChanged
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.verbs import TASK_VERBS, applies
-from fleet_tui.ui.widgets.task_table import TaskTable
+from fleet_tui.ui.format import matches
+from fleet_tui.ui.widgets.task_table import MANY_ROWS, TaskTable
 from tests.ui.helpers import footer_actions, until
 from tests.ui.seeded import ME, NOW, S, SeededConductor, _task
 
@@ -87,6 +89,36 @@ async def test_a_changed_task_repaints_its_row_only_and_cached_rows_match_a_fres
         await pilot.pause(0.05)
         cached = screen_lines(table)
         assert cached == fresh_lines(table)
+
+
+async def test_a_filter_that_hides_most_rows_and_its_clearing_keep_order_cursor_and_tasks() -> None:
+    tasks = fleet(300)
+    app = make_app(conductor=SeededConductor(tasks), operator=ME, now=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        table = app.main.table
+        order = table.visible_ids
+        box = app.main.query_one("#filter", Input)
+        all_cells = list(table._rendered.values())  # every task's cells, as first shown
+        selected = "t0123ab"
+        table.move_cursor(row=order.index(selected), animate=False)
+        # most rows leave (made again), a few leave (trimmed), all come back
+        shown: dict[str, int] = {}
+        for text in ("number 12", "number 123", "", "number 1"):
+            box.value = text
+            await pilot.pause(0.1)
+            expected = [task_id for task_id in order if matches(table.tasks[task_id], text)]
+            shown[text] = len(expected)
+            assert table.visible_ids == expected, text  # in the sort order, however they came
+            assert table.selected_task().id == selected  # the cursor stayed on its task
+            assert fresh_lines(table) == screen_lines(table)
+        assert 300 - shown["number 12"] > MANY_ROWS > shown["number 12"] - shown["number 123"] > 0  # both ways
+        assert len(table.tasks) == 300  # hidden, never forgotten
+        # column widths as DataTable's own measuring makes them (every task was shown once)
+        console = app.console
+        for column in table.ordered_columns:
+            assert column.content_width == max(column.label.cell_len, max(
+                measure(console, cells[str(column.key.value)], 1) for cells in all_cells))
 
 
 async def test_the_footer_hides_and_shows_verbs_in_place_as_the_cursor_moves() -> None:

@@ -9,6 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.geometry import Region
+from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
@@ -27,6 +28,7 @@ SORTS: dict[str, tuple[Callable[[TaskRecord], Any], bool]] = {
 
 
 FEW_ROWS = 8  # changed rows up to which a flush empties the cell cache instead of searching it
+MANY_ROWS = 64  # rows leaving or entering the view above which the table is made again
 # a cursor/hover position that matches no row (the header is row -1)
 _NOWHERE = Coordinate(-2, -2)
 
@@ -82,6 +84,23 @@ class TaskTable(DataTable[Any]):
             if hover_location.row != row:
                 hover_location = _NOWHERE
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """DataTable measures every new cell through the console (10,000 measurements when a
+        filter brings 1,000 rows back: ~100 ms of one keystroke). A task's cells are
+        one-line Text, whose width is its cell length."""
+        rows = [self.rows[key] for key in new_rows if key in self.rows]
+        if not self._targeted_updates or any(row.auto_height for row in rows):
+            super()._update_dimensions([row.key for row in rows])
+            return
+        columns = self.ordered_columns
+        for row in rows:
+            cells = self._data[row.key]
+            for column in columns:
+                value = cells.get(column.key)
+                width = value.cell_len if isinstance(value, Text) else measure(self.app.console, value, 1)
+                if width > column.content_width:
+                    column.content_width = width
 
     # --- reading -----------------------------------------------------------------------
 
@@ -174,8 +193,36 @@ class TaskTable(DataTable[Any]):
             self.remove_row(task_id)
 
     def set_filter(self, text: str) -> None:
+        """Only rows that enter or leave the view are touched. DataTable re-indexes every row
+        on each remove_row, so when many rows leave (or come back), the rows are made again
+        in one pass, in sort order (hiding 729 of 1,000 rows one by one took half a second
+        of one keystroke)."""
         self.filter_text = text
-        self.apply(list(self.tasks.values()))
+        wanted = {task_id for task_id, task in self.tasks.items() if matches(task, text)}
+        leaving = self._rendered.keys() - wanted
+        entering = wanted - self._rendered.keys()
+        if len(leaving) > MANY_ROWS or len(entering) > MANY_ROWS:
+            self._rebuild(wanted)
+            return
+        with self.app.batch_update():
+            for task_id in leaving:
+                self._hide(task_id)  # hidden, not deleted: the task stays known
+            if entering:
+                self.apply([self.tasks[task_id] for task_id in entering])
+
+    def _rebuild(self, ids: set[str]) -> None:
+        selected = self.selected_task()
+        key, reverse = SORTS[self.sort_name]
+        shown = sorted((self.tasks[task_id] for task_id in ids), key=key, reverse=reverse)
+        now, theme = self.now(), self.app.current_theme
+        with self.app.batch_update():
+            self.clear()
+            self._rendered, self._changed_cells = {}, set()
+            for task in shown:
+                cells = self._rendered[task.id] = row_cells(task, now, theme)
+                self.add_row(*cells.values(), key=task.id)
+            if selected is not None and selected.id in self._rendered:
+                self.move_cursor(row=self.get_row_index(selected.id), animate=False)
 
     def set_sort(self, name: str) -> None:
         self.sort_name = name
