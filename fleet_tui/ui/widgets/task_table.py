@@ -101,6 +101,7 @@ class TaskTable(DataTable[Any]):
                 width = value.cell_len if isinstance(value, Text) else measure(self.app.console, value, 1)
                 if width > column.content_width:
                     column.content_width = width
+        super()._update_dimensions([])  # the rest of it: the virtual size from the widths
 
     # --- reading -----------------------------------------------------------------------
 
