@@ -54,6 +54,13 @@ def _record(exit_file: str | None, code: int) -> None:
     os.replace(tmp, exit_file)
 
 
+def _forward(child: int, signum: int) -> None:
+    try:
+        os.kill(child, signum)
+    except ProcessLookupError:  # the agent has exited and been reaped: nothing to tell
+        pass
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m fleet_tui.infra.launcher LAUNCH.json", file=sys.stderr)
@@ -69,7 +76,7 @@ def main(argv: list[str]) -> int:
             pass
     child = _start_child(spec)
     for sig in FORWARDED:
-        signal.signal(sig, lambda signum, _frame: os.kill(child, signum))
+        signal.signal(sig, lambda signum, _frame: _forward(child, signum))
     _, status = os.waitpid(child, 0)  # retried on EINTR (PEP 475)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N -> 128+N, as shells report

@@ -178,7 +178,12 @@ async def test_a_conductor_cut_off_from_the_database_reconnects_and_catches_up(
             rows = await fleet.query("SELECT count(*) AS n FROM fleet_tasks WHERE id = ANY($1::text[])"
                                      " AND status IN ('pr_created', 'reviewing', 'ready')", ids)
             return rows[0]["n"] == len(ids)
-        await wait_until(caught_up, 60, "the conductor to catch up")
+        try:
+            await wait_until(caught_up, 60, "the conductor to catch up")
+        except AssertionError:
+            rows = await fleet.query("SELECT id, status, failure_reason FROM fleet_tasks WHERE id = ANY($1::text[])",
+                                     ids)
+            raise AssertionError(f"not caught up: {[dict(r) for r in rows]}\n{proc.tail(60)}") from None
         assert await fleet.duplicate_transitions() == []
         assert proc.proc.poll() is None
     finally:
