@@ -19,6 +19,7 @@ import asyncpg
 
 from fleet_tui.domain.models import Operator
 from fleet_tui.store import outbox as outbox_store
+from fleet_tui.store.errors import is_connection_lost
 
 log = logging.getLogger(__name__)
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -159,7 +160,4 @@ class OutboxListener:
 
 def _connection_failure(exc: BaseException, conn: asyncpg.Connection) -> bool:
     """Lost connection (terminated backend, server restart, network) vs. a query error."""
-    if conn.is_closed() or isinstance(exc, (OSError, asyncpg.InterfaceError)):
-        return True
-    return isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
-                            asyncpg.CannotConnectNowError))
+    return conn.is_closed() or isinstance(exc, asyncpg.InterfaceError) or is_connection_lost(exc)

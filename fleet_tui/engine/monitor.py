@@ -22,10 +22,12 @@ from fleet_tui.engine.attention import Attention
 from fleet_tui.engine.bus import MonitorTick
 from fleet_tui.engine.task_routes import TaskRoutes
 from fleet_tui.engine.leases import holding
+from fleet_tui.engine.listener import RECONNECT_BACKOFF_S
 from fleet_tui.engine.retry import is_due
 from fleet_tui.engine.tracing import trace
 from fleet_tui.infra.protocols import ProcessState
 from fleet_tui.store import leases
+from fleet_tui.store.errors import is_connection_lost
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
@@ -111,9 +113,28 @@ class Monitor:
     # --- reconcile ------------------------------------------------------------------------
 
     async def reconcile(self) -> dict[str, list[str]]:
+        """Reconcile once, again on a fresh connection while the database connection is
+        lost (a backend terminated, a server restart), up to the cycle deadline: the start
+        must not die of a blip (it once did, just after taking the leases)."""
+        deadline = time.monotonic() + self.settings.cycle_deadline_s
+        attempt = 0
+        while True:
+            try:
+                return await self._reconcile_once()
+            except Exception as exc:
+                if not is_connection_lost(exc) or time.monotonic() >= deadline:
+                    raise
+                delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+                attempt += 1
+                log.warning("reconcile lost its database connection (%s); again in %.2fs",
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+    async def _reconcile_once(self) -> dict[str, list[str]]:
         """Among the tasks this conductor claims: registry says live but no process ->
         failed (conductor_restart). A process with no task is logged and left alone: it may
-        belong to someone else. Live processes of known tasks are simply watched again."""
+        belong to someone else. Live processes of known tasks are simply watched again.
+        Safe to repeat: a task already failed is no longer live."""
         self.degraded = set()
         await leases.register(self.c.parts.db, self.c.conductor_id, socket.gethostname(), os.getpid())
         pairs = await self._claim()

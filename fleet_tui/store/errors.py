@@ -14,6 +14,32 @@ class DatabaseUnavailableError(FleetError):
     """The database cannot be reached or refused us; the message is one clear line."""
 
 
+# The connection went away (terminated backend, server restart, network, connect timeout),
+# as opposed to an error of the query itself: worth trying again on a fresh connection.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,  # TimeoutError included
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError: closed mid-operation
+    asyncpg.AdminShutdownError,  # pg_terminate_backend, server shutdown
+    asyncpg.CannotConnectNowError,  # server starting or stopping
+    # the protocol lost track when the server cut it off mid-exchange (seen on the pool's
+    # reset after pg_terminate_backend); the pool then terminates that connection
+    asyncpg.InternalClientError,
+)
+
+
+def is_connection_lost(exc: BaseException | None) -> bool:
+    """Also through the chain: a query cut off inside a transaction surfaces as the
+    InterfaceError of the rollback on the closed connection, raised while handling it."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, CONNECTION_LOST):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 # constraint name -> (field, rule); names come from sql/NNN_*.sql
 CONSTRAINT_RULES: dict[str, tuple[str, str]] = {
     "fleet_tasks_id_check": ("id", "must be 6-32 lowercase letters or digits"),

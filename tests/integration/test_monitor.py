@@ -143,3 +143,26 @@ async def test_reconcile_fails_live_tasks_without_a_process_and_leaves_strangers
     assert task.status == S.FAILED and task.failure_reason == "conductor_restart"
     assert await second.runtime_for("tmux").is_alive(stranger)
     assert report is None
+
+
+async def test_reconcile_survives_its_backend_being_terminated_after_the_claim(
+        make_conductor: Any, git_repo: Path) -> None:
+    """The start once died here: leases taken, then the connection cut (pg_terminate_backend)."""
+    conductor = await make_conductor()
+    task_id = await spawn(conductor, git_repo, "FLEET-DEMO: sleep 60")
+    registry, real_list_live = conductor.registry, conductor.registry.list_live
+    cuts = 0
+
+    async def cut_then_list(*args: Any, **kw: Any) -> Any:
+        nonlocal cuts
+        if cuts < 2:  # twice: the retry must survive a second cut too
+            cuts += 1
+            async with conductor.parts.db.system() as conn:
+                await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return await real_list_live(*args, **kw)
+
+    registry.list_live = cut_then_list  # type: ignore[method-assign]
+    await conductor.start(monitor=False)
+    assert cuts == 2
+    task = await registry.get(task_id, operator=SYSTEM)
+    assert task.status == S.RUNNING  # its agent is alive: reconciling left it to the monitor
