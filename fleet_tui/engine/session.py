@@ -4,7 +4,9 @@ parts, the conductor. Faces use this and nothing below it."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import pkgutil
 import signal
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -18,6 +20,25 @@ from fleet_tui.engine.parts import build_parts
 from fleet_tui.engine.tracing import configure_logging
 
 log = logging.getLogger(__name__)
+
+# The rooms whose modules the engine imports where it first uses them (runtimes, forges,
+# channels, sinks, reviewers), and the libraries it imports the same way.
+ENGINE_PACKAGES = ("fleet_tui.store", "fleet_tui.infra", "fleet_tui.engine")
+LAZY_LIBRARIES = ("httpx", "nats")
+
+
+def import_engine() -> None:
+    """Import now everything the engine would import on first use. A face that takes over
+    sys.stdout calls this before it does: inside a running Textual app sys.stdout is
+    Textual's capture, which has no .encoding, and libtmux reads sys.stdout.encoding at
+    import (the first spawn from the control room died of it). The import rules test
+    checks that every deferred import of the engine is covered."""
+    for name in ENGINE_PACKAGES:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
+            importlib.import_module(module.name)
+    for name in LAZY_LIBRARIES:
+        importlib.import_module(name)
 
 
 async def open_conductor(settings: Settings, **overrides: Any) -> Conductor:

@@ -45,7 +45,11 @@ def observer_banner(database_url: str) -> str:
 
 
 def run(settings: Settings, cwd: Path | None = None, *, observe: bool = False) -> int:
+    from fleet_tui.engine.session import import_engine
     from fleet_tui.ui.app import make_app
+
+    # before Textual takes sys.stdout: nothing the engine imports may meet its capture
+    import_engine()
 
     if observe:
         # no demo repository: a spawn's repo is a path on the conductor's host

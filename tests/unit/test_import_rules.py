@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,50 @@ def test_importing_lower_floors_pulls_in_no_ui_library(module: str) -> None:
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def deferred_imports(path: Path) -> set[tuple[str, tuple[str, ...]]]:
+    """(module, names) of each import inside a function: made on first use, not at import."""
+    found: set[tuple[str, tuple[str, ...]]] = set()
+    for function in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import):
+                found.update((alias.name, ()) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add((node.module, tuple(alias.name for alias in node.names)))
+    return found
+
+
+# what runs inside the control room: everything but the CLI verbs and the HTTP face
+IN_THE_APP = [path for room in ("domain", "store", "infra", "engine", "ui") for path in room_files(room)]
+
+
+def test_the_app_imports_the_engine_before_textual_takes_stdout() -> None:
+    """Inside a running Textual app sys.stdout is Textual's capture (no .encoding); libtmux
+    reads sys.stdout.encoding at import, so a first spawn from the control room died of
+    it. The console script imports the engine before the app runs (import_engine): every
+    import the engine defers to first use must be among what that brings in."""
+    deferred = sorted({item for path in IN_THE_APP for item in deferred_imports(path)})
+    code = (
+        "import importlib.util, json, sys\n"
+        "from fleet_tui.engine.session import import_engine\n"
+        "import_engine()\n"
+        "import fleet_tui.ui.app\n"
+        "missing = []\n"
+        "for module, names in json.loads(sys.argv[1]):\n"
+        "    wanted = [module]\n"
+        "    for name in names:\n"
+        "        try:\n"
+        "            if importlib.util.find_spec(f'{module}.{name}') is not None:\n"
+        "                wanted.append(f'{module}.{name}')\n"
+        "        except ModuleNotFoundError:\n"
+        "            pass\n"
+        "    missing += [m for m in wanted if m not in sys.modules]\n"
+        "print(json.dumps(sorted(set(missing))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(deferred)], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout) == []
+    assert any(module == "fleet_tui.infra.tmux_runtime" for module, _ in deferred)  # the check sees them
