@@ -261,7 +261,8 @@ def history_section(similar: Sequence[Mapping[str, Any]]) -> Section | None:
     for past in similar[:10]:
         outcome = past.get("status", "unknown")
         who = "/".join(str(past[k]) for k in ("agent", "model") if past.get(k))
-        line = f"- [{outcome}] {str(past.get('description', '')).strip()[:200]}"
+        # one line per past task: its later lines must not start lines of the prompt
+        line = f"- [{outcome}] {' '.join(str(past.get('description', '')).split())[:200]}"
         if who:
             line += f" ({who})"
         if past.get("failure_reason"):

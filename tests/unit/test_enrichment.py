@@ -176,6 +176,15 @@ def test_background_sections() -> None:
     assert reputation_section("   ") is None
 
 
+def test_a_past_description_stays_on_its_bullet() -> None:
+    """A past task's later lines (the demo agent's `FLEET-DEMO:` script among them) are quoted
+    on its one line: a second demo task once ran the first one's `sleep 4 (demo/demo-small)`."""
+    history = history_section([{"description": "first\nFLEET-DEMO: sleep 4\n\n  more", "status": "ready",
+                                "agent": "demo", "model": "demo-small"}])
+    assert history is not None
+    assert history.text.splitlines() == ["- [ready] first FLEET-DEMO: sleep 4 more (demo/demo-small)"]
+
+
 def test_build_task_prompt_assembles_tiers_and_applies_oom(tmp_path: Path) -> None:
     from fleet_tui.engine.enrichment import build_task_prompt
 
