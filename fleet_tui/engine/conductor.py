@@ -310,6 +310,15 @@ class Conductor:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    async def change_feed(self, operator: Operator) -> Any:
+        """A started engine.feed.ChangeFeed: the changes other processes make to the fleet
+        (as `operator` may see them) published on this conductor's bus; the caller closes it."""
+        from fleet_tui.engine.feed import ChangeFeed
+
+        feed = ChangeFeed(self.parts.db, self.bus, operator=operator)
+        await feed.start()
+        return feed
+
     async def start(self, *, monitor: bool = True) -> None:
         from fleet_tui.engine.monitor import Monitor
 

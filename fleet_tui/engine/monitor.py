@@ -44,7 +44,7 @@ class Monitor:
         self.cycles = 0
         self.errors = 0
         self.last_cycle_ms = 0.0
-        self.degraded: set[str] = set()  # checks skipped in the last cycle ("forge", ...)
+        self.degraded: dict[str, str] = {}  # checks skipped in the last cycle ("forge", ...) -> why
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._launching: dict[str, asyncio.Task[Any]] = {}
@@ -64,7 +64,12 @@ class Monitor:
 
     def health(self) -> dict[str, Any]:
         return {"running": self.running, "last_cycle_ms": round(self.last_cycle_ms, 1),
-                "cycles": self.cycles, "errors": self.errors, "degraded": sorted(self.degraded)}
+                "cycles": self.cycles, "errors": self.errors, "degraded": sorted(self.degraded),
+                "degraded_reasons": dict(self.degraded)}
+
+    def _degrade(self, check: str, exc: BaseException) -> None:
+        """Skip `check` this cycle; the health panel says why (the log has the rest)."""
+        self.degraded[check] = f"{type(exc).__name__}: {exc}"[:200]
 
     def start(self) -> None:
         self._stopping.clear()
@@ -135,7 +140,7 @@ class Monitor:
         failed (conductor_restart). A process with no task is logged and left alone: it may
         belong to someone else. Live processes of known tasks are simply watched again.
         Safe to repeat: a task already failed is no longer live."""
-        self.degraded = set()
+        self.degraded = {}
         await leases.register(self.c.parts.db, self.c.conductor_id, socket.gethostname(), os.getpid())
         pairs = await self._claim()
         states = await self._states({t.runtime for t, _ in pairs} | {RuntimeKind.TMUX})
@@ -180,7 +185,7 @@ class Monitor:
     # --- the cycle --------------------------------------------------------------------------
 
     async def cycle(self) -> None:
-        self.degraded = set()
+        self.degraded = {}
         pairs = await self._claim()
         self.held = {t.id for t, _ in pairs}
         states = await self._states({t.runtime for t, _ in pairs if t.status in (S.RUNNING, S.SPAWNING)})
@@ -212,7 +217,7 @@ class Monitor:
             try:
                 merged.update(await self.c.runtime_for(kind).states())
             except Exception as exc:
-                self.degraded.add(f"runtime:{RuntimeKind(kind)}")
+                self._degrade(f"runtime:{RuntimeKind(kind)}", exc)
                 log.warning("runtime %s unavailable: %s", kind, exc)
         return merged
 
@@ -310,7 +315,7 @@ class Monitor:
         try:
             change = await forge.find_change(self.c.change_ref(task))
         except FleetError as exc:
-            self.degraded.add("forge")
+            self._degrade("forge", exc)
             log.warning("forge unavailable for %s: %s", task.id, exc)
             return
         if change is None:
@@ -326,7 +331,7 @@ class Monitor:
         try:
             result = await self.c.parts.forge.ci_status(self.c.change_ref(task))
         except FleetError as exc:
-            self.degraded.add("forge")
+            self._degrade("forge", exc)
             log.warning("forge CI check unavailable for %s: %s", task.id, exc)
             return
         if result.status == CIStatus.PENDING:

@@ -2,9 +2,10 @@
 (`fleet-tui --attach DATABASE_URL`). It offers the conductor's surface to the face:
 
 - reads (status, detail) straight from the database, under the operator's row-level security;
-- news from the outbox through NOTIFY (OutboxListener): each event becomes the task's
-  current record (TaskChanged, or TaskDeleted once gone) on its own bus, plus a periodic
-  MonitorTick carrying the fleet's conductor count;
+- news from the outbox through NOTIFY (engine.feed.ChangeFeed, as the control room over a
+  conductor has too): each event becomes the task's current record (TaskChanged, or
+  TaskDeleted once gone) on its own bus, plus a periodic MonitorTick carrying the fleet's
+  conductor count;
 - actions (spawn, stop, retry, delete, merge, logs, diff) as commands in the database, run
   by the conductor that holds the task (engine.command_worker) and awaited here.
 
@@ -36,7 +37,7 @@ from fleet_tui.engine.bus import EventBus, MonitorTick, TaskChanged, TaskDeleted
 from fleet_tui.engine.command_client import CommandClient
 from fleet_tui.engine.conductor import TaskDetail
 from fleet_tui.engine.governor import Governor
-from fleet_tui.engine.listener import OutboxListener
+from fleet_tui.engine.feed import ChangeFeed
 from fleet_tui.store import audit as audit_store
 from fleet_tui.store import executions as executions_store
 from fleet_tui.store import leases as lease_store
@@ -92,10 +93,8 @@ class Observer:
         self._tick_s = tick_s
         self._follow_every_s = follow_every_s
         self._owns_db = owns_db
-        self._listener: OutboxListener | None = None
+        self._feed: ChangeFeed | None = None
         self.commands = CommandClient(db, timeout_s=timeout_s)
-        self._dirty: dict[str, None] = {}
-        self._kick = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._tmux: Any = None
 
@@ -111,12 +110,10 @@ class Observer:
         accepted for the app's sake: the monitors run in the conductors."""
         if self.monitor is not None:
             return
-        self._listener = OutboxListener(self.db.app_url, operator=self.operator, poll_s=LISTEN_POLL_S)
-        await self._listener.start()
+        self._feed = ChangeFeed(self.db, self.bus, operator=self.operator, poll_s=LISTEN_POLL_S)
+        await self._feed.start()
         await self._refresh_health()
-        self._loops = [asyncio.create_task(self._read_outbox(), name="fleet-observer-outbox"),
-                       asyncio.create_task(self._publish_changes(), name="fleet-observer-changes"),
-                       asyncio.create_task(self._tick(), name="fleet-observer-tick")]
+        self._loops = [asyncio.create_task(self._tick(), name="fleet-observer-tick")]
         self.monitor = self._health
 
     async def shutdown(self) -> None:
@@ -124,9 +121,9 @@ class Observer:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        if self._feed is not None:
+            await self._feed.close()
+            self._feed = None
         await self.commands.close()
         self.monitor = None
 
@@ -135,38 +132,7 @@ class Observer:
         if self._owns_db:
             await self.db.close()
 
-    # --- news: outbox events -> current records on the bus ------------------------------------
-
-    async def _read_outbox(self) -> None:
-        """Lost connections are the listener's business; any other error is logged and
-        reading goes on from the cursor, so the face never silently stops updating."""
-        assert self._listener is not None
-        while True:
-            try:
-                async for envelope in self._listener:
-                    if envelope.get("task_id"):
-                        self._dirty[envelope["task_id"]] = None
-                        self._kick.set()
-            except Exception as exc:
-                self._health.errors += 1
-                log.warning("observer could not read the outbox (%s); again in 1 s", type(exc).__name__)
-                await asyncio.sleep(1.0)
-
-    async def _publish_changes(self) -> None:
-        """Re-read each changed task once per burst, whatever number of events it had."""
-        while True:
-            await self._kick.wait()
-            self._kick.clear()
-            task_ids, self._dirty = list(self._dirty), {}
-            for task_id in task_ids:
-                try:
-                    self.bus.publish(TaskChanged(await self.registry.get(task_id, operator=self.operator)))
-                except NotFoundError:  # deleted, or not ours to see
-                    self.bus.publish(TaskDeleted(task_id))
-                except Exception as exc:  # the database away: try again on the next event or tick
-                    self._health.errors += 1
-                    self._dirty[task_id] = None
-                    log.warning("observer could not re-read task %s (%s)", task_id, type(exc).__name__)
+    # --- news: the change feed, and a periodic tick ---------------------------------------------
 
     async def _tick(self) -> None:
         while True:
@@ -176,8 +142,6 @@ class Observer:
             except Exception as exc:
                 self._health.errors += 1
                 log.warning("observer health refresh failed (%s)", type(exc).__name__)
-            if self._dirty:
-                self._kick.set()
             h = self._health
             self.bus.publish(MonitorTick(h.cycles, h.last_cycle_ms, h.errors))
 
@@ -188,8 +152,8 @@ class Observer:
         h.conductors, h.running = conductors, conductors > 0
         h.cycles += 1
         h.last_cycle_ms = (time.perf_counter() - started) * 1000
-        if self._listener is not None:
-            h.errors = max(h.errors, self._listener.read_errors)
+        if self._feed is not None:
+            h.errors = max(h.errors, self._feed.health_errors())
 
     # --- reads, from the database --------------------------------------------------------------
 

@@ -60,8 +60,9 @@ class FleetApp(App[None]):
                  close_engine: Callable[[Any], Awaitable[None]] | None = None,
                  default_repo: str = "", banner: str = "", keymap: dict[str, str] | None = None,
                  now: Callable[[], datetime] = utc_now, start_monitor: bool = True,
-                 theme: str = "textual-dark") -> None:
+                 theme: str = "textual-dark", log_path: Path | None = None) -> None:
         super().__init__()
+        self.log_path = log_path  # where this control room's log goes (the health panel says)
         if conductor is None and open_engine is None:
             raise ValueError("FleetApp needs a conductor or a way to open one")
         self.conductor = conductor
@@ -75,6 +76,7 @@ class FleetApp(App[None]):
         self._started_monitor = False
         self._start_monitor = start_monitor
         self._queue: asyncio.Queue[Event] | None = None
+        self._feed: Any = None
         self.user_keymap = dict(keymap or {})
         self.engine_ready = asyncio.Event()
         self.screen_ready = asyncio.Event()  # set by MainScreen.on_mount; handlers need its widgets
@@ -128,6 +130,10 @@ class FleetApp(App[None]):
                 await self.conductor.start(monitor=self._start_monitor)
                 self._started_monitor = True
             self._queue = self.conductor.bus.subscribe()
+            change_feed = getattr(self.conductor, "change_feed", None)  # an observer has its own
+            if change_feed is not None:
+                # changes made by other processes (CLI, other conductors, other UIs), live
+                self._feed = await change_feed(self.operator)
             self.post_message(EngineProgress("loading tasks…"))
             summary = await self.conductor.status(self.operator, all_operators=self.operator.is_admin,
                                                   limit=TASK_LIMIT)
@@ -182,6 +188,8 @@ class FleetApp(App[None]):
             health.update({k: self.fleet_figures[k] for k in FLEET_HEALTH_KEYS if k in self.fleet_figures})
         if self.fleet_error:
             health["fleet_error"] = self.fleet_error
+        if self.log_path is not None:
+            health["log"] = str(self.log_path)
         return health
 
     async def _read_fleet_health(self, timeout_s: float = HEALTH_TIMEOUT_S, *,
@@ -418,6 +426,9 @@ class FleetApp(App[None]):
         if self._queue is not None:
             conductor.bus.unsubscribe(self._queue)
             self._queue = None
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            await feed.close()
         if self._owns_conductor:
             self._owns_conductor = False
             if self._close_engine is not None:
@@ -434,7 +445,8 @@ class FleetApp(App[None]):
 
 def make_app(settings: Settings | None = None, *, conductor: Any = None, operator: Operator | None = None,
              repo: str | None = None, banner: str = "", now: Callable[[], datetime] | None = None,
-             start_monitor: bool = True, theme: str = "textual-dark", observe: bool = False) -> FleetApp:
+             start_monitor: bool = True, theme: str = "textual-dark", observe: bool = False,
+             log_path: Path | None = None) -> FleetApp:
     """The app over an open conductor (tests, bench) or over settings (it opens and closes
     the engine itself). observe: over settings, attach to the fleet's database only; its
     conductors run elsewhere and carry out the actions (engine.observer)."""
@@ -470,4 +482,4 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
             await close_conductor(opened)
     return FleetApp(operator=op, conductor=conductor, open_engine=open_engine, close_engine=close_engine,
                     default_repo=repo or "", banner=banner, keymap=settings.keymap, now=now or utc_now,
-                    start_monitor=start_monitor, theme=theme)
+                    start_monitor=start_monitor, theme=theme, log_path=log_path)

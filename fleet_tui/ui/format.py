@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -15,6 +16,7 @@ from fleet_tui.domain.text import strip_ansi
 
 Clock = Callable[[], datetime]
 S = TaskStatus
+DESCRIPTION_MAX = 200  # of a description's first line, what a table cell keeps
 
 
 def utc_now() -> datetime:
@@ -78,15 +80,54 @@ def short(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "ID"), ("status", "STATUS"), ("agent", "AGENT/MODEL"), ("age", "AGE"),
-    ("attempts", "TRY"), ("ci", "CI"), ("review", "REVIEW"), ("description", "DESCRIPTION"),
-    ("branch", "BRANCH"), ("operator", "OPERATOR"),
+@dataclass(frozen=True)
+class Column:
+    """A table column: the least width it takes (its text then ends in "…") and when it
+    goes on a narrow terminal (1 first; 0 never)."""
+
+    key: str
+    label: str
+    least: int
+    drop: int = 0
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "ID", 12), Column("status", "STATUS", 10), Column("agent", "AGENT/MODEL", 11, 7),
+    Column("age", "AGE", 5, 4), Column("attempts", "TRY", 5, 3), Column("ci", "CI", 7, 5),
+    Column("review", "REVIEW", 8, 6), Column("description", "DESCRIPTION", 16),
+    Column("branch", "BRANCH", 12, 2), Column("operator", "OPERATOR", 8, 1),
 )
+# the room left goes to these columns in turn, each up to a width; the description takes the rest
+GROWTH = (("description", 28), ("agent", 20), ("review", 11), ("description", 48), ("branch", 18),
+          ("operator", 10))
+
+
+def column_widths(room: int, padding: int = 1) -> dict[str, int]:
+    """Which columns fit in `room` cells and how wide each is, in table order: never wider
+    than the room (no horizontal scrolling) while any column can still give way. Columns
+    go (lowest drop first) once every one is at its least; what is left is shared out by
+    GROWTH."""
+    shown = list(COLUMNS)
+    widths = {c.key: c.least for c in shown}
+
+    def used() -> int:
+        return sum(widths[c.key] + 2 * padding for c in shown)
+
+    for column in sorted((c for c in COLUMNS if c.drop), key=lambda c: c.drop):
+        if used() <= room:
+            break
+        shown.remove(column)
+        del widths[column.key]
+    for key, up_to in GROWTH:
+        if key in widths:
+            widths[key] += max(0, min(up_to - widths[key], room - used()))
+    widths["description"] += max(0, room - used())
+    return {c.key: widths[c.key] for c in shown}
 
 
 def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, Text]:
-    return {
+    """Every column's cell; the table shows those that fit, cut with "…" to their width."""
+    cells = {
         "id": Text(task.id),
         "status": status_cell(task.status, theme),
         "agent": plain(agent_cell(task)),
@@ -94,10 +135,13 @@ def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, Text]:
         "attempts": Text(attempts_cell(task)),
         "ci": Text(str(task.ci_status) if task.ci_status else "-"),
         "review": plain(review_cell(task)),
-        "description": Text(short(strip_ansi(task.description), 40)),  # cut what a person sees
+        "description": Text(short(strip_ansi(task.description), DESCRIPTION_MAX)),
         "branch": plain(task.branch or "-"),
         "operator": Text(task.operator_id),
     }
+    for cell in cells.values():
+        cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cells
 
 
 def add_plain_row(table: Table, *cells: str | Text) -> None:

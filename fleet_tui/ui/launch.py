@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fleet_tui.config import Settings
 
+LOG_NAME = "control-room.log"  # under <data_dir>/logs, beside the agents' logs
 GIT_ID = ["-c", "user.name=fleet-tui", "-c", "user.email=fleet-tui@localhost"]
 
 
@@ -46,19 +47,21 @@ def observer_banner(database_url: str) -> str:
 
 def run(settings: Settings, cwd: Path | None = None, *, observe: bool = False) -> int:
     from fleet_tui.engine.session import import_engine
+    from fleet_tui.engine.tracing import log_to_file
     from fleet_tui.ui.app import make_app
 
     # before Textual takes sys.stdout: nothing the engine imports may meet its capture
     import_engine()
+    log_path = log_to_file(settings.data_dir / "logs" / LOG_NAME)
 
     if observe:
         # no demo repository: a spawn's repo is a path on the conductor's host
         repo = current_repo(cwd or Path.cwd())
         make_app(settings, repo=str(repo or ""), banner=observer_banner(settings.database_url or ""),
-                 observe=True).run()
+                 observe=True, log_path=log_path).run()
         return 0
     repo, banner = choose_repo(settings, cwd or Path.cwd())
     if settings.database_url is None:
         banner = (banner + " │ " if banner else "") + "database: embedded PostgreSQL under " + str(settings.data_dir)
-    make_app(settings, repo=str(repo), banner=banner).run()
+    make_app(settings, repo=str(repo), banner=banner, log_path=log_path).run()
     return 0

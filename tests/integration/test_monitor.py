@@ -103,7 +103,9 @@ async def test_a_forge_that_errors_only_skips_its_checks(make_conductor: Any, gi
         await asyncio.sleep(0.1)
     task = await conductor.registry.get(done_id, operator=SYSTEM)
     assert task.status == S.RUNNING  # its change could not be looked up: left as it was
-    assert "forge" in conductor.monitor.health()["degraded"]
+    health = conductor.monitor.health()
+    assert "forge" in health["degraded"]
+    assert health["degraded_reasons"]["forge"] == "FleetError: forge unreachable"  # why, for the health panel
     assert conductor.monitor.errors == 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -53,11 +52,13 @@ async def test_attach_keeps_the_engine_running_and_returns_to_the_ui(
         "FLEET_RUNTIME__TMUX_SOCKET": fleet_socket, "FLEET_MONITOR__INTERVAL_S": str(INTERVAL_S),
         "FLEET_CONFIG_FILE": "", "TERM": "xterm-256color", "PYTHONPATH": str(Path.cwd()),
     }
-    command = "env -u TMUX " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) \
-        + f" {shlex.quote(sys.executable)} -m fleet_tui"
+    # COLUMNS and LINES may be in this process's C environment (set by a library, unseen in
+    # os.environ): they would fix Textual's size at 80x24 and hide the health panel
+    command = ["env", "-u", "TMUX", "-u", "COLUMNS", "-u", "LINES", *(f"{k}={v}" for k, v in env.items()),
+               sys.executable, "-m", "fleet_tui"]
     outer = f"fleet-ui-test-{uuid.uuid4().hex[:8]}"
     subprocess.run(["tmux", "-L", outer, "new-session", "-d", "-s", "ui", "-x", "160", "-y", "45",
-                    "-c", str(git_repo), command], check=True)
+                    "-c", str(git_repo), *command], check=True)
     try:
         before = await screen_until(outer, lambda s: task.id in s and CYCLES.search(s)
                                     and int(CYCLES.search(s).group(1)) > 2, what="the control room")

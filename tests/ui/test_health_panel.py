@@ -147,3 +147,13 @@ async def test_a_failing_read_is_shown_and_the_app_goes_on() -> None:
         await until(pilot, lambda: "dead letters" in shown(app), what="figures after recovery")
         assert "fleet figures" not in shown(app) and shown(app)["dead letters"] == "1"
         assert len(app.main.table.tasks) == 7  # the table was never disturbed
+
+
+def test_a_degraded_check_shows_its_reason_and_where_the_log_is() -> None:
+    from fleet_tui.ui.widgets.fleet_panels import health_rows
+
+    rows = health_rows({"running": True, "cycles": 3, "degraded": ["runtime:tmux"],
+                        "degraded_reasons": {"runtime:tmux": "OSError: tmux: no such file"},
+                        "log": "/data/logs/control-room.log"})
+    assert ("degraded", "runtime:tmux: OSError: tmux: no such file", "warn") in rows
+    assert ("log", "/data/logs/control-room.log", "") in rows

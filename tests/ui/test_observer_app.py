@@ -64,7 +64,7 @@ async def test_observer_app_drives_a_conductor_running_in_another_process(
             assert (await local.registry.get(new_id, operator=SYSTEM)).operator_id == op.id
 
             app.main.select(new_id)
-            await pilot.press("s")
+            await pilot.press("s", "y")  # stop, and yes to the question
             await until(pilot, lambda: table.tasks[new_id].status == S.CANCELLED, what="cancelled row")
             assert (await local.registry.get(new_id, operator=SYSTEM)).status == S.CANCELLED
             done: list[Any] = []

@@ -39,6 +39,9 @@ async def test_stop_then_delete_with_confirmation_change_the_registry(make_condu
         assert not {"retry", "merge", "delete"} & shown  # not applicable to a running task
 
         await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="stop asks first")
+        assert (await conductor.registry.get(task.id, operator=SYSTEM)).status == S.RUNNING
+        await pilot.press("y")
         await until(pilot, lambda: table.tasks[task.id].status == S.CANCELLED, what="cancelled row")
         assert (await conductor.registry.get(task.id, operator=SYSTEM)).status == S.CANCELLED
         await until(pilot, lambda: "delete" in footer_actions(app), what="delete offered")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,13 +27,14 @@ from fleet_tui.ui.widgets.verb_footer import VerbFooter
 SORT_ORDER = list(SORTS)
 FIGURES_EVERY_S = 0.25  # status line and headroom recounted at most this often under a stream
 QUEUED = (TaskStatus.PROPOSED, TaskStatus.RETRYING)
+SIDE_PANEL_FROM = 120  # terminal columns from which headroom and health show beside the table
 
 MAIN_BINDINGS = [
     Binding("n", "new", "New", id="fleet.new", tooltip="Spawn a new task"),
     Binding("enter", "detail", "Detail", id="fleet.detail", tooltip="Open the selected task"),
     Binding("l", "logs", "Logs", id="fleet.logs", tooltip="The selected agent's output, live"),
     Binding("a", "attach", "Attach", id="fleet.attach", tooltip="Put your terminal on the agent"),
-    Binding("s", "stop", "Stop", id="fleet.stop", tooltip="Stop the agent; the task is cancelled"),
+    Binding("s", "stop", "Stop", id="fleet.stop", tooltip="Stop the agent; the task is cancelled (asks first)"),
     Binding("r", "retry", "Retry", id="fleet.retry", tooltip="Retry a failed or rejected task"),
     Binding("ctrl+d", "delete", "Delete", id="fleet.delete", tooltip="Delete a finished task (asks first)"),
     Binding("m", "merge", "Merge", id="fleet.merge", tooltip="Merge a ready task (asks first)"),
@@ -75,6 +76,10 @@ class MainScreen(Screen[None]):
     @property
     def table(self) -> TaskTable:
         return self._table
+
+    def on_resize(self, event: events.Resize) -> None:
+        # a narrow terminal gives the table all its width
+        self.query_one("#side").display = event.size.width >= SIDE_PANEL_FROM
 
     def on_mount(self) -> None:
         app: Any = self.app
@@ -228,7 +233,7 @@ class MainScreen(Screen[None]):
             await app.attach(task)
 
     def action_stop(self) -> None:
-        self._verb("stop")
+        self._confirmed("stop", "Stop task {id} ({status})? Its agent is killed and the task cancelled.")
 
     def action_retry(self) -> None:
         self._verb("retry")

@@ -12,6 +12,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from fleet_tui.ui.format import plain
+
 # thresholds for the warning colours of the health panel
 OUTBOX_LAG_WARN_S = 5.0
 OUTBOX_LAG_ALERT_S = 60.0
@@ -75,8 +77,10 @@ def health_rows(health: dict[str, Any]) -> list[Row]:
     rows.append(("cycles", f"{health.get('cycles', 0)} ({health.get('last_cycle_ms', 0)} ms)", ""))
     errors = int(health.get("errors") or 0)
     rows.append(("errors", str(errors), "warn" if errors else ""))
+    reasons = health.get("degraded_reasons") or {}
     for item in health.get("degraded") or []:
-        rows.append(("degraded", str(item), "warn"))
+        reason = reasons.get(item)
+        rows.append(("degraded", f"{item}: {reason}" if reason else str(item), "warn"))
     lag = health.get("outbox_lag_seconds")
     if lag is not None:
         pending = health.get("outbox_pending")
@@ -98,6 +102,8 @@ def health_rows(health: dict[str, Any]) -> list[Row]:
         rows.append(("bus dropped", str(health["bus_dropped"]), "warn"))
     if health.get("fleet_error"):
         rows.append(("fleet figures", str(health["fleet_error"]), "warn"))
+    if health.get("log"):
+        rows.append(("log", str(health["log"]), ""))  # where every reason is told in full
     return rows
 
 
@@ -114,8 +120,8 @@ class HealthPanel(_Panel):
                    "alert": theme.error or "red", "": ""}
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
-        grid.add_column()
+        grid.add_column(overflow="fold")  # a reason or the log's path shows whole, over lines
         for label, value, level in rows:
             style = colours[level] + (" bold" if level == "alert" and label != "monitor" else "")
-            grid.add_row(label, Text(value, style=style.strip()))
+            grid.add_row(label, plain(value, style=style.strip()))  # reasons quote error text
         self._show(rows, grid)

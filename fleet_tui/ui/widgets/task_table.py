@@ -1,4 +1,6 @@
-"""The live task table: keyed by task id and diffed in place (never rebuilt per event)."""
+"""The live task table: keyed by task id and diffed in place (never rebuilt per event).
+Its columns have fixed widths that fit the table's width (format.column_widths): made
+again only when a resize changes them."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any, Callable, Iterable
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.render import measure
@@ -16,7 +19,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES
-from fleet_tui.ui.format import COLUMNS, Clock, matches, row_cells
+from fleet_tui.ui.format import COLUMNS, Clock, column_widths, matches, row_cells
 
 # sort name -> (key on the record, newest/highest first?)
 SORTS: dict[str, tuple[Callable[[TaskRecord], Any], bool]] = {
@@ -47,10 +50,21 @@ class TaskTable(DataTable[Any]):
         self._rendered: dict[str, dict[str, Text]] = {}
         self._changed_cells: set[tuple[RowKey, ColumnKey]] = set()
         self._targeted_updates = all(hasattr(self, name) for name in self._CACHES)
+        self.widths: dict[str, int] = {}  # the columns shown, in order, and their widths
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        self.fit(self.size.width or self.app.size.width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit(event.size.width)
+
+    def fit(self, width: int) -> None:
+        """Columns for this width (room kept for the vertical scrollbar, so that no row is
+        ever wider than the table); the table is made again only if they change."""
+        widths = column_widths(max(width - self.styles.scrollbar_size_vertical, 0), self.cell_padding)
+        if widths != self.widths:
+            self.widths = widths
+            self._rebuild(set(self._rendered), columns=True)
 
     # --- rendering ---------------------------------------------------------------------
 
@@ -141,12 +155,15 @@ class TaskTable(DataTable[Any]):
         old = self._rendered.get(task.id)
         self._rendered[task.id] = cells
         if old is None:
-            self.add_row(*cells.values(), key=task.id)
+            self.add_row(*self._shown(cells), key=task.id)
             return True
-        for column, value in cells.items():
-            if not _same(old[column], value):
-                self._set_cell(task.id, column, value)
+        for column in self.widths:
+            if not _same(old[column], cells[column]):
+                self._set_cell(task.id, column, cells[column])
         return False
+
+    def _shown(self, cells: dict[str, Text]) -> list[Text]:
+        return [cells[key] for key in self.widths]
 
     # DataTable.update_cell bumps a counter that is part of every render-cache key, so one
     # changed cell anywhere makes the next frame re-render every visible row from scratch
@@ -211,17 +228,22 @@ class TaskTable(DataTable[Any]):
             if entering:
                 self.apply([self.tasks[task_id] for task_id in entering])
 
-    def _rebuild(self, ids: set[str]) -> None:
+    def _rebuild(self, ids: set[str], *, columns: bool = False) -> None:
+        """The rows `ids` made again in sort order (and the columns, if asked)."""
         selected = self.selected_task()
         key, reverse = SORTS[self.sort_name]
         shown = sorted((self.tasks[task_id] for task_id in ids), key=key, reverse=reverse)
         now, theme = self.now(), self.app.current_theme
         with self.app.batch_update():
-            self.clear()
+            self.clear(columns=columns)
+            if columns:
+                labels = {c.key: c.label for c in COLUMNS}
+                for name, width in self.widths.items():
+                    self.add_column(labels[name], key=name, width=width)
             self._rendered, self._changed_cells = {}, set()
             for task in shown:
                 cells = self._rendered[task.id] = row_cells(task, now, theme)
-                self.add_row(*cells.values(), key=task.id)
+                self.add_row(*self._shown(cells), key=task.id)
             if selected is not None and selected.id in self._rendered:
                 self.move_cursor(row=self.get_row_index(selected.id), animate=False)
 
@@ -242,6 +264,8 @@ class TaskTable(DataTable[Any]):
         from fleet_tui.ui.format import age
 
         now = self.now()
+        if "age" not in self.widths:
+            return
         with self.app.batch_update():
             for task_id, cells in self._rendered.items():
                 text = age(self.tasks[task_id].created_at, now)

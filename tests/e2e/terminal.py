@@ -1,0 +1,225 @@
+"""The control room as a user runs it: the installed `fleet-tui` console script in a pane of
+a real tmux terminal (its own tmux server), driven with send-keys and read with
+capture-pane. Each room has a fresh data directory, database and agents' tmux socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import asyncpg
+
+from tests.fixtures.engine import PASSING_CI, kill_tmux_server
+
+# the console script pip installed next to this interpreter: what a user runs
+FLEET_TUI = Path(sys.executable).with_name("fleet-tui")
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Error: .*object has no attribute|╭─+ Traceback")
+
+
+class ScreenTimeout(AssertionError):
+    pass
+
+
+@dataclass
+class Terminal:
+    """One tmux server with one pane of cols x rows running argv."""
+
+    socket: str = field(default_factory=lambda: f"fleet-term-{uuid.uuid4().hex[:10]}")
+    cols: int = 160
+    rows: int = 45
+    seen: list[str] = field(default_factory=list)  # every screen read, for "never a traceback"
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
+                              text=True, timeout=30)
+        if check and done.returncode != 0:
+            raise AssertionError(f"tmux {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def start(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
+        # remain-on-exit in the same command chain: an early exit keeps its last screen
+        env = {k: v for k, v in env.items() if k not in ("TMUX", "TMUX_PANE")}
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d", "-s", "room",
+             "-x", str(self.cols), "-y", str(self.rows), "-c", str(cwd), *argv, ";",
+             "set-option", "-w", "-t", "room:", "remain-on-exit", "on"],
+            env=env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+
+    def screen(self) -> str:
+        text = self.tmux("capture-pane", "-p", "-t", "room:")
+        self.seen.append(text)
+        return text
+
+    def history(self) -> str:
+        """The whole normal screen and its scrollback (where a crash leaves its traceback)."""
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "room:")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "room:", *keys)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "room:", "-l", "--", text)
+
+    async def type_seen(self, text: str, timeout_s: float = 10.0) -> str:
+        """Type text and wait until the app shows it, and a moment more: a Tab sent within
+        ~0.3 s of typing into an Input is lost (seen with Textual 8.2 in tmux 3.3)."""
+        self.type(text)
+        screen = await self.wait_text(text, timeout_s)
+        await asyncio.sleep(1.0)
+        return screen
+
+    async def tab(self, times: int) -> None:
+        """Tab to the next field, one key at a time (Tabs sent together got lost)."""
+        for _ in range(times):
+            self.keys("Tab")
+            await asyncio.sleep(0.4)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.cols, self.rows = cols, rows
+        self.tmux("resize-window", "-t", "room:", "-x", str(cols), "-y", str(rows))
+
+    def exited(self) -> int | None:
+        """The app's exit status once its process is gone, else None."""
+        out = self.tmux("list-panes", "-t", "room:", "-F",
+                        "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}").split()
+        if not out or out[0] != "1":
+            return None
+        if len(out) > 1 and out[1].isdigit():
+            return int(out[1])
+        return 128 + int(out[-1]) if out[-1].isdigit() else -1  # killed by a signal
+
+    async def wait_for(self, condition: Callable[[str], object], timeout_s: float = 30.0,
+                       what: str = "screen") -> str:
+        """The first screen for which condition holds; fails at once on a traceback."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.screen()
+            assert not TRACEBACK.search(text), f"traceback on screen:\n{self.history()}"
+            if condition(text):
+                return text
+            if self.exited() is not None:
+                raise ScreenTimeout(f"the app exited ({self.exited()}) waiting for {what}:\n{self.history()}")
+            if time.monotonic() > deadline:
+                raise ScreenTimeout(f"timed out waiting for {what}; screen:\n{text}")
+            await asyncio.sleep(0.1)
+
+    async def wait_text(self, text: str, timeout_s: float = 30.0) -> str:
+        return await self.wait_for(lambda screen: text in screen, timeout_s, what=repr(text))
+
+    def close(self) -> None:
+        kill_tmux_server(self.socket)
+
+
+def row_of(screen: str, task_id: str) -> str | None:
+    """The table line of a task (its id is the first cell), None if not shown."""
+    for line in screen.splitlines():
+        if line.strip().startswith(task_id):
+            return line
+    return None
+
+
+def status_on_screen(screen: str, task_id: str) -> str | None:
+    row = row_of(screen, task_id)
+    return row.split()[1] if row is not None and len(row.split()) > 1 else None
+
+
+@dataclass
+class ControlRoom:
+    """`fleet-tui` with no arguments in a terminal, on its own data directory, database and
+    agents' tmux socket; `cli(...)` runs other `fleet-tui` verbs beside it."""
+
+    root: Path
+    db_url: str
+    repo: Path
+    term: Terminal = field(default_factory=Terminal)
+    agents_socket: str = field(default_factory=lambda: f"fleet-agents-{uuid.uuid4().hex[:10]}")
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        # no COLUMNS/LINES: they would fix Textual's size whatever the terminal's
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("FLEET_") and k not in ("DATABASE_URL", "COLUMNS", "LINES")}
+        env.update({
+            "FLEET_DATABASE__URL": self.db_url,
+            "FLEET_DATA_DIR": str(self.root / "data"),
+            "FLEET_RUNTIME__TMUX_SOCKET": self.agents_socket,
+            "FLEET_FORGE__CI_COMMAND": json.dumps(PASSING_CI),
+            "FLEET_MONITOR__INTERVAL_S": "0.5",
+            "FLEET_AGENTS__DEFAULT_PROFILE": "demo",
+            "TERM": "xterm-256color",
+            **self.extra_env,
+        })
+        return env
+
+    async def start(self) -> str:
+        """Run the console script; returns the first screen with the table loaded."""
+        self.term.start([str(FLEET_TUI)], cwd=self.repo, env=self.env())
+        return await self.term.wait_text("tasks shown", timeout_s=60)
+
+    async def cli(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(subprocess.run, [str(FLEET_TUI), *args], cwd=self.repo, env=self.env(),
+                                       capture_output=True, text=True, timeout=timeout_s)
+
+    async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    async def status(self, task_id: str) -> str:
+        rows = await self.query("SELECT status FROM fleet_tasks WHERE id = $1", task_id)
+        return rows[0]["status"] if rows else "gone"
+
+    async def task_ids(self) -> list[str]:
+        return [r["id"] for r in await self.query("SELECT id FROM fleet_tasks ORDER BY created_at")]
+
+    async def story(self, task_id: str) -> str:
+        """The task's audit trail and failure, for a failing test's message."""
+        rows = await self.query("SELECT action, from_status, to_status, actor, detail FROM fleet_audit"
+                                " WHERE task_id = $1 ORDER BY id", task_id)
+        task = await self.query("SELECT status, failure_reason, failure_context FROM fleet_tasks WHERE id = $1",
+                                task_id)
+        lines = [f"{r['action']} {r['from_status']}->{r['to_status']} by {r['actor']} {r['detail']}" for r in rows]
+        return "\n".join([f"task {task_id}: {dict(task[0]) if task else 'gone'}", *lines])
+
+    def agent_sessions(self) -> set[str]:
+        out = subprocess.run(["tmux", "-L", self.agents_socket, "list-sessions", "-F", "#{session_name}"],
+                             capture_output=True, text=True).stdout
+        return set(out.split())
+
+    def agent_session_alive(self, task_id: str) -> bool:
+        """The agent's pane exists and its process has not exited."""
+        out = subprocess.run(["tmux", "-L", self.agents_socket, "list-panes", "-t", f"=fleet-{task_id}:",
+                              "-F", "#{pane_dead}"], capture_output=True, text=True)
+        return out.returncode == 0 and out.stdout.split() == ["0"]
+
+    async def quit(self, *keys: str) -> int:
+        """q, then the quit dialog's keys; the app's exit status."""
+        self.term.keys("q")
+        await self.term.wait_text("Quit", timeout_s=10)
+        for key in keys:
+            self.term.keys(key)
+        deadline = time.monotonic() + 60
+        while (code := self.term.exited()) is None:
+            assert time.monotonic() < deadline, f"the app did not exit:\n{self.term.screen()}"
+            await asyncio.sleep(0.1)
+        return code
+
+    def close(self) -> None:
+        self.term.close()
+        kill_tmux_server(self.agents_socket)
+
+    def assert_no_traceback(self) -> None:
+        for text in [*self.term.seen, self.term.history()]:
+            assert not TRACEBACK.search(text), f"traceback on screen:\n{text}"
