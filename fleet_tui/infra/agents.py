@@ -277,7 +277,7 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             env={**QUIET_NODE, "GEMINI_TELEMETRY_ENABLED": "false", "GEMINI_CLI_DISABLE_AUTO_UPDATE": "true"},
             stream="gemini",
             version_command=["gemini", "--version"],
-            proven_versions="",  # not yet proven by a contract test
+            proven_versions=">=0.61.0,<0.62",
             help_command=["gemini", "--help"],
             required_flags=["--skip-trust", "--approval-mode", "--output-format"],
         ),
