@@ -30,6 +30,8 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         r"error: unknown (?:option|command|flag)", r"invalid values?:\s*argument:",
         r"error: invalid value '.*' for '--",
         r"not running in a trusted directory",  # gemini without --skip-trust (exit 55)
+        # a CLI that answers an unknown flag with its own help (opencode's yargs, commander)
+        r"^\s*-h, --help\s+(?:show|display|print) help",
     )],
     AUTH: [re.compile(p, _I) for p in (
         r"invalid x-api-key", r"invalid api key", r"incorrect api key", r"api key not valid",

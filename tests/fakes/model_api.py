@@ -326,7 +326,9 @@ def _message_item(text: str) -> dict[str, Any]:
 
 def _shell_call(tools: set[str | None], command: str) -> dict[str, Any]:
     """A shell call in whichever shape this codex version offers."""
-    if "shell_command" in tools:
+    if "bash" in tools:  # opencode
+        name, args = "bash", {"command": command, "description": "run a command"}
+    elif "shell_command" in tools:
         name, args = "shell_command", {"command": command}
     elif "exec_command" in tools:
         name, args = "exec_command", {"cmd": command}
