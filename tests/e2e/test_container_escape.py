@@ -165,6 +165,8 @@ async def test_cleaning_up_a_tampered_worktree_runs_nothing_and_keeps_the_work(
         conductor.settings.worktree.retention_hours = 0
         report = await sweep_worktrees(conductor)
         assert report.removed == [task.id], report.errors
+    elif path == "delete":
+        await delete_after_abandoning(conductor, task)
     assert fired(markers) == [], f"{path} ran the agent's programs: {fired(markers)}"
     assert foreign_refs(repo, task.branch) == before
     if path != "retry":
@@ -174,7 +176,8 @@ async def test_cleaning_up_a_tampered_worktree_runs_nothing_and_keeps_the_work(
         heads = subprocess.run(["git", "bundle", "list-heads", str(bundles[0])], capture_output=True,
                                text=True, check=True).stdout
         assert f"refs/heads/{task.branch}" in heads
-    await delete_after_abandoning(conductor, task)
+    if path != "delete":
+        await delete_after_abandoning(conductor, task)
     assert fired(markers) == []
 
 

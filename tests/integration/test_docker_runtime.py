@@ -410,7 +410,7 @@ async def test_demo_agent_commits_inside_container(
     prompt = "Add a greeting\nFLEET-DEMO: write hello.txt hi from a container\n"
     await runtime.spawn(
         AgentLaunch(task_id, worktree, [sys.executable, "-m", "fleet_tui.infra.demo_agent"],
-                    prompt=prompt)
+                    prompt=prompt, git_admin=repo / ".git" / "worktrees" / "wt", git_common=repo / ".git")
     )
     state = await wait_exit(runtime, task_id, within_s=30)
     output = "\n".join(await runtime.tail(task_id, 50))
@@ -441,7 +441,7 @@ async def test_agent_cannot_plant_hooks_or_config_in_the_users_repository(
     runtime = make_runtime()
     task_id = task_ids()
     await runtime.spawn(AgentLaunch(task_id, worktree, sh(probe + "\necho x >> " + str(common / "config")),
-                                    prompt=""))
+                                    prompt="", git_admin=admin, git_common=common))
     await wait_exit(runtime, task_id)
     out = "\n".join(await runtime.tail(task_id, 50))
     for name in ("hooks", "config", "packed"):
