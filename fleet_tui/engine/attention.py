@@ -74,7 +74,7 @@ class Attention:
             task_id=task.id, workdir=workdir, argv=argv, prompt=RESUME_PROMPT,
             prompt_via=profile.prompt_via, env={**env, "FLEET_TASK_ID": task.id,
                                                 "FLEET_ATTEMPT": str(task.retry_count + 1)},
-            git_admin=checkout.admin, git_common=checkout.common))
+            git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch))
         await self.c.audit(task, "resumed", {"resume": resumes + 1, "profile": profile.name})
         log.info("resumed the agent of task %s with its profile's resume command", task.id)
         return await self.c.parts.patch(task, TaskPatch(metadata={"resumes": resumes + 1}, needs_input=False,

@@ -75,7 +75,7 @@ class Spawner:
                 prompt_via=plan.prompt_via,  # type: ignore[arg-type]
                 env={**plan.env, "FLEET_TASK_ID": task.id,
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
-                git_admin=checkout.admin, git_common=checkout.common,
+                git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
             )
             state["process"] = await runtime.spawn(launch)
 

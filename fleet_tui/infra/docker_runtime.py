@@ -55,6 +55,7 @@ from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra.filetail import decode_line
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
+from fleet_tui.infra.ref_spool import link_branch, settle_branch
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ class DockerRuntime:
             task_dir = self._write_prompt(launch)
             env_dir, env_file = _write_env_file(launch.env)
             user = await asyncio.to_thread(self._user_for, launch)  # may chown a tree
-            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user)
+            branch_mounts = await self._link_branch(launch, task_dir, user)
+            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user, branch_mounts)
             work = asyncio.ensure_future(
                 asyncio.to_thread(
                     self._create_and_start, client, create_kwargs, env_dir, created
@@ -201,6 +203,7 @@ class DockerRuntime:
             for container_id in created:  # only what this call made is ours to remove
                 await self._remove_quietly(container_id)
             if task_dir is not None:
+                await settle_branch(task_dir)
                 shutil.rmtree(task_dir, ignore_errors=True)
             if isinstance(exc, SpawnError):
                 raise SpawnError(exc.code, _redact(exc.detail, secrets)) from None
@@ -256,8 +259,17 @@ class DockerRuntime:
     def _user_for(self, launch: AgentLaunch) -> str:
         return _owner_user(launch) if self.user == "auto" else self.user
 
+    async def _link_branch(self, launch: AgentLaunch, task_dir: Path, user: str) -> list[Mount]:
+        """Only the task branch's ref (and its reflog) writable: see infra/ref_spool.py."""
+        if launch.git_common is None or launch.git_branch is None:
+            return []
+        uid, gid = _numeric_user(user)
+        owner = (uid, gid if gid is not None else uid) if os.geteuid() == 0 and uid is not None else None
+        return await link_branch(task_dir, launch.git_common, launch.git_branch, owner=owner)
+
     def _create_kwargs(
-        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str], user: str
+        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str], user: str,
+        branch_mounts: Sequence[Mount] = (),
     ) -> dict[str, Any]:
         if launch.prompt_via == "stdin":
             entrypoint = [*STDIN_WRAPPER, launch.argv[0]]
@@ -269,6 +281,7 @@ class DockerRuntime:
             Mount(WORKSPACE, str(launch.workdir.resolve()), type="bind", read_only=False),
             Mount(FLEET_DIR, str(task_dir.resolve()), type="bind", read_only=True),
             *_git_common_dir_mounts(launch),
+            *branch_mounts,
             *self.extra_mounts,
         ]
         return dict(
@@ -414,6 +427,7 @@ class DockerRuntime:
                 await self._call(container.remove, force=True)
             except NotFound:
                 pass
+        await settle_branch(self.log_dir / task_id)
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
 
     async def send_input(self, task_id: str, text: str) -> None:
@@ -481,17 +495,18 @@ def _mount_from_tuple(spec: tuple[str, str, str]) -> Mount:
     return Mount(target, source, type="bind", read_only=mode == "ro")
 
 
-# what a commit writes in the repository's common git dir; the rest of it (config, hooks,
-# info, packed-refs) is what the user's own git reads and runs, so it stays read-only
-GIT_WRITABLE = ("objects", "refs", "logs")
+# what a commit writes in the repository's common git dir besides the task branch's ref and
+# reflog (infra/ref_spool.py); the rest of it (config, hooks, info, packed-refs, every
+# other ref) is what the user's own git reads and runs, so it stays read-only
+GIT_WRITABLE = ("objects",)
 # inside objects/, alternates would have the conductor's git read any repository on the host
 GIT_READ_ONLY_INSIDE = ("objects/info",)
 
 
 def _git_common_dir_mounts(launch: AgentLaunch) -> list[Mount]:
     """The repository's common git dir, bound at the same path so that git works (and
-    commits) inside the container, read-only except objects (not objects/info), refs and
-    reflogs, and the worktree's own admin dir. Both dirs come from the task record
+    commits) inside the container, read-only except objects (not objects/info) and the
+    worktree's own admin dir (the task branch's ref: infra/ref_spool.py). Both dirs come from the task record
     (launch.git_common, launch.git_admin), never from the worktree's `.git` file, which
     the agent may have rewritten."""
     common, admin = launch.git_common, launch.git_admin

@@ -227,4 +227,19 @@ class TaskCheckout:
                 continue
             if content not in allowed:
                 found.append(f"{path.name} was rewritten")
+        ref = self.common / "refs" / "heads" / self.branch
+        if ref.is_symlink() and not plain_ref_file(Path(os.readlink(ref))):
+            found.append("the task branch's ref is no longer a plain commit id")
         return found
+
+
+def plain_ref_file(path: Path) -> bool:
+    """A ref file linked to a container's spool (infra/ref_spool.py): a regular file holding
+    one object id."""
+    try:
+        if not path.is_absolute() or path.is_symlink() or not path.is_file() or path.stat().st_size > 100:
+            return False
+        value = path.read_text(errors="replace").strip()
+    except OSError:
+        return False
+    return len(value) in (40, 64) and all(c in "0123456789abcdef" for c in value)

@@ -29,6 +29,7 @@ class AgentLaunch:
     # container mounts these, never what the worktree's .git file says)
     git_admin: Path | None = None
     git_common: Path | None = None
+    git_branch: str | None = None  # the one ref the agent may move
 
 
 @dataclass(frozen=True)

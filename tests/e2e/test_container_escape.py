@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from fleet_tui.domain.models import RuntimeKind, SpawnRequest, TaskRecord
-from fleet_tui.domain.status import TaskStatus
+from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.conductor import SYSTEM, Conductor
 from fleet_tui.engine.failure import capture_task_failure
 from fleet_tui.engine.sweep import sweep_worktrees
@@ -101,7 +101,9 @@ async def assert_tampered(conductor: Conductor, task: TaskRecord, markers: Path)
 
 async def delete_after_abandoning(conductor: Conductor, task: TaskRecord) -> None:
     task = await conductor.registry.get(task.id, operator=SYSTEM)
-    if task.status not in (S.ABANDONED, S.CANCELLED, S.MERGED):
+    if task.status in LIVE_STATUSES:
+        task = await conductor.stop(SYSTEM, task.id)
+    elif task.status not in TERMINAL_STATUSES:
         task = await conductor.move(task, S.ABANDONED, actor="test", reason="test")
     await conductor.delete(SYSTEM, task.id)
     assert not Path(task.worktree_path or "/nonexistent").exists()
