@@ -25,6 +25,7 @@ class AgentLaunch:
     prompt_via: PromptVia = "stdin"
     env: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never logged
     log_path: Path | None = None
+    stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
 
 
 @dataclass(frozen=True)

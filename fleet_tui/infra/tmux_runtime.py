@@ -184,6 +184,7 @@ class TmuxRuntime:
             "prompt_via": launch.prompt_via,
             "env": dict(launch.env),
             "exit_file": str(task_dir / EXIT_FILE),
+            "stream": launch.stream,
         }
         spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
         _write_private(spec_path, json.dumps(spec).encode("utf-8"))
