@@ -19,6 +19,7 @@ are dropped. See git(1) ENVIRONMENT and git-config(1)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -196,12 +197,12 @@ class TaskCheckout:
         return f"refs/heads/{self.branch}"
 
     async def run(self, args: Sequence[str], *, work_tree: bool = False, index_file: Path | None = None,
-                  timeout_s: float = 60.0, check: bool = True) -> ProcResult:
+                  timeout_s: float = 60.0, check: bool = True, stdin: bytes | None = None) -> ProcResult:
         """git on the repository's common dir (refs and objects, no worktree admin state);
         with work_tree the worktree's files are read as data through GIT_WORK_TREE."""
         return await git(args, cwd=self.common, git_dir=self.common,
                          work_tree=self.worktree if work_tree else None, index_file=index_file,
-                         timeout_s=timeout_s, check=check)
+                         timeout_s=timeout_s, check=check, stdin=stdin)
 
     def tampering(self) -> list[str]:
         """What an agent changed in the links between the worktree and the repository:
@@ -231,6 +232,18 @@ class TaskCheckout:
         if ref.is_symlink() and not plain_ref_file(Path(os.readlink(ref))):
             found.append("the task branch's ref is no longer a plain commit id")
         return found
+
+
+async def snapshot_tree(checkout: TaskCheckout, head: str | None, *, timeout_s: float = 60.0) -> str:
+    """The tree of the worktree's files (untracked included, ignored not) on top of head,
+    read as data: git on the common dir, the worktree as GIT_WORK_TREE, a private index.
+    The agent's index, HEAD and admin dir are never read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index = Path(tmp) / "index"
+        steps = [["read-tree", head] if head else ["read-tree", "--empty"], ["add", "-A"], ["write-tree"]]
+        for args in steps:
+            result = await checkout.run(args, work_tree=True, index_file=index, timeout_s=timeout_s)
+    return result.stdout.strip()
 
 
 def plain_ref_file(path: Path) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
-from fleet_tui.infra.git import GitError, NotARepository, RepoDirs, TaskCheckout, repository_dirs
+from fleet_tui.infra.git import GitError, NotARepository, RepoDirs, TaskCheckout, repository_dirs, snapshot_tree
 from fleet_tui.infra.proc import ProcTimeout, run
 
 BRANCH_RE = re.compile(r"^[a-zA-Z0-9._/-]+\Z")
@@ -240,12 +240,7 @@ class WorktreeManager:
         if not checkout.worktree.is_dir():
             return None
         head = await self._commit(checkout, checkout.ref)
-        with tempfile.TemporaryDirectory() as tmp:
-            index = Path(tmp) / "index"
-            steps = [["read-tree", head] if head else ["read-tree", "--empty"], ["add", "-A"], ["write-tree"]]
-            for args in steps:
-                result = await checkout.run(args, work_tree=True, index_file=index, timeout_s=self.git_timeout_s)
-            tree = result.stdout.strip()
+        tree = await snapshot_tree(checkout, head, timeout_s=self.git_timeout_s)
         if head and tree == await self._commit_tree(checkout, head):
             return None
         parent = ["-p", head] if head else []
