@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,7 +284,8 @@ class WorktreeManager:
             return None
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = self.snapshot_dir / f"{checkout.branch.replace('/', '__')}-{stamp}-{os.getpid()}.bundle"
+        # unique: a quarantine and a delete may bundle the same task within one second
+        target = self.snapshot_dir / f"{checkout.branch.replace('/', '__')}-{stamp}-{uuid.uuid4().hex[:8]}.bundle"
         exclude = [f"^{base}"] if await self._commit(checkout, base) else []
         await checkout.run(["bundle", "create", "-q", str(target), *refs, *exclude, "--not", "--remotes"],
                            timeout_s=self.git_timeout_s)

@@ -175,9 +175,9 @@ async def test_cleaning_up_a_tampered_worktree_runs_nothing_and_keeps_the_work(
         assert not worktree.exists()
         bundles = list((conductor.settings.data_dir / "snapshots").glob("*.bundle"))
         assert bundles, "the agent's commits and uncommitted work were not kept"
-        heads = subprocess.run(["git", "bundle", "list-heads", str(bundles[0])], capture_output=True,
-                               text=True, check=True).stdout
-        assert f"refs/heads/{task.branch}" in heads
+        heads = "".join(subprocess.run(["git", "bundle", "list-heads", str(bundle)], capture_output=True,
+                                       text=True, check=True).stdout for bundle in bundles)
+        assert f"refs/heads/{task.branch}" in heads and f"refs/fleet-snapshots/{task.branch}" in heads, heads
     if path != "delete":
         await delete_after_abandoning(conductor, task)
     assert fired(markers) == []
