@@ -259,9 +259,9 @@ def build_sinks(db: Database, settings: OutboxSettings) -> list[Sink]:
     if settings.nats_url:
         from fleet_tui.infra.nats_sink import NatsSink
 
-        sinks.append(NatsSink(settings.nats_url, stream=settings.nats_stream))
+        sinks.append(NatsSink(settings.nats_url.get_secret_value(), stream=settings.nats_stream))
     for url in settings.webhook_urls:
         from fleet_tui.infra.webhook_sink import WebhookSink
 
-        sinks.append(WebhookSink(url, secret=settings.webhook_secret))
+        sinks.append(WebhookSink(url.get_secret_value(), secrets=[k.get_secret_value() for k in settings.webhook_secret]))
     return sinks
