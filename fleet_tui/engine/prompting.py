@@ -3,7 +3,7 @@ enrichment tiers) and the scoped secrets. The prompt never reaches argv.
 
 The prompt: CRITICAL the task, repo facts and rules; RELEVANT the repo's guidance files,
 the previous attempt's failure and review comments, the pairing's track record;
-BACKGROUND similar past tasks of this repo and recent commits on the base branch. Its
+BACKGROUND similar past tasks of this operator on this repo (quoted, as data) and recent commits on the base branch. Its
 budget shrinks by a quarter per earlier out-of-memory attempt of the task."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
     counts, similar, files, recent, ooms = await asyncio.gather(
         history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
                                  task_type=str(task.task_type)),
-        history.similar_tasks(parts.db, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
+        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
         _git_lines(["ls-files"], worktree, FILES_SAMPLE),
         _git_lines(["log", "--first-parent", "--format=%s", "-n", "15", f"refs/heads/{task.base_branch}"],
                    task.repo, 15),
