@@ -75,9 +75,10 @@ async def publish_external_event(conductor: Conductor, *, event_id: str, kind: s
     return True
 
 
-async def metrics_text(conductor: Conductor, operator: Operator) -> str:
-    """Prometheus text exposition (format 0.0.4): the fleet's figures from the database plus
-    this conductor's counters, the same rendering the engine uses everywhere."""
-    from fleet_tui.engine.metrics import render_prometheus
+async def metrics_text(conductor: Conductor, operator: Operator) -> tuple[bytes, str]:
+    """Prometheus text exposition of the fleet (from the database) and this conductor's own
+    counters and histograms, with its content type (engine.metrics, prometheus_client)."""
+    from fleet_tui.engine.metrics import CONTENT_TYPE, exposition
 
-    return render_prometheus(await conductor.fleet_health())
+    body = await exposition(conductor.parts.db, conductor=conductor, breakers=conductor.router.breakers)
+    return body, CONTENT_TYPE
