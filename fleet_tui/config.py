@@ -4,6 +4,7 @@ fleet.toml (FLEET_CONFIG_FILE overrides its path), embedded defaults for everyth
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -334,3 +335,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file or DEFAULT_CONFIG_FILE}: is not valid TOML ({exc})") from None
+    except OSError as exc:  # the file exists but cannot be read
+        raise ConfigError(f"{config_file or DEFAULT_CONFIG_FILE}: cannot be read ({exc.strerror})") from None

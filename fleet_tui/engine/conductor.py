@@ -274,9 +274,11 @@ class Conductor:
         task = await self._owned(operator, task_id)
         return await self.runtime_for(task.runtime).read_from(task.id, cursor, max_lines)
 
-    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
+    async def follow_logs(self, operator: Operator, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
+        """The agent's output as it is written, from the start or after a cursor logs_from
+        returned (then no line comes twice); ends once the agent has exited."""
         task = await self._owned(operator, task_id)
-        async for line in self.runtime_for(task.runtime).stream(task.id):
+        async for line in self.runtime_for(task.runtime).stream(task.id, after=after):
             yield line
 
     async def diff(self, operator: Operator, task_id: str) -> str:

@@ -256,8 +256,9 @@ class Monitor:
             if await self.attention.resume(task) is not None:
                 return
         oom = state.oom_killed or (state.exit_code == 137 and task.runtime != RuntimeKind.DOCKER)
-        await self._fail(task, "oom" if oom else "agent_exit", await self._capture(
-            task, exit_code=state.exit_code, oom=oom))
+        context = await self._capture(task, exit_code=state.exit_code, oom=oom)
+        reason = "oom" if oom else (self._classified(task, context) or "agent_exit")
+        await self._fail(task, reason, context)
 
     async def _adopt_or_fail_spawn(self, task: TaskRecord, state: ProcessState | None) -> None:
         """A spawn that never finished (its conductor died mid-saga)."""
@@ -310,18 +311,55 @@ class Monitor:
         forge = self.c.parts.forge
         try:
             change = await forge.find_change(self.c.change_ref(task))
+            if change is None and await self._commit_leftovers(task):
+                change = await forge.find_change(self.c.change_ref(task))
         except FleetError as exc:
             self.degraded.add("forge")
             log.warning("forge unavailable for %s: %s", task.id, exc)
             return
         if change is None:
-            await self._fail(task, "no_change", await self._capture(
-                task, exit_code=0, note="the agent exited 0 without committing a change"))
+            context = await self._capture(task, exit_code=0, note="the agent exited 0 without committing a change")
+            await self._fail(task, self._classified(task, context) or "no_change", context)
             return
         await self.c.parts.finish_execution(task, exit_code=0)
         await self.c.move(task, S.PR_CREATED, TaskPatch(
             pr_number=change.pr_number, pr_url=change.pr_url, ci_status=CIStatus.PENDING,
             exit_code=0, needs_input=False), actor=self.actor, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
+
+    async def _commit_leftovers(self, task: TaskRecord) -> bool:
+        """Edits the agent left uncommitted become a commit of the conductor's (audited)."""
+        from pathlib import Path
+
+        from fleet_tui.infra.leftovers import commit_leftovers, commit_message
+
+        if not task.worktree_path or not task.branch or not Path(task.worktree_path).is_dir():
+            return False
+        try:
+            made = await commit_leftovers(Path(task.worktree_path), branch=task.branch,
+                                          message=commit_message(task.description, task.id))
+        except Exception as exc:  # a worktree git refuses is the agent's failure, not ours
+            log.warning("could not commit what the agent of %s left: %s", task.id, exc)
+            return False
+        if made is None:
+            return False
+        await self.c.audit(task, "conductor_committed", {"sha": made.sha, "files": made.files[:50],
+                                                         "file_count": len(made.files)})
+        return True
+
+    @staticmethod
+    def _classified(task: TaskRecord, context: dict[str, Any]) -> str | None:
+        """A reason read from the agent's own output (auth, usage limit, ...), recorded in
+        the context (with the reset time of a usage limit)."""
+        from fleet_tui.domain.agent_failures import classify_output
+
+        found = classify_output(str(context.get("error_output") or ""))
+        if found is None:
+            return None
+        context["reason"] = found.reason
+        context["evidence"] = found.evidence
+        if found.retry_at is not None:
+            context["retry_at"] = found.retry_at.isoformat()
+        return found.reason
 
     async def _check_ci(self, task: TaskRecord) -> None:
         try:

@@ -103,10 +103,20 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
         prompt_file = parts.prompt_path(task.id)
         prompt_file.parent.mkdir(parents=True, exist_ok=True)
         prompt_file.write_text(prompt)
-    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree)
+    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree,
+                      test_command=repo_test_command(parts))
     env = parts.secrets.issue(profile, task.id)
     if env:  # names only: values never reach the database
         await parts.audit(task, "secrets_issued", {"names": sorted(env)})
     await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
-    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via, env=env,
-                     context_hash=enriched.context_hash)
+    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
+                     env={**profile.env, **env}, context_hash=enriched.context_hash,
+                     stream=profile.stream)
+
+
+def repo_test_command(parts: "EngineParts") -> str:
+    """The repository's CI command as one line, for a profile's permission rule."""
+    import shlex
+
+    command = parts.settings.forge.ci_command
+    return shlex.join(command) if command else ""

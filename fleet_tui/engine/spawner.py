@@ -32,6 +32,7 @@ class SpawnPlan:
     prompt_via: str
     env: dict[str, str]
     context_hash: str | None = None
+    stream: str | None = None
 
 
 class Spawner:
@@ -73,6 +74,7 @@ class Spawner:
                 prompt_via=plan.prompt_via,  # type: ignore[arg-type]
                 env={**plan.env, "FLEET_TASK_ID": task.id,
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
+                stream=plan.stream,
             )
             state["process"] = await runtime.spawn(launch)
 

@@ -43,7 +43,7 @@ from contextlib import closing
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -378,21 +378,25 @@ class DockerRuntime:
             return None
         return _log_timestamp(raw.decode(errors="replace"))
 
-    async def stream(self, task_id: str) -> AsyncIterator[str]:
+    async def stream(self, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
         """Live output lines (stdout and stderr) until the container exits or the consumer
-        stops; a reader thread feeds a queue, and closing the stream ends the thread."""
+        stops, from the start or after a read_from cursor; a reader thread feeds a queue,
+        and closing the stream ends the thread."""
         container = await self._container(task_id)
         if container is None:
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        start = LogCursor.unpack(after) if after else None
+        since = {"since": start.ms / 1000} if start and start.ms else {}
         try:
-            logs = await self._call(container.logs, stream=True, follow=True)
+            logs = await self._call(container.logs, stream=True, follow=True, timestamps=start is not None,
+                                    **since)
         except NotFound:
             return
+        batches = _chunk_lines(logs) if start is None else ([e.text] for e in _after_cursor(logs, start))
         reader = threading.Thread(
-            target=_pump_lines, args=(logs, loop, queue), name=f"fleet-logs-{task_id}",
-            daemon=True,
+            target=_pump, args=(batches, loop, queue), name=f"fleet-logs-{task_id}", daemon=True,
         )
         reader.start()
         try:
@@ -570,18 +574,23 @@ def _state_from_summary(task_id: str, row: dict[str, Any]) -> ProcessState:
     )
 
 
-def _pump_lines(logs: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
-    """Thread body: split the engine's frames into lines and hand them to the loop."""
+def _chunk_lines(logs: Iterable[bytes]) -> Iterator[list[str]]:
+    """The engine's frames as batches of lines (a line may span frames)."""
     pending = b""
+    for chunk in logs:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if lines:
+            yield [line.decode(errors="replace") for line in lines]
+    if pending:
+        yield [pending.decode(errors="replace")]
+
+
+def _pump(batches: Iterable[list[str]], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    """Thread body: hand each batch of lines to the loop, then None."""
     try:
-        for chunk in logs:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            if lines:
-                batch = [line.decode(errors="replace") for line in lines]
-                loop.call_soon_threadsafe(queue.put_nowait, batch)
-        if pending:
-            loop.call_soon_threadsafe(queue.put_nowait, [pending.decode(errors="replace")])
+        for batch in batches:
+            loop.call_soon_threadsafe(queue.put_nowait, batch)
     except Exception:  # a closed socket ends the stream like EOF
         pass
     finally:
@@ -640,17 +649,22 @@ def _entries(container: Any, start: LogCursor, **where: Any) -> Iterator[_Entry]
     """The log's entries after `start`, streamed one frame each (so an entry without a
     newline stays one entry); closing the iterator closes the engine's stream."""
     with closing(container.logs(stream=True, follow=False, timestamps=True, **where)) as logs:
-        to_skip = start.seen
-        previous_ms = start.ms
-        for frame in logs:
-            entry = _log_entry(frame, previous_ms)
-            previous_ms = entry.ms
-            if entry.ms < start.ms:
-                continue
-            if entry.ms == start.ms and to_skip > 0:
-                to_skip -= 1
-                continue
-            yield entry
+        yield from _after_cursor(logs, start)
+
+
+def _after_cursor(frames: Iterable[bytes], start: LogCursor) -> Iterator[_Entry]:
+    """The entries of timestamped frames that come after `start`."""
+    to_skip = start.seen
+    previous_ms = start.ms
+    for frame in frames:
+        entry = _log_entry(frame, previous_ms)
+        previous_ms = entry.ms
+        if entry.ms < start.ms:
+            continue
+        if entry.ms == start.ms and to_skip > 0:
+            to_skip -= 1
+            continue
+        yield entry
 
 
 def _cursor_after(start: LogCursor, entries: list[_Entry]) -> LogCursor:
