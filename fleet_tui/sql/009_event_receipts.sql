@@ -1,4 +1,4 @@
--- 008 event receipts: the ids of signed external events (Standard Webhooks `webhook-id`)
+-- 009 event receipts: the ids of signed external events (Standard Webhooks `webhook-id`)
 -- received within the replay window, shared by every conductor, so that a captured request
 -- replayed to any of them is refused. Rows older than twice the tolerance are pruned.
 
