@@ -36,6 +36,7 @@ from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.leases import held_lease, new_conductor_id
+from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
@@ -70,6 +71,7 @@ class Conductor:
             audit=self.audit, reread=self._reread,
         )
         self.monitor: Any = None  # set by start()
+        self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
         self.rate_limiter = RateLimiter(limit=parts.settings.governor.rate_limit,

@@ -109,6 +109,7 @@ class Monitor:
             log.exception("monitor cycle failed")
         self.cycles += 1
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
+        self.c.telemetry.monitor_cycle.observe(self.last_cycle_ms / 1000)
         self.c.bus.publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
 
     # --- reconcile ------------------------------------------------------------------------
