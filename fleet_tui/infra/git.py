@@ -63,7 +63,6 @@ GIT_ENV_DEFAULTS = {
     "GIT_TERMINAL_PROMPT": "0",  # never hang on a credential prompt
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_ATTR_NOSYSTEM": "1",
     "GIT_NO_REPLACE_OBJECTS": "1",
     "GIT_OPTIONAL_LOCKS": "0",
     **_config_env(SAFE_CONFIG),

@@ -232,3 +232,20 @@ async def test_a_tampered_tmux_worktree_runs_nothing_on_the_host(
     await capture_task_failure(conductor, task, exit_code=1)
     await delete_after_abandoning(conductor, task)
     assert fired(markers) == [], fired(markers)
+
+
+@pytest.mark.docker
+async def test_a_branch_ref_turned_into_a_symbolic_ref_is_tampering_and_is_never_followed(
+        make_conductor: Any, tmp_path: Path, markers: Path) -> None:
+    repo = users_repo(tmp_path)
+    before = foreign_refs(repo, "-")
+    conductor = await hostile_conductor(make_conductor, markers, mode="symref")
+    task = await spawn_hostile(conductor, repo)
+    assert "made its branch a symbolic ref" in agent_output(conductor, task), agent_output(conductor, task)
+    assert task.status == S.FAILED and task.failure_reason == "tampered", (task.status, task.failure_context)
+    assert "the task branch's ref is no longer a plain commit id" in task.failure_context["tampered"]
+    await conductor.runtime_for(RuntimeKind.DOCKER).kill(task.id)  # the container goes: the link is settled
+    assert task.branch and foreign_refs(repo, task.branch) == before
+    branch = Path(ugit(repo, "rev-parse", "--git-common-dir")) / "refs" / "heads" / task.branch
+    assert not branch.is_symlink() and ugit(repo, "rev-parse", f"refs/heads/{task.branch}") == before["refs/heads/main"]
+    await delete_after_abandoning(conductor, task)

@@ -11,6 +11,7 @@
 #                   point at it, the admin dir's HEAD at the user's main
 #   elsewhere:P     /workspace/.git points at P, the git dir of another repository
 #   refs            tries to move the user's branches and plant a new one
+#   symref          turns its own branch's ref into a symbolic ref to the user's main
 set -u
 M=$1
 CODE=$2
@@ -31,6 +32,10 @@ refs)
   echo "$SHA" > "$COMMON/refs/heads/main" && echo "wrote main's ref file"
   git update-ref refs/heads/planted "$SHA" && echo "planted a branch"
   git update-ref refs/tags/planted "$SHA" && echo "planted a tag"
+  exit "$CODE";;
+symref)
+  BRANCH=$(git symbolic-ref HEAD)
+  echo "ref: refs/heads/main" > "$COMMON/$BRANCH" && echo "made its branch a symbolic ref"
   exit "$CODE";;
 elsewhere:*)
   OTHER=$(echo "$MODE" | sed 's/^elsewhere://')
