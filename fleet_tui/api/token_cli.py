@@ -11,10 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-import jwt
 from pydantic import ValidationError
 
-from fleet_tui.api.auth import MAX_TTL_S, mint
 from fleet_tui.api.keys import KeyStore, KeyStoreError
 from fleet_tui.config import Settings, load_settings
 from fleet_tui.domain.errors import ConfigError
@@ -53,6 +51,10 @@ def _settings_or_exit() -> Settings | None:
 
 
 def run_token_mint(args: argparse.Namespace) -> int:
+    import jwt  # here: every other verb starts without the HTTP stack
+
+    from fleet_tui.api.auth import MAX_TTL_S, mint
+
     settings = _settings_or_exit()
     if settings is None:
         return 2
