@@ -20,7 +20,12 @@ USAGE_LIMITED = "usage_limited"
 PERMISSION_DENIED = "permission_denied"
 CLI_CHANGED = "cli_changed"
 REASONS = (CLI_CHANGED, AUTH, USAGE_LIMITED, API_UNAVAILABLE, PERMISSION_DENIED)
-NOT_RETRIED = frozenset({CLI_CHANGED})
+# set by the conductor, not read from output: the agent rewrote its worktree's links to the
+# repository (SECURITY.md); its work is bundled, and no policy runs it again
+TAMPERED = "tampered"
+NOT_RETRIED = frozenset({CLI_CHANGED, TAMPERED})
+WHY_NOT_RETRIED = {CLI_CHANGED: "the agent CLI refused its flags",
+                   TAMPERED: "the agent tampered with its worktree's git links"}
 USAGE_LIMIT_DEFAULT_WAIT_S = 15 * 60  # no reset time printed: try again after this
 
 _I = re.IGNORECASE
