@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from fleet_tui.domain.models import SpawnRequest, TaskRecord
+from fleet_tui.domain.models import TASK_ID_PATTERN, SpawnRequest, TaskRecord
 
-TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 AGENT_PATTERN = r"^[a-z0-9_-]{1,64}$"
 MODEL_PATTERN = r"^[A-Za-z0-9._:/-]{1,128}$"
 IDEMPOTENCY_PATTERN = r"^[A-Za-z0-9._:/-]{1,200}$"

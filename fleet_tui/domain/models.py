@@ -140,6 +140,7 @@ class TaskPatch(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what every face accepts as a task id
 _IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}\Z")
 
 

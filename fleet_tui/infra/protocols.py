@@ -25,6 +25,12 @@ class AgentLaunch:
     prompt_via: PromptVia = "stdin"
     env: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never logged
     log_path: Path | None = None
+    # the worktree's admin dir and the repository's common dir, from the task record (a
+    # container mounts these, never what the worktree's .git file says)
+    git_admin: Path | None = None
+    git_common: Path | None = None
+    git_branch: str | None = None  # the one ref the agent may move
+    stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,10 @@ class Runtime(Protocol):
         cursor just after them, for the next read. A cursor is the runtime's own
         non-negative int (0: the log's start); only the runtime that gave it reads it."""
         ...
-    def stream(self, task_id: str) -> AsyncIterator[str]: ...
+    def stream(self, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
+        """Lines as they are written, until the agent has exited and they are drained; from
+        the log's start, or after a cursor read_from returned (none twice)."""
+        ...
     async def list_active(self) -> list[ProcessState]: ...
     async def states(self) -> dict[str, ProcessState]:
         """Every fleet process this runtime knows (alive and exited), in one call."""

@@ -184,6 +184,7 @@ class TmuxRuntime:
             "prompt_via": launch.prompt_via,
             "env": dict(launch.env),
             "exit_file": str(task_dir / EXIT_FILE),
+            "stream": launch.stream,
         }
         spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
         _write_private(spec_path, json.dumps(spec).encode("utf-8"))
@@ -293,9 +294,10 @@ class TmuxRuntime:
             end += len(unterminated)
         return (lines[max(len(lines) - max_lines, 0):] if cursor is None else lines), end
 
-    async def stream(self, task_id: str, *, from_start: bool = True) -> AsyncIterator[str]:
+    async def stream(self, task_id: str, *, from_start: bool = True, after: int | None = None) -> AsyncIterator[str]:
         """Lines of the agent's output as they are written; ends once the agent has exited
-        and its output is drained (or at once when there is no such task)."""
+        and its output is drained (or at once when there is no such task). `after`: a
+        cursor read_from returned; the lines after it, none twice."""
         path = self.log_path(task_id)
         try:
             handle = open(path, "rb")
@@ -308,7 +310,9 @@ class TmuxRuntime:
         self._ensure_liveness_poll()
         try:
             with handle:
-                if not from_start:
+                if after is not None:
+                    handle.seek(after)
+                elif not from_start:
                     handle.seek(0, os.SEEK_END)
                 pending = b""
                 while True:
