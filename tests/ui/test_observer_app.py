@@ -70,8 +70,9 @@ async def test_observer_app_drives_a_conductor_running_in_another_process(
             done: list[Any] = []
 
             async def commands_done() -> bool:  # stop answers once the agent is killed too
+                # the detail screen's reads (logs, and diff when its load finishes first) aside
                 done[:] = await fleet.query("SELECT verb, status, claimed_by FROM fleet_commands"
-                                            " WHERE verb <> 'logs' ORDER BY id")
+                                            " WHERE verb NOT IN ('logs', 'diff') ORDER BY id")
                 return all(r["status"] == "done" for r in done)
             await wait_until(commands_done, 15, "the stop command's answer")
             assert [(r["verb"], r["claimed_by"]) for r in done] == [("spawn", remote_id), ("stop", remote_id)]

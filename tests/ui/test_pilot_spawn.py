@@ -28,7 +28,8 @@ async def test_spawn_through_the_form_reaches_a_live_row(make_conductor: Any, gi
         task_id = next(iter(table.tasks))
         await until(pilot, lambda: table.tasks[task_id].status == TaskStatus.RUNNING, what="running row")
         assert task_id in table.visible_ids
-        assert not isinstance(app.screen, SpawnScreen)
+        # the row may run before the form has its answer (the bus is quicker than the call)
+        await until(pilot, lambda: not isinstance(app.screen, SpawnScreen), timeout_s=10, what="the form closed")
         stored = await conductor.registry.get(task_id, operator=SYSTEM)
         assert stored.status == TaskStatus.RUNNING
         assert stored.repo == str(git_repo.resolve())
