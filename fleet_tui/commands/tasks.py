@@ -179,6 +179,8 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
         _say(f"{verb}: {task_line(result.task)}")
         if result.task.failure_reason:
             _say(f"  failed: {result.task.failure_reason}: {(result.task.failure_context or {}).get('message', '')}")
+    if result.notice and not args.json:
+        _say(f"  note: {result.notice}")
     return 0
 
 

@@ -183,6 +183,7 @@ class SpawnResult(BaseModel):
     created: bool = True
     queued: bool = False
     queue_id: int | None = None
+    notice: str | None = None  # what the operator should know, e.g. why the demo agent runs it
 
 
 class TaskQuery(BaseModel):

@@ -32,6 +32,7 @@ from fleet_tui.domain.models import (
     Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.engine.agent_choice import demo_notice
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
@@ -166,7 +167,7 @@ class Conductor:
             self.bus.publish(TaskChanged(task))
             await self.audit(task, "route_chosen", decision.to_dict())
             task = await self.launch(task, actor=operator.id, metadata={"route": decision.to_dict()})
-            return SpawnResult(task=task, created=True)
+            return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
 
     async def launch(self, task: TaskRecord, *, actor: str,
                      metadata: dict[str, Any] | None = None) -> TaskRecord:

@@ -87,7 +87,7 @@ async def cli_env(fresh_database: Any, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
     env.update({"FLEET_DATABASE__URL": await fresh_database(), "FLEET_DATA_DIR": str(tmp_path / "data"),
                 "FLEET_RUNTIME__TMUX_SOCKET": f"fleet-test-{uuid.uuid4().hex[:8]}",
-                "FLEET_WORKTREE__BASE_DIR": str(tmp_path / "wt"), "FLEET_AGENTS__DEFAULT": "demo",
+                "FLEET_WORKTREE__BASE_DIR": str(tmp_path / "wt"),
                 "FLEET_OPERATOR__ID": "typist", "FLEET_OPERATOR__IS_ADMIN": "false"})
     yield env
     kill_tmux_server(env["FLEET_RUNTIME__TMUX_SOCKET"])
@@ -153,3 +153,42 @@ def test_logs_follow_prints_every_line_once(cli_env: dict[str, str], git_repo: P
     whole = run(cli_env, ["logs", tid, "-n", "1000"], tmp_path).stdout.splitlines()
     assert any("flood line 4" in line for line in whole) and any("usage:" in line for line in whole), whole
     assert followed.stdout.splitlines() == whole, followed.stdout
+
+
+def stand_in_clis(tmp_path: Path) -> Path:
+    """claude, codex and gemini as a user may have them: on PATH, logged in nowhere."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("claude", "codex", "gemini"):
+        (bin_dir / name).write_text("#!/bin/sh\necho 'not logged in' >&2\nexit 1\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_the_demo_agent_runs_until_a_real_one_has_credentials(cli_env: dict[str, str], git_repo: Path,
+                                                              tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**cli_env, "PATH": f"{stand_in_clis(tmp_path)}{os.pathsep}{cli_env['PATH']}", "HOME": str(home)}
+    for task_type in ("feature", "refactor", "review"):
+        done = run(env, ["spawn", f"a first {task_type}", "--repo", str(git_repo), "--type", task_type, "--json"],
+                   tmp_path)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["task"]["agent"] == "demo", result["task"]
+        assert "the demo agent runs this task" in result["notice"] and "no credentials" in result["notice"]
+    shown = run(env, ["spawn", "said in words too", "--repo", str(git_repo)], tmp_path)
+    assert "demo/demo-small" in shown.stdout and "note: the demo agent runs this task" in shown.stdout
+
+    keyed = run({**env, "ANTHROPIC_API_KEY": "sk-ant-test-0000"},
+                ["spawn", "with a key", "--repo", str(git_repo), "--json"], tmp_path)
+    assert keyed.returncode == 0, keyed.stderr
+    assert json.loads(keyed.stdout)["task"]["agent"] == "claude" and json.loads(keyed.stdout)["notice"] is None
+    (home / ".codex").mkdir()
+    (home / ".codex" / "auth.json").write_text("{}")  # codex's own login
+    logged_in = run(env, ["spawn", "after codex login", "--repo", str(git_repo), "--type", "refactor", "--json"],
+                    tmp_path)
+    assert json.loads(logged_in.stdout)["task"]["agent"] == "codex", logged_in.stdout
+    configured = run({**env, "FLEET_AGENTS__ROUTES": '{"review": "gemini"}'},
+                     ["spawn", "configured", "--repo", str(git_repo), "--type", "review", "--json"], tmp_path)
+    assert json.loads(configured.stdout)["task"]["agent"] == "gemini", configured.stdout
