@@ -2,7 +2,7 @@
 between): spawn, status, show, logs, stop, retry, delete, merge. Each takes --json.
 
 Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
-4 refused (tier, governor limit, retry budget); 5 conflict (task in the wrong status)."""
+4 refused (tier, governor limit, retry budget, runtime unreachable); 5 conflict (task in the wrong status)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from fleet_tui.config import load_settings
 from fleet_tui.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
+    RuntimeUnavailableError,
     SpawnDeniedError,
     TaskLiveError,
 )
@@ -121,7 +122,7 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
         return await handler(conductor, me, args)
     except NotFoundError as exc:
         return _fail(str(exc), EXIT_NOT_FOUND)
-    except (SpawnDeniedError, PermissionDeniedError) as exc:
+    except (SpawnDeniedError, PermissionDeniedError, RuntimeUnavailableError) as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except TaskLiveError as exc:
         return _fail(str(exc), EXIT_CONFLICT)

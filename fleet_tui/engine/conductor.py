@@ -145,6 +145,8 @@ class Conductor:
             if request.branch:
                 self.parts.worktrees.validate_branch(request.branch)
             self.rate_limiter.check(operator.id)
+            runtime = request.runtime or self.settings.runtime.default
+            await self.runtime_for(runtime).check_available()  # refused before anything is made
             if not bypass_queue and await self.registry.count_all_active() >= self.governor.fleet_capacity:
                 entry, _merged = await self.queue.enqueue(request, operator, dedup_key=request.idempotency_key)
                 return SpawnResult(task=None, created=False, queued=True,
@@ -152,7 +154,6 @@ class Conductor:
             decision = await self.parts.route(operator, request)
             agent, model = decision.agent, decision.model
             key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
-            runtime = request.runtime or self.settings.runtime.default
             task, created = await self.governor.admit(
                 operator,
                 description=request.description, repo=str(repo), base_branch=base,

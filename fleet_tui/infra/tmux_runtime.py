@@ -37,7 +37,7 @@ from typing import AsyncIterator, Callable
 
 import libtmux
 
-from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
+from fleet_tui.domain.errors import RuntimeUnavailableError, SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra import launcher as launcher_module
@@ -130,6 +130,11 @@ class TmuxRuntime:
         return libtmux.Server(socket_name=self.socket_name, tmux_bin=shutil.which(self.tmux_bin))
 
     # --- spawn ---------------------------------------------------------------------------
+
+    async def check_available(self) -> None:
+        if shutil.which(self.tmux_bin) is None:
+            raise RuntimeUnavailableError("tmux", f"{self.tmux_bin} is not installed; install tmux, or use "
+                                                  "the docker runtime")
 
     async def spawn(self, launch: AgentLaunch) -> ProcessState:
         name = session_name(launch.task_id)

@@ -48,6 +48,8 @@ def bad_input_cases(repo: Path, tmp: Path) -> list[Case]:
         ([*spawn, "x", "--runtime", "vm"], {}, 2, "--runtime: invalid choice: 'vm'"),
         (["spawn", "x", "--repo", str(tmp / "nope")], {}, 2, "repo: no such directory"),
         ([*spawn, "x"], {"FLEET_OPERATOR__TIER": "observer"}, 4, "needs tier builder"),
+        ([*spawn, "x", "--runtime", "docker"], {"DOCKER_HOST": f"unix://{tmp}/dead.sock"}, 4,
+         "the Docker engine at unix://"),
         (["status", "--all"], {}, 4, "admin"),
         (["logs", UNKNOWN_ID, "-n", "0"], {}, 2, "--lines: must be a whole number from 1 to 10000"),
         (["dlq", "retry", "abc"], {}, 2, "letter_id: must be a whole number"),
