@@ -221,9 +221,10 @@ class Conductor:
         task = await self._owned(operator, task_id)
         if task.status not in TERMINAL_STATUSES:
             raise TaskLiveError(f"task {task_id} is {task.status}; stop it before deleting it")
-        if task.worktree_path and task.branch:
+        if task.worktree_path and task.branch:  # a snapshot first when the branch has unpushed work
             await self.parts.worktrees.cleanup(
                 Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
+        await self.runtime_for(task.runtime).forget(task.id)  # session, log pipe, log
         await self.registry.delete(task.id, operator=operator)
         self.bus.publish(TaskDeleted(task.id))
 

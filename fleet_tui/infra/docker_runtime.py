@@ -429,6 +429,9 @@ class DockerRuntime:
                 pass
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
 
+    async def forget(self, task_id: str) -> None:
+        await self.kill(task_id)  # the container's log goes with the container
+
     async def send_input(self, task_id: str, text: str) -> None:
         """A graceful no-op: the agent's stdin is its prompt file, so a container has no
         interactive input channel (agents are run headless). Logged without the text."""

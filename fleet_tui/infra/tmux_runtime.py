@@ -245,6 +245,10 @@ class TmuxRuntime:
         await asyncio.to_thread(self._kill_session_sync, name)
         await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
 
+    async def forget(self, task_id: str) -> None:
+        await self.kill(task_id)  # the session's pipe-pane `cat` ends with its pane
+        await asyncio.to_thread(self.log_path(task_id).unlink, True)
+
     def _kill_session_sync(self, name: str) -> None:
         server = self._server()
         if server.has_session(name, exact=True):

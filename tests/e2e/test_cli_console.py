@@ -194,3 +194,60 @@ def test_the_demo_agent_runs_until_a_real_one_has_credentials(cli_env: dict[str,
     configured = run({**env, "FLEET_AGENTS__ROUTES": '{"review": "gemini"}'},
                      ["spawn", "configured", "--repo", str(git_repo), "--type", "review", "--json"], tmp_path)
     assert json.loads(configured.stdout)["task"]["agent"] == "gemini", configured.stdout
+
+
+def pipe_processes(log: Path) -> list[str]:
+    """Processes whose command line names this log (tmux pipe-pane's `cat >> LOG`)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(log) in cmdline and "tmux" not in cmdline.split(" ", 1)[0]:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+async def test_two_fleets_keep_apart_and_delete_leaves_nothing(fresh_database: Any, git_repo: Path,
+                                                               tmp_path: Path) -> None:
+    from fleet_tui.config import tmux_socket_for
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
+    fleets = []
+    for name in ("a", "b"):
+        data = tmp_path / name
+        fleets.append({**base, "FLEET_DATABASE__URL": await fresh_database(), "FLEET_DATA_DIR": str(data),
+                       "FLEET_OPERATOR__ID": "typist"})
+    sockets = [tmux_socket_for(Path(env["FLEET_DATA_DIR"])) for env in fleets]
+    assert sockets[0] != sockets[1]
+    try:
+        ids = []
+        for env in fleets:
+            done = run(env, ["spawn", "stay up\nFLEET-DEMO: sleep 120", "--repo", str(git_repo), "--agent", "demo",
+                             "--json"], tmp_path)
+            assert done.returncode == 0, done.stderr
+            ids.append(json.loads(done.stdout)["task"]["id"])
+        for env, socket, tid in zip(fleets, sockets, ids):
+            sessions = subprocess.run(["tmux", "-L", socket, "list-sessions", "-F", "#{session_name}"],
+                                      capture_output=True, text=True).stdout.split()
+            assert sessions == [f"fleet-{tid}"], sessions  # its own agent only
+            checked = run(env, ["invariants", "--json"], tmp_path)
+            inv = {r["id"]: r for r in json.loads(checked.stdout)}["INV-015"]
+            assert inv["satisfied"], inv  # the other fleet's agent is not its orphan
+
+        env, socket, tid = fleets[0], sockets[0], ids[0]
+        log = Path(env["FLEET_DATA_DIR"]) / "logs" / f"{tid}.log"
+        assert log.exists() and pipe_processes(log)
+        assert run(env, ["stop", tid], tmp_path).returncode == 0
+        deleted = run(env, ["delete", tid], tmp_path)
+        assert deleted.returncode == 0, deleted.stderr
+        gone = subprocess.run(["tmux", "-L", socket, "has-session", "-t", f"=fleet-{tid}"], capture_output=True)
+        assert gone.returncode != 0  # session gone
+        assert not log.exists() and pipe_processes(log) == []  # log and its pipe gone
+        other = subprocess.run(["tmux", "-L", sockets[1], "has-session", "-t", f"=fleet-{ids[1]}"],
+                               capture_output=True)
+        assert other.returncode == 0  # the other fleet's agent runs on
+    finally:
+        for socket in sockets:
+            kill_tmux_server(socket)
