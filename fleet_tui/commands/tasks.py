@@ -210,6 +210,8 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
         value = getattr(task, name)
         if value:
             _say(f"  {name}: {value}")
+    if task.tmux_session and task.is_live:  # the fleet's own tmux server (one per data directory)
+        _say(f"  attach: tmux -L {c.settings.runtime.tmux_socket} attach-session -t ={task.tmux_session}")
     for run in detail.executions:
         _say(f"  attempt {run['attempt']}: {run['agent']}/{run['model']} exit={run['exit_code']} "
               f"failure={run['failure'] or '-'}")
