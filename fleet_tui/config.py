@@ -7,12 +7,22 @@ import hashlib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -22,6 +32,25 @@ from fleet_tui.domain.errors import ConfigError
 from fleet_tui.domain.models import RuntimeKind, TaskType, Tier
 
 DEFAULT_CONFIG_FILE = "fleet.toml"
+
+
+def _split_keys(value: Any) -> Any:
+    if value is None:
+        return []
+    return value.split() if isinstance(value, str) else value
+
+
+def _check_key(value: SecretStr) -> SecretStr:
+    from fleet_tui.domain.webhooks import key_bytes
+
+    key_bytes(value.get_secret_value())  # a whsec_ key must be base64
+    return value
+
+
+# Signing keys for webhooks: one string of space-separated keys (or a list); the first signs,
+# all verify, so a key rotates by putting the new one first and dropping the old one later.
+SigningKeys = Annotated[list[Annotated[SecretStr, AfterValidator(_check_key)]], NoDecode,
+                        BeforeValidator(_split_keys)]
 
 
 class DatabaseSettings(BaseModel):
@@ -204,8 +233,8 @@ class BudgetSettings(BaseModel):
 
 
 class NotificationSettings(BaseModel):
-    discord_webhook_url: str | None = None
-    telegram_bot_token: str | None = None
+    discord_webhook_url: SecretStr | None = None  # the URL carries the webhook's token
+    telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     max_attempts: int = Field(default=4, ge=1)
@@ -216,10 +245,12 @@ class NotificationSettings(BaseModel):
 class OutboxSettings(BaseModel):
     """The outbox relay (NOTIFY for faces, NATS, webhooks) and the notification worker."""
 
-    nats_url: str | None = Field(default=None, description="e.g. nats://127.0.0.1:4222; unset = no NATS")
+    nats_url: SecretStr | None = Field(  # may carry user:password
+        default=None, description="e.g. nats://127.0.0.1:4222; unset = no NATS")
     nats_stream: str | None = Field(default=None, description="JetStream stream to publish through (acked, deduped)")
-    webhook_urls: list[str] = Field(default_factory=list)
-    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key signing webhook bodies")
+    webhook_urls: list[SecretStr] = Field(default_factory=list)  # URLs often carry a token
+    webhook_secret: SigningKeys = Field(
+        default_factory=list, description="Standard Webhooks signing keys (space-separated; the first is current)")
     notify_channel: str = Field(default="fleet_events", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     poll_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=200, ge=1, le=5000)
@@ -234,7 +265,11 @@ class ApiSettings(BaseModel):
     listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
     issuer: str = "fleet-tui"
     audience: str = "fleet-tui"
-    events_secret: str | None = Field(default=None, description="HMAC key for POST /api/events; unset = refused")
+    events_secret: SigningKeys = Field(
+        default_factory=list,
+        description="Standard Webhooks keys that may sign POST /api/events (space-separated); unset = refused")
+    events_tolerance_s: float = Field(default=300.0, gt=0, le=3600,
+                                      description="how far webhook-timestamp may lie from now")
 
 
 class Settings(BaseSettings):

@@ -37,11 +37,13 @@ from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.leases import held_lease, new_conductor_id
+from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
 from fleet_tui.engine.tracing import trace
-from fleet_tui.infra.git import GitError, git_out
+from fleet_tui.infra.git import GitError, TaskCheckout
+from fleet_tui.infra.proc import ProcTimeout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class Conductor:
             audit=self.audit, reread=self._reread,
         )
         self.monitor: Any = None  # set by start()
+        self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
         self.rate_limiter = RateLimiter(limit=parts.settings.governor.rate_limit,
@@ -307,6 +310,12 @@ class Conductor:
 
         return await check_all(self)
 
+    def checkout(self, task: TaskRecord) -> TaskCheckout:
+        """The task's worktree, repository and branch as its record says (never as its files
+        say): what every host-side git call on the task runs against."""
+        return self.parts.worktrees.checkout(task.repo, task.worktree_path or self.parts.worktrees.resolve_path(task.id),
+                                             task.branch or f"fleet/{task.id}")
+
     def change_ref(self, task: TaskRecord) -> ChangeRef:
         return ChangeRef(
             repo=Path(task.repo), branch=task.branch or f"fleet/{task.id}", base=task.base_branch,
@@ -344,21 +353,21 @@ class Conductor:
             raise ValidationFailed("repo", f"no such directory: {repo}")
         if base is not None:
             self.parts.worktrees.validate_branch(base, field="base_branch")
+        dirs = self.parts.worktrees.repository(path)  # named explicitly: never discovered from cwd
         try:
-            top, current = (await git_out(["rev-parse", "--show-toplevel", "--abbrev-ref", "HEAD"],
-                                          cwd=path, timeout_s=15)).splitlines()
-        except (GitError, ValueError):
+            current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
+        except (GitError, ProcTimeout):
             raise ValidationFailed("repo", f"not a git repository: {repo}") from None
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
-            return Path(top).resolve(), current
+            return dirs.top, current
         if base != current:
             try:
-                await git_out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], cwd=top, timeout_s=15)
+                await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
             except GitError:
-                raise ValidationFailed("base_branch", f"no branch {base} in {top}") from None
-        return Path(top).resolve(), base
+                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}") from None
+        return dirs.top, base
 
 
 _SPACE = re.compile(r"\s+")

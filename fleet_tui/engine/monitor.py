@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
 
 log = logging.getLogger(__name__)
+TAMPERED = "tampered"
 ACTOR = "monitor"
 S = TaskStatus
 
@@ -108,6 +109,7 @@ class Monitor:
             log.exception("monitor cycle failed")
         self.cycles += 1
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
+        self.c.telemetry.monitor_cycle.observe(self.last_cycle_ms / 1000)
         self.c.bus.publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
 
     # --- reconcile ------------------------------------------------------------------------
@@ -240,12 +242,16 @@ class Monitor:
 
     async def _check_running(self, task: TaskRecord, state: ProcessState | None) -> None:
         if state is None:  # killed from outside (e.g. tmux kill-session)
+            if await self._quarantined(task, None):
+                return
             if await self.attention.resume(task) is None:
                 await self._fail(task, "process_missing", {"message": "agent process disappeared"})
             return
         if state.alive:
             task = await self.attention.check(task)
             await self._check_alive(task)
+            return
+        if await self._quarantined(task, state.exit_code):
             return
         if state.exit_code == 0:
             await self._on_clean_exit(task)
@@ -258,6 +264,25 @@ class Monitor:
         context = await self._capture(task, exit_code=state.exit_code, oom=oom)
         reason = "oom" if oom else (self._classified(task, context) or "agent_exit")
         await self._fail(task, reason, context)
+
+    async def _quarantined(self, task: TaskRecord, exit_code: int | None) -> bool:
+        """After a run, before anything reads the worktree: if the agent rewrote the links
+        between its worktree and the repository (`.git`, the admin dir's gitdir/commondir),
+        its work is kept as data (a bundle) and the task fails `tampered` (never retried
+        by policy). Every host-side git call is pinned anyway; this makes it visible."""
+        try:
+            checkout = self.c.checkout(task)
+        except ValidationFailed:  # no repository any more: the usual checks report it
+            return False
+        findings = await asyncio.to_thread(checkout.tampering)
+        if not findings:
+            return False
+        bundle = await self.c.parts.worktrees.preserve(checkout, task.base_branch)
+        log.warning("task %s tampered with its worktree: %s", task.id, "; ".join(findings))
+        await self._fail(task, TAMPERED, {
+            "message": "the agent rewrote its worktree's links to the repository; nothing in it was followed",
+            "tampered": findings, "bundle": str(bundle) if bundle else None, "exit_code": exit_code})
+        return True
 
     async def _adopt_or_fail_spawn(self, task: TaskRecord, state: ProcessState | None) -> None:
         """A spawn that never finished (its conductor died mid-saga)."""
@@ -299,9 +324,8 @@ class Monitor:
             last = max(last, output_at)
         if time.time() - last > self.settings.stall_minutes * 60 and task.worktree_path:
             # only when output looks stale: one git call, not one per cycle per task
-            from fleet_tui.infra.git import git
-
-            result = await git(["log", "-1", "--format=%ct"], cwd=task.worktree_path, check=False)
+            checkout = self.c.checkout(task)
+            result = await checkout.run(["log", "-1", "--format=%ct", checkout.ref], check=False)
             if result.ok and result.stdout.strip():
                 last = max(last, float(result.stdout.strip()))
         return last
@@ -334,8 +358,7 @@ class Monitor:
         if not task.worktree_path or not task.branch or not Path(task.worktree_path).is_dir():
             return False
         try:
-            made = await commit_leftovers(Path(task.worktree_path), branch=task.branch,
-                                          message=commit_message(task.description, task.id))
+            made = await commit_leftovers(self.c.checkout(task), message=commit_message(task.description, task.id))
         except Exception as exc:  # a worktree git refuses is the agent's failure, not ours
             log.warning("could not commit what the agent of %s left: %s", task.id, exc)
             return False

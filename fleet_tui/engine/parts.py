@@ -213,7 +213,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         forge: Forge = GithubForge(budget_per_hour=settings.forge.gh_budget_per_hour)
     else:
         forge = LocalForge(ci_command=settings.forge.ci_command, ci_timeout_s=settings.forge.ci_timeout_s,
-                           git_timeout_s=settings.worktree.git_timeout_s)
+                           git_timeout_s=settings.worktree.git_timeout_s, fleet_worktrees=settings.worktree_base)
 
     def tmux() -> Runtime:
         from fleet_tui.infra.tmux_runtime import TmuxRuntime

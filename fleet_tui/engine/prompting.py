@@ -43,11 +43,11 @@ def rank_similar(description: str, tasks: list[dict[str, Any]], limit: int = SIM
     return [t for score, _, t in sorted(scored, key=lambda x: (-x[0], x[1])) if score > 0][:limit]
 
 
-async def _git_lines(args: list[str], cwd: Path | str, limit: int) -> list[str]:
-    from fleet_tui.infra.git import git
-
+async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], limit: int) -> list[str]:
+    """Lines of a git command on the task's repository (named explicitly, never discovered
+    from the worktree, whose `.git` a previous attempt's agent may have rewritten)."""
     try:
-        result = await git(args, cwd=cwd, check=False, timeout_s=15)
+        result = await parts.worktrees.repository(task.repo).run(args, check=False, timeout_s=15)
     except Exception as exc:  # a missing repo costs a BACKGROUND section, not the spawn
         log.debug("git %s failed: %s", args[0], exc)
         return []
@@ -68,9 +68,10 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
         history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
                                  task_type=str(task.task_type)),
         history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
-        _git_lines(["ls-files"], worktree, FILES_SAMPLE),
-        _git_lines(["log", "--first-parent", "--format=%s", "-n", "15", f"refs/heads/{task.base_branch}"],
-                   task.repo, 15),
+        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree",
+                                 f"refs/heads/{task.branch or task.base_branch}"], FILES_SAMPLE),
+        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15",
+                                 f"refs/heads/{task.base_branch}"], 15),
         history.oom_attempts(parts.db, task_id=task.id),
     )
     return build_task_prompt(

@@ -66,7 +66,8 @@ class Spawner:
         state: dict[str, Any] = {}
 
         async def make_worktree() -> Path:
-            if reuse:
+            if reuse:  # links as the record says, whatever the last agent wrote
+                self._worktrees.repair(self._worktrees.checkout(repo, path, branch))
                 return path
             return await self._worktrees.create(repo, task_id=task.id, branch=branch,
                                                 base=task.base_branch, repo_checked=True)
@@ -76,12 +77,14 @@ class Spawner:
 
         async def start_process() -> None:
             plan = await plan_for(task, path)
+            checkout = self._worktrees.checkout(repo, path, branch)
             launch = AgentLaunch(
                 task_id=task.id, workdir=path, argv=plan.argv, prompt=plan.prompt,
                 prompt_via=plan.prompt_via,  # type: ignore[arg-type]
                 env={**plan.env, "FLEET_TASK_ID": task.id,
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
                 stream=plan.stream,
+                git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
             )
             state["process"] = await runtime.spawn(launch)
 

@@ -25,6 +25,11 @@ class AgentLaunch:
     prompt_via: PromptVia = "stdin"
     env: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never logged
     log_path: Path | None = None
+    # the worktree's admin dir and the repository's common dir, from the task record (a
+    # container mounts these, never what the worktree's .git file says)
+    git_admin: Path | None = None
+    git_common: Path | None = None
+    git_branch: str | None = None  # the one ref the agent may move
     stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
 
 

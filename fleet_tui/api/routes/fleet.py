@@ -25,7 +25,6 @@ router = APIRouter(tags=["fleet"])
 
 SpawnOperator = builder("spawn")
 NotifyOperator = builder("sending a test notification")
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @router.post(
@@ -71,12 +70,14 @@ async def fleet_config(conductor: ConductorDep, op: SovereignDep) -> dict[str, A
 @router.get(
     "/api/fleet/metrics", response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                     "description": "Prometheus text format 0.0.4"},
+                     "description": "Prometheus text exposition (prometheus_client's)"},
                **error_responses(401)},
 )
-async def fleet_metrics(conductor: ConductorDep, op: OperatorDep) -> PlainTextResponse:
-    """Engine figures; execution totals cover the history the token may see (admin: all)."""
-    return PlainTextResponse(await api_support.metrics_text(conductor, op), media_type=PROMETHEUS_TEXT)
+async def fleet_metrics(conductor: ConductorDep, op: OperatorDep) -> Response:
+    """The fleet's figures (fleet-wide, from the database) and this conductor's counters and
+    histograms; any valid token may scrape."""
+    body, content_type = await api_support.metrics_text(conductor, op)
+    return Response(body, media_type=content_type)
 
 
 @router.post("/api/fleet/notifications/test", status_code=202, response_model=Accepted,
