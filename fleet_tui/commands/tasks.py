@@ -210,6 +210,9 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
         value = getattr(task, name)
         if value:
             _say(f"  {name}: {value}")
+    blocked = task.metadata.get("merge_blocked")
+    if blocked and task.status == "ready":
+        _say(f"  merge: {blocked.get('next', '')}")
     if task.tmux_session and task.is_live:  # the fleet's own tmux server (one per data directory)
         _say(f"  attach: tmux -L {c.settings.runtime.tmux_socket} attach-session -t ={task.tmux_session}")
     for run in detail.executions:

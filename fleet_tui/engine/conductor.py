@@ -60,6 +60,17 @@ class TaskDetail:
     executions: list[dict[str, Any]] = field(default_factory=list)
 
 
+def merge_next_step(task: TaskRecord, detail: str, conflict_files: list[str]) -> str:
+    """What the operator can do about a merge that did not happen (the task stays ready)."""
+    if not conflict_files:
+        return f"merge of task {task.id} into {task.base_branch} failed: {detail}; the task stays ready"
+    files = ", ".join(conflict_files[:5]) + (f" and {len(conflict_files) - 5} more" if len(conflict_files) > 5 else "")
+    where = f" in {task.worktree_path}" if task.worktree_path else ""
+    return (f"merge of task {task.id} into {task.base_branch} conflicts in {files}; it was aborted and the "
+            f"task stays ready. Next: rebase {task.branch} onto {task.base_branch}{where}, resolve, commit "
+            f"and merge again; or stop the task and spawn it again on the new {task.base_branch}")
+
+
 class Conductor:
     def __init__(self, parts: EngineParts) -> None:
         self.parts = parts
@@ -237,8 +248,13 @@ class Conductor:
             raise TaskLiveError(f"task {task_id} is {task.status}; only ready tasks can be merged")
         result = await self.parts.forge.merge(self.change_ref(task))
         if not result.merged:
-            self.bus.publish(Notice("merge_failed", task.id, result.detail))
-            raise TaskLiveError(f"merge of task {task_id} failed: {result.detail}")
+            note = merge_next_step(task, result.detail, result.conflict_files)
+            await self.audit(task, "merge_failed", {"detail": result.detail, "conflict_files": result.conflict_files,
+                                                    "next": note})
+            await self.parts.patch(task, TaskPatch(metadata={**task.metadata, "merge_blocked": {
+                "detail": result.detail, "conflict_files": result.conflict_files, "next": note}}))
+            self.bus.publish(Notice("merge_failed", task.id, note))
+            raise TaskLiveError(note)
         return await self.move(task, TaskStatus.MERGED, actor=operator.id, reason="merged", operator=operator)
 
     async def status(self, operator: Operator, *, all_operators: bool = False,
