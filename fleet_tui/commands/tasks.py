@@ -150,7 +150,7 @@ def task_line(task: TaskRecord, now: datetime | None = None) -> str:
     age = int((now - task.created_at).total_seconds())
     agent = f"{task.agent or '-'}/{task.model or '-'}"
     return (f"{task.id:<13} {task.status:<11} {agent:<24} {task.branch or '-':<22} "
-            f"{_age(age):>6} {task.retry_count}/{task.max_retries} {task.ci_status or '-':<8} "
+            f"{_age(age):>6} try {task.attempt}/{task.max_attempts} {task.ci_status or '-':<8} "
             f"{task.description.splitlines()[0][:48]}")
 
 
