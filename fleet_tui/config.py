@@ -265,6 +265,10 @@ class ApiSettings(BaseModel):
     listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
     issuer: str = "fleet-tui"
     audience: str = "fleet-tui"
+    key_rollover_s: float = Field(default=24 * 3600.0, ge=0, le=30 * 24 * 3600,
+                                  description="how long a rotated-out signing key still verifies")
+    max_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60, le=366 * 24 * 3600,
+                                 description="longest token lifetime (exp - iat) accepted, and minted")
     events_secret: SigningKeys = Field(
         default_factory=list,
         description="Standard Webhooks keys that may sign POST /api/events (space-separated); unset = refused")

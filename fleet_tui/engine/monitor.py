@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
 
 log = logging.getLogger(__name__)
-TAMPERED = "tampered"
 ACTOR = "monitor"
 S = TaskStatus
 
@@ -279,6 +278,8 @@ class Monitor:
             return False
         bundle = await self.c.parts.worktrees.preserve(checkout, task.base_branch)
         log.warning("task %s tampered with its worktree: %s", task.id, "; ".join(findings))
+        from fleet_tui.domain.agent_failures import TAMPERED
+
         await self._fail(task, TAMPERED, {
             "message": "the agent rewrote its worktree's links to the repository; nothing in it was followed",
             "tampered": findings, "bundle": str(bundle) if bundle else None, "exit_code": exit_code})

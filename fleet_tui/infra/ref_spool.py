@@ -102,12 +102,23 @@ async def settle_branch(task_dir: Path) -> str | None:
     elif await commit_of(common, value) is None:
         problem = "the task branch's ref names no commit"
     target = orig if problem else value
+    ref = f"refs/heads/{branch}"
     if real.is_symlink() and Path(os.readlink(real)) == refs_dir / real.name:
-        result = await git(["update-ref", "--no-deref", f"refs/heads/{branch}", str(target)], cwd=common,
+        result = await git(["update-ref", "--no-deref", ref, str(target)], cwd=common,
                            git_dir=common, check=False, timeout_s=30)
         if not result.ok:
             log.warning("could not settle branch %s: %s", branch, result.output[-300:])
             return problem
+    elif value is not None and not problem:
+        # the link went while the container ran (the user's `git gc` packed the ref and
+        # pruned the loose one): the agent's later commits still reach the branch, if they
+        # descend from where it is now
+        current = await commit_of(common, ref)
+        if current and current != value and (await git(
+                ["merge-base", "--is-ancestor", current, value], cwd=common, git_dir=common,
+                check=False, timeout_s=30)).ok:
+            await git(["update-ref", "--no-deref", ref, value, current], cwd=common, git_dir=common,
+                      check=False, timeout_s=30)
     link_file.unlink(missing_ok=True)
     if problem:
         log.warning("task branch %s: %s; left at %s", branch, problem, orig[:12])

@@ -64,11 +64,11 @@ def users_repo(tmp_path: Path, name: str = "repo") -> Path:
 
 
 async def hostile_conductor(make_conductor: Any, markers: Path, *, exit_code: int = 0, mode: str = "evil",
-                            runtime: RuntimeKind = RuntimeKind.DOCKER) -> Conductor:
+                            runtime: RuntimeKind = RuntimeKind.DOCKER, auto_retry: bool = False) -> Conductor:
     return await make_conductor(
         runtime__default=runtime, runtime__docker_image="fleet-agent-test:latest",
         runtime__docker_user="auto", runtime__docker_mounts=MOUNTS, runtime__docker_memory="512m",
-        runtime__stop_grace_s=2, retry__auto=False, agents__profiles=payload_profile(markers, exit_code, mode))
+        runtime__stop_grace_s=2, retry__auto=auto_retry, agents__profiles=payload_profile(markers, exit_code, mode))
 
 
 async def spawn_hostile(conductor: Conductor, repo: Path) -> TaskRecord:
@@ -221,12 +221,14 @@ async def test_a_contained_agent_cannot_move_the_users_branches(
     await delete_after_abandoning(conductor, task)
 
 
-async def test_a_tampered_tmux_worktree_runs_nothing_on_the_host(
+async def test_a_tampered_tmux_worktree_runs_nothing_on_the_host_and_is_never_retried_by_policy(
         make_conductor: Any, tmp_path: Path, markers: Path, git_repo: Path) -> None:
     before = foreign_refs(git_repo, "-")
-    conductor = await hostile_conductor(make_conductor, markers, runtime=RuntimeKind.TMUX)
+    conductor = await hostile_conductor(make_conductor, markers, runtime=RuntimeKind.TMUX, auto_retry=True)
     task = await spawn_hostile(conductor, git_repo)
-    await assert_tampered(conductor, task, markers)
+    task = await wait_for(conductor, task.id, lambda t: t.status == S.ABANDONED, timeout_s=30)
+    assert task.failure_reason == "tampered" and task.retry_count == 0, (task.failure_reason, task.retry_count)
+    assert fired(markers) == []
     assert task.branch and foreign_refs(git_repo, task.branch) == before
     await conductor.diff(SYSTEM, task.id)
     await capture_task_failure(conductor, task, exit_code=1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.config import ReviewerSpec
-from fleet_tui.domain.agent_failures import NOT_RETRIED, USAGE_LIMITED
+from fleet_tui.domain.agent_failures import NOT_RETRIED, USAGE_LIMITED, WHY_NOT_RETRIED
 from fleet_tui.domain.errors import RUNTIME_UNAVAILABLE
 from fleet_tui.domain.models import TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
@@ -67,8 +67,8 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):
         return {"decision": "none", "status": str(task.status)}
-    if task.failure_reason in NOT_RETRIED:  # the CLI changed: the same run fails the same way
-        reason = f"{task.failure_reason}: not retried (the agent CLI refused its flags)"
+    if task.failure_reason in NOT_RETRIED:  # the same run would fail (or attack) the same way
+        reason = f"{task.failure_reason}: not retried ({WHY_NOT_RETRIED[task.failure_reason]})"
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": reason}
     waited = (task.failure_context or {}).get("retry_at")
