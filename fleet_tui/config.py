@@ -54,7 +54,7 @@ SigningKeys = Annotated[list[Annotated[SecretStr, AfterValidator(_check_key)]], 
 
 
 class DatabaseSettings(BaseModel):
-    url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
+    url: SecretStr | None = Field(default=None, description="PostgreSQL URL (may hold a password); unset = embedded server")
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
     idle_s: float = Field(default=30.0, gt=0)
@@ -328,7 +328,8 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str | None:
         # DATABASE_URL is honoured as the conventional name; FLEET_DATABASE__URL wins.
-        return self.database.url or os.environ.get("DATABASE_URL") or None
+        url = self.database.url.get_secret_value() if self.database.url is not None else None
+        return url or os.environ.get("DATABASE_URL") or None
 
 
 def tmux_socket_for(data_dir: Path) -> str:
