@@ -222,6 +222,8 @@ class Conductor:
         task = await self._owned(operator, task_id)
         if task.status not in TERMINAL_STATUSES:
             raise TaskLiveError(f"task {task_id} is {task.status}; stop it before deleting it")
+        # the exited container goes first: its branch link is settled (infra/ref_spool.py)
+        await self.runtime_for(task.runtime).kill(task.id)
         if task.worktree_path and task.branch:
             await self.parts.worktrees.cleanup(
                 Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
