@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except (FleetError, NotImplementedError) as exc:  # ConfigError, ValidationFailed, ...
         print(f"{PROG}: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
     except BrokenPipeError:
         _drop_stdout()
         return EXIT_CLOSED_PIPE

@@ -34,12 +34,16 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         r"unexpected argument '", r"unknown option '", r"unknown arguments?:", r"unrecognized arguments?:",
         r"error: unknown (?:option|command|flag)", r"invalid values?:\s*argument:",
         r"error: invalid value '.*' for '--",
+        r"not running in a trusted directory",  # gemini without --skip-trust (exit 55)
+        # a CLI that answers an unknown flag with its own help (opencode's yargs, commander)
+        r"^\s*-h, --help\s+(?:show|display|print) help",
     )],
     AUTH: [re.compile(p, _I) for p in (
         r"invalid x-api-key", r"invalid api key", r"incorrect api key", r"api key not valid",
         r"authentication_error", r"not logged in", r"please run /login", r"missing api key",
         r"\b401\b[^\n]{0,80}(?:unauthori[sz]ed|auth)", r"(?:unauthori[sz]ed|auth)[^\n]{0,80}\b401\b",
         r"invalid_api_key", r"API_KEY_INVALID", r"no api key", r"login required",
+        r"invalid auth method selected", r"UNAUTHENTICATED",
     )],
     USAGE_LIMITED: [re.compile(p, _I) for p in (
         r"usage limit", r"rate[ _]limit", r"\b429\b", r"quota exceeded", r"exceeded your (?:current )?quota",

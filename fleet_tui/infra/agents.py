@@ -277,7 +277,7 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             env={**QUIET_NODE, "GEMINI_TELEMETRY_ENABLED": "false", "GEMINI_CLI_DISABLE_AUTO_UPDATE": "true"},
             stream="gemini",
             version_command=["gemini", "--version"],
-            proven_versions="",  # not yet proven by a contract test
+            proven_versions=">=0.61.0,<0.62",
             help_command=["gemini", "--help"],
             required_flags=["--skip-trust", "--approval-mode", "--output-format"],
         ),
@@ -292,7 +292,7 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1"},
             stream="opencode",
             version_command=["opencode", "--version"],
-            proven_versions="",  # not yet proven by a contract test
+            proven_versions=">=1.18.33,<1.19",
             help_command=["opencode", "run", "--help"],
             required_flags=["--format", "--model"],
         ),

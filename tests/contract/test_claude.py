@@ -114,3 +114,18 @@ def _system():
     from fleet_tui.engine.conductor import SYSTEM
 
     return SYSTEM
+
+
+async def test_claude_may_run_nothing_broader_than_git_and_the_tests(
+        make_conductor: Any, git_repo: Path, claude_env: Any) -> None:
+    """A command outside the policy is denied at once (nobody to ask): permission_denied."""
+    from tests.fakes.model_api import Step
+
+    api = fake([Step(command="curl -s http://127.0.0.1:9/"), Step(text="I could not fetch it.")])
+    claude_env(api.url)
+    try:
+        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
+    finally:
+        api.stop()
+    assert run.task.failure_reason == "permission_denied", run.task.failure_context
+    assert "[fleet] denied Bash: curl -s http://127.0.0.1:9/" in run.task.failure_context["error_output"]

@@ -121,6 +121,12 @@ class FakeModelApi:
         if self.scenario == USAGE_LIMIT:
             reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.reset_epoch))
             message = f"Usage limit reached; the limit resets at {reset}"
+            if "generateContent" in path:  # Google's shape: a daily quota, no retrying it
+                return self._send_json(h, 429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+                    "message": f"You exceeded your current quota. {message}",
+                    "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                        "quotaId": "GenerateRequestsPerDayPerProjectPerModel"}]}]}})
             body = ({"type": "error", "error": {"type": "rate_limit_error", "message": message}}
                     if anthropic else {"error": {"message": message, "type": "usage_limit_reached",
                                                  "code": "rate_limit_exceeded", "status": "RESOURCE_EXHAUSTED",
@@ -320,7 +326,9 @@ def _message_item(text: str) -> dict[str, Any]:
 
 def _shell_call(tools: set[str | None], command: str) -> dict[str, Any]:
     """A shell call in whichever shape this codex version offers."""
-    if "shell_command" in tools:
+    if "bash" in tools:  # opencode
+        name, args = "bash", {"command": command, "description": "run a command"}
+    elif "shell_command" in tools:
         name, args = "shell_command", {"command": command}
     elif "exec_command" in tools:
         name, args = "exec_command", {"cmd": command}

@@ -14,6 +14,7 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
 @pytest.mark.parametrize(("text", "reason"), [
     ("error: unexpected argument '--full-auto' found\n\nUsage: codex exec [OPTIONS] [PROMPT]", "cli_changed"),
     ("error: unknown option '--removed-in-this-version'", "cli_changed"),
+    ("opencode run [message..]\n\nOptions:\n  -h, --help         show help    [boolean]", "cli_changed"),
     ('[fleet] error Failed to authenticate. API Error: 401 {"type":"error","error":{"type":"authentication_error"}}', "auth"),
     ("Incorrect API key provided: sk-test***", "auth"),
     ("[fleet] error API Error: Request rejected (429) · Usage limit reached", "usage_limited"),
