@@ -228,13 +228,16 @@ class TaskCheckout:
         return found
 
 
-async def snapshot_tree(checkout: TaskCheckout, head: str | None, *, timeout_s: float = 60.0) -> str:
+async def snapshot_tree(checkout: TaskCheckout, head: str | None, *, timeout_s: float = 60.0,
+                        exclude: Sequence[str] = ()) -> str:
     """The tree of the worktree's files (untracked included, ignored not) on top of head,
     read as data: git on the common dir, the worktree as GIT_WORK_TREE, a private index.
-    The agent's index, HEAD and admin dir are never read."""
+    The agent's index, HEAD and admin dir are never read. `exclude`: glob pathspecs of
+    files left out (those not already in head)."""
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        steps = [["read-tree", head] if head else ["read-tree", "--empty"], ["add", "-A"], ["write-tree"]]
+        add = ["add", "-A", "--", ".", *(f":(exclude,glob){pattern}" for pattern in exclude)]
+        steps = [["read-tree", head] if head else ["read-tree", "--empty"], add, ["write-tree"]]
         for args in steps:
             result = await checkout.run(args, work_tree=True, index_file=index, timeout_s=timeout_s)
     return result.stdout.strip()
