@@ -3,6 +3,7 @@ fleet.toml (FLEET_CONFIG_FILE overrides its path), embedded defaults for everyth
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from pathlib import Path
@@ -53,7 +54,7 @@ SigningKeys = Annotated[list[Annotated[SecretStr, AfterValidator(_check_key)]], 
 
 
 class DatabaseSettings(BaseModel):
-    url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
+    url: SecretStr | None = Field(default=None, description="PostgreSQL URL (may hold a password); unset = embedded server")
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
     idle_s: float = Field(default=30.0, gt=0)
@@ -121,7 +122,9 @@ class RuntimeSettings(BaseModel):
         return value
 
     default: RuntimeKind = RuntimeKind.TMUX
-    tmux_socket: str = Field(default="fleet", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # None: one of the data directory's own (tmux_socket_for), so that two fleets of one
+    # user never see each other's sessions
+    tmux_socket: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     docker_image: str = "fleet-agent:latest"
     docker_memory: str = "2g"
     docker_cpus: float = Field(default=2.0, gt=0)
@@ -312,6 +315,12 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
         return (init_settings, env_settings, toml)
 
+    @model_validator(mode="after")
+    def _own_tmux_socket(self) -> Settings:
+        if self.runtime.tmux_socket is None:
+            self.runtime.tmux_socket = tmux_socket_for(self.data_dir)
+        return self
+
     @property
     def worktree_base(self) -> Path:
         return (self.worktree.base_dir or self.data_dir / "worktrees").resolve()
@@ -319,7 +328,15 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str | None:
         # DATABASE_URL is honoured as the conventional name; FLEET_DATABASE__URL wins.
-        return self.database.url or os.environ.get("DATABASE_URL") or None
+        url = self.database.url.get_secret_value() if self.database.url is not None else None
+        return url or os.environ.get("DATABASE_URL") or None
+
+
+def tmux_socket_for(data_dir: Path) -> str:
+    """The tmux socket (-L name) of the fleet kept in data_dir: stable, and different for
+    every data directory."""
+    digest = hashlib.sha256(str(data_dir.expanduser().resolve()).encode()).hexdigest()[:12]
+    return f"fleet-{digest}"
 
 
 def format_validation_error(exc: ValidationError) -> str:

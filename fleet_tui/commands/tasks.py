@@ -2,7 +2,7 @@
 between): spawn, status, show, logs, stop, retry, delete, merge. Each takes --json.
 
 Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
-4 refused (tier, governor limit, retry budget); 5 conflict (task in the wrong status)."""
+4 refused (tier, governor limit, retry budget, runtime unreachable); 5 conflict (task in the wrong status)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from fleet_tui.config import load_settings
 from fleet_tui.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
+    RuntimeUnavailableError,
     SpawnDeniedError,
     TaskLiveError,
 )
@@ -121,7 +122,7 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
         return await handler(conductor, me, args)
     except NotFoundError as exc:
         return _fail(str(exc), EXIT_NOT_FOUND)
-    except (SpawnDeniedError, PermissionDeniedError) as exc:
+    except (SpawnDeniedError, PermissionDeniedError, RuntimeUnavailableError) as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except TaskLiveError as exc:
         return _fail(str(exc), EXIT_CONFLICT)
@@ -149,7 +150,7 @@ def task_line(task: TaskRecord, now: datetime | None = None) -> str:
     age = int((now - task.created_at).total_seconds())
     agent = f"{task.agent or '-'}/{task.model or '-'}"
     return (f"{task.id:<13} {task.status:<11} {agent:<24} {task.branch or '-':<22} "
-            f"{_age(age):>6} {task.retry_count}/{task.max_retries} {task.ci_status or '-':<8} "
+            f"{_age(age):>6} try {task.attempt}/{task.max_attempts} {task.ci_status or '-':<8} "
             f"{task.description.splitlines()[0][:48]}")
 
 
@@ -179,6 +180,8 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
         _say(f"{verb}: {task_line(result.task)}")
         if result.task.failure_reason:
             _say(f"  failed: {result.task.failure_reason}: {(result.task.failure_context or {}).get('message', '')}")
+    if result.notice and not args.json:
+        _say(f"  note: {result.notice}")
     return 0
 
 
@@ -207,6 +210,11 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
         value = getattr(task, name)
         if value:
             _say(f"  {name}: {value}")
+    blocked = task.metadata.get("merge_blocked")
+    if blocked and task.status == "ready":
+        _say(f"  merge: {blocked.get('next', '')}")
+    if task.tmux_session and task.is_live:  # the fleet's own tmux server (one per data directory)
+        _say(f"  attach: tmux -L {c.settings.runtime.tmux_socket} attach-session -t ={task.tmux_session}")
     for run in detail.executions:
         _say(f"  attempt {run['attempt']}: {run['agent']}/{run['model']} exit={run['exit_code']} "
               f"failure={run['failure'] or '-'}")

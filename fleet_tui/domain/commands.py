@@ -15,6 +15,7 @@ from fleet_tui.domain.errors import (
     FleetError,
     NotFoundError,
     PermissionDeniedError,
+    RuntimeUnavailableError,
     SpawnDeniedError,
     TaskLiveError,
     ValidationFailed,
@@ -111,6 +112,8 @@ def rebuild_error(kind: str | None, message: str, detail: dict[str, Any] | None)
                                     limit=int(detail.get("limit", 0)))
         if kind == "NotFoundError":
             return NotFoundError(str(detail["what"]), str(detail["ident"]))
+        if kind == "RuntimeUnavailableError":
+            return RuntimeUnavailableError(str(detail["runtime"]), message)
     except (KeyError, TypeError, ValueError):
         pass
     simple: dict[str, type[FleetError]] = {"TaskLiveError": TaskLiveError, "ConfigError": ConfigError,

@@ -34,7 +34,10 @@ async def agents_report(settings: Settings) -> list[dict[str, Any]]:
 
     profiles = load_profiles(settings.agents.profiles)
     probes = await asyncio.gather(*(asyncio.to_thread(probe, p) for p in profiles.values()))
-    usable = {p.name: p.path is not None and p.flags_ok is not False for p in probes}
+    from fleet_tui.engine.agent_choice import why_not_ready
+
+    usable = {p.name: p.path is not None and p.flags_ok is not False
+              and why_not_ready(settings, profiles[p.name]) is None for p in probes}
     routing = _routing(settings, profiles, usable)
     report = []
     for found in probes:

@@ -23,7 +23,7 @@ def config_view(settings: Settings) -> dict[str, Any]:
     leaking keys: every secret is a SecretStr in Settings and dumps as asterisks; the
     database URL shows everything but its password."""
     view = settings.model_dump(mode="json")
-    url = view.get("database", {}).get("url")
+    url = settings.database.url.get_secret_value() if settings.database.url is not None else None
     if url:
         view["database"]["url"] = _without_password(url)
     return view

@@ -32,6 +32,7 @@ from fleet_tui.domain.models import (
     Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.engine.agent_choice import demo_notice
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
@@ -57,6 +58,17 @@ class TaskDetail:
     task: TaskRecord
     audit: list[dict[str, Any]] = field(default_factory=list)
     executions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def merge_next_step(task: TaskRecord, detail: str, conflict_files: list[str]) -> str:
+    """What the operator can do about a merge that did not happen (the task stays ready)."""
+    if not conflict_files:
+        return f"merge of task {task.id} into {task.base_branch} failed: {detail}; the task stays ready"
+    files = ", ".join(conflict_files[:5]) + (f" and {len(conflict_files) - 5} more" if len(conflict_files) > 5 else "")
+    where = f" in {task.worktree_path}" if task.worktree_path else ""
+    return (f"merge of task {task.id} into {task.base_branch} conflicts in {files}; it was aborted and the "
+            f"task stays ready. Next: rebase {task.branch} onto {task.base_branch}{where}, resolve, commit "
+            f"and merge again; or stop the task and spawn it again on the new {task.base_branch}")
 
 
 class Conductor:
@@ -147,6 +159,8 @@ class Conductor:
             if request.branch:
                 self.parts.worktrees.validate_branch(request.branch)
             self.rate_limiter.check(operator.id)
+            runtime = request.runtime or self.settings.runtime.default
+            await self.runtime_for(runtime).check_available()  # refused before anything is made
             if not bypass_queue and await self.registry.count_all_active() >= self.governor.fleet_capacity:
                 entry, _merged = await self.queue.enqueue(request, operator, dedup_key=request.idempotency_key)
                 return SpawnResult(task=None, created=False, queued=True,
@@ -154,7 +168,6 @@ class Conductor:
             decision = await self.parts.route(operator, request)
             agent, model = decision.agent, decision.model
             key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
-            runtime = request.runtime or self.settings.runtime.default
             task, created = await self.governor.admit(
                 operator,
                 description=request.description, repo=str(repo), base_branch=base,
@@ -169,7 +182,7 @@ class Conductor:
             self.bus.publish(TaskChanged(task))
             await self.audit(task, "route_chosen", decision.to_dict())
             task = await self.launch(task, actor=operator.id, metadata={"route": decision.to_dict()})
-            return SpawnResult(task=task, created=True)
+            return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
 
     async def launch(self, task: TaskRecord, *, actor: str,
                      metadata: dict[str, Any] | None = None) -> TaskRecord:
@@ -222,9 +235,11 @@ class Conductor:
         task = await self._owned(operator, task_id)
         if task.status not in TERMINAL_STATUSES:
             raise TaskLiveError(f"task {task_id} is {task.status}; stop it before deleting it")
-        if task.worktree_path and task.branch:
+        if task.worktree_path and task.branch:  # a snapshot first when the branch has unpushed work
             await self.parts.worktrees.cleanup(
                 Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
+        # session, log pipe, log; an exited container, its branch link settled (infra/ref_spool.py)
+        await self.runtime_for(task.runtime).forget(task.id)
         await self.registry.delete(task.id, operator=operator)
         self.bus.publish(TaskDeleted(task.id))
 
@@ -234,8 +249,13 @@ class Conductor:
             raise TaskLiveError(f"task {task_id} is {task.status}; only ready tasks can be merged")
         result = await self.parts.forge.merge(self.change_ref(task))
         if not result.merged:
-            self.bus.publish(Notice("merge_failed", task.id, result.detail))
-            raise TaskLiveError(f"merge of task {task_id} failed: {result.detail}")
+            note = merge_next_step(task, result.detail, result.conflict_files)
+            await self.audit(task, "merge_failed", {"detail": result.detail, "conflict_files": result.conflict_files,
+                                                    "next": note})
+            await self.parts.patch(task, TaskPatch(metadata={**task.metadata, "merge_blocked": {
+                "detail": result.detail, "conflict_files": result.conflict_files, "next": note}}))
+            self.bus.publish(Notice("merge_failed", task.id, note))
+            raise TaskLiveError(note)
         return await self.move(task, TaskStatus.MERGED, actor=operator.id, reason="merged", operator=operator)
 
     async def status(self, operator: Operator, *, all_operators: bool = False,

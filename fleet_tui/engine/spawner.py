@@ -7,17 +7,24 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, StaleVersionError
+from fleet_tui.domain.errors import (
+    RUNTIME_UNAVAILABLE,
+    RuntimeUnavailableError,
+    SpawnError,
+    SpawnErrorCode,
+    StaleVersionError,
+)
 from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.saga import SagaFailed, SagaStep, run_saga
 from fleet_tui.infra.protocols import AgentLaunch, Runtime
 
 log = logging.getLogger(__name__)
+RUNTIME_WAIT_S = 60.0  # a task whose runtime is down tries again after this, without spending a retry
 
 Move = Callable[..., Awaitable[TaskRecord]]
 Audit = Callable[..., Awaitable[None]]
@@ -97,6 +104,7 @@ class Spawner:
             await self._audit(task, "compensate", {"step": step, "error": error})
 
         steps = [
+            SagaStep("runtime", runtime.check_available),  # before anything is made
             SagaStep("worktree", make_worktree, None if reuse else undo_worktree),
             SagaStep("process", start_process, undo_process),
             SagaStep("running", mark_running),
@@ -122,8 +130,13 @@ class Spawner:
             return current  # e.g. cancelled by the operator meanwhile
         context = {"code": str(code), "step": failed.step, "message": _scrub(message),
                    "compensated": failed.compensated}
+        reason = str(code)
+        if isinstance(cause, RuntimeUnavailableError):  # not the attempt's fault: wait, spend no retry
+            reason = RUNTIME_UNAVAILABLE
+            context.update(code=reason, message=_scrub(str(cause)), retry_at=(
+                datetime.now(timezone.utc) + timedelta(seconds=RUNTIME_WAIT_S)).isoformat())
         return await self._move(current, TaskStatus.FAILED, TaskPatch(
-            failure_reason=str(code), failure_context=context), actor=actor)
+            failure_reason=reason, failure_context=context), actor=actor)
 
 
 def _scrub(text: str) -> str:

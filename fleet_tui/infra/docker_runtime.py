@@ -50,7 +50,7 @@ from docker.errors import DockerException, NotFound
 from docker.types import LogConfig, Mount
 
 from fleet_tui.config import RuntimeSettings
-from fleet_tui.domain.errors import FleetError, SpawnError, SpawnErrorCode
+from fleet_tui.domain.errors import FleetError, RuntimeUnavailableError, SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra.filetail import decode_line
@@ -146,6 +146,15 @@ class DockerRuntime:
                     raise FleetError(f"docker engine unreachable: {exc}") from None
             return self._client
 
+    async def check_available(self) -> None:
+        try:
+            await self._call((await self.client()).ping)
+        except FleetError as exc:
+            where = os.environ.get("DOCKER_HOST") or "the default socket"
+            raise RuntimeUnavailableError(
+                "docker", f"the Docker engine at {where} is unreachable ({exc}); start it, or use "
+                          "the tmux runtime") from None
+
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
@@ -166,7 +175,7 @@ class DockerRuntime:
     async def spawn(self, launch: AgentLaunch) -> ProcessState:
         """Create and start the task's container. Any failure removes what this call made
         (container, prompt dir, env file) and raises SpawnError(PROCESS_FAILED | TIMEOUT)."""
-        secrets = [v for v in launch.env.values() if v]
+        secrets = [v for k, v in launch.env.items() if v and not k.startswith("FLEET_")]  # not the task id
         task_dir: Path | None = None
         env_dir: Path | None = None
         work: asyncio.Future[Any] | None = None
@@ -433,6 +442,9 @@ class DockerRuntime:
                 pass
         await settle_branch(self.log_dir / task_id)
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
+
+    async def forget(self, task_id: str) -> None:
+        await self.kill(task_id)  # the container's log goes with the container
 
     async def send_input(self, task_id: str, text: str) -> None:
         """A graceful no-op: the agent's stdin is its prompt file, so a container has no

@@ -37,7 +37,7 @@ from typing import AsyncIterator, Callable
 
 import libtmux
 
-from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
+from fleet_tui.domain.errors import RuntimeUnavailableError, SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra import launcher as launcher_module
@@ -130,6 +130,11 @@ class TmuxRuntime:
         return libtmux.Server(socket_name=self.socket_name, tmux_bin=shutil.which(self.tmux_bin))
 
     # --- spawn ---------------------------------------------------------------------------
+
+    async def check_available(self) -> None:
+        if shutil.which(self.tmux_bin) is None:
+            raise RuntimeUnavailableError("tmux", f"{self.tmux_bin} is not installed; install tmux, or use "
+                                                  "the docker runtime")
 
     async def spawn(self, launch: AgentLaunch) -> ProcessState:
         name = session_name(launch.task_id)
@@ -239,6 +244,10 @@ class TmuxRuntime:
             await _stop_group(int(out.split()[1]), self.kill_grace_s)
         await asyncio.to_thread(self._kill_session_sync, name)
         await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
+
+    async def forget(self, task_id: str) -> None:
+        await self.kill(task_id)  # the session's pipe-pane `cat` ends with its pane
+        await asyncio.to_thread(self.log_path(task_id).unlink, True)
 
     def _kill_session_sync(self, name: str) -> None:
         server = self._server()

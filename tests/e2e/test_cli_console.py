@@ -48,6 +48,8 @@ def bad_input_cases(repo: Path, tmp: Path) -> list[Case]:
         ([*spawn, "x", "--runtime", "vm"], {}, 2, "--runtime: invalid choice: 'vm'"),
         (["spawn", "x", "--repo", str(tmp / "nope")], {}, 2, "repo: no such directory"),
         ([*spawn, "x"], {"FLEET_OPERATOR__TIER": "observer"}, 4, "needs tier builder"),
+        ([*spawn, "x", "--runtime", "docker"], {"DOCKER_HOST": f"unix://{tmp}/dead.sock"}, 4,
+         "the Docker engine at unix://"),
         (["status", "--all"], {}, 4, "admin"),
         (["logs", UNKNOWN_ID, "-n", "0"], {}, 2, "--lines: must be a whole number from 1 to 10000"),
         (["dlq", "retry", "abc"], {}, 2, "letter_id: must be a whole number"),
@@ -87,7 +89,7 @@ async def cli_env(fresh_database: Any, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
     env.update({"FLEET_DATABASE__URL": await fresh_database(), "FLEET_DATA_DIR": str(tmp_path / "data"),
                 "FLEET_RUNTIME__TMUX_SOCKET": f"fleet-test-{uuid.uuid4().hex[:8]}",
-                "FLEET_WORKTREE__BASE_DIR": str(tmp_path / "wt"), "FLEET_AGENTS__DEFAULT": "demo",
+                "FLEET_WORKTREE__BASE_DIR": str(tmp_path / "wt"),
                 "FLEET_OPERATOR__ID": "typist", "FLEET_OPERATOR__IS_ADMIN": "false"})
     yield env
     kill_tmux_server(env["FLEET_RUNTIME__TMUX_SOCKET"])
@@ -153,3 +155,99 @@ def test_logs_follow_prints_every_line_once(cli_env: dict[str, str], git_repo: P
     whole = run(cli_env, ["logs", tid, "-n", "1000"], tmp_path).stdout.splitlines()
     assert any("flood line 4" in line for line in whole) and any("usage:" in line for line in whole), whole
     assert followed.stdout.splitlines() == whole, followed.stdout
+
+
+def stand_in_clis(tmp_path: Path) -> Path:
+    """claude, codex and gemini as a user may have them: on PATH, logged in nowhere."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("claude", "codex", "gemini"):
+        (bin_dir / name).write_text("#!/bin/sh\necho 'not logged in' >&2\nexit 1\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_the_demo_agent_runs_until_a_real_one_has_credentials(cli_env: dict[str, str], git_repo: Path,
+                                                              tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**cli_env, "PATH": f"{stand_in_clis(tmp_path)}{os.pathsep}{cli_env['PATH']}", "HOME": str(home)}
+    for task_type in ("feature", "refactor", "review"):
+        done = run(env, ["spawn", f"a first {task_type}", "--repo", str(git_repo), "--type", task_type, "--json"],
+                   tmp_path)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["task"]["agent"] == "demo", result["task"]
+        assert "the demo agent runs this task" in result["notice"] and "no credentials" in result["notice"]
+    shown = run(env, ["spawn", "said in words too", "--repo", str(git_repo)], tmp_path)
+    assert "demo/demo-small" in shown.stdout and "note: the demo agent runs this task" in shown.stdout
+
+    keyed = run({**env, "ANTHROPIC_API_KEY": "sk-ant-test-0000"},
+                ["spawn", "with a key", "--repo", str(git_repo), "--json"], tmp_path)
+    assert keyed.returncode == 0, keyed.stderr
+    assert json.loads(keyed.stdout)["task"]["agent"] == "claude" and json.loads(keyed.stdout)["notice"] is None
+    (home / ".codex").mkdir()
+    (home / ".codex" / "auth.json").write_text("{}")  # codex's own login
+    logged_in = run(env, ["spawn", "after codex login", "--repo", str(git_repo), "--type", "refactor", "--json"],
+                    tmp_path)
+    assert json.loads(logged_in.stdout)["task"]["agent"] == "codex", logged_in.stdout
+    configured = run({**env, "FLEET_AGENTS__ROUTES": '{"review": "gemini"}'},
+                     ["spawn", "configured", "--repo", str(git_repo), "--type", "review", "--json"], tmp_path)
+    assert json.loads(configured.stdout)["task"]["agent"] == "gemini", configured.stdout
+
+
+def pipe_processes(log: Path) -> list[str]:
+    """Processes whose command line names this log (tmux pipe-pane's `cat >> LOG`)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(log) in cmdline and "tmux" not in cmdline.split(" ", 1)[0]:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+async def test_two_fleets_keep_apart_and_delete_leaves_nothing(fresh_database: Any, git_repo: Path,
+                                                               tmp_path: Path) -> None:
+    from fleet_tui.config import tmux_socket_for
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
+    fleets = []
+    for name in ("a", "b"):
+        data = tmp_path / name
+        fleets.append({**base, "FLEET_DATABASE__URL": await fresh_database(), "FLEET_DATA_DIR": str(data),
+                       "FLEET_OPERATOR__ID": "typist"})
+    sockets = [tmux_socket_for(Path(env["FLEET_DATA_DIR"])) for env in fleets]
+    assert sockets[0] != sockets[1]
+    try:
+        ids = []
+        for env in fleets:
+            done = run(env, ["spawn", "stay up\nFLEET-DEMO: sleep 120", "--repo", str(git_repo), "--agent", "demo",
+                             "--json"], tmp_path)
+            assert done.returncode == 0, done.stderr
+            ids.append(json.loads(done.stdout)["task"]["id"])
+        for env, socket, tid in zip(fleets, sockets, ids):
+            sessions = subprocess.run(["tmux", "-L", socket, "list-sessions", "-F", "#{session_name}"],
+                                      capture_output=True, text=True).stdout.split()
+            assert sessions == [f"fleet-{tid}"], sessions  # its own agent only
+            checked = run(env, ["invariants", "--json"], tmp_path)
+            inv = {r["id"]: r for r in json.loads(checked.stdout)}["INV-015"]
+            assert inv["satisfied"], inv  # the other fleet's agent is not its orphan
+
+        env, socket, tid = fleets[0], sockets[0], ids[0]
+        log = Path(env["FLEET_DATA_DIR"]) / "logs" / f"{tid}.log"
+        assert log.exists() and pipe_processes(log)
+        assert run(env, ["stop", tid], tmp_path).returncode == 0
+        deleted = run(env, ["delete", tid], tmp_path)
+        assert deleted.returncode == 0, deleted.stderr
+        gone = subprocess.run(["tmux", "-L", socket, "has-session", "-t", f"=fleet-{tid}"], capture_output=True)
+        assert gone.returncode != 0  # session gone
+        assert not log.exists() and pipe_processes(log) == []  # log and its pipe gone
+        other = subprocess.run(["tmux", "-L", sockets[1], "has-session", "-t", f"=fleet-{ids[1]}"],
+                               capture_output=True)
+        assert other.returncode == 0  # the other fleet's agent runs on
+    finally:
+        for socket in sockets:
+            kill_tmux_server(socket)

@@ -63,6 +63,12 @@ async def test_spawn_refusals(api: Api) -> None:
     assert bad.status_code == 400
     errors = field_errors(bad)
     assert {"description", "priority", "surprise"} <= set(errors)
+    for loose in (True, "50", 50.0):  # a boolean is not an integer, nor is text or a float
+        for field in ("priority", "max_retries"):
+            lax = await api.client.post("/api/fleet/spawn", headers=api.auth(sovereign),
+                                        json=api.spawn_body("x", **{field: loose}))
+            assert lax.status_code == 400 and list(field_errors(lax)) == [field], (field, loose, lax.text)
+            assert "integer" in field_errors(lax)[field]
     not_absolute = await api.client.post("/api/fleet/spawn", headers=api.auth(sovereign),
                                          json={"description": "x", "repo": "repo"})
     assert not_absolute.status_code == 400 and "absolute path" in not_absolute.text
