@@ -7,6 +7,7 @@ runs inside the caller's transaction, so the engine can compose several steps at
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
 from typing import Any, AsyncIterator
@@ -32,6 +33,18 @@ from fleet_tui.store.records import TASK_SELECT, to_task
 TERMINAL = sorted(str(s) for s in TERMINAL_STATUSES)
 # Literal, not a parameter, so the planner can prove the partial index fleet_tasks_live_idx.
 LIVE_SQL = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What fleet_admit decided: outcome, its reference (task or queue entry id), the
+    operator's and the fleet's live counts when it decided, and the task when there is one."""
+
+    outcome: str
+    ref: str | None
+    live: int | None
+    fleet_live: int | None
+    task: TaskRecord | None
 
 
 def new_task_id() -> str:
@@ -302,32 +315,51 @@ class TaskRegistry:
                                trace_id=task.trace_id)
             return task
 
+    async def admit(self, operator: Operator, *, limit: int, capacity: int, key: str | None,
+                    owner: str | None = None, lease_s: float = 30.0, queue_id: int | None = None,
+                    may_queue: bool = True, request: dict[str, Any] | None = None,
+                    actor: str | None = None, **task: Any) -> Admission:
+        """The governor's authority, one decision for the whole fleet (fleet_admit in sql/008):
+        under one lock every conductor shares, an existing task for the idempotency key, else
+        the tier limit, else fleet capacity (and requests already waiting) -> queued, else the
+        task is inserted with its spawn lease (owner) and, when admitting queue entry
+        queue_id, that entry turns 'admitted' in the same transaction."""
+        _require_text("description", task.get("description", ""))
+        _require_text("repo", task.get("repo", ""))
+        _require_text("base_branch", task.get("base_branch", ""))
+        async with self.db.system() as c:
+            try:
+                row = await c.fetchrow(
+                    "SELECT outcome, ref, live, fleet_live, task FROM fleet_admit("
+                    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"
+                    " $20, $21, $22, $23, $24)",
+                    operator.id, str(operator.tier), operator.is_admin, limit, capacity, queue_id, may_queue,
+                    request or {}, actor or operator.id, owner, float(lease_s), new_task_id(),
+                    task["description"], task["repo"], task["base_branch"],
+                    _plain(task.get("task_type", "feature")), task.get("agent"), task.get("model"),
+                    _plain(task.get("runtime", "tmux")), task.get("priority", 50), task.get("max_retries", 3),
+                    key, task.get("branch"), task.get("trace_id"))
+            except asyncpg.PostgresError as exc:
+                raise as_validation_error(exc) or exc from None
+        record = row["task"]
+        admitted = None if record is None else to_task(record)
+        return Admission(outcome=row["outcome"], ref=row["ref"], live=row["live"],
+                         fleet_live=row["fleet_live"], task=admitted)
+
     async def admit_and_insert(self, operator: Operator, limit: int,
                                **create_kwargs: Any) -> tuple[TaskRecord, bool]:
-        """The governor's authority: one transaction that locks the operator's row, returns
-        the existing task for a known idempotency key, counts live tasks and inserts or
-        refuses with SpawnDeniedError. Returns (task, created)."""
+        """Admit under the tier limit alone (no fleet capacity, no queue, no lease): the
+        registry's own callers and tests. Raises SpawnDeniedError over the limit."""
         create_kwargs.pop("conn", None)
-        key = create_kwargs.get("idempotency_key")
-        async with self.db.tenant(operator) as c:
-            # The upsert always updates, so it also locks the operator's row: admissions of one
-            # operator are serialised and the count below cannot go stale before the insert.
-            await c.execute(
-                "INSERT INTO fleet_operators (id, tier, is_admin) VALUES ($1, $2, $3)"
-                " ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, is_admin = EXCLUDED.is_admin",
-                operator.id, str(operator.tier), operator.is_admin)
-            seen = await c.fetchrow(
-                "SELECT (SELECT id FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2) AS existing,"
-                f" (SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}) AS live",
-                operator.id, key)
-            if seen["existing"] is not None:
-                return await self.get(seen["existing"], operator=operator, conn=c), False
-            live = seen["live"]
-            if live >= limit:
-                raise SpawnDeniedError(denial_message(operator, live, limit), operator_id=operator.id,
-                                       tier=str(operator.tier), live=live, limit=limit)
-            task = await self.create(operator, conn=c, **create_kwargs)
-            return task, True
+        key = create_kwargs.pop("idempotency_key", None)
+        admission = await self.admit(operator, limit=limit, capacity=2**31 - 1, key=key,
+                                     may_queue=False, **create_kwargs)
+        if admission.outcome == "denied":
+            raise SpawnDeniedError(denial_message(operator, admission.live or 0, limit),
+                                   operator_id=operator.id, tier=str(operator.tier),
+                                   live=admission.live or 0, limit=limit)
+        assert admission.task is not None, admission
+        return admission.task, admission.outcome == "created"
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class Fleet:
             "FLEET_FORGE__CI_COMMAND": json.dumps(PASSING_CI),
             "FLEET_MONITOR__INTERVAL_S": str(self.interval_s),
             "FLEET_MONITOR__LEASE_TTL_S": str(self.lease_ttl_s),
+            "FLEET_WORKTREE__SETUP_TIMEOUT_S": "2",
             "FLEET_MONITOR__SPAWN_GRACE_S": "2",
             "FLEET_RETRY__BASE_S": "0.1",
             "FLEET_RETRY__CAP_S": "0.5",
