@@ -3,6 +3,7 @@ fleet.toml (FLEET_CONFIG_FILE overrides its path), embedded defaults for everyth
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -283,8 +284,9 @@ class Settings(BaseSettings):
         """Grace periods follow the timeouts they guard, and say so in the effective config."""
         floor = self.worktree.setup_timeout_s
         if self.monitor.spawn_grace_s is not None and self.monitor.spawn_grace_s < floor:
-            raise ValueError(f"monitor.spawn_grace_s ({self.monitor.spawn_grace_s:g}s) must be at least "
-                             f"worktree.setup_timeout_s ({floor:g}s): a setup may take that long")
+            logging.getLogger(__name__).warning(
+                "monitor.spawn_grace_s %gs is shorter than worktree.setup_timeout_s %gs (a setup may "
+                "take that long); using %gs", self.monitor.spawn_grace_s, floor, floor)
         self.monitor.spawn_grace_s = spawn_grace_s(self)
         self.api.drain_grace_s = drain_grace_s(self)
         return self

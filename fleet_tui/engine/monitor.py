@@ -21,6 +21,7 @@ from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, Tas
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.attention import Attention
 from fleet_tui.engine.bus import MonitorTick
+from fleet_tui.engine.ci_polls import CIPolls
 from fleet_tui.engine.task_routes import TaskRoutes
 from fleet_tui.engine.leases import holding
 from fleet_tui.engine.listener import RECONNECT_BACKOFF_S
@@ -59,6 +60,12 @@ class Monitor:
         self._lost_check: Any = None
         self.database_error: str | None = None  # why the last cycle could not reach the database
         self.routes = TaskRoutes(conductor)  # reviews and retries, through the event router
+        self.conductors = 1
+        self._waiting_changes = 0
+        forge = conductor.parts.forge
+        budget = getattr(forge, "budget", None)
+        self.ci_polls = CIPolls(getattr(forge, "poll_floor_s", 0.0),
+                                budget_per_hour=getattr(budget, "limit", None))
 
     # --- health and lifecycle ---------------------------------------------------------
 
@@ -192,6 +199,7 @@ class Monitor:
         db, me = self.c.parts.db, self.c.conductor_id
         conductors, live = await leases.heartbeat_and_share(db, me, self.settings.lease_ttl_s)
         self.fleet_live = live
+        self.conductors = conductors
         limit = math.ceil(live / conductors) + self.settings.claim_slack
         claimed = await leases.claim(db, me, self.settings.lease_ttl_s, limit)
         self._last_claim = time.monotonic()
@@ -223,6 +231,7 @@ class Monitor:
             except Exception:
                 self.errors += 1
                 log.exception("draining the spawn queue failed")
+        self._waiting_changes = sum(1 for t, _ in pairs if t.status == S.PR_CREATED)
         for task, lease in pairs:
             if self._owned_spawn(task.id) or self.routes.busy(task.id):
                 continue
@@ -235,6 +244,7 @@ class Monitor:
                 self.errors += 1
                 log.exception("monitor check of task %s failed", task.id)
         self.routes.forget_except(self.held)
+        self.ci_polls.forget_except({t.id for t, _ in pairs if t.status == S.PR_CREATED})
 
     def _note_lost_leases(self, gone: set[str]) -> None:
         """Tasks we held before our leases lapsed (paused, cut off, a long cycle) and hold no
@@ -377,6 +387,8 @@ class Monitor:
             exit_code=0, needs_input=False), actor=self.actor, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
 
     async def _check_ci(self, task: TaskRecord) -> None:
+        if not self.ci_polls.due(task.id):
+            return
         try:
             result = await self.c.parts.forge.ci_status(self.c.change_ref(task))
         except FleetError as exc:
@@ -384,6 +396,9 @@ class Monitor:
             log.warning("forge CI check unavailable for %s: %s", task.id, exc)
             return
         if result.status == CIStatus.PENDING:
+            # every conductor polls its share of the fleet's waiting changes
+            waiting = self.conductors * max(self._waiting_changes, 1)
+            self.ci_polls.pending(task.id, waiting=waiting)
             return
         if result.status == CIStatus.FAILING:
             context = await self._capture(task, exit_code=None, ci_output=result.output)

@@ -205,9 +205,12 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         setup_command=settings.worktree.setup_command, setup_timeout_s=settings.worktree.setup_timeout_s,
     )
     if settings.forge.kind == "github":
-        from fleet_tui.infra.forge_github import GithubForge
+        from fleet_tui.engine.fleet_limits import SharedCallBudget
+        from fleet_tui.infra.forge_github import BUDGET_WINDOW_S, GithubForge
 
-        forge: Forge = GithubForge(budget_per_hour=settings.forge.gh_budget_per_hour)
+        # one budget for the fleet: every conductor's gh calls count against it
+        forge: Forge = GithubForge(budget=SharedCallBudget(
+            db, "github:calls", settings.forge.gh_budget_per_hour, BUDGET_WINDOW_S))
     else:
         forge = LocalForge(ci_command=settings.forge.ci_command, ci_timeout_s=settings.forge.ci_timeout_s,
                            git_timeout_s=settings.worktree.git_timeout_s)

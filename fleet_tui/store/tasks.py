@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
@@ -26,10 +26,11 @@ from fleet_tui.domain.models import Lease, Operator, RuntimeKind, TaskPatch, Tas
 from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, check_transition, is_terminal
 from fleet_tui.store import audit, outbox
 from fleet_tui.store.db import Database
-from fleet_tui.store.errors import as_validation_error
+from fleet_tui.store.errors import as_validation_error, is_connection_lost
 from fleet_tui.store.leases import LEASE_CLAUSE
 from fleet_tui.store.records import TASK_SELECT, to_task
 
+T = TypeVar("T")
 TERMINAL = sorted(str(s) for s in TERMINAL_STATUSES)
 # Literal, not a parameter, so the planner can prove the partial index fleet_tasks_live_idx.
 LIVE_SQL = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
@@ -81,6 +82,23 @@ class TaskRegistry:
         async with scope as fresh:
             yield fresh
 
+    async def _read(self, operator: Operator | None, conn: asyncpg.Connection | None,
+                    read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """An idempotent read; on a lost connection (a backend killed, a server restart), tried
+        once more on a fresh one: the pool's idle connections are dropped first, since they
+        likely went with it."""
+        if conn is not None:
+            return await read(conn)
+        try:
+            async with self._scope(operator, None, "read") as c:
+                return await read(c)
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+        await self.db.pool.expire_connections()
+        async with self._scope(operator, None, "read") as c:
+            return await read(c)
+
     # --- create / read -------------------------------------------------------------------
 
     async def create(
@@ -130,18 +148,17 @@ class TaskRegistry:
 
     async def get(self, task_id: str, *, operator: Operator | None,
                   conn: asyncpg.Connection | None = None) -> TaskRecord:
-        async with self._scope(operator, conn, "read") as c:
-            row = await c.fetchrow(f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE id = $1", task_id)
+        row = await self._read(operator, conn, lambda c: c.fetchrow(
+            f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE id = $1", task_id))
         if row is None:
             raise NotFoundError("task", task_id)
         return to_task(row)
 
     async def find_by_idempotency_key(self, operator: Operator, key: str,
                                       conn: asyncpg.Connection | None = None) -> TaskRecord | None:
-        async with self._scope(operator, conn, "read") as c:
-            row = await c.fetchrow(
-                f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2",
-                operator.id, key)
+        row = await self._read(operator, conn, lambda c: c.fetchrow(
+            f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2",
+            operator.id, key))
         return None if row is None else to_task(row)
 
     async def query(self, q: TaskQuery, *, operator: Operator | None) -> list[TaskRecord]:
@@ -165,25 +182,22 @@ class TaskRegistry:
             clauses.append(f"created_at >= {arg(q.since)}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {TASK_SELECT} FROM fleet_tasks {where} ORDER BY created_at DESC, id LIMIT {arg(q.limit)}"
-        async with self._scope(operator, None, "read") as c:
-            rows = await c.fetch(sql, *args)
+        rows = await self._read(operator, None, lambda c: c.fetch(sql, *args))
         return [to_task(r) for r in rows]
 
     async def count_active(self, operator_id: str, *, conn: asyncpg.Connection | None = None) -> int:
         """Live (non-terminal) tasks of one operator; system visibility unless conn given."""
-        async with self._scope(None, conn, "read") as c:
-            return await c.fetchval(
-                f"SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}", operator_id)
+        return await self._read(None, conn, lambda c: c.fetchval(
+            f"SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}", operator_id))
 
     async def count_all_active(self) -> int:
-        async with self._scope(None, None, "read") as c:
-            return await c.fetchval(f"SELECT count(*) FROM fleet_tasks WHERE {LIVE_SQL}")
+        return await self._read(None, None, lambda c: c.fetchval(
+            f"SELECT count(*) FROM fleet_tasks WHERE {LIVE_SQL}"))
 
     async def list_live(self, *, operator: Operator | None = None) -> list[TaskRecord]:
         """Every live task (operator None = system: all operators), oldest first."""
-        async with self._scope(operator, None, "read") as c:
-            rows = await c.fetch(
-                f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE {LIVE_SQL} ORDER BY created_at, id")
+        rows = await self._read(operator, None, lambda c: c.fetch(
+            f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE {LIVE_SQL} ORDER BY created_at, id"))
         return [to_task(r) for r in rows]
 
     # --- changes -------------------------------------------------------------------------
@@ -365,16 +379,10 @@ class TaskRegistry:
 
     async def _record(self, c: asyncpg.Connection, task: TaskRecord, *, actor: str, action: str,
                       from_status: str | None, detail: dict[str, Any] | None = None) -> None:
-        """The audit row and the outbox event every change carries, in one round trip."""
-        payload = {"id": task.id, "status": str(task.status), "version": task.version,
-                   "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id}
-        await c.execute(
-            "WITH audit AS (INSERT INTO fleet_audit (task_id, operator_id, actor, action, from_status,"
-            " to_status, version, detail, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))"
-            " INSERT INTO fleet_outbox (event_type, payload, task_id, operator_id, dedup_key)"
-            " VALUES ($10, $11, $1, $2, $12) ON CONFLICT (dedup_key) DO NOTHING",
-            task.id, task.operator_id, actor, action, from_status, str(task.status), task.version,
-            detail or {}, task.trace_id, f"task.{task.status}", payload, f"task:{task.id}:v{task.version}")
+        """The audit row and the outbox event every change carries, in one round trip
+        (fleet_record in sql/008, which fleet_admit uses too)."""
+        await c.execute("SELECT fleet_record(t, $2, $3, $4, $5) FROM fleet_tasks t WHERE t.id = $1",
+                        task.id, actor, action, from_status, detail or {})
 
 
 def _lease_fence(lease: Lease | None, args: list[Any]) -> str:
