@@ -30,6 +30,7 @@ from fleet_tui.engine.conductor import Conductor
 log = logging.getLogger(__name__)
 
 GRACE_S = 30  # the API server's own default; the headless face passes api.drain_grace_s
+FIRST_REQUEST_WAIT_S = 2.0  # on drain, how long an accepted connection may take to send its request
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -61,8 +62,9 @@ def bind(host: str, port: int) -> socket.socket:
 class _LoopServer(uvicorn.Server):
     """uvicorn's server with a shutdown that drops nothing already received: connections
     waiting in the listen backlog are accepted first, and a connection is closed only once
-    it is idle (no request being answered, no request bytes buffered or unread); one with a
-    response under way closes after it."""
+    it is idle (no request being answered, no request bytes buffered or unread, and for a
+    connection still waiting for its first request, FIRST_REQUEST_WAIT_S passed); one with
+    a response under way closes after it."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -78,9 +80,14 @@ class _LoopServer(uvicorn.Server):
             server.close()
         for sock in sockets or []:
             sock.close()
+        # A connection that never carried a request was opened to send one: it gets a moment
+        # to arrive (the client may be just behind the signal); one that carried requests and
+        # waits idle is closed now (a client reusing it must be ready for that: keep-alive).
+        first_request_by = min(deadline, time.monotonic() + FIRST_REQUEST_WAIT_S)
         while self.server_state.connections and time.monotonic() < deadline and not self.force_exit:
             for connection in list(self.server_state.connections):
-                if is_idle(connection):
+                fresh = getattr(connection, "cycle", None) is None
+                if is_idle(connection) and (not fresh or time.monotonic() >= first_request_by):
                     connection.shutdown()
                 elif getattr(connection, "cycle", None) is not None:
                     connection.cycle.keep_alive = False  # answer it, then close

@@ -68,6 +68,7 @@ class SpawnOwnership:
                 log.warning("could not renew the spawn lease of %s: %s", self.task_id, type(exc).__name__)
 
     async def __aenter__(self) -> SpawnOwnership:
+        await self.renew()  # it may have lapsed since the admission (a slow route, a busy host)
         self._renewer = asyncio.create_task(self._keep(), name=f"spawn-lease-{self.task_id}")
         return self
 

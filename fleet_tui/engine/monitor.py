@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ACTOR = "monitor"
+OUTAGE_REPEAT_S = 30.0  # while the database stays away, the monitor says so this often
 S = TaskStatus
 
 
@@ -57,6 +58,7 @@ class Monitor:
         self.last_sweep: Any = None
         self.held: set[str] = set()  # task ids leased in the last cycle
         self._last_claim: float | None = None
+        self._outage_said = 0.0
         self._lost_check: Any = None
         self.database_error: str | None = None  # why the last cycle could not reach the database
         self.routes = TaskRoutes(conductor)  # reviews and retries, through the event router
@@ -114,6 +116,8 @@ class Monitor:
                 if time.monotonic() >= self._next_sweep:
                     self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
                     self.last_sweep = await self.c.sweep()
+            if self.database_error is not None:
+                log.info("monitor reaches the database again")
             self.database_error = None
         except TimeoutError as exc:
             self.errors += 1
@@ -135,9 +139,11 @@ class Monitor:
     def _database_trouble(self, exc: BaseException, took_s: float) -> None:
         """One line, no traceback: a database away is a state, said once per cycle."""
         what = describe_failure(exc)
+        if self.database_error is None or time.monotonic() - self._outage_said >= OUTAGE_REPEAT_S:
+            self._outage_said = time.monotonic()
+            log.warning("monitor cycle failed after %.1fs: %s", took_s, what)
         self.database_error = what
         self.degraded.add("database")
-        log.warning("monitor cycle failed after %.1fs: %s", took_s, what)
 
     # --- reconcile ------------------------------------------------------------------------
 
@@ -228,7 +234,9 @@ class Monitor:
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
                 await self.c.queue.drain(self.c, room)
-            except Exception:
+            except Exception as exc:
+                if is_connection_lost(exc):
+                    raise  # the cycle says it in one line
                 self.errors += 1
                 log.exception("draining the spawn queue failed")
         self._waiting_changes = sum(1 for t, _ in pairs if t.status == S.PR_CREATED)

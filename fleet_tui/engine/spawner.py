@@ -54,7 +54,11 @@ class Spawner:
         patch = TaskPatch(branch=branch, worktree_path=str(path))
         if metadata:
             patch.metadata = metadata
-        task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor)
+        try:
+            task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor)
+        except LeaseLostError:  # taken over before it began: the new owner spawns it
+            log.warning("spawn of %s not begun: its lease was taken over", task.id)
+            return await self._reread(task.id)
         runtime = self._runtime_for(task.runtime)
         repo = Path(task.repo)
         reuse = path.exists()  # a retry continues in the attempt's worktree

@@ -77,3 +77,18 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("asyncpg.pool").addFilter(OneLineOutage())
+
+
+class OneLineOutage(logging.Filter):
+    """The pool's own reconnect warnings during a database outage: one line with the reason
+    instead of a traceback each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from fleet_tui.store.errors import describe_failure, is_connection_lost
+
+        if record.exc_info and record.exc_info[1] is not None and is_connection_lost(record.exc_info[1]):
+            record.msg = f"{record.getMessage()}: {describe_failure(record.exc_info[1])}"
+            record.args = None
+            record.exc_info = None
+        return True

@@ -114,7 +114,7 @@ async def fleet_connection(fleet: Fleet) -> Any:
 async def test_kill_9_while_draining_the_queue_never_strands_an_admitted_entry(
         fresh_database: Any, tmp_path: Path, git_repo: Path) -> None:
     fleet = new_fleet(await fresh_database(), tmp_path, FLEET_GOVERNOR__FLEET_CAPACITY="2",
-                      FLEET_GOVERNOR__TIER_LIMITS=json.dumps({"sovereign": 100}))
+                      FLEET_GOVERNOR__TIER_LIMITS=json.dumps({"builder": 100}))  # queued by an unknown operator: a builder
     rng = random.Random(20261207)
     total = 30
     conductor = fleet.start_conductor("c0")
@@ -136,7 +136,13 @@ async def test_kill_9_while_draining_the_queue_never_strands_an_admitted_entry(
         async def all_admitted() -> bool:
             rows = await fleet.query("SELECT count(*) AS n FROM fleet_spawn_queue WHERE status = 'queued'")
             return rows[0]["n"] == 0
-        await wait_until(all_admitted, 120, "every queued request to be admitted")
+        try:
+            await wait_until(all_admitted, 120, "every queued request to be admitted")
+        except AssertionError:
+            rows = await fleet.query("SELECT t.id, t.status, t.failure_reason, l.owner, l.expires_at > now() AS held"
+                                     " FROM fleet_tasks t LEFT JOIN fleet_leases l ON l.task_id = t.id"
+                                     f" WHERE t.{LIVE}")
+            raise AssertionError(f"{[dict(r) for r in rows]}\n{conductor.tail(30)}") from None
         rows = await fleet.query("SELECT q.status, t.id AS task FROM fleet_spawn_queue q"
                                  " LEFT JOIN fleet_tasks t ON t.id = q.task_id")
         assert {r["status"] for r in rows} == {"admitted"} and all(r["task"] for r in rows), [dict(r) for r in rows]
