@@ -36,6 +36,8 @@ METRICS: dict[str, tuple[str, str]] = {
 
 
 async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) -> dict[str, float]:
+    if breakers is not None:
+        await breakers.refresh()
     async with db.system(kind="read") as conn:
         f = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - timedelta(hours=1))
     governor = getattr(conductor, "governor", None)

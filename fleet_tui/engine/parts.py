@@ -136,7 +136,7 @@ class EngineParts:
                                 input_tokens=usage.input_tokens if usage else None,
                                 output_tokens=usage.output_tokens if usage else None,
                                 cost_usd=usage.cost_usd if usage else None)
-        self.note_model_outcome(task, exit_code=exit_code, failure=failure)
+        await self.note_model_outcome(task, exit_code=exit_code, failure=failure)
 
     async def reported_usage(self, task: TaskRecord, lines: int = 400) -> Any:
         """Usage parsed from the tail of the agent's output (agents.parse_usage), or None."""
@@ -152,16 +152,17 @@ class EngineParts:
             return None
         return parse_usage(profile, "\n".join(tail))
 
-    def note_model_outcome(self, task: TaskRecord, *, exit_code: int | None, failure: str | None) -> None:
+    async def note_model_outcome(self, task: TaskRecord, *, exit_code: int | None,
+                                 failure: str | None) -> None:
         """A clean exit closes the model's breaker; a crash or a vanished process counts
         against it (timeouts, stalls, OOM and CI failures are the task's, not the model's)."""
         from fleet_tui.engine.routing import breaker_name
 
-        breaker = self.breakers.get(breaker_name(task.model, task.agent or "unknown"))
+        name = breaker_name(task.model, task.agent or "unknown")
         if exit_code == 0 and failure is None:
-            breaker.record_success()
+            await self.breakers.record(name, True)
         elif failure in ("agent_exit", "process_missing"):
-            breaker.record_failure()
+            await self.breakers.record(name, False)
 
     async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
         from fleet_tui.engine.leases import held_lease
@@ -225,10 +226,13 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
 
         return DockerRuntime.from_settings(settings.runtime, log_dir=data / "logs")
 
+    from fleet_tui.engine.fleet_breakers import SharedBreakerRegistry
+
     parts = EngineParts(
         settings=settings, db=db, registry=TaskRegistry(db), worktrees=worktrees, forge=forge,
         runtime_factories={RuntimeKind.TMUX: tmux, RuntimeKind.DOCKER: docker},
         profiles=load_profiles(settings.agents.profiles),
+        breakers=SharedBreakerRegistry(db),  # the models' breakers are the fleet's
     )
     if settings.review.enabled:
         from fleet_tui.engine.review import ReviewPipeline

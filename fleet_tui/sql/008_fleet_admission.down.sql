@@ -3,3 +3,4 @@ DROP FUNCTION IF EXISTS fleet_admit(text, text, boolean, integer, integer, bigin
 DROP FUNCTION IF EXISTS fleet_record(fleet_tasks, text, text, text, jsonb);
 DROP FUNCTION IF EXISTS fleet_take(text, integer, double precision);
 DROP TABLE IF EXISTS fleet_limits;
+DROP TABLE IF EXISTS fleet_breakers;

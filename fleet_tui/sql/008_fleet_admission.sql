@@ -2,7 +2,7 @@
 -- spawn queue are decided under one transaction-scoped advisory lock, whichever conductor
 -- asks; the task, its spawn lease and the queue entry's move to 'admitted' are written in
 -- that same transaction. Sliding-window limits (operator spawn rate, GitHub calls) live in
--- fleet_limits, shared by every conductor.
+-- fleet_limits and circuit breakers in fleet_breakers, shared by every conductor.
 
 CREATE TABLE fleet_limits (
     key  text          NOT NULL,
@@ -14,6 +14,22 @@ CREATE TABLE fleet_limits (
 ALTER TABLE fleet_limits ENABLE ROW LEVEL SECURITY;
 ALTER TABLE fleet_limits FORCE ROW LEVEL SECURITY;
 CREATE POLICY fleet_limits_admin ON fleet_limits
+    USING (current_setting('app.is_admin', true) = 'true')
+    WITH CHECK (current_setting('app.is_admin', true) = 'true');
+
+-- Circuit breakers (a model, a router adapter): the state engine.breaker keeps, as JSON,
+-- changed under the row lock by whichever conductor records an outcome.
+CREATE TABLE fleet_breakers (
+    name       text        NOT NULL,
+    state      jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT fleet_breakers_pkey PRIMARY KEY (name),
+    CONSTRAINT fleet_breakers_state_check CHECK (jsonb_typeof(state) = 'object')
+);
+
+ALTER TABLE fleet_breakers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fleet_breakers FORCE ROW LEVEL SECURITY;
+CREATE POLICY fleet_breakers_admin ON fleet_breakers
     USING (current_setting('app.is_admin', true) = 'true')
     WITH CHECK (current_setting('app.is_admin', true) = 'true');
 
