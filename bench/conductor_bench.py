@@ -66,7 +66,7 @@ async def monitor_cycle(conductor: Conductor, n: int) -> None:
     subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "fleet-keeper", "sleep", "3600"], check=True)
     for tid in ids:  # cheap stand-ins for idle agents: real tmux sessions
         subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"fleet-{tid}", "sleep", "3600"], check=True)
-    conn = await asyncpg.connect(conductor.settings.database.url)
+    conn = await asyncpg.connect(conductor.settings.database_url)
     await conn.executemany(
         "INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch, spawned_at)"
         " VALUES ($1, 'bench', 'running', 'idle agent', '/r', 'main', now())", [(t,) for t in ids])

@@ -1,20 +1,34 @@
 """`fleet-tui`: argument parsing only. Verbs live in fleet_tui/commands/ (one module each,
 discovered); with no verb the control room opens, with --headless the server runs.
-Expected failures print one line to stderr and exit 2; never a traceback."""
+Expected failures print one line to stderr naming the field and the rule, and exit 2 (bad
+input or configuration), 3 (not found), 4 (refused) or 5 (wrong status); never a
+traceback. A reader that closes the pipe early (`fleet-tui status | head -3`) ends the
+command quietly with 141, as `cat` killed by SIGPIPE does."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from fleet_tui import commands
 from fleet_tui.config import Settings, load_settings
 from fleet_tui.domain.errors import ConfigError, FleetError
+from fleet_tui.domain.text import one_line
 
 PROG = "fleet-tui"
+EXIT_BAD_INPUT = 2
+EXIT_CLOSED_PIPE = 128 + 13  # SIGPIPE
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the rule and where to read more), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def run_ui(settings: Settings, *, observe: bool = False) -> int:
@@ -37,7 +51,7 @@ def run_headless(settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="A control room for a fleet of AI coding agents.")
+    parser = OneLineParser(prog=PROG, description="A control room for a fleet of AI coding agents.")
     parser.add_argument("--headless", action="store_true", help="run the engine and HTTP API, no UI")
     parser.add_argument("--listen", metavar="HOST:PORT", help="where --headless serves the API (api.listen)")
     parser.add_argument("--attach", metavar="DATABASE_URL",
@@ -66,15 +80,25 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
-    except FleetError as exc:  # includes ConfigError, ValidationFailed, DatabaseUnavailableError
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    except NotImplementedError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit
+        return code
+    except (FleetError, NotImplementedError) as exc:  # ConfigError, ValidationFailed, ...
+        print(f"{PROG}: {one_line(str(exc))}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
         return 130
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush of what is still
+    buffered does not fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

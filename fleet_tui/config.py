@@ -4,14 +4,26 @@ fleet.toml (FLEET_CONFIG_FILE overrides its path), embedded defaults for everyth
 from __future__ import annotations
 
 import logging
+import hashlib
 import os
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -23,8 +35,27 @@ from fleet_tui.domain.models import RuntimeKind, TaskType, Tier
 DEFAULT_CONFIG_FILE = "fleet.toml"
 
 
+def _split_keys(value: Any) -> Any:
+    if value is None:
+        return []
+    return value.split() if isinstance(value, str) else value
+
+
+def _check_key(value: SecretStr) -> SecretStr:
+    from fleet_tui.domain.webhooks import key_bytes
+
+    key_bytes(value.get_secret_value())  # a whsec_ key must be base64
+    return value
+
+
+# Signing keys for webhooks: one string of space-separated keys (or a list); the first signs,
+# all verify, so a key rotates by putting the new one first and dropping the old one later.
+SigningKeys = Annotated[list[Annotated[SecretStr, AfterValidator(_check_key)]], NoDecode,
+                        BeforeValidator(_split_keys)]
+
+
 class DatabaseSettings(BaseModel):
-    url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
+    url: SecretStr | None = Field(default=None, description="PostgreSQL URL (may hold a password); unset = embedded server")
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
     idle_s: float = Field(default=30.0, gt=0)
@@ -92,7 +123,9 @@ class RuntimeSettings(BaseModel):
         return value
 
     default: RuntimeKind = RuntimeKind.TMUX
-    tmux_socket: str = Field(default="fleet", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # None: one of the data directory's own (tmux_socket_for), so that two fleets of one
+    # user never see each other's sessions
+    tmux_socket: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     docker_image: str = "fleet-agent:latest"
     docker_memory: str = "2g"
     docker_cpus: float = Field(default=2.0, gt=0)
@@ -204,8 +237,8 @@ class BudgetSettings(BaseModel):
 
 
 class NotificationSettings(BaseModel):
-    discord_webhook_url: str | None = None
-    telegram_bot_token: str | None = None
+    discord_webhook_url: SecretStr | None = None  # the URL carries the webhook's token
+    telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     max_attempts: int = Field(default=4, ge=1)
@@ -216,10 +249,12 @@ class NotificationSettings(BaseModel):
 class OutboxSettings(BaseModel):
     """The outbox relay (NOTIFY for faces, NATS, webhooks) and the notification worker."""
 
-    nats_url: str | None = Field(default=None, description="e.g. nats://127.0.0.1:4222; unset = no NATS")
+    nats_url: SecretStr | None = Field(  # may carry user:password
+        default=None, description="e.g. nats://127.0.0.1:4222; unset = no NATS")
     nats_stream: str | None = Field(default=None, description="JetStream stream to publish through (acked, deduped)")
-    webhook_urls: list[str] = Field(default_factory=list)
-    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key signing webhook bodies")
+    webhook_urls: list[SecretStr] = Field(default_factory=list)  # URLs often carry a token
+    webhook_secret: SigningKeys = Field(
+        default_factory=list, description="Standard Webhooks signing keys (space-separated; the first is current)")
     notify_channel: str = Field(default="fleet_events", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     poll_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=200, ge=1, le=5000)
@@ -234,7 +269,15 @@ class ApiSettings(BaseModel):
     listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
     issuer: str = "fleet-tui"
     audience: str = "fleet-tui"
-    events_secret: str | None = Field(default=None, description="HMAC key for POST /api/events; unset = refused")
+    key_rollover_s: float = Field(default=24 * 3600.0, ge=0, le=30 * 24 * 3600,
+                                  description="how long a rotated-out signing key still verifies")
+    max_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60, le=366 * 24 * 3600,
+                                 description="longest token lifetime (exp - iat) accepted, and minted")
+    events_secret: SigningKeys = Field(
+        default_factory=list,
+        description="Standard Webhooks keys that may sign POST /api/events (space-separated); unset = refused")
+    events_tolerance_s: float = Field(default=300.0, gt=0, le=3600,
+                                      description="how far webhook-timestamp may lie from now")
     # On SIGTERM, requests already received may finish within this; unset: as long as a
     # spawn may take (see spawn_bound_s), since a spawn request runs the whole saga.
     drain_grace_s: float | None = Field(default=None, gt=0)
@@ -280,6 +323,12 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, toml)
 
     @model_validator(mode="after")
+    def _own_tmux_socket(self) -> Settings:
+        if self.runtime.tmux_socket is None:
+            self.runtime.tmux_socket = tmux_socket_for(self.data_dir)
+        return self
+
+    @model_validator(mode="after")
     def _derived_graces(self) -> Settings:
         """Grace periods follow the timeouts they guard, and say so in the effective config."""
         floor = self.worktree.setup_timeout_s
@@ -298,7 +347,15 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str | None:
         # DATABASE_URL is honoured as the conventional name; FLEET_DATABASE__URL wins.
-        return self.database.url or os.environ.get("DATABASE_URL") or None
+        url = self.database.url.get_secret_value() if self.database.url is not None else None
+        return url or os.environ.get("DATABASE_URL") or None
+
+
+def tmux_socket_for(data_dir: Path) -> str:
+    """The tmux socket (-L name) of the fleet kept in data_dir: stable, and different for
+    every data directory."""
+    digest = hashlib.sha256(str(data_dir.expanduser().resolve()).encode()).hexdigest()[:12]
+    return f"fleet-{digest}"
 
 
 SPAWN_MARGIN_S = 30.0  # tmux or docker start, hooks, the database writes of a spawn
@@ -339,3 +396,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file or DEFAULT_CONFIG_FILE}: is not valid TOML ({exc})") from None
+    except OSError as exc:  # the file exists but cannot be read
+        raise ConfigError(f"{config_file or DEFAULT_CONFIG_FILE}: cannot be read ({exc.strerror})") from None

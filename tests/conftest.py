@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.tmux",
     "tests.fixtures.fake_gh",
     "tests.fixtures.engine",
+    "tests.fixtures.agent_clis",
 ]

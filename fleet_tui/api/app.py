@@ -42,7 +42,8 @@ def create_app(
     app.state.stopping = stopping or asyncio.Event()
     app.state.in_flight = InFlight()
     app.state.authenticate = make_current_operator(
-        verifier, issuer=settings.api.issuer, audience=settings.api.audience)
+        verifier, issuer=settings.api.issuer, audience=settings.api.audience,
+        max_ttl_s=settings.api.max_token_ttl_s)
     for module in (fleet, tasks, public):
         app.include_router(module.router)
     install_error_handlers(app)

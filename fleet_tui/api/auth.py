@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "tier")
 MAX_LEEWAY_S = 300.0  # clock skew we tolerate, and no more
-MAX_TTL_S = 366 * 24 * 3600
+MAX_TTL_S = 30 * 24 * 3600  # the default api.max_token_ttl_s
 MAX_TOKEN_LENGTH = 8192
 
 STRIPPED_HEADER_PREFIXES = (b"x-fleet-",)
@@ -56,10 +56,11 @@ def mint(
     issuer: str,
     audience: str,
     clock: Callable[[], float] | None = None,
+    max_ttl_s: float = MAX_TTL_S,
 ) -> str:
     """Sign a token for operator_id with the keystore's current key."""
-    if not 0 < ttl_s <= MAX_TTL_S:
-        raise ValueError(f"ttl_s must be between 1 and {MAX_TTL_S}")
+    if not 0 < ttl_s <= max_ttl_s:
+        raise ValueError(f"ttl_s must be between 1 and {max_ttl_s:g}")
     operator = Operator(id=operator_id, tier=Tier(tier), is_admin=is_admin)  # validates id
     now = int((clock or keystore.clock)())
     key = keystore.current()
@@ -93,8 +94,11 @@ def verify(
     issuer: str,
     audience: str,
     leeway_s: float = 30.0,
+    max_ttl_s: float = MAX_TTL_S,
 ) -> Operator:
-    """The Operator a token names, or AuthError. ES256 only; time checks use verifier.clock."""
+    """The Operator a token names, or AuthError. ES256 only; time checks use verifier.clock.
+    A token whose lifetime (exp - iat) exceeds max_ttl_s is refused whoever signed it: a
+    holder of a signing key cannot mint tokens that outlive the fleet's policy."""
     if not 0 <= leeway_s <= MAX_LEEWAY_S:
         raise ValueError(f"leeway_s must be between 0 and {MAX_LEEWAY_S}")
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
@@ -133,7 +137,7 @@ def verify(
     except jwt.PyJWTError as exc:
         reason = next((r for kind, r in _PYJWT_REASONS if isinstance(exc, kind)), "invalid token")
         raise AuthError(reason) from None
-    _check_times(claims, verifier.clock(), leeway_s)
+    _check_times(claims, verifier.clock(), leeway_s, max_ttl_s)
     return _operator_from(claims)
 
 
@@ -144,9 +148,11 @@ def _number(claims: dict[str, Any], name: str) -> float:
     return float(value)
 
 
-def _check_times(claims: dict[str, Any], now: float, leeway_s: float) -> None:
+def _check_times(claims: dict[str, Any], now: float, leeway_s: float, max_ttl_s: float) -> None:
     if _number(claims, "exp") <= now - leeway_s:
         raise AuthError("token expired")
+    if _number(claims, "exp") - _number(claims, "iat") > max_ttl_s:
+        raise AuthError("token lifetime exceeds the maximum")
     if _number(claims, "iat") > now + leeway_s:
         raise AuthError("token not yet valid")
     if "nbf" in claims and _number(claims, "nbf") > now + leeway_s:
@@ -212,6 +218,7 @@ def make_current_operator(
     issuer: str,
     audience: str,
     leeway_s: float = 30.0,
+    max_ttl_s: float = MAX_TTL_S,
 ) -> Callable[[Request], Awaitable[Operator]]:
     """A dependency resolving `Authorization: Bearer <jwt>` to an Operator, else 401."""
 
@@ -221,7 +228,7 @@ def make_current_operator(
             raise _unauthorized(None)
         try:
             operator = verify(credentials.strip(), verifier, issuer=issuer, audience=audience,
-                              leeway_s=leeway_s)
+                              leeway_s=leeway_s, max_ttl_s=max_ttl_s)
         except AuthError as exc:
             log.info("refused token: %s", exc.reason)
             raise _unauthorized(exc.reason) from None

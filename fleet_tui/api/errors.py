@@ -21,6 +21,7 @@ from fleet_tui.domain.errors import (
     InvalidTransitionError,
     NotFoundError,
     PermissionDeniedError,
+    RuntimeUnavailableError,
     SpawnDeniedError,
     StaleVersionError,
     TaskLiveError,
@@ -116,6 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SpawnDeniedError, _status_for(403))
     app.add_exception_handler(PermissionDeniedError, _status_for(403))
     app.add_exception_handler(NotFoundError, _status_for(404))
+    app.add_exception_handler(RuntimeUnavailableError, _status_for(503))
     for conflict in (TaskLiveError, StaleVersionError, InvalidTransitionError):
         app.add_exception_handler(conflict, _status_for(409))
     app.add_exception_handler(StarletteHTTPException, _http_exception)

@@ -1,12 +1,14 @@
 """ES256 signing keys on disk, rotation with a rollover window, and a JWKS cache for verifiers.
 
 Layout of the key directory (mode 0700):
-    index.json      {"keys": [{kid, created_at, retired_at, x, y}, ...]}  (public parts only)
+    index.json      {"keys": [{kid, created_at, retired_at, revoked_at, x, y}, ...]}  (public parts only)
     <kid>.pem       PKCS#8 private key, mode 0600
     .lock           fcntl lock taken by whoever creates or rotates keys
 
 Files live here rather than in the database because api may not import store. Readers never
 lock: the index is replaced atomically and a key's PEM is written before the index names it.
+Every conductor sharing the directory sees a change (rotation, revocation) on its next
+verification: the JWKS cache reloads whenever the index file changes (one stat per check).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,7 @@ class KeyEntry:
     retired_at: float | None
     x: str
     y: str
+    revoked_at: float | None = None
 
 
 def _b64url(data: bytes) -> str:
@@ -128,7 +131,7 @@ class KeyStore:
                     entry = KeyEntry(entry.kid, entry.created_at, now, entry.x, entry.y)
                 entries.append(entry)
             new = self._create_key()
-            kept = [e for e in entries if self._still_verifies(e, now)]
+            kept = [e for e in entries if self._still_verifies(e, now) or e.revoked_at is not None]
             self._write_index([*kept, new])
             # Index first, files after: a reader never sees an index naming a missing file.
             for gone in (e for e in entries if e not in kept):
@@ -136,6 +139,38 @@ class KeyStore:
                 self._private_cache.pop(gone.kid, None)
             log.info("rotated signing key: new %s, %d retired kept", new.kid, len(kept))
             return new.kid
+
+    def revoke(self, kid: str) -> str | None:
+        """Stop kid verifying at once, in every process that shares this directory. Revoking
+        the current key makes a new one first (the new kid is returned, else None). Its
+        private key is deleted; the entry stays, marked, so the revocation is on record.
+        KeyError when no key has that kid."""
+        with self._locked():
+            now = self.clock()
+            entries = self._read_index()
+            target = next((e for e in entries if e.kid == kid), None)
+            if target is None:
+                raise KeyError(kid)
+            new = self._create_key() if target.retired_at is None and target.revoked_at is None else None
+            entries = [replace(e, retired_at=e.retired_at or now, revoked_at=e.revoked_at or now)
+                       if e.kid == kid else e for e in entries]
+            self._write_index([*entries, *([new] if new else [])])
+            (self.directory / f"{kid}.pem").unlink(missing_ok=True)
+            self._private_cache.pop(kid, None)
+            log.warning("revoked signing key %s%s", kid, f"; new signing key {new.kid}" if new else "")
+            return new.kid if new else None
+
+    def entries(self) -> list[KeyEntry]:
+        """Every key on record, revoked ones included (for `fleet-tui token list`)."""
+        return self._read_index()
+
+    def index_version(self) -> tuple[int, int, int] | None:
+        """Changes whenever the index is rewritten (it is replaced by rename: a new inode)."""
+        try:
+            st = (self.directory / INDEX_NAME).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def verification_keys(self) -> list[KeyEntry]:
         """The current key plus retired keys still inside their rollover window."""
@@ -156,11 +191,13 @@ class KeyStore:
     # -- internals --------------------------------------------------------------------------
 
     def _still_verifies(self, entry: KeyEntry, now: float) -> bool:
+        if entry.revoked_at is not None:
+            return False
         return entry.retired_at is None or entry.retired_at + self.rollover_s > now
 
     @staticmethod
     def _current_entry(entries: list[KeyEntry]) -> KeyEntry | None:
-        live = [e for e in entries if e.retired_at is None]
+        live = [e for e in entries if e.retired_at is None and e.revoked_at is None]
         return max(live, key=lambda e: e.created_at) if live else None
 
     def _ensure_directory(self) -> None:
@@ -191,6 +228,7 @@ class KeyStore:
                     retired_at=None if item.get("retired_at") is None else float(item["retired_at"]),
                     x=str(item["x"]),
                     y=str(item["y"]),
+                    revoked_at=None if item.get("revoked_at") is None else float(item["revoked_at"]),
                 )
                 for item in raw["keys"]
             ]
@@ -208,7 +246,7 @@ class KeyStore:
         doc = {
             "keys": [
                 {"kid": e.kid, "created_at": e.created_at, "retired_at": e.retired_at,
-                 "x": e.x, "y": e.y}
+                 "revoked_at": e.revoked_at, "x": e.x, "y": e.y}
                 for e in entries
             ]
         }
@@ -286,8 +324,13 @@ class JwksCache:
         ttl_s: float = JWKS_TTL_S,
         miss_interval_s: float = MISS_RELOAD_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        version: Callable[[], object] | None = None,
     ) -> None:
         self._source = source
+        # A cheap probe of the source (the index file's identity): a change reloads at once,
+        # so a revocation never waits out ttl_s.
+        self._version = version
+        self._seen_version: object = None
         self.ttl_s = ttl_s
         self.miss_interval_s = miss_interval_s
         self.clock = clock
@@ -299,13 +342,16 @@ class JwksCache:
     @classmethod
     def for_keystore(cls, keystore: KeyStore, **kwargs: Any) -> JwksCache:
         kwargs.setdefault("clock", keystore.clock)
+        kwargs.setdefault("version", keystore.index_version)
         return cls(keystore.jwks, **kwargs)
 
     def key_for(self, kid: str) -> ec.EllipticCurvePublicKey | None:
         """The public key for kid, or None if unknown or past its rollover window."""
         now = self.clock()
         with self._lock:
-            if self._loaded_at is None or now - self._loaded_at >= self.ttl_s:
+            version = self._version() if self._version is not None else None
+            if self._loaded_at is None or now - self._loaded_at >= self.ttl_s or version != self._seen_version:
+                self._seen_version = version
                 self._reload(now)
             elif kid not in self._keys and now - self._loaded_at >= self.miss_interval_s:
                 self._reload(now)

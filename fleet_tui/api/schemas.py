@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from fleet_tui.domain.models import SpawnRequest, TaskRecord
+from fleet_tui.domain.models import TASK_ID_PATTERN, SpawnRequest, TaskRecord
 
-TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 AGENT_PATTERN = r"^[a-z0-9_-]{1,64}$"
 MODEL_PATTERN = r"^[A-Za-z0-9._:/-]{1,128}$"
 IDEMPOTENCY_PATTERN = r"^[A-Za-z0-9._:/-]{1,200}$"
@@ -48,7 +47,11 @@ def _encodable(value: str) -> bool:
 class SpawnBody(SpawnRequest):
     """SpawnRequest as it arrives over the network: the repo is a path on the server, so
     it must be absolute; text must be valid UTF-8 (JSON may carry lone surrogates, which
-    neither PostgreSQL nor the file system accept)."""
+    neither PostgreSQL nor the file system accept); numbers are JSON integers (strict: `true`,
+    `"50"` or `50.0` are refused rather than read as 1 or 50)."""
+
+    priority: StrictInt = Field(default=50, ge=0, le=100)
+    max_retries: StrictInt | None = Field(default=None, ge=0, le=10)
 
     @model_validator(mode="after")
     def _network_rules(self) -> SpawnBody:

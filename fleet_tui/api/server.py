@@ -22,8 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from fleet_tui.api.app import create_app
-from fleet_tui.api.keys import KeyStore
-from fleet_tui.api.token_cli import keys_dir
+from fleet_tui.api.token_cli import keystore_for
 from fleet_tui.domain.errors import ConfigError
 from fleet_tui.engine.conductor import Conductor
 
@@ -189,7 +188,7 @@ class ApiServer:
 async def serve_api(conductor: Conductor, stop: asyncio.Event) -> None:
     """The headless session's face: the API until `stop` is set, then a graceful drain."""
     settings = conductor.settings
-    keystore = KeyStore(keys_dir(settings))
+    keystore = keystore_for(settings)
     await asyncio.to_thread(keystore.current)  # a signing key exists before the first request
     app = create_app(conductor, keystore=keystore, settings=settings)
     server = ApiServer(app, settings.api.listen, grace_s=settings.api.drain_grace_s or GRACE_S)

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     down = verbs.add_parser("downgrade", help="revert migrations (default: the newest one)")
     down.add_argument("--to", type=int, default=None, metavar="N", help="revert down to N (0: all)")
     down.set_defaults(handler=run_downgrade)
-    verbs.add_parser("status", help="list migrations and when they were applied").set_defaults(handler=run_status)
+    verbs.add_parser("status", help="list migrations, when they were applied and whether their files "
+                                    "still match (checksum)").set_defaults(handler=run_status)
 
 
 async def _with_owner(settings: Settings, action: Callable[[str], Awaitable[T]]) -> T:
@@ -82,5 +83,7 @@ def run_status(args: argparse.Namespace) -> int:
     print(_where(settings))
     for state in states:
         when = state.applied_at.isoformat(timespec="seconds") if state.applied_at else "pending"
-        print(f"  {state.version:03d} {state.name:<24} {when}")
-    return 0
+        checksum = {True: "checksum ok", False: "EDITED since applied", None: ""}[state.checksum_ok]
+        print(f"  {state.version:03d} {state.name:<24} {when:<25} {checksum}".rstrip())
+    edited = [s for s in states if s.checksum_ok is False]
+    return 4 if edited else 0

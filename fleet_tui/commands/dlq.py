@@ -7,7 +7,9 @@ import argparse
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.commands.routes import router_of
-from fleet_tui.commands.tasks import _json, _print_json, _sync
+from fleet_tui.commands.tasks import _json, _print_json, _sync, int_between
+
+MAX_BIGINT = 2**63 - 1  # letters' ids are bigint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _json(listing).set_defaults(handler=_sync(run_list))
     for verb, text in (("retry", "retry a dead letter now"), ("discard", "give up on a dead letter")):
         sub = verbs.add_parser(verb, help=text)
-        sub.add_argument("letter_id", type=int)
+        sub.add_argument("letter_id", type=int_between(1, MAX_BIGINT))
         _json(sub).set_defaults(handler=_sync(run_action), verb=verb)
 
 

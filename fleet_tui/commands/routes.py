@@ -54,7 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _item_json(args: argparse.Namespace) -> dict[str, Any]:
-    text = args.file.read_text() if args.file else args.data
+    try:
+        text = args.file.read_text() if args.file else args.data
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("--file", f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -2,13 +2,14 @@
 between): spawn, status, show, logs, stop, retry, delete, merge. Each takes --json.
 
 Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
-4 refused (tier, governor limit, retry budget); 5 conflict (task in the wrong status)."""
+4 refused (tier, governor limit, retry budget, runtime unreachable); 5 conflict (task in the wrong status)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -17,17 +18,45 @@ from fleet_tui.config import load_settings
 from fleet_tui.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
+    RuntimeUnavailableError,
     SpawnDeniedError,
     TaskLiveError,
 )
-from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
-from fleet_tui.domain.text import strip_ansi
+from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
+from fleet_tui.domain.text import one_line, strip_ansi
+from fleet_tui.domain.validation import validated
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.session import close_conductor, open_conductor
 
 EXIT_NOT_FOUND = 3
 EXIT_REFUSED = 4
 EXIT_CONFLICT = 5
+MAX_LOG_LINES = 10_000
+# spawn's flags by the SpawnRequest field each fills: errors name what the user typed
+SPAWN_FLAGS = {"base_branch": "--base", "task_type": "--type", "agent": "--agent", "model": "--model",
+               "runtime": "--runtime", "priority": "--priority", "idempotency_key": "--idempotency-key",
+               "repo": "--repo"}
+
+
+def task_id(value: str) -> str:
+    """argparse type of a task id argument: refused before any database is opened."""
+    if not re.match(TASK_ID_PATTERN, value):
+        raise argparse.ArgumentTypeError("must be a task id: 1-64 letters, digits, _ or -")
+    return value
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """argparse type of a whole number from low to high."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}")
+        return number
+    parse.__name__ = "number"
+    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,19 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     spawn.add_argument("--runtime", choices=[r.value for r in RuntimeKind])
     spawn.add_argument("--priority", type=int, default=50)
     spawn.add_argument("--idempotency-key")
-    _json(spawn).set_defaults(handler=_sync(run_spawn))
+    _json(spawn).set_defaults(handler=_sync(run_spawn, prepare=spawn_request))
 
     status = subparsers.add_parser("status", help="your tasks and the governor's headroom")
     status.add_argument("--all", action="store_true", help="every operator's tasks (admin)")
     _json(status).set_defaults(handler=_sync(run_status))
 
     show = subparsers.add_parser("show", help="one task: record, attempts, audit trail")
-    show.add_argument("task_id")
+    show.add_argument("task_id", type=task_id)
     _json(show).set_defaults(handler=_sync(run_show))
 
     logs = subparsers.add_parser("logs", help="the agent's output")
-    logs.add_argument("task_id")
-    logs.add_argument("-n", "--lines", type=int, default=200)
+    logs.add_argument("task_id", type=task_id)
+    logs.add_argument("-n", "--lines", type=int_between(1, MAX_LOG_LINES), default=200)
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     _json(logs).set_defaults(handler=_sync(run_logs))
 
@@ -62,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        ("delete", "delete a finished task (worktree snapshot rules apply)"),
                        ("merge", "merge a ready task into its base")):
         sub = subparsers.add_parser(verb, help=text)
-        sub.add_argument("task_id")
+        sub.add_argument("task_id", type=task_id)
         _json(sub).set_defaults(handler=_sync(run_action), verb=verb)
 
 
@@ -74,8 +103,13 @@ def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 Handler = Callable[[Conductor, Operator, argparse.Namespace], Awaitable[int]]
 
 
-def _sync(handler: Handler) -> Callable[[argparse.Namespace], int]:
+def _sync(handler: Handler, prepare: Callable[[argparse.Namespace], None] | None = None
+          ) -> Callable[[argparse.Namespace], int]:
+    """The verb's handler run on an opened conductor; `prepare` checks the arguments first
+    (raising ValidationFailed), so that bad input opens no database and changes nothing."""
     def run(args: argparse.Namespace) -> int:
+        if prepare is not None:
+            prepare(args)
         return asyncio.run(_with_conductor(handler, args))
     return run
 
@@ -88,7 +122,7 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
         return await handler(conductor, me, args)
     except NotFoundError as exc:
         return _fail(str(exc), EXIT_NOT_FOUND)
-    except (SpawnDeniedError, PermissionDeniedError) as exc:
+    except (SpawnDeniedError, PermissionDeniedError, RuntimeUnavailableError) as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except TaskLiveError as exc:
         return _fail(str(exc), EXIT_CONFLICT)
@@ -97,7 +131,7 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"fleet-tui: {strip_ansi(message)}", file=sys.stderr)
+    print(f"fleet-tui: {one_line(message)}", file=sys.stderr)
     return code
 
 
@@ -116,7 +150,7 @@ def task_line(task: TaskRecord, now: datetime | None = None) -> str:
     age = int((now - task.created_at).total_seconds())
     agent = f"{task.agent or '-'}/{task.model or '-'}"
     return (f"{task.id:<13} {task.status:<11} {agent:<24} {task.branch or '-':<22} "
-            f"{_age(age):>6} {task.retry_count}/{task.max_retries} {task.ci_status or '-':<8} "
+            f"{_age(age):>6} try {task.attempt}/{task.max_attempts} {task.ci_status or '-':<8} "
             f"{task.description.splitlines()[0][:48]}")
 
 
@@ -127,13 +161,16 @@ def _age(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def spawn_request(args: argparse.Namespace) -> None:
+    """args.request: the SpawnRequest the flags describe, or ValidationFailed naming the flag."""
+    fields = dict(description=args.description, repo=args.repo, base_branch=args.base_branch,
+                  task_type=args.task_type, agent=args.agent, model=args.model, runtime=args.runtime,
+                  priority=args.priority, idempotency_key=args.idempotency_key)
+    args.request = validated(SpawnRequest, fields, names=SPAWN_FLAGS)
+
+
 async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    request = SpawnRequest(
-        description=args.description, repo=args.repo, base_branch=args.base_branch,
-        task_type=args.task_type, agent=args.agent, model=args.model, runtime=args.runtime,
-        priority=args.priority, idempotency_key=args.idempotency_key,
-    )
-    result = await c.spawn(me, request)
+    result = await c.spawn(me, args.request)
     if args.json:
         _print_json(result.model_dump(mode="json"))
     elif result.task is None:
@@ -143,6 +180,8 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
         _say(f"{verb}: {task_line(result.task)}")
         if result.task.failure_reason:
             _say(f"  failed: {result.task.failure_reason}: {(result.task.failure_context or {}).get('message', '')}")
+    if result.notice and not args.json:
+        _say(f"  note: {result.notice}")
     return 0
 
 
@@ -171,6 +210,11 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
         value = getattr(task, name)
         if value:
             _say(f"  {name}: {value}")
+    blocked = task.metadata.get("merge_blocked")
+    if blocked and task.status == "ready":
+        _say(f"  merge: {blocked.get('next', '')}")
+    if task.tmux_session and task.is_live:  # the fleet's own tmux server (one per data directory)
+        _say(f"  attach: tmux -L {c.settings.runtime.tmux_socket} attach-session -t ={task.tmux_session}")
     for run in detail.executions:
         _say(f"  attempt {run['attempt']}: {run['agent']}/{run['model']} exit={run['exit_code']} "
               f"failure={run['failure'] or '-'}")
@@ -181,11 +225,12 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
 
 
 async def run_logs(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    lines = await c.logs(me, args.task_id, args.lines)
+    """The last lines; with --follow, then every line after them once, as it is written."""
+    lines, cursor = await c.logs_from(me, args.task_id, None, args.lines)
     for line in lines:
         print(json.dumps({"line": line}) if args.json else line)
     if args.follow:
-        async for line in c.follow_logs(me, args.task_id):
+        async for line in c.follow_logs(me, args.task_id, after=cursor):
             print(json.dumps({"line": line}) if args.json else line, flush=True)
     return 0
 

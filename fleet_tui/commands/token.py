@@ -1,4 +1,4 @@
-"""`fleet-tui token mint|rotate` (implemented in fleet_tui.api.token_cli)."""
+"""`fleet-tui token mint|rotate|revoke|list` (implemented in fleet_tui.api.token_cli)."""
 
 from __future__ import annotations
 

@@ -10,18 +10,18 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
-
 from fleet_tui.domain.errors import (
     ConfigError,
     FleetError,
     NotFoundError,
     PermissionDeniedError,
+    RuntimeUnavailableError,
     SpawnDeniedError,
     TaskLiveError,
     ValidationFailed,
 )
 from fleet_tui.domain.models import SpawnRequest
+from fleet_tui.domain.validation import validated
 
 
 class CommandVerb(StrEnum):
@@ -88,12 +88,7 @@ def log_cursor(value: Any, field: str = "from") -> int:
 def _spawn_request(args: dict[str, Any]) -> dict[str, Any]:
     if set(args) != {"request"} or not isinstance(args["request"], dict):
         raise ValidationFailed("args", "spawn takes one argument, request (the spawn form's fields)")
-    try:
-        request = SpawnRequest.model_validate(args["request"])
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "request"
-        raise ValidationFailed(field, err["msg"].removeprefix("Value error, ")) from None
+    request = validated(SpawnRequest, args["request"])
     return request.model_dump(mode="json", exclude_none=True)
 
 
@@ -117,6 +112,8 @@ def rebuild_error(kind: str | None, message: str, detail: dict[str, Any] | None)
                                     limit=int(detail.get("limit", 0)))
         if kind == "NotFoundError":
             return NotFoundError(str(detail["what"]), str(detail["ident"]))
+        if kind == "RuntimeUnavailableError":
+            return RuntimeUnavailableError(str(detail["runtime"]), message)
     except (KeyError, TypeError, ValueError):
         pass
     simple: dict[str, type[FleetError]] = {"TaskLiveError": TaskLiveError, "ConfigError": ConfigError,

@@ -72,6 +72,18 @@ class SpawnDeniedError(FleetError):
         self.limit = limit
 
 
+RUNTIME_UNAVAILABLE = "runtime_unavailable"  # a task's failure_reason while its runtime is down
+
+
+class RuntimeUnavailableError(FleetError):
+    """The runtime a task needs cannot be reached (no Docker engine, no tmux): refused
+    before anything is made; a task waiting for it spends no retry budget."""
+
+    def __init__(self, runtime: str, message: str) -> None:
+        super().__init__(message)
+        self.runtime = runtime
+
+
 class SpawnErrorCode(StrEnum):
     WORKTREE_FAILED = "WORKTREE_FAILED"
     INSTALL_FAILED = "INSTALL_FAILED"

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from fleet_tui.domain.status import TaskStatus
 
@@ -105,6 +105,18 @@ class TaskRecord(BaseModel):
     spawned_at: datetime | None = None
     completed_at: datetime | None = None
 
+    # TRY, the same in every face (UI column, CLI line, API and --json fields): the attempt
+    # running or last run, 1-based, out of the attempts the retry budget allows.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def attempt(self) -> int:
+        return self.retry_count + 1
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retries + 1
+
     @property
     def is_live(self) -> bool:
         from fleet_tui.domain.status import LIVE_STATUSES
@@ -140,6 +152,7 @@ class TaskPatch(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what every face accepts as a task id
 _IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}\Z")
 
 
@@ -182,6 +195,7 @@ class SpawnResult(BaseModel):
     created: bool = True
     queued: bool = False
     queue_id: int | None = None
+    notice: str | None = None  # what the operator should know, e.g. why the demo agent runs it
 
 
 class TaskQuery(BaseModel):

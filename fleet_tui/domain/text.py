@@ -13,3 +13,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C1 too: some terminal
 
 def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """An error message for a terminal or a log line: no escape sequences, no line breaks,
+    and a long echoed value cut short."""
+    text = " ".join(strip_ansi(message).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -8,17 +8,21 @@ them ("agent" or "agent:model"); the fallback is settings.agents.default_profile
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskType
 from fleet_tui.engine.budget import BudgetGate, load_budget_gate
 from fleet_tui.engine.reputation import CandidateStats, Reputation, reputation
-from fleet_tui.engine.routing import BudgetRefused, Route, RouteDecision, choose_route, merge_routes
+from fleet_tui.engine.routing import BudgetRefused, Route, RouteDecision, choose_route, merge_routes, parse_route
+from fleet_tui.infra.agent_probe import credentials_present
 
 if TYPE_CHECKING:
+    from fleet_tui.config import Settings
     from fleet_tui.engine.parts import EngineParts
+    from fleet_tui.infra.agents import AgentProfile
 
 PROFILE_DEFAULT_ROUTES: dict[TaskType, Route] = {
     TaskType.BUG_FIX: Route("claude", "opus"),  # the strongest coding agent
@@ -37,15 +41,47 @@ def fallback_for(parts: "EngineParts") -> Route:
     return Route(parts.settings.agents.default_profile, None)
 
 
-def is_available(parts: "EngineParts", agent: str, model: str | None) -> bool:
-    """A known profile, a model it lists, and its program installed here."""
+def configured_agents(settings: "Settings") -> set[str]:
+    """Agents the operator named in settings: the fallback profile, a task type's route, or
+    a profile of their own (agents.profiles). Shipped default routes do not count."""
+    named = {settings.agents.default_profile, *settings.agents.profiles}
+    return named | {parse_route(text).agent for text in settings.agents.routes.values()}
+
+
+def why_not_ready(settings: "Settings", profile: "AgentProfile", env: Mapping[str, str] | None = None) -> str | None:
+    """Why routing may not send work to this profile unasked, or None when it may: its CLI
+    must be installed, and it must be configured or have credentials (an API key variable
+    or the CLI's own login). A CLI on PATH alone is not enough: without credentials every
+    attempt would fail, so a newcomer's task goes to the demo agent instead."""
+    program = profile.command[0]
+    if program == "{python}":
+        return None  # built in (the demo agent): nothing to install, no key
+    if shutil.which(program) is None:
+        return f"{program} is not installed"
+    if profile.name in configured_agents(settings) or credentials_present(profile, os.environ if env is None else env):
+        return None
+    return "no credentials found (an API key variable or the CLI's login) and not configured"
+
+
+def demo_notice(parts: "EngineParts", decision: RouteDecision) -> str | None:
+    """Said in the spawn result when the built-in demo agent takes a task only because no
+    real agent could: which ones were passed over and why, and how to change that."""
+    if decision.source != "fallback" or parts.profile(decision.agent).command[0] != "{python}":
+        return None
+    why = "; ".join(decision.skipped) or "no real agent is set up"
+    return (f"the demo agent runs this task ({why}). To use a real agent, give it credentials "
+            f"(its API key variable or its CLI's login), name it in fleet.toml (agents.routes), "
+            f"or choose it explicitly")
+
+
+def is_available(parts: "EngineParts", agent: str, model: str | None) -> bool | str:
+    """True when routing may use this agent and model; else False or the reason why not."""
     profile = parts.profiles.get(agent)
     if profile is None:
         return False
     if model is not None and profile.models and model not in profile.models:
         return False
-    program = profile.command[0]
-    return program == "{python}" or shutil.which(program) is not None
+    return why_not_ready(parts.settings, profile) or True
 
 
 def decide_without_history(parts: "EngineParts", request: SpawnRequest) -> RouteDecision:

@@ -5,7 +5,6 @@ and external events. Each takes the Conductor; the api room may not reach the st
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import asyncpg
@@ -15,31 +14,20 @@ from fleet_tui.domain.models import Operator, TaskType
 from fleet_tui.engine.bus import Notice
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.reputation import Reputation, reputation
+from fleet_tui.store import event_receipts
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outcomes
 from fleet_tui.store.errors import CONNECTION_LOST, DatabaseUnavailableError, describe_failure, is_connection_lost
 
 REDACTED = "***"
-# Settings paths (dotted) whose values are secrets or carry credentials.
-SECRET_PATHS = (
-    "notifications.discord_webhook_url",
-    "notifications.telegram_bot_token",
-    "api.events_secret",
-    "outbox.webhook_secret",
-    "outbox.webhook_urls",  # webhook URLs often carry a token
-    "outbox.nats_url",  # may carry user:password
-)
 
 
 def config_view(settings: Settings) -> dict[str, Any]:
-    """The effective settings as JSON, secrets replaced by *** and the database password
-    removed from its URL, so that a sovereign can inspect the fleet without leaking keys."""
+    """The effective settings as JSON, so that a sovereign can inspect the fleet without
+    leaking keys: every secret is a SecretStr in Settings and dumps as asterisks; the
+    database URL shows everything but its password."""
     view = settings.model_dump(mode="json")
-    for dotted in SECRET_PATHS:
-        section, key = dotted.split(".")
-        if view.get(section, {}).get(key) is not None:
-            view[section][key] = REDACTED
-    url = view.get("database", {}).get("url")
+    url = settings.database.url.get_secret_value() if settings.database.url is not None else None
     if url:
         view["database"]["url"] = _without_password(url)
     return view
@@ -73,26 +61,31 @@ async def send_test_notification(conductor: Conductor, operator: Operator) -> in
     return notification_id
 
 
-def publish_external_event(conductor: Conductor, *, kind: str, source: str, task_id: str | None,
-                           summary: str, data: dict[str, Any]) -> str:
-    """An external event (forge webhook, alert): shown to the faces as a Notice and handed to
-    the event router, which runs the sequence routed for `external.<kind>` (if any) in the
-    background, so the caller is answered at once."""
-    event_id = uuid.uuid4().hex
+async def publish_external_event(conductor: Conductor, *, event_id: str, kind: str, source: str,
+                                 task_id: str | None, summary: str, data: dict[str, Any],
+                                 replay_window_s: float) -> bool:
+    """A verified external event (forge webhook, alert): shown to the faces as a Notice and
+    handed to the event router, which runs the sequence routed for `external.<kind>` (if any)
+    in the background, so the caller is answered at once. event_id is the sender's message
+    id: False (and nothing published) when any conductor of the fleet received it before."""
+    if not await event_receipts.first_receipt(conductor.parts.db, event_id, keep_s=replay_window_s):
+        return False
     conductor.bus.publish(Notice(f"external.{kind}", task_id, summary,
                                  {"event_id": event_id, "source": source, "data": data}))
-    context = {"event_id": event_id, "source": source, "task_id": task_id, "summary": summary, **data}
+    # The sender's data first: it never overrides the fields validated above.
+    context = {**data, "event_id": event_id, "source": source, "task_id": task_id, "summary": summary}
     conductor.background(conductor.router.dispatch(f"external.{kind}", context, operator_id="system"),
                          name=f"event-{event_id}")
-    return event_id
+    return True
 
 
-async def metrics_text(conductor: Conductor, operator: Operator) -> str:
-    """Prometheus text exposition (format 0.0.4): the fleet's figures from the database plus
-    this conductor's counters, the same rendering the engine uses everywhere."""
-    from fleet_tui.engine.metrics import render_prometheus
+async def metrics_text(conductor: Conductor, operator: Operator) -> tuple[bytes, str]:
+    """Prometheus text exposition of the fleet (from the database) and this conductor's own
+    counters and histograms, with its content type (engine.metrics, prometheus_client)."""
+    from fleet_tui.engine.metrics import CONTENT_TYPE, exposition
 
-    return render_prometheus(await conductor.fleet_health())
+    body = await exposition(conductor.parts.db, conductor=conductor, breakers=conductor.router.breakers)
+    return body, CONTENT_TYPE
 
 
 # --- the database away -------------------------------------------------------------------

@@ -65,12 +65,20 @@ class Attention:
         workdir = Path(task.worktree_path)
         if not workdir.is_dir():
             return None
-        argv = build_argv(profile, model=task.model, prompt_file=None, workdir=workdir, resume=True)
+        from fleet_tui.engine.prompting import repo_test_command
+
+        checkout = self.c.checkout(task)
+        if checkout.tampering():  # never resumed on links the agent rewrote
+            return None
+        argv = build_argv(profile, model=task.model, prompt_file=None, workdir=workdir, resume=True,
+                          test_command=repo_test_command(self.c.parts))
         env: dict[str, Any] = self.c.parts.secrets.issue(profile, task.id)
         state = await self.c.runtime_for(task.runtime).spawn(AgentLaunch(
             task_id=task.id, workdir=workdir, argv=argv, prompt=RESUME_PROMPT,
-            prompt_via=profile.prompt_via, env={**env, "FLEET_TASK_ID": task.id,
-                                                "FLEET_ATTEMPT": str(task.retry_count + 1)}))
+            prompt_via=profile.prompt_via, stream=profile.stream,
+            env={**profile.env, **env, "FLEET_TASK_ID": task.id,
+                 "FLEET_ATTEMPT": str(task.retry_count + 1)},
+            git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch))
         await self.c.audit(task, "resumed", {"resume": resumes + 1, "profile": profile.name})
         log.info("resumed the agent of task %s with its profile's resume command", task.id)
         return await self.c.parts.patch(task, TaskPatch(metadata={"resumes": resumes + 1}, needs_input=False,

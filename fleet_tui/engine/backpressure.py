@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pydantic import ValidationError
-
 from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
+from fleet_tui.domain.validation import validated
 from fleet_tui.engine.tracing import current_trace_id
 from fleet_tui.store import limits as limit_store
 from fleet_tui.store import routes as route_store
@@ -188,11 +187,9 @@ def load_batch(path: Path) -> list[SpawnRequest]:
         except json.JSONDecodeError as exc:
             raise ValidationFailed(f"line {number}", f"is not JSON: {exc.msg}") from None
         try:
-            requests.append(SpawnRequest.model_validate(data))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "request"
-            raise ValidationFailed(f"line {number}: {where}", str(err["msg"])) from None
+            requests.append(validated(SpawnRequest, data))
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"line {number}: {exc.field}", exc.rule) from None
     return requests
 
 

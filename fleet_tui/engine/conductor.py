@@ -34,15 +34,18 @@ from fleet_tui.domain.models import (
     Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.engine.agent_choice import demo_notice
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.leases import SpawnOwnership, held_lease, holding, new_conductor_id
+from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
 from fleet_tui.engine.tracing import current_trace_id, trace
-from fleet_tui.infra.git import GitError, git_out
+from fleet_tui.infra.git import GitError, TaskCheckout
+from fleet_tui.infra.proc import ProcTimeout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,17 @@ class TaskDetail:
     executions: list[dict[str, Any]] = field(default_factory=list)
 
 
+def merge_next_step(task: TaskRecord, detail: str, conflict_files: list[str]) -> str:
+    """What the operator can do about a merge that did not happen (the task stays ready)."""
+    if not conflict_files:
+        return f"merge of task {task.id} into {task.base_branch} failed: {detail}; the task stays ready"
+    files = ", ".join(conflict_files[:5]) + (f" and {len(conflict_files) - 5} more" if len(conflict_files) > 5 else "")
+    where = f" in {task.worktree_path}" if task.worktree_path else ""
+    return (f"merge of task {task.id} into {task.base_branch} conflicts in {files}; it was aborted and the "
+            f"task stays ready. Next: rebase {task.branch} onto {task.base_branch}{where}, resolve, commit "
+            f"and merge again; or stop the task and spawn it again on the new {task.base_branch}")
+
+
 class Conductor:
     def __init__(self, parts: EngineParts) -> None:
         self.parts = parts
@@ -71,6 +85,7 @@ class Conductor:
             audit=self.audit, reread=self._reread,
         )
         self.monitor: Any = None  # set by start()
+        self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
         self.rate_limiter = RateLimiter(parts.db, limit=parts.settings.governor.rate_limit,
@@ -150,7 +165,7 @@ class Conductor:
             if admission.outcome != "created":
                 return SpawnResult(task=admission.task, created=False)
             task = await self._launch_admitted(admission.task, decision, actor=operator.id)
-            return SpawnResult(task=task, created=True)
+            return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
 
     async def admit_queued(self, entry: Any, operator: Operator) -> tuple[str, TaskRecord | None]:
         """Admit one queued request (the entry turns 'admitted' in the transaction that makes
@@ -176,6 +191,8 @@ class Conductor:
         repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
+        runtime = request.runtime or self.settings.runtime.default
+        await self.runtime_for(runtime).check_available()  # refused before anything is made
         decision = await self.parts.route(operator, request)
         key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
         admission = await self.governor.decide(
@@ -184,7 +201,7 @@ class Conductor:
             lease_s=self.settings.monitor.lease_ttl_s,
             description=request.description, repo=str(repo), base_branch=base,
             task_type=request.task_type, agent=decision.agent, model=decision.model,
-            runtime=str(request.runtime or self.settings.runtime.default), priority=request.priority,
+            runtime=str(runtime), priority=request.priority,
             max_retries=request.max_retries if request.max_retries is not None
             else self.settings.retry.max_retries,
             branch=request.branch, trace_id=trace_id,
@@ -264,9 +281,10 @@ class Conductor:
         task = await self._owned(operator, task_id)
         if task.status not in TERMINAL_STATUSES:
             raise TaskLiveError(f"task {task_id} is {task.status}; stop it before deleting it")
-        if task.worktree_path and task.branch:
+        if task.worktree_path and task.branch:  # a snapshot first when the branch has unpushed work
             await self.parts.worktrees.cleanup(
                 Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
+        await self.runtime_for(task.runtime).forget(task.id)  # session, log pipe, log
         await self.registry.delete(task.id, operator=operator)
         self.bus.publish(TaskDeleted(task.id))
 
@@ -276,8 +294,13 @@ class Conductor:
             raise TaskLiveError(f"task {task_id} is {task.status}; only ready tasks can be merged")
         result = await self.parts.forge.merge(self.change_ref(task))
         if not result.merged:
-            self.bus.publish(Notice("merge_failed", task.id, result.detail))
-            raise TaskLiveError(f"merge of task {task_id} failed: {result.detail}")
+            note = merge_next_step(task, result.detail, result.conflict_files)
+            await self.audit(task, "merge_failed", {"detail": result.detail, "conflict_files": result.conflict_files,
+                                                    "next": note})
+            await self.parts.patch(task, TaskPatch(metadata={**task.metadata, "merge_blocked": {
+                "detail": result.detail, "conflict_files": result.conflict_files, "next": note}}))
+            self.bus.publish(Notice("merge_failed", task.id, note))
+            raise TaskLiveError(note)
         return await self.move(task, TaskStatus.MERGED, actor=operator.id, reason="merged", operator=operator)
 
     async def status(self, operator: Operator, *, all_operators: bool = False,
@@ -317,9 +340,11 @@ class Conductor:
         task = await self._owned(operator, task_id)
         return await self.runtime_for(task.runtime).read_from(task.id, cursor, max_lines)
 
-    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
+    async def follow_logs(self, operator: Operator, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
+        """The agent's output as it is written, from the start or after a cursor logs_from
+        returned (then no line comes twice); ends once the agent has exited."""
         task = await self._owned(operator, task_id)
-        async for line in self.runtime_for(task.runtime).stream(task.id):
+        async for line in self.runtime_for(task.runtime).stream(task.id, after=after):
             yield line
 
     async def diff(self, operator: Operator, task_id: str) -> str:
@@ -346,6 +371,12 @@ class Conductor:
         from fleet_tui.engine.invariants import check_all
 
         return await check_all(self)
+
+    def checkout(self, task: TaskRecord) -> TaskCheckout:
+        """The task's worktree, repository and branch as its record says (never as its files
+        say): what every host-side git call on the task runs against."""
+        return self.parts.worktrees.checkout(task.repo, task.worktree_path or self.parts.worktrees.resolve_path(task.id),
+                                             task.branch or f"fleet/{task.id}")
 
     def change_ref(self, task: TaskRecord) -> ChangeRef:
         return ChangeRef(
@@ -384,21 +415,21 @@ class Conductor:
             raise ValidationFailed("repo", f"no such directory: {repo}")
         if base is not None:
             self.parts.worktrees.validate_branch(base, field="base_branch")
+        dirs = self.parts.worktrees.repository(path)  # named explicitly: never discovered from cwd
         try:
-            top, current = (await git_out(["rev-parse", "--show-toplevel", "--abbrev-ref", "HEAD"],
-                                          cwd=path, timeout_s=15)).splitlines()
-        except (GitError, ValueError):
+            current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
+        except (GitError, ProcTimeout):
             raise ValidationFailed("repo", f"not a git repository: {repo}") from None
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
-            return Path(top).resolve(), current
+            return dirs.top, current
         if base != current:
             try:
-                await git_out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], cwd=top, timeout_s=15)
+                await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
             except GitError:
-                raise ValidationFailed("base_branch", f"no branch {base} in {top}") from None
-        return Path(top).resolve(), base
+                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}") from None
+        return dirs.top, base
 
 
 _SPACE = re.compile(r"\s+")

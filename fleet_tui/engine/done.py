@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from fleet_tui.config import DONE_CHECKS
 from fleet_tui.domain.models import CIStatus, TaskRecord, TaskType
-from fleet_tui.infra.git import git
+from fleet_tui.infra.git import repository_dirs
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
@@ -76,8 +76,8 @@ async def evaluate_done(c: "Conductor", task: TaskRecord, *, checks: Sequence[st
 async def _synced(task: TaskRecord) -> DoneCheck:
     if not task.branch:
         return DoneCheck(False, "the task has no branch")
-    result = await git(["merge-base", "--is-ancestor", f"refs/heads/{task.base_branch}", f"refs/heads/{task.branch}"],
-                       cwd=task.repo, check=False)
+    result = await repository_dirs(task.repo).run(
+        ["merge-base", "--is-ancestor", f"refs/heads/{task.base_branch}", f"refs/heads/{task.branch}"], check=False)
     if result.ok:
         return DoneCheck(True, f"contains the tip of {task.base_branch}")
     if result.returncode == 1:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.domain.models import TaskRecord
-from fleet_tui.infra.git import git
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
@@ -32,8 +31,10 @@ async def capture_task_failure(c: "Conductor", task: TaskRecord, *, exit_code: i
             diff = await c.parts.forge.diff(c.change_ref(task))
         except Exception as exc:
             log.debug("no diff for %s: %s", task.id, exc)
-        status = await git(["status", "--porcelain"], cwd=worktree, check=False)
-        modified = [line[3:] for line in status.stdout.splitlines() if len(line) > 3]
+        try:
+            modified = await c.parts.worktrees.changed_files(c.checkout(task))
+        except Exception as exc:  # a broken worktree costs the list, not the capture
+            log.debug("no changed files for %s: %s", task.id, exc)
     if note:
         error_output = f"{note}\n{error_output}".strip()
     context = capture_failure(

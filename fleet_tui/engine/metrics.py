@@ -1,41 +1,54 @@
-"""Fleet metrics in Prometheus text format: active_agents, total_spawns, total_failures,
-retry_rate, avg_spawn_duration_ms, governor_denial_count, monitor, outbox, DLQ and queue
-figures. Read from the database (so every conductor of a fleet reports the same) plus the
-in-process counters of this conductor."""
+"""Fleet metrics: `collect` gives the faces' health panels their figures; `exposition`
+renders the Prometheus text format through prometheus_client, from the database (so every
+conductor of a fleet reports the same fleet-wide series) plus this process's own counters
+and histograms (Telemetry: monitor cycle time, outbox delivery lag), which Prometheus sums
+across conductors.
+
+Naming follows Prometheus' conventions: counters end in `_total` (prometheus_client adds
+it), durations are histograms in seconds, and each value is exported once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from fleet_tui.domain.models import Tier
+from fleet_tui.domain.status import TERMINAL_STATUSES
 from fleet_tui.store import health as health_store
 from fleet_tui.store.db import Database
 
-# name -> (type, help)
-METRICS: dict[str, tuple[str, str]] = {
-    "active_agents": ("gauge", "live (non-terminal) tasks in the fleet"),
-    "total_spawns": ("counter", "agent runs started"),
-    "total_failures": ("counter", "agent runs that failed"),
-    "retry_rate": ("gauge", "share of tasks retried at least once"),
-    "avg_spawn_duration_ms": ("gauge", "mean time from request to running agent"),
-    "governor_denial_count": ("counter", "spawns refused by the governor (this conductor)"),
-    "governor_admission_count": ("counter", "spawns admitted by the governor (this conductor)"),
-    "governor_admissions_total": ("counter", "spawns admitted by the governor (this conductor)"),
-    "capacity": ("gauge", "fleet-wide live task capacity"),
-    "monitor_running": ("gauge", "1 while this conductor's monitor loop runs"),
-    "bus_dropped_events_total": ("counter", "events dropped for slow subscribers (this process)"),
-    "monitor_cycles": ("counter", "monitor cycles run (this conductor)"),
-    "monitor_errors": ("counter", "monitor errors (this conductor)"),
-    "monitor_last_cycle_ms": ("gauge", "duration of the last monitor cycle"),
-    "outbox_pending": ("gauge", "outbox events not yet delivered"),
-    "outbox_lag_seconds": ("gauge", "age of the oldest undelivered outbox event"),
-    "dlq_depth": ("gauge", "open dead letters"),
-    "spawn_queue_depth": ("gauge", "spawn requests waiting for capacity"),
-    "open_breakers": ("gauge", "circuit breakers currently open"),
-}
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+SPAWN_BUCKETS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+CYCLE_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LAG_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Telemetry:
+    """This process's observations, each a prometheus_client Histogram kept off the global
+    registry (a test process holds many conductors)."""
+
+    def __init__(self) -> None:
+        self.monitor_cycle = Histogram("fleet_monitor_cycle_seconds", "duration of a monitor cycle (this conductor)",
+                                       buckets=CYCLE_BUCKETS_S, registry=None)
+        self.outbox_lag = Histogram("fleet_outbox_delivery_lag_seconds",
+                                    "time from an outbox event's commit to its delivery to every sink (this process)",
+                                    buckets=LAG_BUCKETS_S, registry=None)
+
+    def collect(self) -> Iterator[Metric]:
+        for histogram in (self.monitor_cycle, self.outbox_lag):
+            for family in histogram.collect():
+                # `_created` is OpenMetrics' series; in the 0.0.4 text it is one more gauge family
+                family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+                yield family
 
 
 async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) -> dict[str, float]:
+    """The figures the faces' health panels show (one flat dict)."""
     if breakers is not None:
         await breakers.refresh()
     async with db.system(kind="read") as conn:
@@ -45,11 +58,11 @@ async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) 
     return {
         "active_agents": f["live_agents"],
         "total_spawns": f["total_spawns"],
-        "total_failures": f["total_failures"],
+        "total_failures": f["failed_attempts"],
         "retry_rate": round(f["retried_tasks"] / f["total_tasks"], 4) if f["total_tasks"] else 0.0,
         "avg_spawn_duration_ms": round(f["avg_spawn_duration_ms"], 1),
         "governor_denial_count": getattr(governor, "denials", 0),
-        "governor_admission_count": getattr(governor, "admissions", 0),
+        "governor_admissions_total": getattr(governor, "admissions", 0),
         "monitor_cycles": getattr(monitor, "cycles", 0),
         "monitor_errors": getattr(monitor, "errors", 0),
         "monitor_last_cycle_ms": round(getattr(monitor, "last_cycle_ms", 0.0), 1),
@@ -58,26 +71,107 @@ async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) 
         "dlq_depth": f["dlq_depth"],
         "spawn_queue_depth": f["spawn_queue_depth"],
         "open_breakers": len(breakers.open_names()) if breakers is not None else 0,
-        "governor_admissions_total": getattr(governor, "admissions", 0),
         "capacity": getattr(governor, "fleet_capacity", 0),
         "monitor_running": 1 if monitor is not None and monitor.running else 0,
         "bus_dropped_events_total": getattr(getattr(conductor, "bus", None), "dropped", 0),
     }
 
 
-def render_prometheus(values: dict[str, float], *, prefix: str = "fleet_") -> str:
-    """Text exposition format 0.0.4: HELP and TYPE lines, then the sample, per metric."""
-    lines: list[str] = []
-    for name, value in values.items():
-        kind, text = METRICS.get(name, ("gauge", name.replace("_", " ")))
-        metric = prefix + name
-        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}", f"{metric} {_number(value)}"]
-    return "\n".join(lines) + "\n"
+async def exposition(db: Database, *, conductor: Any = None, breakers: Any = None) -> bytes:
+    """Prometheus text exposition (format 0.0.4, CONTENT_TYPE) of the fleet and this process."""
+    async with db.system(kind="read") as conn:
+        figures = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - timedelta(hours=1))
+        series = await health_store.metric_series(conn, spawn_buckets=SPAWN_BUCKETS_S)
+    families = list(_fleet_families(figures, series))
+    families += list(_process_families(conductor, breakers))
+    telemetry = getattr(conductor, "telemetry", None)
+    if telemetry is not None:
+        families += list(telemetry.collect())
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(families))
+    return generate_latest(registry)
 
 
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+class _Snapshot:
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+def _fleet_families(f: dict[str, Any], series: dict[str, list[dict[str, Any]]]) -> Iterator[Metric]:
+    live = GaugeMetricFamily("fleet_active_agents", "live (non-terminal) tasks by their operator's tier",
+                             labels=["tier"])
+    by_status = GaugeMetricFamily("fleet_tasks", "tasks in the registry by status", labels=["status"])
+    live_by_tier: dict[str, int] = {str(tier): 0 for tier in Tier}
+    status_counts: dict[str, int] = {}
+    for row in series["tasks"]:
+        status_counts[row["status"]] = status_counts.get(row["status"], 0) + row["n"]
+        if row["status"] not in {str(s) for s in TERMINAL_STATUSES}:
+            live_by_tier[row["tier"]] = live_by_tier.get(row["tier"], 0) + row["n"]
+    for tier, n in sorted(live_by_tier.items()):
+        live.add_metric([tier], n)
+    for status, n in sorted(status_counts.items()):
+        by_status.add_metric([status], n)
+    yield live
+    yield by_status
+
+    runs = CounterMetricFamily("fleet_agent_runs", "agent runs started, by agent and model", labels=["agent", "model"])
+    run_failures = CounterMetricFamily("fleet_agent_run_failures", "agent runs that ended in a failure",
+                                       labels=["agent", "model"])
+    for row in series["runs"]:
+        runs.add_metric([row["agent"], row["model"]], row["n"])
+        run_failures.add_metric([row["agent"], row["model"]], row["failed"])
+    yield runs
+    yield run_failures
+
+    failures = CounterMetricFamily("fleet_task_failures", "failed attempts: every move of a task into failed "
+                                   "(spawn, agent, CI), by the task's agent", labels=["agent"])
+    for row in series["failed_attempts"]:
+        failures.add_metric([row["agent"]], row["n"])
+    yield failures
+
+    spawn = HistogramMetricFamily("fleet_spawn_to_running_seconds", "time an attempt takes from spawning to running",
+                                  labels=["agent"])
+    for row in series["spawn_to_running"]:
+        buckets = [(_le(b), n) for b, n in zip(SPAWN_BUCKETS_S, row["buckets"])] + [("+Inf", row["count"])]
+        spawn.add_metric([row["agent"]], buckets, row["sum"])
+    yield spawn
+
+    retried = f["retried_tasks"] / f["total_tasks"] if f["total_tasks"] else 0.0
+    yield GaugeMetricFamily("fleet_retry_rate", "share of tasks retried at least once", value=retried)
+    yield GaugeMetricFamily("fleet_outbox_pending", "outbox events not yet delivered", value=f["outbox_pending"])
+    yield GaugeMetricFamily("fleet_outbox_oldest_pending_seconds", "age of the oldest undelivered outbox event",
+                            value=f["outbox_lag_s"])
+    yield GaugeMetricFamily("fleet_dlq_depth", "open dead letters", value=f["dlq_depth"])
+    yield GaugeMetricFamily("fleet_spawn_queue_depth", "spawn requests waiting for capacity",
+                            value=f["spawn_queue_depth"])
+
+
+def _process_families(conductor: Any, breakers: Any) -> Iterator[Metric]:
+    governor = getattr(conductor, "governor", None)
+    monitor = getattr(conductor, "monitor", None)
+    if governor is not None:
+        yield GaugeMetricFamily("fleet_capacity", "fleet-wide live task capacity", value=governor.fleet_capacity)
+        yield CounterMetricFamily("fleet_governor_admissions", "spawns admitted by the governor (this conductor)",
+                                  value=governor.admissions)
+        yield CounterMetricFamily("fleet_governor_denials", "spawns refused by the governor (this conductor)",
+                                  value=governor.denials)
+    yield GaugeMetricFamily("fleet_monitor_running", "1 while this conductor's monitor loop runs",
+                            value=1 if monitor is not None and monitor.running else 0)
+    if monitor is not None:
+        yield CounterMetricFamily("fleet_monitor_cycles", "monitor cycles run (this conductor)", value=monitor.cycles)
+        yield CounterMetricFamily("fleet_monitor_errors", "monitor cycles that failed or overran (this conductor)",
+                                  value=monitor.errors)
+    if breakers is not None:
+        yield GaugeMetricFamily("fleet_open_breakers", "circuit breakers currently open",
+                                value=len(breakers.open_names()))
+    bus = getattr(conductor, "bus", None)
+    if bus is not None:
+        yield CounterMetricFamily("fleet_bus_dropped_events", "events dropped for slow subscribers (this process)",
+                                  value=bus.dropped)
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))

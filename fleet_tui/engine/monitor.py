@@ -134,6 +134,7 @@ class Monitor:
                 log.exception("monitor cycle failed")
         self.cycles += 1
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
+        self.c.telemetry.monitor_cycle.observe(self.last_cycle_ms / 1000)
         self.c.bus.publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
 
     def _database_trouble(self, exc: BaseException, took_s: float) -> None:
@@ -308,12 +309,16 @@ class Monitor:
 
     async def _check_running(self, task: TaskRecord, state: ProcessState | None) -> None:
         if state is None:  # killed from outside (e.g. tmux kill-session)
+            if await self._quarantined(task, None):
+                return
             if await self.attention.resume(task) is None:
                 await self._fail(task, "process_missing", {"message": "agent process disappeared"})
             return
         if state.alive:
             task = await self.attention.check(task)
             await self._check_alive(task)
+            return
+        if await self._quarantined(task, state.exit_code):
             return
         if state.exit_code == 0:
             await self._on_clean_exit(task)
@@ -323,8 +328,30 @@ class Monitor:
             if await self.attention.resume(task) is not None:
                 return
         oom = state.oom_killed or (state.exit_code == 137 and task.runtime != RuntimeKind.DOCKER)
-        await self._fail(task, "oom" if oom else "agent_exit", await self._capture(
-            task, exit_code=state.exit_code, oom=oom))
+        context = await self._capture(task, exit_code=state.exit_code, oom=oom)
+        reason = "oom" if oom else (self._classified(task, context) or "agent_exit")
+        await self._fail(task, reason, context)
+
+    async def _quarantined(self, task: TaskRecord, exit_code: int | None) -> bool:
+        """After a run, before anything reads the worktree: if the agent rewrote the links
+        between its worktree and the repository (`.git`, the admin dir's gitdir/commondir),
+        its work is kept as data (a bundle) and the task fails `tampered` (never retried
+        by policy). Every host-side git call is pinned anyway; this makes it visible."""
+        try:
+            checkout = self.c.checkout(task)
+        except ValidationFailed:  # no repository any more: the usual checks report it
+            return False
+        findings = await asyncio.to_thread(checkout.tampering)
+        if not findings:
+            return False
+        bundle = await self.c.parts.worktrees.preserve(checkout, task.base_branch)
+        log.warning("task %s tampered with its worktree: %s", task.id, "; ".join(findings))
+        from fleet_tui.domain.agent_failures import TAMPERED
+
+        await self._fail(task, TAMPERED, {
+            "message": "the agent rewrote its worktree's links to the repository; nothing in it was followed",
+            "tampered": findings, "bundle": str(bundle) if bundle else None, "exit_code": exit_code})
+        return True
 
     async def _adopt_or_fail_spawn(self, task: TaskRecord, state: ProcessState | None) -> None:
         """A spawn whose owner died or stalled mid-saga: its live agent is adopted at once
@@ -370,9 +397,8 @@ class Monitor:
             last = max(last, output_at)
         if time.time() - last > self.settings.stall_minutes * 60 and task.worktree_path:
             # only when output looks stale: one git call, not one per cycle per task
-            from fleet_tui.infra.git import git
-
-            result = await git(["log", "-1", "--format=%ct"], cwd=task.worktree_path, check=False)
+            checkout = self.c.checkout(task)
+            result = await checkout.run(["log", "-1", "--format=%ct", checkout.ref], check=False)
             if result.ok and result.stdout.strip():
                 last = max(last, float(result.stdout.strip()))
         return last
@@ -381,18 +407,54 @@ class Monitor:
         forge = self.c.parts.forge
         try:
             change = await forge.find_change(self.c.change_ref(task))
+            if change is None and await self._commit_leftovers(task):
+                change = await forge.find_change(self.c.change_ref(task))
         except FleetError as exc:
             self.degraded.add("forge")
             log.warning("forge unavailable for %s: %s", task.id, exc)
             return
         if change is None:
-            await self._fail(task, "no_change", await self._capture(
-                task, exit_code=0, note="the agent exited 0 without committing a change"))
+            context = await self._capture(task, exit_code=0, note="the agent exited 0 without committing a change")
+            await self._fail(task, self._classified(task, context) or "no_change", context)
             return
         await self.c.parts.finish_execution(task, exit_code=0)
         await self.c.move(task, S.PR_CREATED, TaskPatch(
             pr_number=change.pr_number, pr_url=change.pr_url, ci_status=CIStatus.PENDING,
             exit_code=0, needs_input=False), actor=self.actor, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
+
+    async def _commit_leftovers(self, task: TaskRecord) -> bool:
+        """Edits the agent left uncommitted become a commit of the conductor's (audited)."""
+        from pathlib import Path
+
+        from fleet_tui.infra.leftovers import commit_leftovers, commit_message
+
+        if not task.worktree_path or not task.branch or not Path(task.worktree_path).is_dir():
+            return False
+        try:
+            made = await commit_leftovers(self.c.checkout(task), message=commit_message(task.description, task.id))
+        except Exception as exc:  # a worktree git refuses is the agent's failure, not ours
+            log.warning("could not commit what the agent of %s left: %s", task.id, exc)
+            return False
+        if made is None:
+            return False
+        await self.c.audit(task, "conductor_committed", {"sha": made.sha, "files": made.files[:50],
+                                                         "file_count": len(made.files)})
+        return True
+
+    @staticmethod
+    def _classified(task: TaskRecord, context: dict[str, Any]) -> str | None:
+        """A reason read from the agent's own output (auth, usage limit, ...), recorded in
+        the context (with the reset time of a usage limit)."""
+        from fleet_tui.domain.agent_failures import classify_output
+
+        found = classify_output(str(context.get("error_output") or ""))
+        if found is None:
+            return None
+        context["reason"] = found.reason
+        context["evidence"] = found.evidence
+        if found.retry_at is not None:
+            context["retry_at"] = found.retry_at.isoformat()
+        return found.reason
 
     async def _check_ci(self, task: TaskRecord) -> None:
         if not self.ci_polls.due(task.id):

@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from fleet_tui.config import OutboxSettings
@@ -126,7 +127,7 @@ class OutboxRelay(PollingWorker):
 
     def __init__(self, db: Database, settings: OutboxSettings, sinks: Sequence[Sink], *,
                  relay_id: str | None = None, on_park: OnPark | None = None,
-                 wake_url: str | None = None) -> None:
+                 wake_url: str | None = None, observe_lag: Callable[[float], None] | None = None) -> None:
         super().__init__()
         self.db = db
         self.settings = settings
@@ -135,6 +136,7 @@ class OutboxRelay(PollingWorker):
         self.on_park = on_park
         self.stats = RelayStats()
         self._wake_url = wake_url
+        self._observe_lag = observe_lag  # seconds from commit to delivery, per delivered event
 
     # --- one round ------------------------------------------------------------------------
 
@@ -207,6 +209,8 @@ class OutboxRelay(PollingWorker):
                 log.warning("outbox row %d: lease lost before settling; another relay has it", row.id)
             elif s.error is None:
                 self.stats.delivered += 1
+                if self._observe_lag is not None:
+                    self._observe_lag(max(0.0, (datetime.now(timezone.utc) - row.created_at).total_seconds()))
             else:
                 self.stats.failed_attempts += 1
                 if s.park:
@@ -259,9 +263,9 @@ def build_sinks(db: Database, settings: OutboxSettings) -> list[Sink]:
     if settings.nats_url:
         from fleet_tui.infra.nats_sink import NatsSink
 
-        sinks.append(NatsSink(settings.nats_url, stream=settings.nats_stream))
+        sinks.append(NatsSink(settings.nats_url.get_secret_value(), stream=settings.nats_stream))
     for url in settings.webhook_urls:
         from fleet_tui.infra.webhook_sink import WebhookSink
 
-        sinks.append(WebhookSink(url, secret=settings.webhook_secret))
+        sinks.append(WebhookSink(url.get_secret_value(), secrets=[k.get_secret_value() for k in settings.webhook_secret]))
     return sinks

@@ -135,7 +135,10 @@ class EngineParts:
                                 exit_code=exit_code, failure=failure,
                                 input_tokens=usage.input_tokens if usage else None,
                                 output_tokens=usage.output_tokens if usage else None,
-                                cost_usd=usage.cost_usd if usage else None)
+                                cost_usd=usage.cost_usd if usage else None,
+                                cached_tokens=usage.cached_tokens if usage else None,
+                                total_tokens=usage.total_tokens if usage else None,
+                                session_id=usage.session_id if usage else None)
         await self.note_model_outcome(task, exit_code=exit_code, failure=failure)
 
     async def reported_usage(self, task: TaskRecord, lines: int = 400) -> Any:
@@ -143,7 +146,7 @@ class EngineParts:
         from fleet_tui.infra.agents import parse_usage
 
         profile = self.profiles.get(task.agent or "")
-        if profile is None or not profile.usage_patterns:
+        if profile is None or not (profile.usage_patterns or profile.stream):
             return None
         try:
             tail = await self.runtime(RuntimeKind(task.runtime)).tail(task.id, lines)
@@ -161,7 +164,7 @@ class EngineParts:
         name = breaker_name(task.model, task.agent or "unknown")
         if exit_code == 0 and failure is None:
             await self.breakers.record(name, True)
-        elif failure in ("agent_exit", "process_missing"):
+        elif failure in ("agent_exit", "process_missing", "api_unavailable"):
             await self.breakers.record(name, False)
 
     async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
@@ -214,7 +217,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
             db, "github:calls", settings.forge.gh_budget_per_hour, BUDGET_WINDOW_S))
     else:
         forge = LocalForge(ci_command=settings.forge.ci_command, ci_timeout_s=settings.forge.ci_timeout_s,
-                           git_timeout_s=settings.worktree.git_timeout_s)
+                           git_timeout_s=settings.worktree.git_timeout_s, fleet_worktrees=settings.worktree_base)
 
     def tmux() -> Runtime:
         from fleet_tui.infra.tmux_runtime import TmuxRuntime

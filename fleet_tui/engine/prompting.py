@@ -3,7 +3,7 @@ enrichment tiers) and the scoped secrets. The prompt never reaches argv.
 
 The prompt: CRITICAL the task, repo facts and rules; RELEVANT the repo's guidance files,
 the previous attempt's failure and review comments, the pairing's track record;
-BACKGROUND similar past tasks of this repo and recent commits on the base branch. Its
+BACKGROUND similar past tasks of this operator on this repo (quoted, as data) and recent commits on the base branch. Its
 budget shrinks by a quarter per earlier out-of-memory attempt of the task."""
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ def rank_similar(description: str, tasks: list[dict[str, Any]], limit: int = SIM
     return [t for score, _, t in sorted(scored, key=lambda x: (-x[0], x[1])) if score > 0][:limit]
 
 
-async def _git_lines(args: list[str], cwd: Path | str, limit: int) -> list[str]:
-    from fleet_tui.infra.git import git
-
+async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], limit: int) -> list[str]:
+    """Lines of a git command on the task's repository (named explicitly, never discovered
+    from the worktree, whose `.git` a previous attempt's agent may have rewritten)."""
     try:
-        result = await git(args, cwd=cwd, check=False, timeout_s=15)
+        result = await parts.worktrees.repository(task.repo).run(args, check=False, timeout_s=15)
     except Exception as exc:  # a missing repo costs a BACKGROUND section, not the spawn
         log.debug("git %s failed: %s", args[0], exc)
         return []
@@ -67,10 +67,11 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
     counts, similar, files, recent, ooms = await asyncio.gather(
         history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
                                  task_type=str(task.task_type)),
-        history.similar_tasks(parts.db, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
-        _git_lines(["ls-files"], worktree, FILES_SAMPLE),
-        _git_lines(["log", "--first-parent", "--format=%s", "-n", "15", f"refs/heads/{task.base_branch}"],
-                   task.repo, 15),
+        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
+        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree",
+                                 f"refs/heads/{task.branch or task.base_branch}"], FILES_SAMPLE),
+        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15",
+                                 f"refs/heads/{task.base_branch}"], 15),
         history.oom_attempts(parts.db, task_id=task.id),
     )
     return build_task_prompt(
@@ -103,10 +104,20 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
         prompt_file = parts.prompt_path(task.id)
         prompt_file.parent.mkdir(parents=True, exist_ok=True)
         prompt_file.write_text(prompt)
-    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree)
+    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree,
+                      test_command=repo_test_command(parts))
     env = parts.secrets.issue(profile, task.id)
     if env:  # names only: values never reach the database
         await parts.audit(task, "secrets_issued", {"names": sorted(env)})
     await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
-    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via, env=env,
-                     context_hash=enriched.context_hash)
+    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
+                     env={**profile.env, **env}, context_hash=enriched.context_hash,
+                     stream=profile.stream)
+
+
+def repo_test_command(parts: "EngineParts") -> str:
+    """The repository's CI command as one line, for a profile's permission rule."""
+    import shlex
+
+    command = parts.settings.forge.ci_command
+    return shlex.join(command) if command else ""

@@ -15,6 +15,8 @@ from fleet_tui.engine.reputation import CandidateStats, thompson_sample
 
 RouteSource = Literal["override", "reputation", "default", "fallback"]
 Gate = Callable[[str, str | None], bool]
+# An availability gate may say why not: True usable; False or a reason (str) not usable.
+Availability = Callable[[str, str | None], "bool | str"]
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,13 @@ def breaker_name(model: str | None, agent: str) -> str:
 
 def _why_out(
     route: Route,
-    available: Gate | None,
+    available: Availability | None,
     breakers: BreakerRegistry | None,
 ) -> str | None:
     """The reason this route cannot run now (budget aside), or None when it can."""
-    if available is not None and not available(route.agent, route.model):
-        return "unavailable"
+    verdict = True if available is None else available(route.agent, route.model)
+    if isinstance(verdict, str) or not verdict:
+        return verdict or "unavailable"
     if breakers is not None:
         breaker = breakers.peek(breaker_name(route.model, route.agent))
         if breaker is not None and not breaker.would_allow():
@@ -113,7 +116,7 @@ def choose_route(
     history: Sequence[CandidateStats] = (),
     defaults: Mapping[TaskType, Route] = DEFAULT_ROUTES,
     fallback: Route = FALLBACK_ROUTE,
-    available: Gate | None = None,
+    available: Availability | None = None,
     breakers: BreakerRegistry | None = None,
     budget_ok: Gate | None = None,
     rng: random.Random | None = None,

@@ -66,7 +66,7 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
     db = conductor.parts.db
     settings = conductor.settings
     relay = OutboxRelay(db, settings.outbox, build_sinks(db, settings.outbox), on_park=on_park,
-                        wake_url=db.app_url)
+                        wake_url=db.app_url, observe_lag=conductor.telemetry.outbox_lag.observe)
     notifier = NotificationWorker(db, settings.notifications, wake_url=db.app_url,
                                   poll_s=settings.outbox.poll_s)
     commands = CommandWorker(conductor, wake_url=db.app_url, poll_s=max(settings.outbox.poll_s, 1.0))

@@ -7,11 +7,18 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from fleet_tui.domain.errors import LeaseLostError, SpawnError, SpawnErrorCode, StaleVersionError
+from fleet_tui.domain.errors import (
+    RUNTIME_UNAVAILABLE,
+    LeaseLostError,
+    RuntimeUnavailableError,
+    SpawnError,
+    SpawnErrorCode,
+    StaleVersionError,
+)
 from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.leases import SpawnOwnership
@@ -19,6 +26,7 @@ from fleet_tui.engine.saga import SagaFailed, SagaStep, run_saga
 from fleet_tui.infra.protocols import AgentLaunch, Runtime
 
 log = logging.getLogger(__name__)
+RUNTIME_WAIT_S = 60.0  # a task whose runtime is down tries again after this, without spending a retry
 
 Move = Callable[..., Awaitable[TaskRecord]]
 Audit = Callable[..., Awaitable[None]]
@@ -33,6 +41,7 @@ class SpawnPlan:
     prompt_via: str
     env: dict[str, str]
     context_hash: str | None = None
+    stream: str | None = None
 
 
 class Spawner:
@@ -70,7 +79,8 @@ class Spawner:
 
         async def make_worktree() -> Path:
             still_ours()
-            if reuse:
+            if reuse:  # links as the record says, whatever the last agent wrote
+                self._worktrees.repair(self._worktrees.checkout(repo, path, branch))
                 return path
             return await self._worktrees.create(repo, task_id=task.id, branch=branch,
                                                 base=task.base_branch, repo_checked=True)
@@ -82,11 +92,14 @@ class Spawner:
             plan = await plan_for(task, path)
             if ownership is not None and not await ownership.renew():  # never start another's agent
                 raise LeaseLostError(task.id)
+            checkout = self._worktrees.checkout(repo, path, branch)
             launch = AgentLaunch(
                 task_id=task.id, workdir=path, argv=plan.argv, prompt=plan.prompt,
                 prompt_via=plan.prompt_via,  # type: ignore[arg-type]
                 env={**plan.env, "FLEET_TASK_ID": task.id,
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
+                stream=plan.stream,
+                git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
             )
             state["process"] = await runtime.spawn(launch)
 
@@ -107,6 +120,7 @@ class Spawner:
             await self._audit(task, "compensate", {"step": step, "error": error})
 
         steps = [
+            SagaStep("runtime", runtime.check_available),  # before anything is made
             SagaStep("worktree", make_worktree, None if reuse else undo_worktree),
             SagaStep("process", start_process, undo_process),
             SagaStep("running", mark_running),
@@ -142,9 +156,14 @@ class Spawner:
             return current  # e.g. cancelled by the operator meanwhile
         context = {"code": str(code), "step": failed.step, "message": _scrub(message),
                    "compensated": failed.compensated}
+        reason = str(code)
+        if isinstance(cause, RuntimeUnavailableError):  # not the attempt's fault: wait, spend no retry
+            reason = RUNTIME_UNAVAILABLE
+            context.update(code=reason, message=_scrub(str(cause)), retry_at=(
+                datetime.now(timezone.utc) + timedelta(seconds=RUNTIME_WAIT_S)).isoformat())
         try:
             return await self._move(current, TaskStatus.FAILED, TaskPatch(
-                failure_reason=str(code), failure_context=context), actor=actor)
+                failure_reason=reason, failure_context=context), actor=actor)
         except (LeaseLostError, StaleVersionError):  # taken over meanwhile: the new owner decides
             return await self._reread(task.id)
 

@@ -12,6 +12,7 @@ literal ``{prompt_file}`` token until the runtime, which alone knows where the f
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import sys
@@ -24,10 +25,15 @@ from fleet_tui.domain.errors import ValidationFailed
 
 PROMPT_FILE_TOKEN = "{prompt_file}"
 MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or dropped)
-PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args"})
-USAGE_GROUPS = frozenset({"input_tokens", "output_tokens", "total_tokens", "cost_usd"})
+PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args", "test_command",
+                          "test_command_json"})
+# An element naming one of these is dropped (with a flag just before it) when the repository
+# has no test command; _json is the command escaped for the inside of a JSON string.
+TEST_COMMAND_PLACEHOLDERS = frozenset({"test_command", "test_command_json"})
+USAGE_GROUPS = frozenset({"input_tokens", "output_tokens", "cached_tokens", "total_tokens", "cost_usd"})
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+VERSION_RANGE_RE = re.compile(r"^(?:(?:>=|<=|<|>|==)\d+(?:\.\d+)*)(?:,(?:>=|<=|<|>|==)\d+(?:\.\d+)*)*\Z")
 
 
 class Usage(BaseModel):
@@ -35,8 +41,11 @@ class Usage(BaseModel):
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_tokens: int | None = None
     total_tokens: int | None = None
     cost_usd: float | None = None
+    session_id: str | None = None  # the CLI's session, for resume (structured streams only)
+    status: str | None = None  # how the CLI said the run ended: ok | error (streams only)
 
 
 def _placeholders(template: str) -> set[str]:
@@ -62,6 +71,15 @@ class AgentProfile(BaseModel):
     usage_patterns: list[str] = Field(default_factory=list)
     resume_command: list[str] | None = None
     auto_commits: bool = False  # the agent commits its own work (aider does)
+    # The JSON event stream the CLI prints (agent_streams.py), rendered by the launcher.
+    stream: Literal["claude", "codex", "gemini", "opencode"] | None = None
+    # Fixed environment values (telemetry and update checks off, ...): never secrets, which
+    # come only from the provider through env_allow.
+    env: dict[str, str] = Field(default_factory=dict)
+    version_command: list[str] = Field(default_factory=list)  # prints the CLI's version
+    proven_versions: str = ""  # ">=A,<B": the versions the contract tests passed on
+    required_flags: list[str] = Field(default_factory=list)  # must appear in `CLI --help`
+    help_command: list[str] = Field(default_factory=list)  # where required_flags are looked for
 
     @field_validator("command", "model_flag", "resume_command")
     @classmethod
@@ -83,6 +101,21 @@ class AgentProfile(BaseModel):
     def _model_shape(cls, value: str | None) -> str | None:
         if value is not None and not MODEL_RE.match(value):
             raise ValueError("must be letters, digits and ._:/- not starting with '-'")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _fixed_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    @field_validator("proven_versions")
+    @classmethod
+    def _version_range(cls, value: str) -> str:
+        if value and not VERSION_RANGE_RE.match(value):
+            raise ValueError("must look like '>=1.2.0,<1.3'")
         return value
 
     @field_validator("env_allow")
@@ -129,55 +162,93 @@ class AgentProfile(BaseModel):
         return self
 
 
+# What the claude profile may run without asking: git to record its work and the
+# repository's own test command; everything else that would prompt is denied at once
+# (--permission-prompts none), and the denial is reported in its result event.
+CLAUDE_ALLOWED = ["Bash(git add:*)", "Bash(git commit:*)", "Bash(git status:*)",
+                  "Bash(git diff:*)", "Bash(git log:*)"]
+# The test command goes through --settings: --allowedTools splits its rules at commas.
+CLAUDE_TEST_RULE = ["--settings", '{{"permissions":{{"allow":["Bash({test_command_json}:*)"]}}}}']
+QUIET_NODE = {"DO_NOT_TRACK": "1", "NO_UPDATE_NOTIFIER": "1", "NPM_CONFIG_UPDATE_NOTIFIER": "false"}
+
+
+def _allowed(rules: list[str]) -> list[str]:
+    # one flag, every rule after it: repeating the flag kept none of them (2.1.332)
+    return ["--allowedTools", *rules]
+
+
 def builtin_profiles() -> dict[str, AgentProfile]:
-    """Shipped defaults. Flags follow each CLI's documented headless usage as of 2025;
-    CLIs move fast, so every field can be overridden from settings.agents.profiles."""
+    """Shipped defaults, each proven on the versions it names by the contract tests
+    (tests/contract: the real CLI against a loopback fake of its model API). CLIs move fast,
+    so every field can be overridden from settings.agents.profiles."""
     profiles = [
         AgentProfile(
             name="claude",
-            description="Claude Code in print mode",
-            # `claude -p` reads the prompt from stdin when no prompt argument is given;
-            # json output ends with a result object carrying total_cost_usd and usage.
-            # acceptEdits lets it edit files unattended without granting arbitrary shell.
-            command=["claude", "-p", "--output-format", "json", "--permission-mode",
-                     "acceptEdits", MODEL_ARGS_TOKEN],
+            description="Claude Code in print mode, JSON event stream",
+            # `claude -p` reads the prompt from stdin. acceptEdits lets it edit; the allowed
+            # rules let it commit and run the tests; nothing else is granted.
+            command=["claude", "-p", "--output-format", "stream-json", "--verbose",
+                     "--permission-mode", "acceptEdits", "--permission-prompts", "none",
+                     *_allowed(CLAUDE_ALLOWED), *CLAUDE_TEST_RULE, MODEL_ARGS_TOKEN],
             model_flag=["--model", "{model}"],
             default_model="sonnet",
             models=["sonnet", "opus", "haiku"],
-            env_allow=["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_USE_BEDROCK"],
-            waiting_patterns=[r"Do you want to proceed\?", r"\(y/n\)\s*$"],
-            usage_patterns=[
-                r'"input_tokens"\s*:\s*(?P<input_tokens>\d+)',
-                r'"output_tokens"\s*:\s*(?P<output_tokens>\d+)',
-                r'"total_cost_usd"\s*:\s*(?P<cost_usd>[0-9.eE+-]+)',
-            ],
-            resume_command=["claude", "-p", "--continue", "--output-format", "json"],
+            env_allow=["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
+                       "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CONFIG_DIR"],
+            env={**QUIET_NODE, "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+                 "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
+            stream="claude",
+            # the same policy on resume: --continue takes the last session of this worktree
+            resume_command=["claude", "-p", "--continue", "--output-format", "stream-json", "--verbose",
+                            "--permission-mode", "acceptEdits", "--permission-prompts", "none",
+                            *_allowed(CLAUDE_ALLOWED), *CLAUDE_TEST_RULE, MODEL_ARGS_TOKEN],
+            version_command=["claude", "--version"],
+            proven_versions=">=2.1.300,<2.2",
+            help_command=["claude", "--help"],
+            required_flags=["--output-format", "--permission-mode", "--permission-prompts",
+                            "--allowedTools", "--verbose", "--continue"],
         ),
         AgentProfile(
             name="codex",
-            description="OpenAI Codex CLI, exec mode",
-            # `codex exec -` reads the prompt from stdin; --full-auto = workspace-write
-            # sandbox without approval prompts. It ends with "tokens used: N" (a total).
-            command=["codex", "exec", "--full-auto", MODEL_ARGS_TOKEN, "-"],
+            description="OpenAI Codex CLI, exec mode, JSON events",
+            # `codex exec -` reads the prompt from stdin. --full-auto is gone (0.16x); its
+            # workspace-write sandbox keeps .git read-only, so the conductor commits what
+            # codex leaves (monitor). Approvals off: nobody is there to answer.
+            command=["codex", "exec", "--json", "--sandbox", "workspace-write",
+                     "-c", "approval_policy=\"never\"", "-c", "check_for_update_on_startup=false",
+                     MODEL_ARGS_TOKEN, "-"],
             model_flag=["--model", "{model}"],
             default_model="gpt-5-codex",
             models=["gpt-5-codex", "gpt-5", "o4-mini"],
-            env_allow=["OPENAI_API_KEY", "OPENAI_BASE_URL"],
-            waiting_patterns=[r"Allow command\?", r"\[y/N\]\s*$"],
-            usage_patterns=[r"tokens used:?\s*(?P<total_tokens>[\d,.]+[kKmM]?)"],
-            resume_command=["codex", "exec", "resume", "--last", "-"],
+            # a base URL needs a provider in codex's config (CODEX_HOME/config.toml)
+            env_allow=["OPENAI_API_KEY", "CODEX_HOME"],
+            env={**QUIET_NODE, "CODEX_DISABLE_ANALYTICS": "1"},
+            stream="codex",
+            # resume rejects --sandbox; the -c form of the same policy is accepted
+            resume_command=["codex", "exec", "resume", "--last", "--json",
+                            "-c", "sandbox_mode=\"workspace-write\"", "-c", "approval_policy=\"never\"",
+                            MODEL_ARGS_TOKEN, "-"],
+            version_command=["codex", "--version"],
+            proven_versions=">=0.169.0,<0.172",
+            help_command=["codex", "exec", "--help"],
+            required_flags=["--json", "--sandbox", "--config", "--model"],
         ),
         AgentProfile(
             name="aider",
-            description="aider with a message file (auto-commits its edits)",
-            # --message-file runs one message and exits; --yes-always answers confirmations.
+            description="aider with a message file (commits its own edits)",
+            # --message-file runs one message and exits. Unattended: no analytics question,
+            # no .gitignore edit, no update check.
             command=["aider", "--message-file", PROMPT_FILE_TOKEN, "--yes-always",
-                     "--no-pretty", "--no-stream", "--no-check-update", MODEL_ARGS_TOKEN],
+                     "--analytics-disable", "--no-gitignore", "--no-check-update",
+                     "--no-show-release-notes", "--no-pretty", "--no-stream", "--no-fancy-input",
+                     MODEL_ARGS_TOKEN],
             prompt_via="file",
             model_flag=["--model", "{model}"],
             default_model="sonnet",
-            models=["sonnet", "opus", "gpt-4o", "deepseek"],
-            env_allow=["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY"],
+            models=[],  # any model aider knows, provider-prefixed included (openai/..., ollama/...)
+            env_allow=["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_BASE",
+                       "OPENAI_BASE_URL", "DEEPSEEK_API_KEY", "GEMINI_API_KEY", "OLLAMA_API_BASE"],
+            env={"AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false"},
             waiting_patterns=[r"\(Y\)es/\(N\)o", r"\[Yes\]:\s*$"],
             auto_answer="y",
             # "Tokens: 2.3k sent, 150 received. Cost: $0.01 message, $0.05 session."
@@ -187,18 +258,43 @@ def builtin_profiles() -> dict[str, AgentProfile]:
                 r"Cost:\s*\$[\d.]+ message,\s*\$(?P<cost_usd>[\d.]+) session",
             ],
             auto_commits=True,
+            version_command=["aider", "--version"],
+            proven_versions="",  # not yet proven by a contract test
+            help_command=["aider", "--help"],
+            required_flags=["--message-file", "--yes-always", "--analytics-disable", "--no-gitignore"],
         ),
         AgentProfile(
             name="gemini",
-            description="Gemini CLI, non-interactive (prompt piped on stdin)",
-            # With stdin not a TTY the CLI runs one prompt and exits; --yolo auto-approves
-            # tool calls. Its usage output format is not stable, so none is parsed.
-            command=["gemini", "--yolo", MODEL_ARGS_TOKEN],
+            description="Gemini CLI, headless, JSON event stream",
+            # stdin carries the prompt; --skip-trust, else a fresh worktree exits 55 at once
+            # ("not running in a trusted directory") and --yolo is overridden there.
+            command=["gemini", "--skip-trust", "--approval-mode", "yolo", "--output-format",
+                     "stream-json", MODEL_ARGS_TOKEN],
             model_flag=["--model", "{model}"],
             default_model="gemini-2.5-pro",
             models=["gemini-2.5-pro", "gemini-2.5-flash"],
-            env_allow=["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT"],
-            waiting_patterns=[r"Allow execution\?", r"\(y/n\)\s*$"],
+            env_allow=["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_GEMINI_BASE_URL"],
+            env={**QUIET_NODE, "GEMINI_TELEMETRY_ENABLED": "false", "GEMINI_CLI_DISABLE_AUTO_UPDATE": "true"},
+            stream="gemini",
+            version_command=["gemini", "--version"],
+            proven_versions=">=0.61.0,<0.62",
+            help_command=["gemini", "--help"],
+            required_flags=["--skip-trust", "--approval-mode", "--output-format"],
+        ),
+        AgentProfile(
+            name="opencode",
+            description="opencode run, JSON events",
+            command=["opencode", "run", "--format", "json", MODEL_ARGS_TOKEN],
+            model_flag=["--model", "{model}"],
+            default_model=None,
+            models=[],  # provider/model, as opencode names them
+            env_allow=["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENCODE_CONFIG", "GEMINI_API_KEY"],
+            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1"},
+            stream="opencode",
+            version_command=["opencode", "--version"],
+            proven_versions=">=1.18.33,<1.19",
+            help_command=["opencode", "run", "--help"],
+            required_flags=["--format", "--model"],
         ),
         AgentProfile(
             name="custom",
@@ -268,11 +364,16 @@ def build_argv(
     prompt_file: Path | None,
     workdir: Path,
     resume: bool = False,
+    test_command: str = "",
 ) -> list[str]:
     """The agent's argument list. Without prompt_file, {prompt_file} stays as a token for
-    the runtime to bind (see bind_prompt_file). The prompt itself is never in argv."""
+    the runtime to bind (see bind_prompt_file). The prompt itself is never in argv.
+    test_command (the repository's CI command as one line) fills {test_command}; without
+    one, an element naming it is left out, and so is a flag just before it."""
     chosen = resolve_model(profile, model)
     values = {
+        "test_command": test_command,
+        "test_command_json": json.dumps(test_command)[1:-1],
         "model": chosen or "",
         "workdir": str(workdir),
         "python": sys.executable,
@@ -282,6 +383,10 @@ def build_argv(
     argv: list[str] = []
     template = profile.resume_command if resume and profile.resume_command else profile.command
     for element in template:
+        if not test_command and _placeholders(element) & TEST_COMMAND_PLACEHOLDERS:
+            if argv and argv[-1].startswith("--"):
+                argv.pop()  # its flag goes with it
+            continue
         if element == MODEL_ARGS_TOKEN:
             argv.extend(model_args)
             model_args = []
@@ -304,8 +409,16 @@ def _number(text: str) -> float:
 
 
 def parse_usage(profile: AgentProfile, text: str) -> Usage | None:
-    """Usage/cost from an agent's output; the last match of each figure wins (CLIs print a
-    running total or a final summary). None when the profile prints no usage."""
+    """Usage/cost from an agent's output (ANSI-stripped first). A streaming profile's figures
+    come from the launcher's summary lines, or, where no launcher rendered the stream (a
+    container), from the raw events in the text. Otherwise the profile's regexes: the last
+    match of each figure wins (CLIs print a running total or a final summary). None when
+    nothing was found."""
+    from fleet_tui.domain.text import strip_ansi
+
+    text = strip_ansi(text)
+    if profile.stream:
+        return _stream_usage(profile.stream, text.splitlines())
     found: dict[str, float] = {}
     for pattern in profile.usage_patterns:
         for match in re.finditer(pattern, text):
@@ -323,7 +436,27 @@ def parse_usage(profile: AgentProfile, text: str) -> Usage | None:
     )
 
 
+def _stream_usage(kind: str, lines: list[str]) -> Usage | None:
+    from fleet_tui.infra.agent_streams import StreamReader, parse_summary
+
+    summary = parse_summary(lines)
+    if not summary["usage"] and not summary.get("status"):
+        reader = StreamReader(kind)
+        for line in lines:
+            reader.feed(line)
+        summary = parse_summary(reader.summary())
+        if reader.status is None and not any(reader.usage.values()):
+            return None
+    usage = summary["usage"]
+    return Usage(input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
+                 cached_tokens=usage.get("cached_tokens"), total_tokens=usage.get("total_tokens"),
+                 cost_usd=usage.get("cost_usd"), session_id=summary.get("session"),
+                 status=summary.get("status"))
+
+
 def waits_for_input(profile: AgentProfile, text: str) -> bool:
     """Whether the tail of the output shows the agent waiting for an answer."""
-    tail = "\n".join(text.rstrip().splitlines()[-5:])  # only the last lines count
+    from fleet_tui.domain.text import strip_ansi
+
+    tail = "\n".join(strip_ansi(text).rstrip().splitlines()[-5:])  # only the last lines count
     return any(re.search(p, tail, re.MULTILINE) for p in profile.waiting_patterns)

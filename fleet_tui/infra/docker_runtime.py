@@ -43,18 +43,19 @@ from contextlib import closing
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import docker
 from docker.errors import DockerException, NotFound
 from docker.types import LogConfig, Mount
 
 from fleet_tui.config import RuntimeSettings
-from fleet_tui.domain.errors import FleetError, SpawnError, SpawnErrorCode
+from fleet_tui.domain.errors import FleetError, RuntimeUnavailableError, SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra.filetail import decode_line
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
+from fleet_tui.infra.ref_spool import link_branch, settle_branch
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,15 @@ class DockerRuntime:
                     raise FleetError(f"docker engine unreachable: {exc}") from None
             return self._client
 
+    async def check_available(self) -> None:
+        try:
+            await self._call((await self.client()).ping)
+        except FleetError as exc:
+            where = os.environ.get("DOCKER_HOST") or "the default socket"
+            raise RuntimeUnavailableError(
+                "docker", f"the Docker engine at {where} is unreachable ({exc}); start it, or use "
+                          "the tmux runtime") from None
+
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
@@ -165,7 +175,7 @@ class DockerRuntime:
     async def spawn(self, launch: AgentLaunch) -> ProcessState:
         """Create and start the task's container. Any failure removes what this call made
         (container, prompt dir, env file) and raises SpawnError(PROCESS_FAILED | TIMEOUT)."""
-        secrets = [v for v in launch.env.values() if v]
+        secrets = [v for k, v in launch.env.items() if v and not k.startswith("FLEET_")]  # not the task id
         task_dir: Path | None = None
         env_dir: Path | None = None
         work: asyncio.Future[Any] | None = None
@@ -176,8 +186,9 @@ class DockerRuntime:
             await self._clear_stale(client, launch.task_id)
             task_dir = self._write_prompt(launch)
             env_dir, env_file = _write_env_file(launch.env)
-            user = await asyncio.to_thread(self._user_for, launch.workdir)  # may chown a tree
-            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user)
+            user = await asyncio.to_thread(self._user_for, launch)  # may chown a tree
+            branch_mounts = await self._link_branch(launch, task_dir, user)
+            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user, branch_mounts)
             work = asyncio.ensure_future(
                 asyncio.to_thread(
                     self._create_and_start, client, create_kwargs, env_dir, created
@@ -201,6 +212,7 @@ class DockerRuntime:
             for container_id in created:  # only what this call made is ours to remove
                 await self._remove_quietly(container_id)
             if task_dir is not None:
+                await settle_branch(task_dir)
                 shutil.rmtree(task_dir, ignore_errors=True)
             if isinstance(exc, SpawnError):
                 raise SpawnError(exc.code, _redact(exc.detail, secrets)) from None
@@ -253,11 +265,20 @@ class DockerRuntime:
         task_dir.chmod(0o755)
         return task_dir
 
-    def _user_for(self, workdir: Path) -> str:
-        return _owner_user(workdir) if self.user == "auto" else self.user
+    def _user_for(self, launch: AgentLaunch) -> str:
+        return _owner_user(launch) if self.user == "auto" else self.user
+
+    async def _link_branch(self, launch: AgentLaunch, task_dir: Path, user: str) -> list[Mount]:
+        """Only the task branch's ref (and its reflog) writable: see infra/ref_spool.py."""
+        if launch.git_common is None or launch.git_branch is None:
+            return []
+        uid, gid = _numeric_user(user)
+        owner = (uid, gid if gid is not None else uid) if os.geteuid() == 0 and uid is not None else None
+        return await link_branch(task_dir, launch.git_common, launch.git_branch, owner=owner)
 
     def _create_kwargs(
-        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str], user: str
+        self, launch: AgentLaunch, task_dir: Path, env: dict[str, str], user: str,
+        branch_mounts: Sequence[Mount] = (),
     ) -> dict[str, Any]:
         if launch.prompt_via == "stdin":
             entrypoint = [*STDIN_WRAPPER, launch.argv[0]]
@@ -268,7 +289,8 @@ class DockerRuntime:
         mounts = [
             Mount(WORKSPACE, str(launch.workdir.resolve()), type="bind", read_only=False),
             Mount(FLEET_DIR, str(task_dir.resolve()), type="bind", read_only=True),
-            *_git_common_dir_mounts(launch.workdir),
+            *_git_common_dir_mounts(launch),
+            *branch_mounts,
             *self.extra_mounts,
         ]
         return dict(
@@ -378,21 +400,25 @@ class DockerRuntime:
             return None
         return _log_timestamp(raw.decode(errors="replace"))
 
-    async def stream(self, task_id: str) -> AsyncIterator[str]:
+    async def stream(self, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
         """Live output lines (stdout and stderr) until the container exits or the consumer
-        stops; a reader thread feeds a queue, and closing the stream ends the thread."""
+        stops, from the start or after a read_from cursor; a reader thread feeds a queue,
+        and closing the stream ends the thread."""
         container = await self._container(task_id)
         if container is None:
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        start = LogCursor.unpack(after) if after else None
+        since = {"since": start.ms / 1000} if start and start.ms else {}
         try:
-            logs = await self._call(container.logs, stream=True, follow=True)
+            logs = await self._call(container.logs, stream=True, follow=True, timestamps=start is not None,
+                                    **since)
         except NotFound:
             return
+        batches = _chunk_lines(logs) if start is None else ([e.text] for e in _after_cursor(logs, start))
         reader = threading.Thread(
-            target=_pump_lines, args=(logs, loop, queue), name=f"fleet-logs-{task_id}",
-            daemon=True,
+            target=_pump, args=(batches, loop, queue), name=f"fleet-logs-{task_id}", daemon=True,
         )
         reader.start()
         try:
@@ -414,7 +440,11 @@ class DockerRuntime:
                 await self._call(container.remove, force=True)
             except NotFound:
                 pass
+        await settle_branch(self.log_dir / task_id)
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
+
+    async def forget(self, task_id: str) -> None:
+        await self.kill(task_id)  # the container's log goes with the container
 
     async def send_input(self, task_id: str, text: str) -> None:
         """A graceful no-op: the agent's stdin is its prompt file, so a container has no
@@ -481,53 +511,41 @@ def _mount_from_tuple(spec: tuple[str, str, str]) -> Mount:
     return Mount(target, source, type="bind", read_only=mode == "ro")
 
 
-def _git_dirs(workdir: Path) -> tuple[Path, Path] | None:
-    """(the worktree's own git dir, the repository's common git dir) of a linked worktree."""
-    dot_git = workdir / ".git"
-    if not dot_git.is_file():
-        return None
-    text = dot_git.read_text().strip()
-    if not text.startswith("gitdir:"):
-        return None
-    gitdir = Path(text[len("gitdir:"):].strip())
-    if not gitdir.is_absolute():
-        gitdir = (workdir / gitdir).resolve()
-    commondir_file = gitdir / "commondir"
-    common = gitdir
-    if commondir_file.is_file():
-        common = (gitdir / commondir_file.read_text().strip()).resolve()
-    return gitdir, common
+# what a commit writes in the repository's common git dir besides the task branch's ref and
+# reflog (infra/ref_spool.py); the rest of it (config, hooks, info, packed-refs, every
+# other ref) is what the user's own git reads and runs, so it stays read-only
+GIT_WRITABLE = ("objects",)
+# inside objects/, alternates would have the conductor's git read any repository on the host
+GIT_READ_ONLY_INSIDE = ("objects/info",)
 
 
-# what a commit writes in the repository's common git dir; the rest of it (config, hooks,
-# info, packed-refs) is what the user's own git reads and runs, so it stays read-only
-GIT_WRITABLE = ("objects", "refs", "logs")
-
-
-def _git_common_dir_mounts(workdir: Path) -> list[Mount]:
-    """A linked worktree's .git is a file pointing into the main repository's .git: bind
-    that common dir at the same path so git works (and commits) inside the container, but
-    read-only except for objects, refs and reflogs, and the worktree's own admin dir. An
-    agent can then not plant a hook or a config entry that the user's git would run."""
-    dirs = _git_dirs(workdir)
-    if dirs is None:
+def _git_common_dir_mounts(launch: AgentLaunch) -> list[Mount]:
+    """The repository's common git dir, bound at the same path so that git works (and
+    commits) inside the container, read-only except objects (not objects/info) and the
+    worktree's own admin dir (the task branch's ref: infra/ref_spool.py). Both dirs come from the task record
+    (launch.git_common, launch.git_admin), never from the worktree's `.git` file, which
+    the agent may have rewritten."""
+    common, admin = launch.git_common, launch.git_admin
+    if common is None or admin is None:
         return []
-    gitdir, common = dirs
     mounts = [Mount(str(common), str(common), type="bind", read_only=True)]
     for name in GIT_WRITABLE:
         path = common / name
         path.mkdir(exist_ok=True)  # a repository without reflogs yet would have git create it
         mounts.append(Mount(str(path), str(path), type="bind", read_only=False))
-    if gitdir != common:
-        mounts.append(Mount(str(gitdir), str(gitdir), type="bind", read_only=False))
+    for name in GIT_READ_ONLY_INSIDE:
+        path = common / name
+        path.mkdir(parents=True, exist_ok=True)
+        mounts.append(Mount(str(path), str(path), type="bind", read_only=True))
+    mounts.append(Mount(str(admin), str(admin), type="bind", read_only=False))
     return mounts
 
 
-def _owner_user(workdir: Path) -> str:
+def _owner_user(launch: AgentLaunch) -> str:
     """docker_user = "auto": run as the repository's owner (never root), handing the
     worktree the conductor made (and its git admin dir) to that user."""
-    dirs = _git_dirs(workdir)
-    info = (dirs[1] if dirs else workdir).stat()
+    workdir, common = launch.workdir, launch.git_common
+    info = (common or workdir).stat()
     if info.st_uid == 0:
         raise SpawnError(SpawnErrorCode.PROCESS_FAILED,
                          "runtime.docker_user is auto but the repository is owned by root; agents never "
@@ -535,7 +553,7 @@ def _owner_user(workdir: Path) -> str:
     if os.geteuid() == 0:
         # what the conductor (root) made: the worktree, and in the user's git dir its
         # admin dir, branch refs, logs and any objects, all handed back to the owner
-        for top in [workdir, *([dirs[1]] if dirs else [])]:
+        for top in [workdir, *([common] if common else [])]:
             _chown_root_owned(top, info.st_uid, info.st_gid)
     return f"{info.st_uid}:{info.st_gid}"
 
@@ -570,18 +588,23 @@ def _state_from_summary(task_id: str, row: dict[str, Any]) -> ProcessState:
     )
 
 
-def _pump_lines(logs: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
-    """Thread body: split the engine's frames into lines and hand them to the loop."""
+def _chunk_lines(logs: Iterable[bytes]) -> Iterator[list[str]]:
+    """The engine's frames as batches of lines (a line may span frames)."""
     pending = b""
+    for chunk in logs:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if lines:
+            yield [line.decode(errors="replace") for line in lines]
+    if pending:
+        yield [pending.decode(errors="replace")]
+
+
+def _pump(batches: Iterable[list[str]], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    """Thread body: hand each batch of lines to the loop, then None."""
     try:
-        for chunk in logs:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            if lines:
-                batch = [line.decode(errors="replace") for line in lines]
-                loop.call_soon_threadsafe(queue.put_nowait, batch)
-        if pending:
-            loop.call_soon_threadsafe(queue.put_nowait, [pending.decode(errors="replace")])
+        for batch in batches:
+            loop.call_soon_threadsafe(queue.put_nowait, batch)
     except Exception:  # a closed socket ends the stream like EOF
         pass
     finally:
@@ -640,17 +663,22 @@ def _entries(container: Any, start: LogCursor, **where: Any) -> Iterator[_Entry]
     """The log's entries after `start`, streamed one frame each (so an entry without a
     newline stays one entry); closing the iterator closes the engine's stream."""
     with closing(container.logs(stream=True, follow=False, timestamps=True, **where)) as logs:
-        to_skip = start.seen
-        previous_ms = start.ms
-        for frame in logs:
-            entry = _log_entry(frame, previous_ms)
-            previous_ms = entry.ms
-            if entry.ms < start.ms:
-                continue
-            if entry.ms == start.ms and to_skip > 0:
-                to_skip -= 1
-                continue
-            yield entry
+        yield from _after_cursor(logs, start)
+
+
+def _after_cursor(frames: Iterable[bytes], start: LogCursor) -> Iterator[_Entry]:
+    """The entries of timestamped frames that come after `start`."""
+    to_skip = start.seen
+    previous_ms = start.ms
+    for frame in frames:
+        entry = _log_entry(frame, previous_ms)
+        previous_ms = entry.ms
+        if entry.ms < start.ms:
+            continue
+        if entry.ms == start.ms and to_skip > 0:
+            to_skip -= 1
+            continue
+        yield entry
 
 
 def _cursor_after(start: LogCursor, entries: list[_Entry]) -> LogCursor:

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 from fleet_tui.domain.models import CIStatus
 from fleet_tui.infra.forge_errors import ForgeError
-from fleet_tui.infra.git import GitError, git, git_out
+from fleet_tui.infra.git import GitError, NotARepository, RepoDirs, git, read_gitfile, repository_dirs
 from fleet_tui.infra.proc import ProcTimeout, run
 from fleet_tui.infra.protocols import Change, ChangeRef, CIResult, MergeResult
 
@@ -32,23 +32,22 @@ def forge_errors() -> Iterator[None]:
         raise ForgeError(str(exc)) from exc
     except ProcTimeout as exc:
         raise ForgeError(str(exc)) from exc
+    except (NotARepository, OSError) as exc:
+        raise ForgeError(str(exc)) from exc
 
 
 def tail(text: str, limit: int = CI_OUTPUT_LIMIT) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-async def commits_ahead(repo: Path, base: str, branch: str, *, timeout_s: float = 60.0) -> int:
+async def commits_ahead(repo: Path | RepoDirs, base: str, branch: str, *, timeout_s: float = 60.0) -> int:
     """Commits on branch that base lacks; 0 when the branch does not exist."""
-    exists = await git(
-        ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
-        cwd=repo, timeout_s=timeout_s, check=False,
-    )
+    dirs = repo if isinstance(repo, RepoDirs) else repository_dirs(repo)
+    exists = await dirs.run(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+                            timeout_s=timeout_s, check=False)
     if not exists.ok:
         return 0
-    count = await git_out(["rev-list", "--count", f"{base}..refs/heads/{branch}"],
-                          cwd=repo, timeout_s=timeout_s)
-    return int(count)
+    return int(await dirs.out(["rev-list", "--count", f"{base}..refs/heads/{branch}"], timeout_s=timeout_s))
 
 
 class LocalForge:
@@ -62,6 +61,7 @@ class LocalForge:
         git_timeout_s: float = 60.0,
         output_limit: int = CI_OUTPUT_LIMIT,
         max_parallel_ci: int = 4,
+        fleet_worktrees: Path | None = None,
     ) -> None:
         if isinstance(ci_command, str):
             raise TypeError("ci_command must be an argument list, not a shell string")
@@ -74,23 +74,26 @@ class LocalForge:
         # worktree -> (head sha, the CI run for it). One run per head sha, never per cycle.
         self._ci_runs: dict[Path, tuple[str, asyncio.Task[CIResult]]] = {}
         self._merge_locks: dict[Path, asyncio.Lock] = {}
+        self._fleet_worktrees = Path(fleet_worktrees).resolve() if fleet_worktrees else None
 
     # --- change ---------------------------------------------------------------------------
 
     async def find_change(self, ref: ChangeRef) -> Change | None:
         with forge_errors():
-            ahead = await commits_ahead(ref.repo, ref.base, ref.branch,
-                                        timeout_s=self._git_timeout_s)
+            dirs = repository_dirs(ref.repo)
+            ahead = await commits_ahead(dirs, ref.base, ref.branch, timeout_s=self._git_timeout_s)
             if ahead == 0:
                 return None
-            head = await git_out(["rev-parse", f"refs/heads/{ref.branch}"],
-                                 cwd=ref.repo, timeout_s=self._git_timeout_s)
+            head = await dirs.out(["rev-parse", f"refs/heads/{ref.branch}"], timeout_s=self._git_timeout_s)
         return Change(head_sha=head, commits_ahead=ahead)
 
     async def diff(self, ref: ChangeRef) -> str:
+        """The change as text: tree to tree in the repository, no textconv, no external diff
+        (the branch's .gitattributes is the agent's to write)."""
         with forge_errors():
-            result = await git(["diff", f"{ref.base}...refs/heads/{ref.branch}"],
-                               cwd=ref.repo, timeout_s=self._git_timeout_s)
+            result = await repository_dirs(ref.repo).run(
+                ["diff", "--no-textconv", "--no-ext-diff", "--ignore-submodules=all",
+                 f"{ref.base}...refs/heads/{ref.branch}"], timeout_s=self._git_timeout_s)
         return result.stdout
 
     # --- CI -------------------------------------------------------------------------------
@@ -103,7 +106,9 @@ class LocalForge:
         if ref.worktree is None:
             raise ForgeError("local CI needs the task worktree")
         worktree = ref.worktree.resolve()
-        head = await self._git_out(["rev-parse", "HEAD"], worktree)
+        with forge_errors():  # the branch in the repository, not the worktree's HEAD (the agent's)
+            head = await repository_dirs(ref.repo).out(["rev-parse", f"refs/heads/{ref.branch}"],
+                                                       timeout_s=self._git_timeout_s)
         current = self._ci_runs.get(worktree)
         if current is None or current[0] != head or current[1].cancelled():
             if current is not None and not current[1].done():
@@ -150,79 +155,87 @@ class LocalForge:
     # --- merge ----------------------------------------------------------------------------
 
     async def merge(self, ref: ChangeRef) -> MergeResult:
-        repo = ref.repo.resolve()
-        lock = self._merge_locks.setdefault(repo, asyncio.Lock())
+        with forge_errors():
+            dirs = repository_dirs(ref.repo)
+        lock = self._merge_locks.setdefault(dirs.common, asyncio.Lock())
         async with lock:  # two merges into one repo never interleave
             with forge_errors():
-                return await self._merge_locked(repo, ref)
+                return await self._merge_locked(dirs, ref)
 
-    async def _merge_locked(self, repo: Path, ref: ChangeRef) -> MergeResult:
-        already = await git(
-            ["merge-base", "--is-ancestor", f"refs/heads/{ref.branch}", ref.base],
-            cwd=repo, timeout_s=self._git_timeout_s, check=False,
-        )
+    async def _merge_locked(self, dirs: RepoDirs, ref: ChangeRef) -> MergeResult:
+        already = await dirs.run(["merge-base", "--is-ancestor", f"refs/heads/{ref.branch}", ref.base],
+                                 timeout_s=self._git_timeout_s, check=False)
         if already.ok:
             return MergeResult(True, f"{ref.branch} is already in {ref.base}")
-        checkout = await self._checkout_of(repo, ref.base)
+        checkout = await self._checkout_of(dirs, ref.base)
         if checkout is not None:
             return await self._merge_in(checkout, ref)
-        return await self._merge_in_temporary_worktree(repo, ref)
+        return await self._merge_in_temporary_worktree(dirs, ref)
 
-    async def _checkout_of(self, repo: Path, branch: str) -> Path | None:
-        """The worktree (main checkout included) that has branch checked out, if any."""
-        listing = await self._git_out(["worktree", "list", "--porcelain"], repo)
-        path: str | None = None
+    async def _checkout_of(self, dirs: RepoDirs, branch: str) -> RepoDirs | None:
+        """The user's checkout (the main one or a linked one) that has branch checked out.
+        Fleet worktrees are never asked: an agent writes what its admin dir claims."""
+        listing = await dirs.out(["worktree", "list", "--porcelain"], timeout_s=self._git_timeout_s)
+        path: Path | None = None
         for line in listing.splitlines():
             if line.startswith("worktree "):
-                path = line[len("worktree "):]
-            elif line == f"branch refs/heads/{branch}" and path is not None:
-                return Path(path)
+                path = Path(line[len("worktree "):])
+            elif line == f"branch refs/heads/{branch}" and path is not None and not self._is_fleet_worktree(path):
+                if path.resolve() == dirs.common.parent.resolve():
+                    return RepoDirs(path, dirs.common, dirs.common)
+                admin = read_gitfile(path / ".git")  # the user's checkout names its admin dir
+                if admin.parent == dirs.common / "worktrees":
+                    return RepoDirs(path, admin, dirs.common)
         return None
 
-    async def _merge_in_temporary_worktree(self, repo: Path, ref: ChangeRef) -> MergeResult:
+    def _is_fleet_worktree(self, path: Path) -> bool:
+        base = self._fleet_worktrees
+        return base is not None and (path.resolve() == base or path.resolve().is_relative_to(base))
+
+    async def _merge_in_temporary_worktree(self, dirs: RepoDirs, ref: ChangeRef) -> MergeResult:
         tmp = Path(tempfile.mkdtemp(prefix="fleet-merge-"))
         checkout = tmp / "base"
         try:
-            await git(["worktree", "add", "--quiet", str(checkout), ref.base],
-                      cwd=repo, timeout_s=self._git_timeout_s)
-            return await self._merge_in(checkout, ref)
+            # --force: only fleet worktrees (whose claims are the agents') may list base as theirs
+            await git(["worktree", "add", "--quiet", "--force", str(checkout), ref.base], cwd=dirs.common,
+                      git_dir=dirs.common, timeout_s=self._git_timeout_s)
+            admin = read_gitfile(checkout / ".git")  # ours, in a private temp dir
+            return await self._merge_in(RepoDirs(checkout, admin, dirs.common), ref)
         finally:
-            await git(["worktree", "remove", "--force", str(checkout)],
-                      cwd=repo, timeout_s=self._git_timeout_s, check=False)
-            await git(["worktree", "prune"], cwd=repo, timeout_s=self._git_timeout_s, check=False)
+            await git(["worktree", "remove", "--force", str(checkout)], cwd=dirs.common, git_dir=dirs.common,
+                      timeout_s=self._git_timeout_s, check=False)
             shutil.rmtree(tmp, ignore_errors=True)
+            await git(["worktree", "prune"], cwd=dirs.common, git_dir=dirs.common,
+                      timeout_s=self._git_timeout_s, check=False)
 
-    async def _merge_in(self, checkout: Path, ref: ChangeRef) -> MergeResult:
-        dirty = await self._git_out(["status", "--porcelain", "--untracked-files=no"], checkout)
+    async def _merge_in(self, checkout: RepoDirs, ref: ChangeRef) -> MergeResult:
+        dirty = (await checkout.run(["status", "--porcelain", "--untracked-files=no"], work_tree=True,
+                                    timeout_s=self._git_timeout_s)).stdout.strip()
         if dirty:
             return MergeResult(
-                False, f"{ref.base} checkout at {checkout} has uncommitted changes; not merging"
+                False, f"{ref.base} checkout at {checkout.top} has uncommitted changes; not merging"
             )
         identity = await self._identity_args(checkout)
         message = f"Merge branch '{ref.branch}' into {ref.base} (fleet-tui)"
-        result = await git(
+        result = await checkout.run(
             [*identity, "merge", "--no-ff", "--no-edit", "-m", message, f"refs/heads/{ref.branch}"],
-            cwd=checkout, timeout_s=self._git_timeout_s, check=False,
+            work_tree=True, timeout_s=self._git_timeout_s, check=False,
         )
         if result.ok:
-            head = await self._git_out(["rev-parse", "HEAD"], checkout)
+            head = await checkout.out(["rev-parse", "HEAD"], timeout_s=self._git_timeout_s)
             return MergeResult(True, f"merged {ref.branch} into {ref.base} at {head[:12]}")
-        conflicts = await self._git_out(["diff", "--name-only", "--diff-filter=U"], checkout)
-        in_progress = await git(["rev-parse", "--verify", "--quiet", "MERGE_HEAD"],
-                                cwd=checkout, timeout_s=self._git_timeout_s, check=False)
+        conflicts = (await checkout.run(["diff", "--name-only", "--diff-filter=U"], work_tree=True,
+                                        timeout_s=self._git_timeout_s)).stdout.strip()
+        in_progress = await checkout.run(["rev-parse", "--verify", "--quiet", "MERGE_HEAD"],
+                                         timeout_s=self._git_timeout_s, check=False)
         if in_progress.ok:
-            await git(["merge", "--abort"], cwd=checkout, timeout_s=self._git_timeout_s)
+            await checkout.run(["merge", "--abort"], work_tree=True, timeout_s=self._git_timeout_s)
         files = [line for line in conflicts.splitlines() if line]
         if files:
             return MergeResult(False, f"conflicts merging {ref.branch} into {ref.base}; aborted",
                                conflict_files=files)
         return MergeResult(False, f"git merge failed: {result.output[-500:]}")
 
-    async def _identity_args(self, cwd: Path) -> list[str]:
-        email = await git(["config", "--get", "user.email"], cwd=cwd,
-                          timeout_s=self._git_timeout_s, check=False)
+    async def _identity_args(self, checkout: RepoDirs) -> list[str]:
+        email = await checkout.run(["config", "--get", "user.email"], timeout_s=self._git_timeout_s, check=False)
         return [] if email.stdout.strip() else list(FLEET_IDENTITY)
-
-    async def _git_out(self, args: list[str], cwd: Path) -> str:
-        with forge_errors():
-            return await git_out(args, cwd=cwd, timeout_s=self._git_timeout_s)

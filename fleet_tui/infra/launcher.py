@@ -12,6 +12,11 @@ Why a parent instead of exec: tmux 3.3 sometimes loses a pane's exit status when
 pipe-pane is active (pane_dead=1 with no pane_dead_status; seen in about one run in four),
 so the runtime reads the status from this file instead. The exit file is written before
 the launcher lets go of the pane's terminal, so a dead pane always has it.
+
+When the spec names a ``stream`` (claude, codex, gemini, opencode: CLIs that print JSON
+events), the agent's stdout comes through a pipe and the launcher prints a readable
+rendering of each event instead, then ``[fleet] ...`` summary lines (usage, session,
+outcome) for the conductor: see agent_streams.py.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ import sys
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
-def _start_child(spec: dict) -> int:
+def _start_child(spec: dict, stdout_fd: int | None = None) -> int:
     pid = os.fork()
     if pid:
         return pid
     try:  # child: becomes the agent
         for sig in FORWARDED:
             signal.signal(sig, signal.SIG_DFL)
+        if stdout_fd is not None:
+            os.dup2(stdout_fd, 1)
+            os.close(stdout_fd)
         os.chdir(spec["cwd"])
         if spec["prompt_via"] == "stdin":
             fd = os.open(spec["prompt_file"], os.O_RDONLY)
@@ -61,6 +69,32 @@ def _forward(child: int, signum: int) -> None:
         pass
 
 
+def _stream_reader(kind: str):
+    """agent_streams.StreamReader, loaded from beside this file (we run under -I -S)."""
+    import importlib.util
+    from pathlib import Path
+
+    name = "fleet_launcher_agent_streams"
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("agent_streams.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module.StreamReader(kind)
+
+
+def _render(kind: str, fd: int) -> None:
+    """Print the agent's JSON events readably as they come, then the summary."""
+    reader = _stream_reader(kind)
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace", newline="\n") as events:
+        for line in events:
+            out = reader.feed(line)
+            if out:
+                sys.stdout.write("\n".join(out) + "\n")
+                sys.stdout.flush()
+    sys.stdout.write("\n".join(reader.summary()) + "\n")
+    sys.stdout.flush()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m fleet_tui.infra.launcher LAUNCH.json", file=sys.stderr)
@@ -74,9 +108,16 @@ def main(argv: list[str]) -> int:
             os.unlink(path)
         except FileNotFoundError:
             pass
-    child = _start_child(spec)
+    stream = spec.get("stream")
+    reader_fd = writer_fd = None
+    if stream:
+        reader_fd, writer_fd = os.pipe()
+    child = _start_child(spec, writer_fd)
     for sig in FORWARDED:
         signal.signal(sig, lambda signum, _frame: _forward(child, signum))
+    if stream and reader_fd is not None and writer_fd is not None:
+        os.close(writer_fd)
+        _render(stream, reader_fd)
     _, status = os.waitpid(child, 0)  # retried on EINTR (PEP 475)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N -> 128+N, as shells report

@@ -25,6 +25,12 @@ class AgentLaunch:
     prompt_via: PromptVia = "stdin"
     env: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never logged
     log_path: Path | None = None
+    # the worktree's admin dir and the repository's common dir, from the task record (a
+    # container mounts these, never what the worktree's .git file says)
+    git_admin: Path | None = None
+    git_common: Path | None = None
+    git_branch: str | None = None  # the one ref the agent may move
+    stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
 
 
 @dataclass(frozen=True)
@@ -43,16 +49,27 @@ class Runtime(Protocol):
     kind: RuntimeKind
 
     async def spawn(self, launch: AgentLaunch) -> ProcessState: ...
+    async def check_available(self) -> None:
+        """Raise RuntimeUnavailableError (one line: what is unreachable, and what to do)
+        when this runtime cannot start an agent now."""
+        ...
     async def is_alive(self, task_id: str) -> bool: ...
     async def exit_status(self, task_id: str) -> ProcessState | None: ...
     async def kill(self, task_id: str) -> None: ...
+    async def forget(self, task_id: str) -> None:
+        """Everything this runtime keeps for a deleted task goes: its process, session or
+        container, the log piped from it, and the log itself."""
+        ...
     async def tail(self, task_id: str, n: int = 100) -> list[str]: ...
     async def read_from(self, task_id: str, cursor: int | None, max_lines: int) -> tuple[list[str], int]:
         """Up to max_lines complete lines after `cursor` (None: the last max_lines) and the
         cursor just after them, for the next read. A cursor is the runtime's own
         non-negative int (0: the log's start); only the runtime that gave it reads it."""
         ...
-    def stream(self, task_id: str) -> AsyncIterator[str]: ...
+    def stream(self, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
+        """Lines as they are written, until the agent has exited and they are drained; from
+        the log's start, or after a cursor read_from returned (none twice)."""
+        ...
     async def list_active(self) -> list[ProcessState]: ...
     async def states(self) -> dict[str, ProcessState]:
         """Every fleet process this runtime knows (alive and exited), in one call."""

@@ -37,7 +37,7 @@ from typing import AsyncIterator, Callable
 
 import libtmux
 
-from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
+from fleet_tui.domain.errors import RuntimeUnavailableError, SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra import launcher as launcher_module
@@ -131,6 +131,11 @@ class TmuxRuntime:
 
     # --- spawn ---------------------------------------------------------------------------
 
+    async def check_available(self) -> None:
+        if shutil.which(self.tmux_bin) is None:
+            raise RuntimeUnavailableError("tmux", f"{self.tmux_bin} is not installed; install tmux, or use "
+                                                  "the docker runtime")
+
     async def spawn(self, launch: AgentLaunch) -> ProcessState:
         name = session_name(launch.task_id)
         if not Path(launch.workdir).is_dir():
@@ -184,6 +189,7 @@ class TmuxRuntime:
             "prompt_via": launch.prompt_via,
             "env": dict(launch.env),
             "exit_file": str(task_dir / EXIT_FILE),
+            "stream": launch.stream,
         }
         spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
         _write_private(spec_path, json.dumps(spec).encode("utf-8"))
@@ -239,6 +245,10 @@ class TmuxRuntime:
         await asyncio.to_thread(self._kill_session_sync, name)
         await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
 
+    async def forget(self, task_id: str) -> None:
+        await self.kill(task_id)  # the session's pipe-pane `cat` ends with its pane
+        await asyncio.to_thread(self.log_path(task_id).unlink, True)
+
     def _kill_session_sync(self, name: str) -> None:
         server = self._server()
         if server.has_session(name, exact=True):
@@ -293,9 +303,10 @@ class TmuxRuntime:
             end += len(unterminated)
         return (lines[max(len(lines) - max_lines, 0):] if cursor is None else lines), end
 
-    async def stream(self, task_id: str, *, from_start: bool = True) -> AsyncIterator[str]:
+    async def stream(self, task_id: str, *, from_start: bool = True, after: int | None = None) -> AsyncIterator[str]:
         """Lines of the agent's output as they are written; ends once the agent has exited
-        and its output is drained (or at once when there is no such task)."""
+        and its output is drained (or at once when there is no such task). `after`: a
+        cursor read_from returned; the lines after it, none twice."""
         path = self.log_path(task_id)
         try:
             handle = open(path, "rb")
@@ -308,7 +319,9 @@ class TmuxRuntime:
         self._ensure_liveness_poll()
         try:
             with handle:
-                if not from_start:
+                if after is not None:
+                    handle.seek(after)
+                elif not from_start:
                     handle.seek(0, os.SEEK_END)
                 pending = b""
                 while True:

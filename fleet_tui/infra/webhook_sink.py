@@ -1,31 +1,23 @@
-"""Webhook sink: each outbox event POSTed as JSON to a configured URL, the body signed
-with HMAC-SHA256 (`X-Fleet-Signature: sha256=<hex>`, GitHub's scheme) and the event id in
-`X-Fleet-Event-Id` for the receiver to deduplicate on. A 2xx answer is delivery; anything
-else is retried by the relay. URLs may carry tokens: they never appear in errors."""
+"""Webhook sink: each outbox event POSTed as JSON to a configured URL, signed with the
+Standard Webhooks scheme (domain/webhooks.py): `webhook-id` is the event id, which the
+receiver deduplicates on, and stays the same on every retry; the timestamp and signature are
+made afresh per attempt. A 2xx answer is delivery; anything else is retried by the relay.
+URLs may carry tokens: they never appear in errors."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
+import time
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-SIGNATURE_HEADER = "X-Fleet-Signature"
-EVENT_ID_HEADER = "X-Fleet-Event-Id"
+from fleet_tui.domain import webhooks
+
 EVENT_TYPE_HEADER = "X-Fleet-Event-Type"
 REQUEST_TIMEOUT_S = 10.0
 CONCURRENCY = 8
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver runs on the raw body before parsing it."""
-    return hmac.compare_digest(signature(secret, body).encode(), header.encode())
 
 
 def sink_name(url: str) -> str:
@@ -34,10 +26,10 @@ def sink_name(url: str) -> str:
 
 
 class WebhookSink:
-    def __init__(self, url: str, *, secret: str | None, client: Any = None) -> None:
+    def __init__(self, url: str, *, secrets: Sequence[str] = (), client: Any = None) -> None:
         self.name = sink_name(url)
         self._url = url
-        self._secret = secret
+        self._secrets = list(secrets)
         self._client = client  # an httpx.AsyncClient; made lazily (httpx imports rich)
         self._own_client = client is None
         self._host = urlsplit(url).hostname or "?"
@@ -64,10 +56,11 @@ class WebhookSink:
 
     async def _post(self, event: Mapping[str, Any]) -> str | None:
         body = json.dumps(event, separators=(",", ":"), default=str).encode()
-        headers = {"Content-Type": "application/json", EVENT_ID_HEADER: str(event["event_id"]),
-                   EVENT_TYPE_HEADER: str(event["type"])}
-        if self._secret:
-            headers[SIGNATURE_HEADER] = signature(self._secret, body)
+        event_id = str(event["event_id"])
+        headers = {"Content-Type": "application/json", EVENT_TYPE_HEADER: str(event["type"]),
+                   webhooks.ID_HEADER: event_id}
+        if self._secrets:
+            headers.update(webhooks.sign(self._secrets, event_id, body, now=time.time()))
         try:
             response = await self._client.post(self._url, content=body, headers=headers)
         except Exception as exc:  # the exception text may quote the URL: name the type only

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from fleet_tui.store.db import Database
 
 _COLUMNS = ("id, task_id, attempt, agent, model, task_type, runtime, started_at, finished_at,"
-            " duration_ms, exit_code, failure, input_tokens, output_tokens, cost_usd, context_hash, prompt")
+            " duration_ms, exit_code, failure, input_tokens, output_tokens, cached_tokens, total_tokens,"
+            " cost_usd, session_id, context_hash, prompt")
 
 
 async def start(db: Database, task: TaskRecord, *, prompt: str | None = None,
@@ -30,14 +31,18 @@ async def start(db: Database, task: TaskRecord, *, prompt: str | None = None,
 
 async def finish(db: Database, task_id: str, *, attempt: int, exit_code: int | None,
                  failure: str | None = None, input_tokens: int | None = None,
-                 output_tokens: int | None = None, cost_usd: float | None = None) -> None:
+                 output_tokens: int | None = None, cost_usd: float | None = None,
+                 cached_tokens: int | None = None, total_tokens: int | None = None,
+                 session_id: str | None = None) -> None:
     async with db.system() as conn:
         await conn.execute(
             "UPDATE fleet_executions SET finished_at = now(),"
             " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,"
-            " exit_code = $3, failure = $4, input_tokens = $5, output_tokens = $6, cost_usd = $7"
+            " exit_code = $3, failure = $4, input_tokens = $5, output_tokens = $6, cost_usd = $7,"
+            " cached_tokens = $8, total_tokens = $9, session_id = $10"
             " WHERE task_id = $1 AND attempt = $2 AND finished_at IS NULL",
             task_id, attempt, exit_code, failure, input_tokens, output_tokens, cost_usd,
+            cached_tokens, total_tokens, session_id,
         )
 
 

@@ -1,5 +1,5 @@
 """fleet_limits: sliding-window limits shared by every conductor of the fleet (an operator's
-spawn requests, the fleet's GitHub calls), taken by fleet_take in sql/008."""
+spawn requests, the fleet's GitHub calls), taken by fleet_take in sql/010."""
 
 from __future__ import annotations
 

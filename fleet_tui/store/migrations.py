@@ -1,8 +1,10 @@
 """Plain SQL migrations from fleet_tui/sql: NNN_name.sql up, NNN_name.down.sql down.
 
-Each migration runs in its own transaction and is recorded in fleet_schema_migrations;
-a session advisory lock keeps two processes from migrating the same database at once.
-Adding a migration is adding two files."""
+Each migration runs in its own transaction and is recorded in fleet_schema_migrations with
+the SHA-256 of its up file; an upgrade first compares every applied migration's recorded
+checksum with the file shipped now and refuses (MigrationEditedError) when one was edited
+after it ran. A session advisory lock keeps two processes from migrating the same database
+at once. Adding a migration is adding two files; changing an applied one is a new migration."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from importlib import resources
 
 import asyncpg
 
-from fleet_tui.domain.errors import ValidationFailed
+from fleet_tui.domain.errors import FleetError, ValidationFailed
 from fleet_tui.store.connect import connect_owner
 
 _FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql\Z")
@@ -48,6 +50,21 @@ class MigrationState(NamedTuple):
     version: int
     name: str
     applied_at: datetime | None
+    checksum_ok: bool | None = None  # None while pending
+
+
+class MigrationEditedError(FleetError):
+    """An applied migration's file no longer matches what ran: the schema and the files
+    disagree, and applying more on top would build on a guess."""
+
+    exit_code = 4  # refused
+
+    def __init__(self, m: Migration, recorded: str) -> None:
+        super().__init__(
+            f"migration {m.version:03d}_{m.name} was edited after it was applied (checksum "
+            f"{recorded[:12]} recorded, {m.checksum[:12]} now): restore the file and put the "
+            f"change in a new migration")
+        self.version = m.version
 
 
 def load_migrations() -> list[Migration]:
@@ -80,9 +97,16 @@ def check_target(target: int, *, field: str = "to") -> None:
         raise ValidationFailed(field, f"must be one of the known migration numbers {sorted(known)}")
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[int, datetime]:
-    rows = await conn.fetch(f"SELECT version, applied_at FROM {LEDGER_TABLE}")
-    return {r["version"]: r["applied_at"] for r in rows}
+async def _applied(conn: asyncpg.Connection) -> dict[int, asyncpg.Record]:
+    rows = await conn.fetch(f"SELECT version, applied_at, checksum FROM {LEDGER_TABLE}")
+    return {r["version"]: r for r in rows}
+
+
+def verify_checksums(applied: dict[int, asyncpg.Record], shipped: list[Migration]) -> None:
+    for m in shipped:
+        row = applied.get(m.version)
+        if row is not None and row["checksum"] != m.checksum:
+            raise MigrationEditedError(m, row["checksum"])
 
 
 async def _locked(conn: asyncpg.Connection) -> None:
@@ -97,8 +121,10 @@ async def upgrade_conn(conn: asyncpg.Connection, target: int | None = None) -> l
     await _locked(conn)
     try:
         applied = await _applied(conn)
+        shipped = load_migrations()
+        verify_checksums(applied, shipped)
         done: list[int] = []
-        for m in load_migrations():
+        for m in shipped:
             if m.version in applied or (target is not None and m.version > target):
                 continue
             async with conn.transaction():
@@ -135,7 +161,12 @@ async def downgrade_conn(conn: asyncpg.Connection, target: int = 0) -> list[int]
 async def status_conn(conn: asyncpg.Connection) -> list[MigrationState]:
     exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", LEDGER_TABLE)
     applied = await _applied(conn) if exists else {}
-    return [MigrationState(m.version, m.name, applied.get(m.version)) for m in load_migrations()]
+    states = []
+    for m in load_migrations():
+        row = applied.get(m.version)
+        states.append(MigrationState(m.version, m.name, row["applied_at"] if row else None,
+                                     row["checksum"] == m.checksum if row else None))
+    return states
 
 
 async def upgrade(owner_url: str, target: int | None = None) -> list[int]:

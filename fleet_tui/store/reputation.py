@@ -80,16 +80,18 @@ async def set_credit_budget(db: Database, *, operator_id: str, usd: float | None
             operator_id, usd)
 
 
-async def similar_tasks(db: Database, *, repo: str, task_type: str, exclude_id: str,
-                        limit: int = 30) -> list[dict[str, Any]]:
-    """Recent tasks of the same type on the same repo that got somewhere (or failed)."""
+async def similar_tasks(db: Database, *, operator_id: str, repo: str, task_type: str,
+                        exclude_id: str, limit: int = 30) -> list[dict[str, Any]]:
+    """Recent tasks of the same type on the same repo that got somewhere (or failed), of
+    the requesting operator only: another operator's text never enters this one's prompt
+    (even an admin's prompt holds only its own history)."""
     async with db.system(kind="read") as conn:
         rows = await conn.fetch(
             "SELECT id, description, status, agent, model, failure_reason FROM fleet_tasks"
-            " WHERE repo = $1 AND task_type = $2 AND id <> $3"
+            " WHERE operator_id = $1 AND repo = $2 AND task_type = $3 AND id <> $4"
             " AND status IN ('ready', 'merged', 'failed', 'rejected', 'abandoned')"
-            " ORDER BY updated_at DESC LIMIT $4",
-            repo, task_type, exclude_id, limit)
+            " ORDER BY updated_at DESC LIMIT $5",
+            operator_id, repo, task_type, exclude_id, limit)
     return [dict(r) for r in rows]
 
 

@@ -333,7 +333,7 @@ class TaskRegistry:
                     owner: str | None = None, lease_s: float = 30.0, queue_id: int | None = None,
                     may_queue: bool = True, request: dict[str, Any] | None = None,
                     actor: str | None = None, **task: Any) -> Admission:
-        """The governor's authority, one decision for the whole fleet (fleet_admit in sql/008):
+        """The governor's authority, one decision for the whole fleet (fleet_admit in sql/010):
         under one lock every conductor shares, an existing task for the idempotency key, else
         the tier limit, else fleet capacity (and requests already waiting) -> queued, else the
         task is inserted with its spawn lease (owner) and, when admitting queue entry
@@ -380,7 +380,7 @@ class TaskRegistry:
     async def _record(self, c: asyncpg.Connection, task: TaskRecord, *, actor: str, action: str,
                       from_status: str | None, detail: dict[str, Any] | None = None) -> None:
         """The audit row and the outbox event every change carries, in one round trip
-        (fleet_record in sql/008, which fleet_admit uses too)."""
+        (fleet_record in sql/010, which fleet_admit uses too)."""
         await c.execute("SELECT fleet_record(t, $2, $3, $4, $5) FROM fleet_tasks t WHERE t.id = $1",
                         task.id, actor, action, from_status, detail or {})
 

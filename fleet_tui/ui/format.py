@@ -62,7 +62,7 @@ def agent_cell(task: TaskRecord) -> str:
 
 
 def attempts_cell(task: TaskRecord) -> str:
-    return f"{task.retry_count + 1}/{task.max_retries + 1}"
+    return f"{task.attempt}/{task.max_attempts}"
 
 
 def review_cell(task: TaskRecord) -> str:

@@ -22,7 +22,7 @@ TERMINAL = ("merged", "abandoned", "cancelled")
 
 def fleet_of(conductor: Conductor, **kw: Any) -> Fleet:
     s = conductor.settings
-    fleet = Fleet(s.database.url or "", s.data_dir.parent, s.runtime.tmux_socket, **kw)
+    fleet = Fleet(s.database_url or "", s.data_dir.parent, s.runtime.tmux_socket, **kw)
     fleet.extra_env["FLEET_GOVERNOR__TIER_LIMITS"] = '{"sovereign": 1000}'
     return fleet
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from pydantic import SecretStr
 
 from fleet_tui.api.app import create_app
 from fleet_tui.api.auth import mint
@@ -66,8 +67,8 @@ def new_operator(tier: Tier = Tier.BUILDER, *, admin: bool = False) -> Operator:
 
 @pytest_asyncio.fixture
 async def api(make_conductor: Any, git_repo: Path, tmp_path: Path) -> AsyncIterator[Api]:
-    conductor = await make_conductor(api__events_secret=EVENTS_SECRET, retry__auto=False,
-                                     notifications__telegram_bot_token="123:telegram-secret-token")
+    conductor = await make_conductor(api__events_secret=[SecretStr(EVENTS_SECRET)], retry__auto=False,
+                                     notifications__telegram_bot_token=SecretStr("123:telegram-secret-token"))
     await conductor.start()
     keystore = KeyStore(conductor.settings.data_dir / "keys")
     keystore.current()

@@ -4,19 +4,22 @@ public key), and signed external events."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 
 from fleet_tui.api.auth import mint
 from fleet_tui.api.keys import KeyStore
-from fleet_tui.api.routes.public import MAX_EVENT_BYTES, SIGNATURE_HEADER, sign_event
+from fleet_tui.api.routes.public import MAX_EVENT_BYTES
+from fleet_tui.domain import webhooks
 from fleet_tui.domain.models import Tier
 from fleet_tui.engine.bus import Notice
 from tests.integration.api_harness import EVENTS_SECRET, Api, api, new_operator  # noqa: F401 (fixture)
@@ -92,33 +95,64 @@ async def test_bad_tokens_are_refused(api: Api, tmp_path: Path) -> None:
     assert good.status_code == 200
 
 
+def signed(body: bytes, secret: str = EVENTS_SECRET, *, msg_id: str | None = None) -> dict[str, str]:
+    return webhooks.sign([secret], msg_id or f"msg_{time.time_ns()}", body, now=time.time())
+
+
+def notices(events: Any) -> list[Notice]:
+    """The Notices queued so far (monitor ticks share the bus)."""
+    found = []
+    while not events.empty():
+        event = events.get_nowait()
+        if isinstance(event, Notice):
+            found.append(event)
+    return found
+
+
 async def test_signed_external_events_reach_the_bus(api: Api) -> None:
     events = api.conductor.bus.subscribe()
     body = json.dumps({"type": "ci.failed", "source": "github", "summary": "main is red",
                        "data": {"run": 7}}).encode()
     unsigned = await api.client.post("/api/events", content=body, headers={"content-type": "application/json"})
-    assert unsigned.status_code == 401
-    wrong = await api.client.post("/api/events", content=body,
-                                  headers={SIGNATURE_HEADER: sign_event("not-the-secret", body)})
-    assert wrong.status_code == 401
-    signed = await api.client.post("/api/events", content=body,
-                                   headers={SIGNATURE_HEADER: sign_event(EVENTS_SECRET, body)})
-    assert signed.status_code == 202
-    notice = events.get_nowait()
-    assert isinstance(notice, Notice) and notice.kind == "external.ci.failed"
+    assert unsigned.status_code == 401 and "webhook-id" in unsigned.json()["detail"]
+    wrong = await api.client.post("/api/events", content=body, headers=signed(body, "not-the-secret"))
+    assert wrong.status_code == 401 and "webhook-signature" in wrong.json()["detail"]
+    good = await api.client.post("/api/events", content=body, headers=signed(body, msg_id="msg_ci_1"))
+    assert good.status_code == 202 and good.json()["id"] == "msg_ci_1"  # the sender's id is the event id
+    (notice,) = notices(events)
+    assert notice.kind == "external.ci.failed"
     assert notice.message == "main is red" and notice.data["data"] == {"run": 7}
-    assert notice.data["event_id"] == signed.json()["id"]
+    assert notice.data["event_id"] == "msg_ci_1"
 
     bad = json.dumps({"type": "Has Spaces", "source": "x"}).encode()
-    invalid = await api.client.post("/api/events", content=bad, headers={SIGNATURE_HEADER: sign_event(EVENTS_SECRET, bad)})
+    invalid = await api.client.post("/api/events", content=bad, headers=signed(bad))
     assert invalid.status_code == 400 and [e["field"] for e in invalid.json()["errors"]] == ["type"]
     huge = b"{" + b" " * MAX_EVENT_BYTES + b"}"
-    too_big = await api.client.post("/api/events", content=huge, headers={SIGNATURE_HEADER: sign_event(EVENTS_SECRET, huge)})
+    too_big = await api.client.post("/api/events", content=huge, headers=signed(huge))
     assert too_big.status_code == 413
-    assert events.empty()  # only the one good event got through
+    assert notices(events) == []  # only the one good event got through
 
     api.app.state.settings = api.conductor.settings.model_copy(
-        update={"api": api.conductor.settings.api.model_copy(update={"events_secret": None})})
-    disabled = await api.client.post("/api/events", content=body,
-                                     headers={SIGNATURE_HEADER: sign_event(EVENTS_SECRET, body)})
+        update={"api": api.conductor.settings.api.model_copy(update={"events_secret": []})})
+    disabled = await api.client.post("/api/events", content=body, headers=signed(body))
     assert disabled.status_code == 503
+
+
+async def test_event_data_never_overrides_the_validated_fields(api: Api, monkeypatch: Any) -> None:
+    routed: list[dict[str, Any]] = []
+
+    async def dispatch(event_type: str, context: dict[str, Any], **_: Any) -> None:
+        routed.append(context)
+
+    monkeypatch.setattr(api.conductor.router, "dispatch", dispatch)
+    body = json.dumps({"type": "alert", "source": "pager", "task_id": "task_1", "summary": "disk full",
+                       "data": {"event_id": "forged", "task_id": "someone_elses", "source": "admin",
+                                "summary": "all clear", "severity": "high"}}).encode()
+    response = await api.client.post("/api/events", content=body, headers=signed(body, msg_id="msg_alert_1"))
+    assert response.status_code == 202
+    for _ in range(50):
+        if routed:
+            break
+        await asyncio.sleep(0.02)
+    assert routed == [{"event_id": "msg_alert_1", "task_id": "task_1", "source": "pager",
+                       "summary": "disk full", "severity": "high"}]

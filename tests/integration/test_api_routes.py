@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from fleet_tui.domain.models import CIStatus, Tier
 from fleet_tui.domain.status import TaskStatus
@@ -62,6 +63,12 @@ async def test_spawn_refusals(api: Api) -> None:
     assert bad.status_code == 400
     errors = field_errors(bad)
     assert {"description", "priority", "surprise"} <= set(errors)
+    for loose in (True, "50", 50.0):  # a boolean is not an integer, nor is text or a float
+        for field in ("priority", "max_retries"):
+            lax = await api.client.post("/api/fleet/spawn", headers=api.auth(sovereign),
+                                        json=api.spawn_body("x", **{field: loose}))
+            assert lax.status_code == 400 and list(field_errors(lax)) == [field], (field, loose, lax.text)
+            assert "integer" in field_errors(lax)[field]
     not_absolute = await api.client.post("/api/fleet/spawn", headers=api.auth(sovereign),
                                          json={"description": "x", "repo": "repo"})
     assert not_absolute.status_code == 400 and "absolute path" in not_absolute.text
@@ -214,8 +221,8 @@ async def test_config_is_for_sovereigns_and_redacts_secrets(api: Api) -> None:
     config = await api.client.get("/api/fleet/config", headers=api.auth(sovereign))
     assert config.status_code == 200
     assert config.json()["governor"]["tier_limits"]["builder"] == 1
-    assert config.json()["notifications"]["telegram_bot_token"] == "***"
-    assert config.json()["api"]["events_secret"] == "***"
+    assert config.json()["notifications"]["telegram_bot_token"] == "**********"
+    assert config.json()["api"]["events_secret"] == ["**********"]
     assert "telegram-secret-token" not in config.text and "test-events-secret" not in config.text
 
 
@@ -225,11 +232,12 @@ async def test_metrics_and_test_notification(api: Api) -> None:
     assert (await api.client.get("/api/fleet/metrics")).status_code == 401
     metrics = await api.client.get("/api/fleet/metrics", headers=api.auth(observer))
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
-    values = dict(line.split(" ") for line in metrics.text.splitlines() if not line.startswith("#"))
-    assert values["fleet_governor_admissions_total"] == "1"
-    assert values["fleet_active_agents"] == "1"
-    assert values["fleet_monitor_running"] == "1"
-    assert "# TYPE fleet_governor_denial_count counter" in metrics.text
+    samples = {(s.name, tuple(s.labels.items())): s.value
+               for family in text_string_to_metric_families(metrics.text) for s in family.samples}
+    assert samples[("fleet_governor_admissions_total", ())] == 1
+    assert samples[("fleet_active_agents", (("tier", "builder"),))] == 1
+    assert samples[("fleet_monitor_running", ())] == 1
+    assert samples[("fleet_governor_denials_total", ())] == 0
 
     events = api.conductor.bus.subscribe()
     assert (await api.client.post("/api/fleet/notifications/test", headers=api.auth(observer))).status_code == 403

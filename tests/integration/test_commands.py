@@ -125,7 +125,7 @@ BAD = [
     ("spawn", "abcdef123456", {"request": {"description": "d", "repo": "/r"}}, "task_id", "empty for spawn"),
     ("spawn", None, {}, "args", "spawn takes one argument"),
     ("spawn", None, {"request": {"description": "d", "repo": "/r", "priority": 500}}, "priority", "100"),
-    ("spawn", None, {"request": {"description": "d", "repo": "/r", "colour": "red"}}, "colour", "not permitted"),
+    ("spawn", None, {"request": {"description": "d", "repo": "/r", "colour": "red"}}, "colour", "is not a known field"),
 ]
 
 

@@ -410,7 +410,8 @@ async def test_demo_agent_commits_inside_container(
     prompt = "Add a greeting\nFLEET-DEMO: write hello.txt hi from a container\n"
     await runtime.spawn(
         AgentLaunch(task_id, worktree, [sys.executable, "-m", "fleet_tui.infra.demo_agent"],
-                    prompt=prompt)
+                    prompt=prompt, git_admin=repo / ".git" / "worktrees" / "wt", git_common=repo / ".git",
+                    git_branch="task/demo")
     )
     state = await wait_exit(runtime, task_id, within_s=30)
     output = "\n".join(await runtime.tail(task_id, 50))
@@ -425,7 +426,8 @@ async def test_agent_cannot_plant_hooks_or_config_in_the_users_repository(
     make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], tmp_path: Path
 ) -> None:
     """The common git dir is shared with the user's own checkout, whose git runs its hooks
-    and obeys its config: only what a commit writes is writable from the container."""
+    and obeys its config: only what a commit on the task branch writes is writable from the
+    container (objects, that branch's ref and reflog, the worktree's admin dir)."""
     repo = make_repo(tmp_path / "repo")
     worktree = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", "-b", "task/probe", str(worktree), "main")
@@ -436,17 +438,20 @@ async def test_agent_cannot_plant_hooks_or_config_in_the_users_repository(
         for name, path in [("hooks", common / "hooks" / "post-checkout"), ("config", common / "config.new"),
                            ("packed", common / "packed-refs.lock"), ("objects", common / "objects" / "probe"),
                            ("refs", common / "refs" / "heads" / "probe.lock"), ("logs", common / "logs" / "probe"),
+                           ("alternates", common / "objects" / "info" / "alternates"),
+                           ("branch", common / "refs" / "heads" / "task" / "probe.lock"),
+                           ("reflog", common / "logs" / "refs" / "heads" / "task" / "probe.lock"),
                            ("admin", admin / "probe")])
     config_before = (common / "config").read_bytes()
     runtime = make_runtime()
     task_id = task_ids()
     await runtime.spawn(AgentLaunch(task_id, worktree, sh(probe + "\necho x >> " + str(common / "config")),
-                                    prompt=""))
+                                    prompt="", git_admin=admin, git_common=common, git_branch="task/probe"))
     await wait_exit(runtime, task_id)
     out = "\n".join(await runtime.tail(task_id, 50))
-    for name in ("hooks", "config", "packed"):
+    for name in ("hooks", "config", "packed", "refs", "logs", "alternates"):
         assert f"{name}=readonly" in out, out
-    for name in ("objects", "refs", "logs", "admin"):
+    for name in ("objects", "branch", "reflog", "admin"):
         assert f"{name}=writable" in out, out
     assert (common / "config").read_bytes() == config_before
     assert not (common / "hooks" / "post-checkout").exists()

@@ -18,9 +18,10 @@ async def test_an_external_event_runs_its_routed_sequence(make_conductor: Any) -
     await conductor.router.admin.upsert(admin, "route", {"event_type": "external.alert",
                                                          "sequence_name": "page_oncall", "match": {}},
                                         platform=True)
-    event_id = api_support.publish_external_event(conductor, kind="alert", source="pager", task_id=None,
-                                                  summary="disk almost full", data={"host": "ci-1"})
-    assert event_id
+    event = dict(event_id="msg_disk_1", kind="alert", source="pager", task_id=None,
+                 summary="disk almost full", data={"host": "ci-1"}, replay_window_s=600)
+    assert await api_support.publish_external_event(conductor, **event)
+    assert not await api_support.publish_external_event(conductor, **event)  # the same id again
     for _ in range(100):
         async with conductor.parts.db.system() as conn:
             rows = await conn.fetch("SELECT type, payload FROM fleet_notifications WHERE type = 'health_alert'")

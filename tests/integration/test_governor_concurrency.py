@@ -81,7 +81,7 @@ async def test_three_processes_at_once_never_exceed_the_limit(
     op_id = f"arch-{uuid.uuid4().hex[:8]}"
     root = Path(__file__).resolve().parents[2]
     procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER, db_settings.database.url, str(tmp_path / f"d{i}"), op_id, str(i),
+        sys.executable, "-c", WORKER, db_settings.database_url, str(tmp_path / f"d{i}"), op_id, str(i),
         cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for i in range(3)]
     peak = 0
     while any(p.returncode is None for p in procs):

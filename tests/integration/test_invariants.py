@@ -19,7 +19,7 @@ def by_id(results: list[Any]) -> dict[str, Any]:
 
 
 async def plant(conductor: Conductor, sql: str, *args: Any) -> None:
-    conn = await asyncpg.connect(conductor.settings.database.url)
+    conn = await asyncpg.connect(conductor.settings.database_url)
     try:
         await conn.execute(sql, *args)
     finally:

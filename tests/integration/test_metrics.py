@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 from fleet_tui.engine.breaker import BreakerRegistry
 from fleet_tui.engine.health import HealthMonitor, HealthThresholds
 from fleet_tui.engine.logsink import DatabaseLogHandler, cleanup
-from fleet_tui.engine.metrics import collect, render_prometheus
+from prometheus_client.parser import text_string_to_metric_families
+
+from fleet_tui.engine.metrics import collect, exposition
 from fleet_tui.engine.tracing import span, trace
 from fleet_tui.store import executions
 from fleet_tui.store import logs as log_store
@@ -29,17 +31,26 @@ async def two_tasks_one_failed_run(c, git_repo):
 
 async def test_metrics_figures_and_prometheus_text(make_conductor, git_repo) -> None:
     c = await make_conductor()
-    await two_tasks_one_failed_run(c, git_repo)
+    op = await two_tasks_one_failed_run(c, git_repo)
+    # A spawn that fails before any agent runs is a failed attempt too (no execution row).
+    for name in ("three", "four"):
+        task = await c.registry.create(op, description=name, repo=str(git_repo), base_branch="main",
+                                       task_type="docs", agent="demo")
+        spawning = await c.registry.transition(task.id, task.version, "spawning", operator=None)
+        await c.registry.transition(task.id, spawning.version, "failed", operator=None, reason="worktree failed")
     c.governor.denials = 3
     values = await collect(c.parts.db, conductor=c)
-    assert (values["active_agents"], values["total_spawns"], values["total_failures"]) == (2, 1, 1)
-    assert values["retry_rate"] == 0.5 and values["governor_denial_count"] == 3
+    assert (values["active_agents"], values["total_spawns"], values["total_failures"]) == (4, 1, 2)
+    assert values["retry_rate"] == 0.25 and values["governor_denial_count"] == 3
     assert values["outbox_pending"] >= 2 and values["dlq_depth"] == 0
-    text = render_prometheus(values)
-    assert "# TYPE fleet_active_agents gauge\nfleet_active_agents 2\n" in text
-    assert "# TYPE fleet_total_failures counter\nfleet_total_failures 1\n" in text
-    assert "fleet_retry_rate 0.5\n" in text
-    assert all(line.startswith(("# HELP fleet_", "# TYPE fleet_", "fleet_")) for line in text.splitlines())
+
+    families = {f.name: f for f in text_string_to_metric_families((await exposition(c.parts.db, conductor=c)).decode())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert sum(s.value for s in families["fleet_active_agents"].samples) == 4
+    assert samples[("fleet_task_failures_total", (("agent", "demo"),))] == 2
+    assert samples[("fleet_governor_denials_total", ())] == 3
+    assert samples[("fleet_tasks", (("status", "failed"),))] == 2
+    assert all(name.startswith("fleet_") for name in families)
 
 
 async def test_health_snapshot_alerts_once_per_crossing(make_conductor, git_repo) -> None:

@@ -168,3 +168,25 @@ async def test_reconcile_survives_its_backend_being_terminated_after_the_claim(
     assert cuts == 2
     task = await registry.get(task_id, operator=SYSTEM)
     assert task.status == S.RUNNING  # its agent is alive: reconciling left it to the monitor
+
+
+async def test_edits_left_uncommitted_are_committed_by_the_conductor(make_conductor: Any, git_repo: Path) -> None:
+    """Exit 0 with edits but no commit is a change, not no_change: the conductor commits it
+    under its own identity (audited), untracked files included, .gitignore respected."""
+    (git_repo / ".gitignore").write_text("*.log\n")
+    subprocess.run(["git", "-C", str(git_repo), "add", ".gitignore"], check=True)
+    subprocess.run(["git", "-C", str(git_repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
+                    "ignore logs"], check=True)
+    conductor = await make_conductor()
+    task_id = await spawn(conductor, git_repo, "Add notes\nFLEET-DEMO: write notes/new.md fresh notes\n"
+                                               "FLEET-DEMO: write debug.log noise\nFLEET-DEMO: no-commit")
+    await conductor.start()
+    task = await wait_for(conductor, task_id, lambda t: t.status not in (S.SPAWNING, S.RUNNING), timeout_s=30)
+    assert task.status in (S.PR_CREATED, S.REVIEWING, S.READY), task.failure_reason
+    detail = await conductor.detail(SYSTEM, task_id)
+    (committed,) = [r["detail"] for r in detail.audit if r["action"] == "conductor_committed"]
+    assert committed["files"] == ["notes/new.md"]
+    log = subprocess.run(["git", "-C", task.worktree_path, "log", "-1", "--format=%an|%s", "--name-only"],
+                         capture_output=True, text=True, check=True).stdout
+    assert log.startswith("fleet-tui conductor|Add notes") and "notes/new.md" in log and "debug.log" not in log
+    assert (Path(task.worktree_path) / "debug.log").exists()  # ignored, left as it was

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
+import pytest
+
+from fleet_tui.domain import webhooks
 from fleet_tui.domain.models import Operator, Tier
 from fleet_tui.engine.outbox_relay import OutboxRelay, PgNotifySink, TerminalNotificationSink
-from fleet_tui.infra.webhook_sink import EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookSink, sink_name, verify
+from fleet_tui.infra.webhook_sink import WebhookSink, sink_name
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outbox as outbox_store
 from fleet_tui.store.db import Database
@@ -161,7 +165,8 @@ async def test_webhook_sink_posts_signed_events_over_loopback(outbox_db: Databas
     ids = await write_events(outbox_db, 3)
     http_receiver.script = [500]  # the first request fails: that event is retried
     url = http_receiver.base_url + "/hooks/secret-token-in-path"
-    sink = WebhookSink(url, secret="s3cret")
+    old_key, new_key = "whsec_" + "b2xkLWtleS0wMTIzNDU2Nzg5", "s3cret"
+    sink = WebhookSink(url, secrets=[new_key, old_key])  # rotation: both keys sign
     relay = OutboxRelay(outbox_db, fast_outbox(backoff_base_s=0, backoff_cap_s=0), [sink])
     try:
         await relay.drain()
@@ -169,10 +174,13 @@ async def test_webhook_sink_posts_signed_events_over_loopback(outbox_db: Databas
         await sink.close()
     by_event: dict[str, int] = {}
     for path, headers, body in http_receiver.requests:
-        assert verify("s3cret", body, headers[SIGNATURE_HEADER.lower()])
-        assert not verify("other", body, headers[SIGNATURE_HEADER.lower()])
         event = json.loads(body)
-        assert headers[EVENT_ID_HEADER.lower()] == event["event_id"]
+        for key in (new_key, old_key):  # a receiver holding either key accepts it
+            assert webhooks.verify([key], headers, body, now=time.time()) == event["event_id"]
+        with pytest.raises(webhooks.SignatureRefused):
+            webhooks.verify(["other"], headers, body, now=time.time())
+        with pytest.raises(webhooks.SignatureRefused):  # bound to its moment
+            webhooks.verify([new_key], headers, body, now=time.time() + 301)
         by_event[event["event_id"]] = by_event.get(event["event_id"], 0) + 1
     known = await event_ids(outbox_db)
     assert set(by_event) == {known[i] for i in ids}
@@ -184,7 +192,7 @@ async def test_webhook_sink_posts_signed_events_over_loopback(outbox_db: Databas
 async def test_webhook_errors_never_quote_the_url(outbox_db: Database) -> None:
     await write_events(outbox_db, 1)
     url = "http://127.0.0.1:9/hooks/very-secret-token"  # discard port: connection refused
-    relay = OutboxRelay(outbox_db, fast_outbox(), [WebhookSink(url, secret=None)])
+    relay = OutboxRelay(outbox_db, fast_outbox(), [WebhookSink(url)])
     await relay.run_once()
     await relay.stop()
     (row,) = await rows(outbox_db)

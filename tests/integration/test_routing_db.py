@@ -68,7 +68,7 @@ async def test_unavailable_agents_and_models_are_skipped(make_conductor: Any, gi
                                      agents__routes={TaskType.REFACTOR: "codex:no-such-model"})
     bug = await conductor.parts.route(operator(), request(TaskType.BUG_FIX, git_repo))
     assert bug.source == "fallback" and bug.agent == "demo"
-    assert "claude/opus: unavailable" in bug.skipped
+    assert any(s.startswith("claude/opus: ") for s in bug.skipped), bug.skipped  # not installed, or no key
     refactor = await conductor.parts.route(operator(), request(TaskType.REFACTOR, git_repo))
     assert "codex/no-such-model: unavailable" in refactor.skipped and refactor.agent == "demo"
 

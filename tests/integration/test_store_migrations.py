@@ -4,6 +4,10 @@ catalogue; CHECKs reject bad rows; triggers fire; two migrators never collide.""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -14,6 +18,7 @@ from fleet_tui.store.tasks import LIVE_SQL
 from tests.integration.store_catalogue import expected_catalogue, expected_file, read_catalogue
 
 ALL = [m.version for m in migrations.load_migrations()]
+FLEET_TUI = str(Path(sys.executable).with_name("fleet-tui"))
 
 
 async def catalogue_of(url: str):
@@ -144,3 +149,31 @@ async def test_live_task_queries_use_the_partial_index(database) -> None:
         plan = "\n".join(r[0] for r in await conn.fetch(
             f"EXPLAIN SELECT count(*) FROM fleet_tasks WHERE operator_id = 'x' AND {LIVE_SQL}"))
     assert "fleet_tasks_live_idx" in plan
+
+
+async def test_an_applied_migration_edited_since_is_refused_and_shown(fresh_database, tmp_path) -> None:
+    url = await fresh_database()
+    await migrations.upgrade(url, 2)
+    states = await migrations.status(url)
+    assert [s.checksum_ok for s in states] == [True, True] + [None] * (len(ALL) - 2)
+    conn = await asyncpg.connect(url)
+    try:  # what the ledger holds for 002 is no longer what its file says
+        await conn.execute(f"UPDATE {migrations.LEDGER_TABLE} SET checksum = repeat('0', 64) WHERE version = 2")
+    finally:
+        await conn.close()
+    with pytest.raises(migrations.MigrationEditedError) as caught:
+        await migrations.upgrade(url)
+    assert str(caught.value).startswith("migration 002_executions was edited after it was applied")
+    assert [s.checksum_ok for s in await migrations.status(url)][:2] == [True, False]
+    assert [s.version for s in await migrations.status(url) if s.applied_at] == [1, 2]  # nothing more ran
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
+    env.update(FLEET_DATABASE__URL=url, FLEET_DATA_DIR=str(tmp_path / "data"))
+    up = subprocess.run([FLEET_TUI, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert up.returncode == 4 and up.stdout == ""
+    assert up.stderr.count("\n") == 1 and "002_executions was edited after it was applied" in up.stderr
+    status = subprocess.run([FLEET_TUI, "db", "status"], env=env, capture_output=True, text=True, timeout=120)
+    assert status.returncode == 4
+    lines = status.stdout.splitlines()
+    assert lines[1].split()[:2] == ["001", "core"] and lines[1].endswith("checksum ok")
+    assert lines[2].endswith("EDITED since applied") and lines[3].split()[2] == "pending"

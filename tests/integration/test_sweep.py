@@ -25,7 +25,7 @@ async def test_sweep_removes_old_finished_worktrees_and_keeps_live_ones(make_con
     done_path = Path(finished.worktree_path or "")
     assert done_path.is_dir()
     (done_path / "uncommitted.txt").write_text("left behind\n")
-    conn = await asyncpg.connect(conductor.settings.database.url)  # age it past retention
+    conn = await asyncpg.connect(conductor.settings.database_url)  # age it past retention
     await conn.execute("UPDATE fleet_tasks SET completed_at = now() - interval '2 hours' WHERE id = $1", done.task.id)
     await conn.close()
 

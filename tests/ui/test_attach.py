@@ -48,7 +48,7 @@ async def test_attach_keeps_the_engine_running_and_returns_to_the_ui(
                                                            repo=str(git_repo)))).task
     fleet_socket = settings.runtime.tmux_socket
     env = {
-        "FLEET_DATABASE__URL": settings.database.url, "FLEET_DATA_DIR": str(settings.data_dir),
+        "FLEET_DATABASE__URL": settings.database_url, "FLEET_DATA_DIR": str(settings.data_dir),
         "FLEET_WORKTREE__BASE_DIR": str(settings.worktree_base),
         "FLEET_RUNTIME__TMUX_SOCKET": fleet_socket, "FLEET_MONITOR__INTERVAL_S": str(INTERVAL_S),
         "FLEET_CONFIG_FILE": "", "TERM": "xterm-256color", "PYTHONPATH": str(Path.cwd()),

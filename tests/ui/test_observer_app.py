@@ -36,7 +36,7 @@ async def test_observer_app_drives_a_conductor_running_in_another_process(
     existing = (await local.spawn(op, SpawnRequest(description="already here\nFLEET-DEMO: wait-input",
                                                    repo=str(git_repo)))).task
     s = local.settings
-    fleet = Fleet(s.database.url or "", s.data_dir.parent, s.runtime.tmux_socket)
+    fleet = Fleet(s.database_url or "", s.data_dir.parent, s.runtime.tmux_socket)
     fleet.extra_env["FLEET_RETRY__AUTO"] = "false"  # a failed task stays failed
     remote = fleet.start_conductor("remote")
     observer = Observer(s, local.parts.db, operator=op, timeout_s=20)

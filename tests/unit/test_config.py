@@ -3,11 +3,12 @@ from FLEET_CONFIG_FILE), and messages that name the field."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from fleet_tui.config import load_settings
+from fleet_tui.config import Settings, load_settings
 from fleet_tui.domain.errors import ConfigError
 from fleet_tui.domain.models import Tier
 
@@ -69,3 +70,35 @@ def test_a_missing_config_file_is_one_clear_message(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FLEET_CONFIG_FILE", "/nonexistent/fleet.toml")
     with pytest.raises(ConfigError, match="FLEET_CONFIG_FILE: no such file"):
         load_settings()
+
+
+SECRETS = {
+    "database": {"url": "postgresql://fleet:db-password-1@db.example/fleet"},
+    "notifications": {"discord_webhook_url": "https://discord.example/api/webhooks/1/discord-token-2",
+                      "telegram_bot_token": "123:telegram-token-3"},
+    "outbox": {"nats_url": "nats://user:nats-password-4@nats.example:4222",
+               "webhook_urls": ["https://hooks.example/receiver-token-5"],
+               "webhook_secret": "webhook-key-6 webhook-key-7"},
+    "api": {"events_secret": "whsec_ZXZlbnRzLWtleS04"},
+}
+SECRET_VALUES = ("db-password-1", "discord-token-2", "telegram-token-3", "nats-password-4",
+                 "receiver-token-5", "webhook-key-6", "webhook-key-7", "whsec_ZXZlbnRzLWtleS04")
+
+
+def test_no_secret_setting_shows_in_reprs_dumps_or_the_config_view() -> None:
+    from fleet_tui.engine.api_support import config_view
+
+    settings = Settings(**SECRETS)
+    shown = [repr(settings), str(settings), settings.model_dump_json(), json.dumps(config_view(settings))]
+    for text in shown:
+        assert not [v for v in SECRET_VALUES if v in text], text
+    assert config_view(settings)["database"]["url"] == "postgresql://fleet:***@db.example/fleet"
+    # the engine still gets the real values
+    assert settings.database_url == SECRETS["database"]["url"]
+    assert [k.get_secret_value() for k in settings.outbox.webhook_secret] == ["webhook-key-6", "webhook-key-7"]
+
+
+def test_a_malformed_whsec_key_is_refused_naming_the_field() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(api={"events_secret": "whsec_not*base64"})
+    assert "api.events_secret" in str(caught.value) and "base64" in str(caught.value)

@@ -338,3 +338,62 @@ def test_an_index_entry_that_does_not_match_its_key_is_refused(keystore: KeyStor
     index_path.write_text(json.dumps(doc))
     with pytest.raises(KeyStoreError, match="inconsistent"):
         keystore.verification_keys()
+
+
+# -- revocation, lifetime, rollover window ------------------------------------------------------
+
+
+def test_a_revoked_key_stops_verifying_at_once_through_a_warm_cache(
+        keystore: KeyStore, verifier: JwksCache, clock: FakeClock, tmp_path: Path) -> None:
+    token = mint(keystore, operator_id="alice", tier=Tier.BUILDER, issuer=ISS, audience=AUD)
+    assert verify(token, verifier, issuer=ISS, audience=AUD).id == "alice"  # the cache holds the key
+    kid = keystore.current().kid
+    # Another process (its own KeyStore on the same directory) revokes; our clock has not moved.
+    new_kid = KeyStore(tmp_path / "keys", clock=clock).revoke(kid)
+    assert new_kid and new_kid != kid
+    assert refused(token, verifier) == "unknown or retired signing key"
+    assert kid not in {k["kid"] for k in keystore.jwks()["keys"]}
+    assert not (tmp_path / "keys" / f"{kid}.pem").exists()
+    fresh = mint(keystore, operator_id="alice", tier=Tier.BUILDER, issuer=ISS, audience=AUD)
+    assert verify(fresh, verifier, issuer=ISS, audience=AUD).id == "alice"
+    assert [e.kid for e in keystore.entries() if e.revoked_at is not None] == [kid]  # on record
+    keystore.rotate()
+    assert kid in {e.kid for e in keystore.entries()}  # a rotation keeps the record
+    with pytest.raises(KeyError):
+        keystore.revoke("no-such-key-0123456789")
+
+
+def test_revoking_a_retired_key_cuts_its_rollover_short(keystore: KeyStore, verifier: JwksCache) -> None:
+    old = mint(keystore, operator_id="alice", tier=Tier.BUILDER, issuer=ISS, audience=AUD)
+    old_kid = keystore.current().kid
+    current = keystore.rotate()
+    assert verify(old, verifier, issuer=ISS, audience=AUD).id == "alice"  # inside the window
+    assert keystore.revoke(old_kid) is None  # not the current key: no new key needed
+    assert refused(old, verifier) == "unknown or retired signing key"
+    assert keystore.current().kid == current
+
+
+def test_a_key_holder_cannot_mint_a_token_longer_than_the_maximum(
+        keystore: KeyStore, verifier: JwksCache, clock: FakeClock) -> None:
+    key = keystore.current()
+    century = jwt.encode(claims_for(clock, exp=int(clock()) + 100 * 365 * DAY), key.private_key,
+                         algorithm="ES256", headers={"kid": key.kid})
+    assert refused(century, verifier) == "token lifetime exceeds the maximum"
+    month = jwt.encode(claims_for(clock, exp=int(clock()) + 30 * DAY), key.private_key,
+                       algorithm="ES256", headers={"kid": key.kid})
+    assert verify(month, verifier, issuer=ISS, audience=AUD).id == "bob"
+    with pytest.raises(AuthError, match="lifetime"):
+        verify(month, verifier, issuer=ISS, audience=AUD, max_ttl_s=7 * DAY)
+    with pytest.raises(ValueError):
+        mint(keystore, operator_id="bob", tier=Tier.BUILDER, issuer=ISS, audience=AUD, ttl_s=31 * DAY)
+
+
+def test_the_rollover_window_is_configurable(tmp_path: Path, clock: FakeClock) -> None:
+    keystore = KeyStore(tmp_path / "keys", clock=clock, rollover_s=60)
+    verifier = JwksCache.for_keystore(keystore)
+    token = mint(keystore, operator_id="alice", tier=Tier.BUILDER, issuer=ISS, audience=AUD)
+    keystore.rotate()
+    clock.advance(59)
+    assert verify(token, verifier, issuer=ISS, audience=AUD).id == "alice"
+    clock.advance(2)
+    assert refused(token, verifier) == "unknown or retired signing key"

@@ -23,7 +23,7 @@ WORK = Path("/w/tree")
 
 
 def test_builtins_cover_every_shipped_agent() -> None:
-    assert set(builtin_profiles()) == {"claude", "codex", "aider", "gemini", "custom", "demo"}
+    assert set(builtin_profiles()) == {"claude", "codex", "aider", "gemini", "opencode", "custom", "demo"}
 
 
 def test_demo_argv_runs_the_package_module_with_model_flag() -> None:
@@ -36,7 +36,8 @@ def test_demo_argv_runs_the_package_module_with_model_flag() -> None:
 def test_model_flag_sits_where_the_marker_is() -> None:
     codex = builtin_profiles()["codex"]
     argv = build_argv(codex, model="o4-mini", prompt_file=None, workdir=WORK)
-    assert argv == ["codex", "exec", "--full-auto", "--model", "o4-mini", "-"]
+    assert argv[:2] == ["codex", "exec"] and "--full-auto" not in argv  # removed in 0.16x
+    assert argv[-3:] == ["--model", "o4-mini", "-"]
 
 
 def test_no_model_drops_the_flag() -> None:
@@ -102,7 +103,14 @@ def test_usage_is_read_from_each_cli_format() -> None:
     aider = parse_usage(p["aider"], "Tokens: 2.3k sent, 150 received. Cost: $0.01 message, $0.05 session.\n"
                                     "Tokens: 4.1k sent, 1,200 received. Cost: $0.02 message, $0.07 session.")
     assert (aider.input_tokens, aider.output_tokens, aider.cost_usd) == (4100, 1200, 0.07)
-    assert parse_usage(p["codex"], "tokens used: 12,345").total_tokens == 12345
+    codex_events = ('{"type":"thread.started","thread_id":"th-1"}\n'
+                    '{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":7}}\n'
+                    '{"type":"turn.completed","usage":{"input_tokens":50,"cached_input_tokens":0,"output_tokens":3}}')
+    codex = parse_usage(p["codex"], codex_events)  # raw events (a container's log)
+    assert (codex.input_tokens, codex.output_tokens, codex.cached_tokens, codex.total_tokens,
+            codex.session_id) == (150, 10, 40, 160, "th-1")
+    summary = "  assistant: done\n\x1b[2m[fleet] usage input_tokens=5 output_tokens=6 cached_tokens=0 total_tokens=11\x1b[0m\n"
+    assert parse_usage(p["gemini"], summary).total_tokens == 11  # the launcher's summary, ANSI stripped
     assert parse_usage(p["demo"], "no figures here") is None
     assert parse_usage(p["gemini"], "anything") is None
 

@@ -52,7 +52,7 @@ def test_longest_chain_and_cycles() -> None:
 def test_malformed_input_names_the_field_and_the_rule() -> None:
     with pytest.raises(ValidationFailed) as err:
         parse(Conditions, {"min_confidence": 2}, field="conditions")
-    assert err.value.field == "conditions.min_confidence" and "less than or equal to 1" in err.value.rule
+    assert err.value.field == "conditions.min_confidence" and "must be at most 1" in err.value.rule
     with pytest.raises(ValidationFailed) as dup:
         parse(Sequence, {"name": "s", "steps": [{"name": "x", "adapter": "notify"}] * 2}, field="sequence")
     assert dup.value.field == "sequence.steps" and "unique" in dup.value.rule

@@ -84,3 +84,29 @@ def test_parser_wires_the_verbs_to_their_handlers(data_dir: Path,
     token = capsys.readouterr().out.strip()
     assert verify(token, verifier_for(data_dir), issuer="fleet-tui",
                   audience="fleet-tui").tier is Tier.OBSERVER
+
+
+def test_revoke_and_list(data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_token_mint(mint_args()) == 0
+    token = capsys.readouterr().out.strip()
+    keystore = KeyStore(data_dir / "keys")
+    kid = keystore.current().kid
+    assert main(["token", "revoke", "not a kid"]) == 2
+    assert main(["token", "revoke", "A" * 43]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "no signing key" in err and "Traceback" not in err
+    assert main(["token", "revoke", kid]) == 0
+    assert capsys.readouterr().out.startswith(f"revoked {kid}; new signing key ")
+    with pytest.raises(Exception, match="unknown or retired"):
+        verify(token, verifier_for(data_dir), issuer="fleet-tui", audience="fleet-tui")
+    assert main(["token", "list", "--json"]) == 0
+    states = {row["kid"]: row["state"] for row in json.loads(capsys.readouterr().out)}
+    assert states[kid] == "revoked" and sorted(states.values()) == ["current", "revoked"]
+
+
+def test_mint_refuses_a_ttl_over_the_configured_maximum(data_dir: Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEET_API__MAX_TOKEN_TTL_S", "600")
+    assert run_token_mint(mint_args(ttl=601)) == 2
+    assert "api.max_token_ttl_s" in capsys.readouterr().err
+    assert run_token_mint(mint_args(ttl=600)) == 0

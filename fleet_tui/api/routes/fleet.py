@@ -25,7 +25,6 @@ router = APIRouter(tags=["fleet"])
 
 SpawnOperator = builder("spawn")
 NotifyOperator = builder("sending a test notification")
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @router.post(
@@ -33,7 +32,7 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
     responses={
         200: {"model": SpawnResult, "description": "a task with this idempotency key exists; it is returned"},
         202: {"model": SpawnResult, "description": "admitted but queued until the fleet has capacity"},
-        **error_responses(400, 401, 403),
+        **error_responses(400, 401, 403, 503),
     },
 )
 async def spawn(
@@ -42,7 +41,8 @@ async def spawn(
                                                   description="repeat-safe key; wins over the body's")] = None,
 ) -> SpawnResult:
     """201 with the new task (a saga failure shows as a failed task with its reason);
-    403 with the governor's explanation when the tier limit is reached."""
+    403 with the governor's explanation when the tier limit is reached; 503 when the task's
+    runtime (the Docker engine, tmux) cannot be reached: nothing is made."""
     result = await conductor.spawn(op, body.to_request(idempotency_key))
     if result.queued:
         response.status_code = 202
@@ -70,12 +70,14 @@ async def fleet_config(conductor: ConductorDep, op: SovereignDep) -> dict[str, A
 @router.get(
     "/api/fleet/metrics", response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                     "description": "Prometheus text format 0.0.4"},
+                     "description": "Prometheus text exposition (prometheus_client's)"},
                **error_responses(401)},
 )
-async def fleet_metrics(conductor: ConductorDep, op: OperatorDep) -> PlainTextResponse:
-    """Engine figures; execution totals cover the history the token may see (admin: all)."""
-    return PlainTextResponse(await api_support.metrics_text(conductor, op), media_type=PROMETHEUS_TEXT)
+async def fleet_metrics(conductor: ConductorDep, op: OperatorDep) -> Response:
+    """The fleet's figures (fleet-wide, from the database) and this conductor's counters and
+    histograms; any valid token may scrape."""
+    body, content_type = await api_support.metrics_text(conductor, op)
+    return Response(body, media_type=content_type)
 
 
 @router.post("/api/fleet/notifications/test", status_code=202, response_model=Accepted,

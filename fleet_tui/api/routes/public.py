@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -12,11 +11,11 @@ from pydantic import ValidationError
 from fleet_tui.api.deps import conductor_of
 from fleet_tui.api.errors import error_json, error_responses
 from fleet_tui.api.schemas import Accepted, ExternalEvent, FieldError, HealthOut, Jwks
+from fleet_tui.domain import webhooks
 from fleet_tui.engine import api_support
 
 router = APIRouter(tags=["public"])
 
-SIGNATURE_HEADER = "X-Hub-Signature-256"  # GitHub's name, so forge webhooks work as they are
 MAX_EVENT_BYTES = 64 * 1024
 
 
@@ -50,28 +49,34 @@ async def jwks(request: Request) -> JSONResponse:
 
 @router.post(
     "/api/events", status_code=202, response_model=Accepted,
-    responses=error_responses(400, 401, 413, 503),
+    responses=error_responses(400, 401, 409, 413, 503),
     openapi_extra={
-        "description": (f"An external event (forge webhook, alert). The raw body must be signed: "
-                        f"`{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the body with the "
-                        f"configured events secret>`. Published on the engine's bus for the "
-                        f"event router."),
+        "description": ("An external event (forge webhook, alert), signed with the Standard "
+                        f"Webhooks scheme: `{webhooks.ID_HEADER}` (becomes the event id), "
+                        f"`{webhooks.TIMESTAMP_HEADER}` (unix seconds, within the tolerance "
+                        f"window) and `{webhooks.SIGNATURE_HEADER}: v1,<base64 HMAC-SHA256 of "
+                        "'<id>.<timestamp>.<body>'>` with one of the configured keys. An id seen "
+                        "before is refused with 409 (replay). Published on the engine's bus for "
+                        "the event router."),
         "requestBody": {"required": True,
                         "content": {"application/json": {"schema": ExternalEvent.model_json_schema()}}},
     },
 )
 async def external_event(request: Request) -> JSONResponse:
-    secret = request.app.state.settings.api.events_secret
-    if not secret:
+    settings = request.app.state.settings.api
+    if not settings.events_secret:
         return error_json(503, "external events are disabled: set api.events_secret "
                                "(FLEET_API__EVENTS_SECRET)")
     body = await _read_capped(request)
     if body is None:
         return error_json(413, f"event body exceeds {MAX_EVENT_BYTES} bytes")
     # The signature is checked on the raw bytes before anything parses them.
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), request.headers.get(SIGNATURE_HEADER, "").encode()):
-        return error_json(401, f"missing or bad {SIGNATURE_HEADER} signature")
+    try:
+        event_id = webhooks.verify([k.get_secret_value() for k in settings.events_secret],
+                                   request.headers, body, now=time.time(),
+                                   tolerance_s=settings.events_tolerance_s)
+    except webhooks.SignatureRefused as exc:
+        return error_json(401, str(exc))
     try:
         event = ExternalEvent.model_validate_json(body)
     except ValidationError as exc:
@@ -79,9 +84,12 @@ async def external_event(request: Request) -> JSONResponse:
                   for e in exc.errors()]
         return error_json(400, "invalid event: " + "; ".join(f"{e.field}: {e.rule}" for e in errors[:5]),
                           errors)
-    event_id = api_support.publish_external_event(
-        conductor_of(request), kind=event.type, source=event.source, task_id=event.task_id,
-        summary=event.summary, data=event.data)
+    accepted = await api_support.publish_external_event(
+        conductor_of(request), event_id=event_id, kind=event.type, source=event.source,
+        task_id=event.task_id, summary=event.summary, data=event.data,
+        replay_window_s=2 * settings.events_tolerance_s)
+    if not accepted:
+        return error_json(409, f"event {event_id} was already received ({webhooks.ID_HEADER} replayed)")
     return JSONResponse(Accepted(id=event_id).model_dump(), status_code=202)
 
 
@@ -94,8 +102,3 @@ async def _read_capped(request: Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def sign_event(secret: str, body: bytes) -> str:
-    """The signature header value a sender computes (for tests and scripts)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -3,11 +3,12 @@ their conditions. Parsing turns pydantic's errors into ValidationFailed naming t
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleet_tui.domain.errors import ValidationFailed
+from fleet_tui.domain.validation import M, validated
 
 MAX_CHAIN_DEPTH = 5
 MAX_STEP_RETRIES = 2
@@ -111,25 +112,9 @@ class Policy(_Frozen):
             "handoffs": {"__all__": {"operator_id"}}})
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
 def parse(model: type[M], data: Any, *, field: str) -> M:
     """model.model_validate(data), refusing bad input as ValidationFailed('field.path', rule)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(part) for part in (field, *first["loc"]) if part != "")
-        raise ValidationFailed(path, _rule(first)) from None
-
-
-def _rule(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "is not a known field"
-    if error["type"] == "literal_error":
-        return "must be critical or best_effort"
-    return str(error["msg"]).removeprefix("Value error, ")
+    return validated(model, data, field=field)
 
 
 DEAD_LETTER_BASE_S = 60.0

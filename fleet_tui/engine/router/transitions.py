@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.config import ReviewerSpec
+from fleet_tui.domain.agent_failures import NOT_RETRIED, USAGE_LIMITED, WHY_NOT_RETRIED
+from fleet_tui.domain.errors import RUNTIME_UNAVAILABLE
 from fleet_tui.domain.models import TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import Notice
@@ -57,11 +59,26 @@ async def conclude_review(conductor: "Conductor", task: TaskRecord, sequence: Se
     return await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
 
 
+WAITED_OUT = {USAGE_LIMITED: "usage limited", RUNTIME_UNAVAILABLE: "runtime unavailable"}
+
+
 async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: str) -> dict[str, Any]:
     """The retry policy on a failed or rejected task: count the failure and schedule the next
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):
         return {"decision": "none", "status": str(task.status)}
+    if task.failure_reason in NOT_RETRIED:  # the same run would fail (or attack) the same way
+        reason = f"{task.failure_reason}: not retried ({WHY_NOT_RETRIED[task.failure_reason]})"
+        moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
+        return {"decision": "abandon", "status": str(moved.status), "reason": reason}
+    waited = (task.failure_context or {}).get("retry_at")
+    if task.failure_reason in WAITED_OUT and waited:
+        # a usage limit or a runtime that is down is no fault of the attempt: wait, spend no budget
+        reason = f"{WAITED_OUT[task.failure_reason]}: attempt {task.retry_count + 1} again at {waited}"
+        moved = await conductor.move(task, TaskStatus.RETRYING, TaskPatch(
+            metadata={**task.metadata, RETRY_AT_KEY: waited}), actor=actor, reason=reason)
+        conductor.bus.publish(Notice("retry_scheduled", task.id, reason))
+        return {"decision": "wait", "status": str(moved.status), "retry_at": waited, "reason": reason}
     load = await conductor.registry.count_all_active() / max(conductor.governor.fleet_capacity, 1)
     decision = RetryPolicy(conductor.settings.retry).decide(task, fleet_load=load)
     if not decision.retry:

@@ -102,8 +102,8 @@ def build_channels(settings: NotificationSettings, client: httpx.AsyncClient) ->
     """The configured remote channels; with none configured, the CLI line is the channel."""
     channels: list[Channel] = []
     if settings.discord_webhook_url:
-        channels.append(DiscordChannel(settings.discord_webhook_url, client))
+        channels.append(DiscordChannel(settings.discord_webhook_url.get_secret_value(), client))
     if settings.telegram_bot_token and settings.telegram_chat_id:
-        channels.append(TelegramChannel(settings.telegram_bot_token, settings.telegram_chat_id,
+        channels.append(TelegramChannel(settings.telegram_bot_token.get_secret_value(), settings.telegram_chat_id,
                                         client, api_base=settings.telegram_api_base))
     return channels or [CliChannel()]

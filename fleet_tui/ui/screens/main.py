@@ -207,6 +207,8 @@ class MainScreen(Screen[None]):
             self.select(result.task.id)
             word = "queued" if result.queued else ("admitted" if result.created else "already exists")
             self.notify(f"{word}: task {result.task.id} ({result.task.status})", title="spawn")
+            if result.notice:
+                self.notify(result.notice, title="agent", timeout=12)
 
         app.push_screen(SpawnScreen(app.default_repo), spawned)
 

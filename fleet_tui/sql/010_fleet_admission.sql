@@ -1,4 +1,4 @@
--- 008 one fleet, one admission decision. Fleet capacity, the operator's tier limit and the
+-- 010 one fleet, one admission decision. Fleet capacity, the operator's tier limit and the
 -- spawn queue are decided under one transaction-scoped advisory lock, whichever conductor
 -- asks; the task, its spawn lease and the queue entry's move to 'admitted' are written in
 -- that same transaction. Sliding-window limits (operator spawn rate, GitHub calls) live in

@@ -1,0 +1,38 @@
+"""Failure reasons read from what real CLIs print (lines as seen from the pinned versions)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from fleet_tui.domain.agent_failures import classify_output, reset_time
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("error: unexpected argument '--full-auto' found\n\nUsage: codex exec [OPTIONS] [PROMPT]", "cli_changed"),
+    ("error: unknown option '--removed-in-this-version'", "cli_changed"),
+    ("opencode run [message..]\n\nOptions:\n  -h, --help         show help    [boolean]", "cli_changed"),
+    ('[fleet] error Failed to authenticate. API Error: 401 {"type":"error","error":{"type":"authentication_error"}}', "auth"),
+    ("Incorrect API key provided: sk-test***", "auth"),
+    ("[fleet] error API Error: Request rejected (429) · Usage limit reached", "usage_limited"),
+    ("API Error: 503 Service Unavailable", "api_unavailable"),
+    ("error: stream disconnected before completion: error sending request", "api_unavailable"),
+    ("[fleet] denied Bash: curl https://example.invalid", "permission_denied"),
+    ("added 500 lines to the changelog", None),
+    ("all good", None),
+])
+def test_reasons(text: str, reason: str | None) -> None:
+    found = classify_output(text, NOW)
+    assert (found.reason if found else None) == reason
+
+
+def test_a_usage_limit_carries_its_reset_time() -> None:
+    assert reset_time("Usage limit reached; the limit resets at 2026-12-06T13:30:00Z", NOW) == \
+        datetime(2026, 12, 6, 13, 30, tzinfo=timezone.utc)
+    assert reset_time("Claude AI usage limit reached|1796558400", NOW) == datetime.fromtimestamp(1796558400, timezone.utc)
+    assert reset_time("rate limited, try again in 20 minutes", NOW) == NOW + timedelta(minutes=20)
+    found = classify_output("429 Too Many Requests", NOW)
+    assert found is not None and found.retry_at == NOW + timedelta(minutes=15)  # none printed: a default wait
