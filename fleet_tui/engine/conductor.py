@@ -284,7 +284,8 @@ class Conductor:
         if task.worktree_path and task.branch:  # a snapshot first when the branch has unpushed work
             await self.parts.worktrees.cleanup(
                 Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
-        await self.runtime_for(task.runtime).forget(task.id)  # session, log pipe, log
+        # session, log pipe, log; an exited container, its branch link settled (infra/ref_spool.py)
+        await self.runtime_for(task.runtime).forget(task.id)
         await self.registry.delete(task.id, operator=operator)
         self.bus.publish(TaskDeleted(task.id))
 

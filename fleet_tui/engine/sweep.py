@@ -30,6 +30,7 @@ async def sweep_worktrees(c: "Conductor") -> SweepReport:
     retention_s = c.settings.worktree.retention_hours * 3600
     for task in await sweep_store.expired_worktrees(c.parts.db, retention_s):
         try:
+            await c.runtime_for(task.runtime).kill(task.id)  # an exited container: its branch link settled
             result = await c.parts.worktrees.cleanup(
                 Path(task.repo), path=Path(task.worktree_path or ""), branch=task.branch or f"fleet/{task.id}",
                 base=task.base_branch)

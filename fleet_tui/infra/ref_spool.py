@@ -11,7 +11,7 @@ On the host the branch's loose ref is a symbolic link to the spool's ref, so the
 conductor's git (diff, change detection, CI) sees each commit as it is made. When the
 container goes (kill, a respawn, a failed spawn) the link is settled: a spool ref that is
 a regular file holding one object id of an existing commit becomes the branch's ref
-(`git update-ref --no-deref`), anything else (a symbolic ref, a link, garbage) leaves the
+(written in place of the link), anything else (a symbolic ref, a link, garbage) leaves the
 branch where it was before the run. `TaskCheckout.tampering` reports a spool ref that is
 not a plain object id while the link stands."""
 
@@ -104,11 +104,11 @@ async def settle_branch(task_dir: Path) -> str | None:
     target = orig if problem else value
     ref = f"refs/heads/{branch}"
     if real.is_symlink() and Path(os.readlink(real)) == refs_dir / real.name:
-        result = await git(["update-ref", "--no-deref", ref, str(target)], cwd=common,
-                           git_dir=common, check=False, timeout_s=30)
-        if not result.ok:
-            log.warning("could not settle branch %s: %s", branch, result.output[-300:])
-            return problem
+        # written by hand, atomically: `git update-ref` leaves a link in place when the
+        # value does not change
+        settled = real.with_name(f".{real.name}.fleet-settle")
+        settled.write_text(f"{target}\n")
+        os.replace(settled, real)
     elif value is not None and not problem:
         # the link went while the container ran (the user's `git gc` packed the ref and
         # pruned the loose one): the agent's later commits still reach the branch, if they

@@ -107,6 +107,8 @@ async def delete_after_abandoning(conductor: Conductor, task: TaskRecord) -> Non
         task = await conductor.move(task, S.ABANDONED, actor="test", reason="test")
     await conductor.delete(SYSTEM, task.id)
     assert not Path(task.worktree_path or "/nonexistent").exists()
+    if task.branch:  # no link into the conductor's data dir is left in the user's repository
+        assert not (Path(task.repo) / ".git" / "refs" / "heads" / task.branch).is_symlink()
 
 
 @pytest.mark.docker
