@@ -135,11 +135,21 @@ class EngineParts:
                                 exit_code=exit_code, failure=failure,
                                 input_tokens=usage.input_tokens if usage else None,
                                 output_tokens=usage.output_tokens if usage else None,
-                                cost_usd=usage.cost_usd if usage else None,
+                                cost_usd=self._cost(task, usage),
                                 cached_tokens=usage.cached_tokens if usage else None,
                                 total_tokens=usage.total_tokens if usage else None,
                                 session_id=usage.session_id if usage else None)
         await self.note_model_outcome(task, exit_code=exit_code, failure=failure)
+
+    @staticmethod
+    def _cost(task: TaskRecord, usage: Any) -> float | None:
+        """The cost the agent reported, else its tokens at the model's list price."""
+        from fleet_tui.domain.prices import priced_cost
+
+        if usage is None or usage.cost_usd is not None:
+            return usage.cost_usd if usage else None
+        return priced_cost(task.model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                           cached_tokens=usage.cached_tokens)
 
     async def reported_usage(self, task: TaskRecord, lines: int = 400) -> Any:
         """Usage parsed from the tail of the agent's output (agents.parse_usage), or None."""

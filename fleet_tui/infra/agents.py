@@ -241,6 +241,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             command=["aider", "--message-file", PROMPT_FILE_TOKEN, "--yes-always",
                      "--analytics-disable", "--no-gitignore", "--no-check-update",
                      "--no-show-release-notes", "--no-pretty", "--no-stream", "--no-fancy-input",
+                     # its chat logs would otherwise land in the worktree (and the change)
+                     "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null",
                      MODEL_ARGS_TOKEN],
             prompt_via="file",
             model_flag=["--model", "{model}"],
@@ -248,7 +250,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             models=[],  # any model aider knows, provider-prefixed included (openai/..., ollama/...)
             env_allow=["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_BASE",
                        "OPENAI_BASE_URL", "DEEPSEEK_API_KEY", "GEMINI_API_KEY", "OLLAMA_API_BASE"],
-            env={"AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false"},
+            env={"AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false",
+                 "LITELLM_LOCAL_MODEL_COST_MAP": "True"},  # the price map shipped, not fetched
             waiting_patterns=[r"\(Y\)es/\(N\)o", r"\[Yes\]:\s*$"],
             auto_answer="y",
             # "Tokens: 2.3k sent, 150 received. Cost: $0.01 message, $0.05 session."
@@ -259,7 +262,7 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             ],
             auto_commits=True,
             version_command=["aider", "--version"],
-            proven_versions="",  # not yet proven by a contract test
+            proven_versions=">=0.86.0,<0.87",
             help_command=["aider", "--help"],
             required_flags=["--message-file", "--yes-always", "--analytics-disable", "--no-gitignore"],
         ),

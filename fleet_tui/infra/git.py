@@ -94,25 +94,20 @@ async def git(
     args: Sequence[str],
     *,
     cwd: Path | str,
-    git_dir: Path | None = None,
+    git_dir: Path,
     work_tree: Path | None = None,
     index_file: Path | None = None,
     timeout_s: float = 60.0,
     check: bool = True,
     stdin: bytes | None = None,
 ) -> ProcResult:
-    """git with the safe environment. With git_dir the repository is the one named, never
-    one discovered from cwd (always pass it for a repository or worktree an agent touched)."""
+    """git with the safe environment on the repository named by git_dir (required: never
+    one discovered from cwd, which an agent may have prepared)."""
     env = git_env(git_dir=git_dir, work_tree=work_tree, index_file=index_file)
     result = await run(["git", *args], cwd=cwd, timeout_s=timeout_s, env=env, stdin=stdin)
     if check and not result.ok:
         raise GitError(result)
     return result
-
-
-async def git_out(args: Sequence[str], *, cwd: Path | str, git_dir: Path | None = None,
-                  work_tree: Path | None = None, timeout_s: float = 60.0) -> str:
-    return (await git(args, cwd=cwd, git_dir=git_dir, work_tree=work_tree, timeout_s=timeout_s)).stdout.strip()
 
 
 # --- where a repository's git dirs are ------------------------------------------------------
@@ -233,13 +228,16 @@ class TaskCheckout:
         return found
 
 
-async def snapshot_tree(checkout: TaskCheckout, head: str | None, *, timeout_s: float = 60.0) -> str:
+async def snapshot_tree(checkout: TaskCheckout, head: str | None, *, timeout_s: float = 60.0,
+                        exclude: Sequence[str] = ()) -> str:
     """The tree of the worktree's files (untracked included, ignored not) on top of head,
     read as data: git on the common dir, the worktree as GIT_WORK_TREE, a private index.
-    The agent's index, HEAD and admin dir are never read."""
+    The agent's index, HEAD and admin dir are never read. `exclude`: glob pathspecs of
+    files left out (those not already in head)."""
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        steps = [["read-tree", head] if head else ["read-tree", "--empty"], ["add", "-A"], ["write-tree"]]
+        add = ["add", "-A", "--", ".", *(f":(exclude,glob){pattern}" for pattern in exclude)]
+        steps = [["read-tree", head] if head else ["read-tree", "--empty"], add, ["write-tree"]]
         for args in steps:
             result = await checkout.run(args, work_tree=True, index_file=index, timeout_s=timeout_s)
     return result.stdout.strip()

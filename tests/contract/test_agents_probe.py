@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROVEN = ["claude", "codex", "gemini", "opencode"]
+PROVEN = ["claude", "codex", "gemini", "opencode", "aider"]
 
 
 def test_each_proven_cli_is_in_range_with_its_flags(agent_bin: Path, tmp_path: Path) -> None:

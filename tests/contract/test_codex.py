@@ -57,6 +57,7 @@ async def test_codex_change_reaches_ready_through_the_conductors_commit(
     assert execution["exit_code"] == 0 and execution["session_id"]
     assert execution["input_tokens"] >= USAGE["input_tokens"] and execution["cached_tokens"]
     assert execution["output_tokens"] and execution["total_tokens"]
+    assert execution["cost_usd"] and execution["cost_usd"] > 0  # codex reports none: priced
     shown = "\n".join(await run.conductor.logs(_system(), run.task.id, 400))
     assert "tool shell:" in shown and TEST_COMMAND.split()[0] in shown
 

@@ -51,6 +51,7 @@ class FakeModelApi:
     reset_epoch: int = field(default_factory=lambda: int(time.time()) + 3600)
     requests: list[dict[str, Any]] = field(default_factory=list)
     workdir: str = ""  # absolute paths for tools that want them (claude's Write)
+    aider_turns: int = 0
 
     def start(self) -> "FakeModelApi":
         api = self
@@ -235,7 +236,10 @@ class FakeModelApi:
         turn = sum(1 for m in body.get("messages") or [] if m.get("role") == "assistant")
         message: dict[str, Any] = {"role": "assistant", "content": "Fleet task"}
         finish = "stop"
-        if tools:
+        system = " ".join(str(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "system")
+        if not tools and ("SEARCH/REPLACE" in system or "listing" in system):
+            message = {"role": "assistant", "content": self._aider_edit("SEARCH/REPLACE" in system)}
+        elif tools:
             step = self._step(turn)
             name = "bash" if "bash" in tools else sorted(t for t in tools if t)[0]
             if step.command is not None or step.path is not None:
@@ -261,6 +265,19 @@ class FakeModelApi:
                   {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
                    "usage": usage}]
         self._send_sse(h, [("", c) for c in chunks], done=True)
+
+    def _aider_edit(self, search_replace: bool) -> str:
+        """aider edits through text (its prompt carries few-shot assistant turns, so turns
+        are counted here): first the script's first file write, in the edit format its
+        system prompt asks for, then the script's last words."""
+        writes = [step for step in self.script if step.path is not None]
+        self.aider_turns += 1
+        if self.aider_turns > 1 or not writes:
+            return self.script[-1].text or "Done."
+        step = writes[0]
+        if search_replace:
+            return f"{step.path}\n```\n<<<<<<< SEARCH\n=======\n{step.text}>>>>>>> REPLACE\n```\n"
+        return f"{step.path}\n```\n{step.text}```\n"
 
     # --- Gemini generateContent ---------------------------------------------------------------
 

@@ -15,9 +15,10 @@ async def test_planted_hooks_and_fsmonitor_never_run(git_repo: Path, tmp_path: P
     hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
     hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
     plain_git(git_repo, "config", "core.fsmonitor", f"touch {marker}")
-    await git(["status", "--porcelain"], cwd=git_repo)
-    await git(["checkout", "-q", "-b", "other"], cwd=git_repo)
-    await git(["worktree", "add", "-q", str(tmp_path / "wt"), "main"], cwd=git_repo)
+    dirs = {"cwd": git_repo, "git_dir": git_repo / ".git", "work_tree": git_repo}
+    await git(["status", "--porcelain"], **dirs)
+    await git(["checkout", "-q", "-b", "other"], **dirs)
+    await git(["worktree", "add", "-q", str(tmp_path / "wt"), "main"], **dirs)
     assert not marker.exists()
     plain_git(git_repo, "config", "--unset", "core.fsmonitor")
     plain_git(git_repo, "checkout", "-q", "-b", "third")  # a plain git (the user's) still runs hooks

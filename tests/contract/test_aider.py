@@ -1,0 +1,56 @@
+"""aider (the pinned aider-chat, in its own venv) through the shipped profile, against a
+loopback OpenAI Chat Completions API: a provider-prefixed model (openai/...) and the base URL
+variable passed by the profile; it edits through text and commits its own work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet_tui.domain.status import TaskStatus
+from tests.contract.harness import TEST_COMMAND, agent_home, drive, fake, prepare_env
+from tests.fakes.model_api import BAD_KEY, agent_script
+
+S = TaskStatus
+AGENT = "aider"
+MODEL = "openai/test-model"
+
+
+@pytest.fixture
+def aider_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, agent_bin: Path):
+    def setup(api_url: str) -> None:
+        prepare_env(monkeypatch, agent_bin, agent_home(tmp_path),
+                    {"OPENAI_API_KEY": "sk-test-0000", "OPENAI_API_BASE": f"{api_url}/v1"})
+    return setup
+
+
+async def test_aider_commits_its_edit_and_the_task_is_ready_with_usage(
+        make_conductor: Any, git_repo: Path, aider_env: Any) -> None:
+    api = fake(agent_script(test_command=TEST_COMMAND, commit=False))
+    aider_env(api.url)
+    try:
+        run = await drive(make_conductor, git_repo, agent=AGENT, api=api,
+                          profile_changes={"default_model": MODEL})
+    finally:
+        api.stop()
+    assert run.task.status == S.READY, run.task.failure_context
+    assert "conductor_committed" not in await run.audit_actions()  # aider committed itself
+    (execution,) = await run.executions()
+    assert execution["exit_code"] == 0 and execution["input_tokens"] and execution["output_tokens"]
+    worktree = Path(run.task.worktree_path or "")
+    assert (worktree / "hello.txt").read_text() == "hello from the agent\n"
+    assert not (worktree / ".gitignore").exists()  # --no-gitignore: no edit of the user's
+    assert not (worktree / ".aider.chat.history.md").exists()
+
+
+async def test_aider_bad_key_is_auth(make_conductor: Any, git_repo: Path, aider_env: Any) -> None:
+    api = fake(agent_script(test_command=TEST_COMMAND, commit=False), BAD_KEY)
+    aider_env(api.url)
+    try:
+        run = await drive(make_conductor, git_repo, agent=AGENT, api=api,
+                          profile_changes={"default_model": MODEL})
+    finally:
+        api.stop()
+    assert run.task.failure_reason == "auth", run.task.failure_context
