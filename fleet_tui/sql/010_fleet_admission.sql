@@ -74,7 +74,8 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- The admission decision. p_queue_id NULL: a fresh request (p_may_queue: queue it when the
--- fleet is full or requests of at least its priority wait); else: admit that queue entry.
+-- fleet is full or requests of at least its priority wait; without it, only a full fleet
+-- refuses it); else: admit that queue entry.
 -- Outcomes: created (task), existing (same idempotency key), denied (tier limit), queued or
 -- merged (queue entry id), full (nothing admitted), gone (the entry was taken meanwhile).
 CREATE FUNCTION fleet_admit(
@@ -120,7 +121,7 @@ BEGIN
         RETURN QUERY SELECT 'denied'::text, NULL::text, v_live, v_fleet, NULL::jsonb;
         RETURN;
     END IF;
-    IF v_fleet >= p_capacity OR (p_queue_id IS NULL AND EXISTS (
+    IF v_fleet >= p_capacity OR (p_may_queue AND EXISTS (
             SELECT 1 FROM fleet_spawn_queue q WHERE q.status = 'queued' AND q.priority >= p_priority)) THEN
         IF NOT p_may_queue THEN
             RETURN QUERY SELECT 'full'::text, NULL::text, v_live, v_fleet, NULL::jsonb;
