@@ -3,7 +3,7 @@
   (targets: <= 1 s per cycle, a constant query count);
 - admissions per second with 200 concurrent requesters (target >= 1,000/s);
 - spawn-to-running of the demo agent against raw `git worktree add` + `tmux new-session`
-  (target ratio <= 1.3).
+  (target ratio <= 1.3), on an empty registry and again with 10,000 finished tasks.
 Usage: .venv/bin/python bench/conductor_bench.py  (uses 127.0.0.1:5432 or FLEET_TEST_DATABASE_URL)"""
 
 from __future__ import annotations
@@ -85,26 +85,59 @@ async def monitor_cycle(conductor: Conductor, n: int) -> None:
 
 
 async def admissions(db: Database, requesters: int = 200, total: int = 4000) -> None:
-    governor = Governor(parts_registry(db), GovernorSettings(tier_limits={Tier.SOVEREIGN: 10**9}))
-    for label, distinct in (("200 operators", True), ("one operator (serialised by its row lock)", False)):
-        ops = [Operator(id=f"bench-{uuid.uuid4().hex[:8]}", tier=Tier.SOVEREIGN) for _ in range(requesters)]
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for n in range(total):
-            queue.put_nowait(n)
+    """The governor's one decision (fleet capacity + tier limit + queue under the fleet-wide
+    lock, task + audit + outbox + spawn lease written) against the raw transaction a single
+    conductor would need at least: lock, count, insert."""
+    governor = Governor(parts_registry(db), GovernorSettings(tier_limits={Tier.SOVEREIGN: 10**9},
+                                                             fleet_capacity=10**9))
+    owner = "bench-conductor-1"
 
-        async def requester(i: int) -> None:
-            op = ops[i] if distinct else ops[0]
-            while not queue.empty():
-                n = queue.get_nowait()
-                try:
-                    await governor.admit(op, description=f"t{n}", repo="/r", base_branch="main",
-                                         task_type="feature", idempotency_key=f"{label[:3]}-{n}")
-                except SpawnDeniedError:
-                    pass
-        started = time.perf_counter()
-        await asyncio.gather(*(requester(i) for i in range(requesters)))
-        elapsed = time.perf_counter() - started
-        print(f"admissions, {requesters} concurrent requesters, {label}: {total / elapsed:,.0f}/s")
+    async def ours(op: Operator, n: int, label: str) -> None:
+        try:
+            await governor.decide(op, key=f"{label}-{n}", owner=owner, description=f"t{n}", repo="/r",
+                                  base_branch="main", task_type="feature")
+        except SpawnDeniedError:
+            pass
+
+    async def raw(op: Operator, n: int, label: str) -> None:
+        async with db.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(42), set_config('app.is_admin', 'true', true)")
+            await conn.fetchval("SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND status NOT IN"
+                                " ('merged', 'abandoned', 'cancelled')", op.id)
+            await conn.execute("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch)"
+                               " VALUES ($1, $2, 'raw', '/r', 'main')", uuid.uuid4().hex[:12], op.id)
+
+    for name, admit in (("fleet admission", ours), ("raw lock+count+insert", raw)):
+        for label, distinct in (("200 operators", True), ("one operator", False)):
+            ops = [Operator(id=f"bench-{uuid.uuid4().hex[:8]}", tier=Tier.SOVEREIGN) for _ in range(requesters)]
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(total):
+                queue.put_nowait(n)
+
+            async def requester(i: int) -> None:
+                op = ops[i] if distinct else ops[0]
+                while not queue.empty():
+                    await admit(op, queue.get_nowait(), f"{name[:3]}{label[:3]}")
+            started = time.perf_counter()
+            await asyncio.gather(*(requester(i) for i in range(requesters)))
+            elapsed = time.perf_counter() - started
+            print(f"admissions, {requesters} concurrent requesters, {label}: {name} {total / elapsed:,.0f}/s")
+
+
+async def finish_everything(url: str, at_least: int) -> int:
+    """Every task finished (merged), topped up with finished ones to at_least: history."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE fleet_tasks SET status = 'merged', completed_at = now()"
+                           " WHERE status NOT IN ('merged', 'abandoned', 'cancelled')")
+        have = await conn.fetchval("SELECT count(*) FROM fleet_tasks")
+        await conn.executemany(
+            "INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch, completed_at)"
+            " VALUES ($1, 'history', 'merged', 'old', '/r', 'main', now())",
+            [(uuid.uuid4().hex[:12],) for _ in range(max(at_least - have, 0))])
+        return await conn.fetchval("SELECT count(*) FROM fleet_tasks")
+    finally:
+        await conn.close()
 
 
 def parts_registry(db: Database):  # type: ignore[no-untyped-def]
@@ -122,7 +155,7 @@ async def first_output(path: Path, started: float, timeout_s: float = 30) -> flo
     raise AssertionError(f"no output in {path}")
 
 
-async def spawn_ratio(conductor: Conductor, runs: int = 15) -> None:
+async def spawn_ratio(conductor: Conductor, runs: int = 15, label: str = "") -> None:
     """Spawn-to-running = request until the demo agent's first output line, for both."""
     repo = make_repo(Path(tempfile.mkdtemp()) / "repo")
     raw_root = Path(tempfile.mkdtemp())
@@ -142,14 +175,14 @@ async def spawn_ratio(conductor: Conductor, runs: int = 15) -> None:
                         "pipe-pane", "-t", f"raw-{i}", "-o", f"cat >> {log}"], check=True)
         raw.append(await first_output(log, started))
         started = time.perf_counter()
-        result = await conductor.spawn(op, SpawnRequest(description=f"bench {i}\nFLEET-DEMO: sleep 30",
-                                                        repo=str(repo)))
+        result = await conductor.spawn(op, SpawnRequest(description=f"bench {label} {i}\nFLEET-DEMO: sleep 30",
+                                                        repo=str(repo), agent="demo"))
         assert result.task.status == "running", result.task.failure_context
         ours.append(await first_output(runtime.log_path(result.task.id), started))
     subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
     subprocess.run(["tmux", "-L", conductor.settings.runtime.tmux_socket, "kill-server"], check=False)
     o, r = statistics.median(ours), statistics.median(raw)
-    print(f"spawn-to-running (until the demo agent's first output): fleet {o * 1000:.0f} ms vs raw "
+    print(f"spawn-to-running {label}(until the demo agent's first output): fleet {o * 1000:.0f} ms vs raw "
           f"git worktree add + tmux new-session {r * 1000:.0f} ms; ratio {o / r:.2f}")
 
 
@@ -167,9 +200,12 @@ async def main() -> None:
     url = await create_database(OWNER)
     try:
         conductor = await open_conductor_on(url, root)
+        await spawn_ratio(conductor, label="on an empty registry ")
+        await finish_everything(url, 0)
         await monitor_cycle(conductor, 500)
         await admissions(conductor.parts.db)
-        await spawn_ratio(conductor)
+        finished = await finish_everything(url, 10_000)
+        await spawn_ratio(conductor, label=f"with {finished:,} finished tasks ")
         await close_conductor(conductor)
     finally:
         await drop_database(OWNER, url)

@@ -3,6 +3,7 @@ fleet.toml (FLEET_CONFIG_FILE overrides its path), embedded defaults for everyth
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import os
 import tomllib
@@ -140,7 +141,10 @@ class MonitorSettings(BaseModel):
     interval_s: float = Field(default=3.0, gt=0)
     lease_ttl_s: float = Field(default=30.0, gt=0)
     claim_slack: int = Field(default=2, ge=0)  # tasks claimed beyond the fair share
-    spawn_grace_s: float = Field(default=120.0, gt=0)  # a spawn older than this was interrupted
+    # A spawn still 'spawning' this long after its owner's lease lapsed was interrupted (its
+    # owner died or stalled mid-saga). Unset: derived from what a spawn may take (see
+    # spawn_bound_s); never shorter than worktree.setup_timeout_s.
+    spawn_grace_s: float | None = Field(default=None, gt=0)
     sweep_interval_s: float = Field(default=600.0, gt=0)  # disk sweep of finished worktrees
     ops_interval_s: float = Field(default=60.0, gt=0)  # dead-letter retries and health snapshots
     log_retention_days: float = Field(default=14.0, gt=0)
@@ -274,6 +278,9 @@ class ApiSettings(BaseModel):
         description="Standard Webhooks keys that may sign POST /api/events (space-separated); unset = refused")
     events_tolerance_s: float = Field(default=300.0, gt=0, le=3600,
                                       description="how far webhook-timestamp may lie from now")
+    # On SIGTERM, requests already received may finish within this; unset: as long as a
+    # spawn may take (see spawn_bound_s), since a spawn request runs the whole saga.
+    drain_grace_s: float | None = Field(default=None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -321,6 +328,18 @@ class Settings(BaseSettings):
             self.runtime.tmux_socket = tmux_socket_for(self.data_dir)
         return self
 
+    @model_validator(mode="after")
+    def _derived_graces(self) -> Settings:
+        """Grace periods follow the timeouts they guard, and say so in the effective config."""
+        floor = self.worktree.setup_timeout_s
+        if self.monitor.spawn_grace_s is not None and self.monitor.spawn_grace_s < floor:
+            logging.getLogger(__name__).warning(
+                "monitor.spawn_grace_s %gs is shorter than worktree.setup_timeout_s %gs (a setup may "
+                "take that long); using %gs", self.monitor.spawn_grace_s, floor, floor)
+        self.monitor.spawn_grace_s = spawn_grace_s(self)
+        self.api.drain_grace_s = drain_grace_s(self)
+        return self
+
     @property
     def worktree_base(self) -> Path:
         return (self.worktree.base_dir or self.data_dir / "worktrees").resolve()
@@ -337,6 +356,27 @@ def tmux_socket_for(data_dir: Path) -> str:
     every data directory."""
     digest = hashlib.sha256(str(data_dir.expanduser().resolve()).encode()).hexdigest()[:12]
     return f"fleet-{digest}"
+
+
+SPAWN_MARGIN_S = 30.0  # tmux or docker start, hooks, the database writes of a spawn
+
+
+def spawn_bound_s(settings: Settings) -> float:
+    """How long a healthy spawn may take: worktree add (a git call), the repository's setup
+    command, then starting the agent."""
+    return settings.worktree.git_timeout_s + settings.worktree.setup_timeout_s + SPAWN_MARGIN_S
+
+
+def spawn_grace_s(settings: Settings) -> float:
+    """The effective spawn grace: configured or derived, never under setup_timeout_s."""
+    configured = settings.monitor.spawn_grace_s
+    return max(configured if configured is not None else spawn_bound_s(settings),
+               settings.worktree.setup_timeout_s)
+
+
+def drain_grace_s(settings: Settings) -> float:
+    configured = settings.api.drain_grace_s
+    return configured if configured is not None else spawn_bound_s(settings)
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -7,6 +7,7 @@ exceptions answer a generic 500 with the trace id and are logged, never echoed."
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from fleet_tui.domain.errors import (
     TaskLiveError,
     ValidationFailed,
 )
+from fleet_tui.engine import api_support
 from fleet_tui.engine.tracing import current_trace_id
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ _DESCRIPTIONS = {
     404: "no such task visible to this operator",
     409: "the task is in a status that does not allow this",
     413: "request body too large",
-    503: "the service is not ready or the feature is not configured",
+    503: "the database is unreachable (Retry-After says when to try again), the service is not "
+         "ready, or the feature is not configured",
 }
 
 
@@ -84,6 +87,24 @@ async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
+_last_outage_log = 0.0
+
+
+async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached: 503 with Retry-After and the reason in one line (the
+    log says so at most every few seconds, without a traceback). Anything else of these
+    exception types is unexpected."""
+    global _last_outage_log
+    reason = api_support.database_failure(exc)
+    if reason is None:
+        return await _unexpected(request, exc)
+    if time.monotonic() - _last_outage_log > api_support.RETRY_AFTER_S:
+        _last_outage_log = time.monotonic()
+        log.warning("answering 503: %s", reason, extra={"path": request.url.path})
+    return error_json(503, f"{reason}; try again shortly",
+                      headers={"Retry-After": str(api_support.RETRY_AFTER_S)})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error in %s %s", request.method, request.url.path,
               exc_info=(type(exc), exc, exc.__traceback__))
@@ -100,6 +121,8 @@ def install_error_handlers(app: FastAPI) -> None:
     for conflict in (TaskLiveError, StaleVersionError, InvalidTransitionError):
         app.add_exception_handler(conflict, _status_for(409))
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    for failure in api_support.DATABASE_FAILURES:
+        app.add_exception_handler(failure, _database_away)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -100,6 +100,7 @@ class Accepted(BaseModel):
 class HealthOut(BaseModel):
     status: str
     monitor: dict[str, Any]
+    database: str = "ok"  # or why it cannot be reached
 
 
 class ExternalEvent(BaseModel):

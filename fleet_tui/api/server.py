@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import socket
+import struct
+import sys
+import termios
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,7 +28,8 @@ from fleet_tui.engine.conductor import Conductor
 
 log = logging.getLogger(__name__)
 
-GRACE_S = 30
+GRACE_S = 30  # the API server's own default; the headless face passes api.drain_grace_s
+FIRST_REQUEST_WAIT_S = 2.0  # on drain, how long an accepted connection may take to send its request
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -52,9 +59,81 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class _LoopServer(uvicorn.Server):
+    """uvicorn's server with a shutdown that drops nothing already received: connections
+    waiting in the listen backlog are accepted first, and a connection is closed only once
+    it is idle (no request being answered, no request bytes buffered or unread, and for a
+    connection still waiting for its first request, FIRST_REQUEST_WAIT_S passed); one with
+    a response under way closes after it."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # the session owns SIGTERM/SIGINT
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        grace = float(self.config.timeout_graceful_shutdown or 0)
+        deadline = time.monotonic() + grace
+        listeners = [s for server in self.servers for s in server.sockets] + list(sockets or [])
+        while any(accept_backlog(s) for s in listeners) and time.monotonic() < min(deadline, time.monotonic() + 2):
+            await asyncio.sleep(0.005)  # the loop accepts them meanwhile
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        # A connection that never carried a request was opened to send one: it gets a moment
+        # to arrive (the client may be just behind the signal); one that carried requests and
+        # waits idle is closed now (a client reusing it must be ready for that: keep-alive).
+        first_request_by = min(deadline, time.monotonic() + FIRST_REQUEST_WAIT_S)
+        while self.server_state.connections and time.monotonic() < deadline and not self.force_exit:
+            for connection in list(self.server_state.connections):
+                fresh = getattr(connection, "cycle", None) is None
+                if is_idle(connection) and (not fresh or time.monotonic() >= first_request_by):
+                    connection.shutdown()
+                elif getattr(connection, "cycle", None) is not None:
+                    connection.cycle.keep_alive = False  # answer it, then close
+            await asyncio.sleep(0.01)
+        remaining = deadline - time.monotonic()
+        if self.server_state.tasks and remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    while self.server_state.tasks and not self.force_exit:
+                        await asyncio.sleep(0.01)
+        for task in self.server_state.tasks:
+            task.cancel(msg="the drain grace is over")
+        if self.server_state.tasks:
+            log.error("api drain: %d request(s) cut off at the end of the %.0fs grace",
+                      len(self.server_state.tasks), grace)
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+
+
+def accept_backlog(sock: Any) -> int:
+    """Connections the kernel completed on a listening socket that nobody accepted yet
+    (Linux: tcpi_unacked of a LISTEN socket is its accept queue length); 0 elsewhere."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
+    except (OSError, AttributeError):
+        return 0
+    return struct.unpack_from("I", info, 24)[0] if len(info) >= 28 else 0
+
+
+def is_idle(connection: Any) -> bool:
+    """A uvicorn h11 connection with no request in hand, none half-read and none unread."""
+    cycle = getattr(connection, "cycle", None)
+    if cycle is not None and not cycle.response_complete:
+        return False
+    parser = getattr(connection, "conn", None)
+    if parser is not None and getattr(parser, "trailing_data", (b"",))[0]:
+        return False
+    transport = getattr(connection, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return True
+    buffered = bytearray(4)
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, buffered)
+    except OSError:
+        return True
+    return int.from_bytes(buffered, sys.byteorder) == 0
 
 
 class ApiServer:
@@ -64,8 +143,8 @@ class ApiServer:
         self.app = app
         self.host, self.port = parse_listen(listen)
         config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
-                                timeout_graceful_shutdown=int(grace_s), server_header=False,
-                                proxy_headers=False)
+                                timeout_graceful_shutdown=max(int(grace_s), 1), server_header=False,
+                                proxy_headers=False, http="h11")
         self._server = _LoopServer(config)
         self._task: asyncio.Task[None] | None = None
 
@@ -98,7 +177,9 @@ class ApiServer:
         if self._task is None:
             return
         in_flight = self.app.state.in_flight.count
-        log.info("api draining: %d request(s) in flight", in_flight, extra={"in_flight": in_flight})
+        connections = len(self._server.server_state.connections)
+        log.info("api draining: %d request(s) in flight, %d connection(s) open", in_flight, connections,
+                 extra={"in_flight": in_flight, "connections": connections})
         self.app.state.stopping.set()
         self._server.should_exit = True
         await self._task
@@ -110,7 +191,7 @@ async def serve_api(conductor: Conductor, stop: asyncio.Event) -> None:
     keystore = keystore_for(settings)
     await asyncio.to_thread(keystore.current)  # a signing key exists before the first request
     app = create_app(conductor, keystore=keystore, settings=settings)
-    server = ApiServer(app, settings.api.listen)
+    server = ApiServer(app, settings.api.listen, grace_s=settings.api.drain_grace_s or GRACE_S)
     await server.start()
     stop_wait = asyncio.ensure_future(stop.wait())
     server_wait = asyncio.ensure_future(server.wait())

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.add_argument("--platform", action="store_true", help="remove a platform default (admin)")
     _json(delete).set_defaults(handler=_sync(run_delete))
 
-    breakers = verbs.add_parser("breakers", help="circuit breaker states of this process's adapters")
+    breakers = verbs.add_parser("breakers", help="circuit breaker states of the fleet's adapters")
     _json(breakers).set_defaults(handler=_sync(run_breakers))
 
 
@@ -115,12 +115,12 @@ async def run_delete(c: Conductor, me: Operator, args: argparse.Namespace) -> in
 
 
 async def run_breakers(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    states = router_of(c).breaker_states()
+    states = await router_of(c).breaker_states()
     if args.json:
         _print_json(states)
     else:
         for b in states:
             print(f"{b['name']:<32} {b['state']:<10} failures={b['recent_failures']} retry_in={b['retry_in_s']}s")
         if not states:
-            print("no adapter has been called in this process")
+            print("no adapter has been called in this fleet")
     return 0

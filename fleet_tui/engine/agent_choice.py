@@ -99,6 +99,7 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
     from fleet_tui.store import reputation as history
 
     gate = gate or await load_budget_gate(parts, operator.id)
+    await parts.breakers.refresh()  # open anywhere in the fleet: skipped here too
     counts = await history.route_counts(parts.db, task_type=str(request.task_type))
     try:
         decision = choose_route(

@@ -4,7 +4,10 @@ and external events. Each takes the Conductor; the api room may not reach the st
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import asyncpg
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.models import Operator, TaskType
@@ -14,6 +17,7 @@ from fleet_tui.engine.reputation import Reputation, reputation
 from fleet_tui.store import event_receipts
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outcomes
+from fleet_tui.store.errors import CONNECTION_LOST, DatabaseUnavailableError, describe_failure, is_connection_lost
 
 REDACTED = "***"
 
@@ -82,3 +86,31 @@ async def metrics_text(conductor: Conductor, operator: Operator) -> tuple[bytes,
 
     body = await exposition(conductor.parts.db, conductor=conductor, breakers=conductor.router.breakers)
     return body, CONTENT_TYPE
+
+
+# --- the database away -------------------------------------------------------------------
+
+RETRY_AFTER_S = 5
+# What a request may raise when the database is unreachable; database_failure() decides.
+DATABASE_FAILURES: tuple[type[BaseException], ...] = (
+    *CONNECTION_LOST, DatabaseUnavailableError, asyncpg.InterfaceError)
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """A short reason when exc means the database cannot be reached, else None."""
+    if isinstance(exc, DatabaseUnavailableError) or is_connection_lost(exc):
+        return describe_failure(exc)
+    return None
+
+
+async def database_down(conductor: Conductor, timeout_s: float = 2.0) -> str | None:
+    """None when the database answers a trivial query within timeout_s, else why not."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with conductor.parts.db.system(kind="read") as conn:
+                await conn.fetchval("SELECT 1")
+    except TimeoutError:
+        return f"the database did not answer within {timeout_s:g}s"
+    except Exception as exc:
+        return database_failure(exc) or f"database error ({type(exc).__name__})"
+    return None

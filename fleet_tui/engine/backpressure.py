@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from fleet_tui.domain.errors import PermissionDeniedError, SpawnDeniedError, ValidationFailed
+from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.tracing import current_trace_id
+from fleet_tui.store import limits as limit_store
 from fleet_tui.store import routes as route_store
 from fleet_tui.store import spawn_queue as queue_store
 from fleet_tui.store.db import Database
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 WallClock = Callable[[], datetime]
 DEDUP_WINDOW_S = 300.0
+DRAIN_SLACK = 20  # entries looked at beyond the room: some may wait on their tier limit
 
 
 def utc_now() -> datetime:
@@ -43,12 +43,14 @@ class QueuedSpawn:
     created_at: datetime
     task_id: str | None = None
     dedup_key: str | None = None
+    trace_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QueuedSpawn:
         return cls(id=row["id"], operator_id=row["operator_id"], priority=row["priority"],
                    request=SpawnRequest.model_validate(row["request"]), status=row["status"],
-                   created_at=row["created_at"], task_id=row["task_id"], dedup_key=row["dedup_key"])
+                   created_at=row["created_at"], task_id=row["task_id"], dedup_key=row["dedup_key"],
+                   trace_id=row.get("trace_id"))
 
 
 class Deduper:
@@ -75,26 +77,23 @@ class Deduper:
 
 
 class RateLimiter:
-    """At most `limit` requests per operator in any `per_s` seconds (sliding window)."""
+    """At most `limit` requests per operator in any `per_s` seconds (sliding window), counted
+    in PostgreSQL: one limit for the whole fleet, however many conductors take from it."""
 
-    def __init__(self, limit: int = 30, per_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, *, limit: int = 30, per_s: float = 60.0) -> None:
+        self._db = db
         self.limit = limit
         self.per_s = per_s
-        self._clock = clock
-        self._seen: dict[str, deque[float]] = {}
         self.refused = 0
 
-    def check(self, operator_id: str) -> None:
-        now = self._clock()
-        seen = self._seen.setdefault(operator_id, deque())
-        while seen and now - seen[0] >= self.per_s:
-            seen.popleft()
-        if len(seen) >= self.limit:
+    async def take(self, operator_id: str) -> None:
+        async with self._db.system() as conn:
+            wait_s = await limit_store.take(conn, f"spawn:{operator_id}", self.limit, self.per_s)
+        if wait_s > 0:
             self.refused += 1
             raise PermissionDeniedError(
                 f"rate limit: operator {operator_id} may make {self.limit} spawn requests per "
-                f"{self.per_s:g}s; try again in {self.per_s - (now - seen[0]):.0f}s")
-        seen.append(now)
+                f"{self.per_s:g}s; try again in {max(wait_s, 1):.0f}s")
 
 
 class SpawnQueue:
@@ -124,14 +123,6 @@ class SpawnQueue:
                 await queue_store.set_key_ref(conn, operator_id=operator.id, key=dedup_key, ref=str(row["id"]))
         return QueuedSpawn.from_row(row), False
 
-    async def admit_ready(self, capacity_free: int) -> list[QueuedSpawn]:
-        """Take up to capacity_free queued requests in priority-then-age order (they turn
-        'admitted'; settle each with spawned()/failed()/requeue())."""
-        if capacity_free <= 0:
-            return []
-        async with self._db.system() as conn:
-            return [QueuedSpawn.from_row(r) for r in await queue_store.take_ready(conn, capacity_free)]
-
     async def queued(self, operator: Operator | None = None) -> list[QueuedSpawn]:
         scope = self._db.system(kind="read") if operator is None else self._db.tenant(operator, kind="read")
         async with scope as conn:
@@ -141,34 +132,32 @@ class SpawnQueue:
         async with self._db.system(kind="read") as conn:
             return await queue_store.count_queued(conn)
 
-    async def spawned(self, entry: QueuedSpawn, task_id: str) -> None:
-        await self._settle(entry, "admitted", task_id=task_id)
-
     async def failed(self, entry: QueuedSpawn, error: str) -> None:
-        await self._settle(entry, "failed", error=error[:2000])
+        """A queued request that can never be admitted (its repository vanished, say)."""
+        async with self._db.system() as conn:
+            await queue_store.fail_queued(conn, entry.id, error[:2000])
 
-    async def requeue(self, entry: QueuedSpawn) -> None:
-        await self._settle(entry, "queued")
-
-    async def drain(self, conductor: "Conductor", capacity_free: int) -> list[tuple[QueuedSpawn, str]]:
-        """Admit what fits and spawn it through the conductor: (entry, task id or error). A
-        request its operator's tier limit refuses goes back in line."""
+    async def drain(self, conductor: "Conductor", room: int) -> list[tuple[QueuedSpawn, str]]:
+        """Admit what fits, highest priority then oldest first, through the conductor's one
+        admission decision (each entry turns 'admitted' in the transaction that makes its
+        task): (entry, task id, or what stopped it). An entry its operator's tier limit
+        refuses stays in line; the first that finds the fleet full ends the round."""
         outcomes: list[tuple[QueuedSpawn, str]] = []
-        for entry in await self.admit_ready(capacity_free):
+        if room <= 0:
+            return outcomes
+        async with self._db.system(kind="read") as conn:
+            entries = [QueuedSpawn.from_row(r) for r in await queue_store.list_queued(conn, room + DRAIN_SLACK)]
+        for entry in entries:
             operator = await self._operator(entry.operator_id)
             try:
-                result = await conductor.spawn(operator, entry.request, bypass_queue=True)
-            except SpawnDeniedError:
-                await self.requeue(entry)
-                outcomes.append((entry, "requeued"))
-                continue
-            except Exception as exc:
+                outcome, task = await conductor.admit_queued(entry, operator)
+            except (ValidationFailed, PermissionDeniedError) as exc:
                 await self.failed(entry, f"{type(exc).__name__}: {exc}")
                 outcomes.append((entry, f"failed: {exc}"))
                 continue
-            task_id = result.task.id if result.task is not None else ""
-            await self.spawned(entry, task_id)
-            outcomes.append((entry, task_id))
+            outcomes.append((entry, task.id if task is not None else outcome))
+            if outcome == "full":
+                break
         return outcomes
 
     async def _operator(self, operator_id: str) -> Operator:
@@ -176,10 +165,6 @@ class SpawnQueue:
             identity = await route_store.operator_identity(conn, operator_id)
         tier, admin = identity or (Tier.BUILDER, False)
         return Operator(id=operator_id, tier=Tier(tier), is_admin=admin)
-
-    async def _settle(self, entry: QueuedSpawn, status: str, **fields: Any) -> None:
-        async with self._db.system() as conn:
-            await queue_store.settle(conn, entry.id, status=status, **fields)
 
     @staticmethod
     async def _row(conn: Any, ref: str | None) -> dict[str, Any] | None:

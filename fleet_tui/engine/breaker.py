@@ -112,6 +112,18 @@ class CircuitBreaker:
             "times_opened": self.times_opened,
         }
 
+    def export(self) -> dict[str, Any]:
+        """The state, to be kept elsewhere (fleet_breakers) and load()ed into another."""
+        return {"state": str(self._state), "failures": list(self._failures), "opened_at": self._opened_at,
+                "probe_in_flight": self._probe_in_flight, "times_opened": self.times_opened}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self._state = BreakerState(data.get("state", BreakerState.CLOSED))
+        self._failures = deque(float(t) for t in data.get("failures", []))
+        self._opened_at = data.get("opened_at")
+        self._probe_in_flight = bool(data.get("probe_in_flight", False))
+        self.times_opened = int(data.get("times_opened", 0))
+
     def _prune(self, now: float) -> None:
         while self._failures and now - self._failures[0] > self.window_s:
             self._failures.popleft()
@@ -155,6 +167,17 @@ class BreakerRegistry:
             breaker = CircuitBreaker(name, clock=self._clock, **self._defaults)
             self._breakers[name] = breaker
         return breaker
+
+    # The authority's interface (async, so that a registry kept in the database fits it):
+    async def allow(self, name: str) -> bool:
+        return self.get(name).allow()
+
+    async def record(self, name: str, ok: bool) -> None:
+        breaker = self.get(name)
+        breaker.record_success() if ok else breaker.record_failure()
+
+    async def refresh(self) -> None:
+        """Bring the sync views (peek, open_names, snapshot) up to date; nothing to do here."""
 
     def peek(self, name: str) -> CircuitBreaker | None:
         return self._breakers.get(name)

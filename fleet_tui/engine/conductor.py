@@ -16,11 +16,13 @@ from fleet_tui.domain.commands import log_cursor
 from fleet_tui.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
+    SpawnDeniedError,
     StaleVersionError,
     TaskLiveError,
     ValidationFailed,
 )
 from fleet_tui.domain.models import (
+    Lease,
     Operator,
     RuntimeKind,
     SpawnRequest,
@@ -36,12 +38,12 @@ from fleet_tui.engine.agent_choice import demo_notice
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
-from fleet_tui.engine.leases import held_lease, new_conductor_id
+from fleet_tui.engine.leases import SpawnOwnership, held_lease, holding, new_conductor_id
 from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
-from fleet_tui.engine.tracing import trace
+from fleet_tui.engine.tracing import current_trace_id, trace
 from fleet_tui.infra.git import GitError, TaskCheckout
 from fleet_tui.infra.proc import ProcTimeout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
@@ -86,8 +88,9 @@ class Conductor:
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
-        self.rate_limiter = RateLimiter(limit=parts.settings.governor.rate_limit,
+        self.rate_limiter = RateLimiter(parts.db, limit=parts.settings.governor.rate_limit,
                                         per_s=parts.settings.governor.rate_window_s)
+        self._spawning: set[str] = set()  # tasks whose spawn saga runs in this process
         self._router: Any = None
         self._background: set[asyncio.Task[Any]] = set()
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
@@ -147,55 +150,98 @@ class Conductor:
 
     # --- operator actions ---------------------------------------------------------------
 
-    async def spawn(self, operator: Operator, request: SpawnRequest, *,
-                    bypass_queue: bool = False) -> SpawnResult:
-        """Admit and launch; over fleet capacity the request queues (priority, then age) and
-        the monitor admits it when room frees (bypass_queue: that admission itself)."""
+    async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:
+        """Admit and launch; over fleet capacity (or behind requests already waiting) the
+        request queues (priority, then age) and a monitor admits it when room frees."""
         with trace() as trace_id:
             if not operator.tier.at_least(Tier.BUILDER):
                 raise PermissionDeniedError(
                     f"spawn needs tier builder or above; operator {operator.id} is {operator.tier}")
-            repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
-            if request.branch:
-                self.parts.worktrees.validate_branch(request.branch)
-            self.rate_limiter.check(operator.id)
-            runtime = request.runtime or self.settings.runtime.default
-            await self.runtime_for(runtime).check_available()  # refused before anything is made
-            if not bypass_queue and await self.registry.count_all_active() >= self.governor.fleet_capacity:
-                entry, _merged = await self.queue.enqueue(request, operator, dedup_key=request.idempotency_key)
-                return SpawnResult(task=None, created=False, queued=True,
-                                   queue_id=entry.id if entry is not None else None)
-            decision = await self.parts.route(operator, request)
-            agent, model = decision.agent, decision.model
-            key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
-            task, created = await self.governor.admit(
-                operator,
-                description=request.description, repo=str(repo), base_branch=base,
-                task_type=request.task_type, agent=agent, model=model, runtime=str(runtime),
-                priority=request.priority,
-                max_retries=request.max_retries if request.max_retries is not None
-                else self.settings.retry.max_retries,
-                idempotency_key=key, branch=request.branch, trace_id=trace_id,
-            )
-            if not created:
-                return SpawnResult(task=task, created=False)
-            self.bus.publish(TaskChanged(task))
-            await self.audit(task, "route_chosen", decision.to_dict())
-            task = await self.launch(task, actor=operator.id, metadata={"route": decision.to_dict()})
+            await self.rate_limiter.take(operator.id)
+            admission, decision = await self._admit(operator, request, trace_id=trace_id)
+            if admission.outcome in ("queued", "merged"):
+                return SpawnResult(task=None, created=False, queued=True, queue_id=int(admission.ref or 0))
+            assert admission.task is not None, admission
+            if admission.outcome != "created":
+                return SpawnResult(task=admission.task, created=False)
+            task = await self._launch_admitted(admission.task, decision, actor=operator.id)
             return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
 
-    async def launch(self, task: TaskRecord, *, actor: str,
-                     metadata: dict[str, Any] | None = None) -> TaskRecord:
-        """Run the spawn saga for a proposed or retrying task."""
+    async def admit_queued(self, entry: Any, operator: Operator) -> tuple[str, TaskRecord | None]:
+        """Admit one queued request (the entry turns 'admitted' in the transaction that makes
+        its task) and start its saga beside the caller: (outcome, task). Outcomes as
+        Governor.decide; 'denied' leaves the entry queued behind its operator's tier limit."""
+        with trace(entry.trace_id):
+            try:
+                admission, decision = await self._admit(operator, entry.request, queue_id=entry.id,
+                                                        trace_id=entry.trace_id or current_trace_id())
+            except SpawnDeniedError:
+                return "denied", None
+            if admission.outcome == "created" and admission.task is not None:
+                task = admission.task
+                self._spawning.add(task.id)  # owned from now: our monitor leaves it alone
+                self.background(self._launch_admitted(task, decision, actor=operator.id),
+                                name=f"spawn-{task.id}")
+            return admission.outcome, admission.task
+
+    async def _admit(self, operator: Operator, request: SpawnRequest, *, trace_id: str | None,
+                     queue_id: int | None = None) -> tuple[Any, Any]:
+        """Validate, route, then the governor's one decision (the task with its spawn lease,
+        owned by this conductor, or a queue entry)."""
+        repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
+        if request.branch:
+            self.parts.worktrees.validate_branch(request.branch)
+        runtime = request.runtime or self.settings.runtime.default
+        await self.runtime_for(runtime).check_available()  # refused before anything is made
+        decision = await self.parts.route(operator, request)
+        key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
+        admission = await self.governor.decide(
+            operator, key=key, queue_id=queue_id, may_queue=queue_id is None,
+            request=request.model_dump(mode="json"), owner=self.conductor_id,
+            lease_s=self.settings.monitor.lease_ttl_s,
+            description=request.description, repo=str(repo), base_branch=base,
+            task_type=request.task_type, agent=decision.agent, model=decision.model,
+            runtime=str(runtime), priority=request.priority,
+            max_retries=request.max_retries if request.max_retries is not None
+            else self.settings.retry.max_retries,
+            branch=request.branch, trace_id=trace_id,
+        )
+        return admission, decision
+
+    async def _launch_admitted(self, task: TaskRecord, decision: Any, *, actor: str) -> TaskRecord:
+        self._spawning.add(task.id)
+        try:
+            self.bus.publish(TaskChanged(task))
+            await self.audit(task, "route_chosen", decision.to_dict())
+            return await self.launch(task, actor=actor, metadata={"route": decision.to_dict()},
+                                     lease=Lease(owner=self.conductor_id, epoch=1))
+        finally:
+            self._spawning.discard(task.id)
+
+    def spawning_here(self, task_id: str) -> bool:
+        """A spawn saga of this process owns the task right now."""
+        return task_id in self._spawning
+
+    async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
+                     lease: Lease | None = None) -> TaskRecord:
+        """Run the spawn saga for a proposed or retrying task, owning its lease (the given
+        one, else the one the caller holds) until the task is running."""
         plans: list[SpawnPlan] = []
+        lease = lease or held_lease.get()
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
             plans.append(await plan_for_task(self.parts, t, path))
             return plans[-1]
 
-        with trace(task.trace_id):
-            launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
-        if launched.status == TaskStatus.RUNNING:
+        with trace(task.trace_id), holding(lease):
+            if lease is None:
+                launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
+            else:
+                async with SpawnOwnership(self.parts.db, task.id, lease,
+                                          self.settings.monitor.lease_ttl_s) as ownership:
+                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
+                                                         ownership=ownership)
+        if launched.status == TaskStatus.RUNNING and plans:
             await self.parts.start_execution(launched, plans[-1])
         return launched
 

@@ -1,5 +1,6 @@
-"""The governor: tier limits on live tasks. can_spawn is a cache for fast refusals in the
-faces; admit is the authority (one transaction in the store that locks the operator)."""
+"""The governor: tier limits on live tasks and the fleet's capacity. can_spawn is a cache for
+fast refusals in the faces; decide is the authority: one transaction in the store (one lock
+every conductor shares) that counts, queues or inserts the task with its spawn lease."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from fleet_tui.config import GovernorSettings
 from fleet_tui.domain.errors import SpawnDeniedError
 from fleet_tui.domain.models import Operator, TaskRecord, Tier
+from fleet_tui.store.tasks import Admission, denial_message
 
 
 class Governor:
@@ -23,12 +25,7 @@ class Governor:
         return self._limits.get(Tier(tier), 0)
 
     def explain(self, operator: Operator, live: int) -> str:
-        limit = self.limit_for(operator.tier)
-        noun = "task" if live == 1 else "tasks"
-        return (
-            f"{operator.tier} operator {operator.id} has {live} live {noun}; "
-            f"the {operator.tier} limit is {limit}"
-        )
+        return denial_message(operator, live, self.limit_for(operator.tier))
 
     def can_spawn(self, operator: Operator) -> bool:
         """Fast, possibly stale answer from the cache; never the final word."""
@@ -38,16 +35,31 @@ class Governor:
     def note_live(self, operator_id: str, live: int) -> None:
         self._live_cache[operator_id] = live
 
-    async def admit(self, operator: Operator, **fields: Any) -> tuple[TaskRecord, bool]:
-        """Insert the task if the operator is under its tier limit, atomically."""
+    async def decide(self, operator: Operator, *, key: str | None, **fields: Any) -> Admission:
+        """One admission decision (see TaskRegistry.admit); SpawnDeniedError over the tier
+        limit. Other outcomes (created, existing, queued, merged, full, gone) are returned."""
         limit = self.limit_for(operator.tier)
-        try:
-            task, created = await self._registry.admit_and_insert(operator, limit, **fields)
-        except SpawnDeniedError:
+        admission = await self._registry.admit(operator, limit=limit, capacity=self.fleet_capacity,
+                                               key=key, **fields)
+        if admission.live is not None:
+            self._live_cache[operator.id] = admission.live
+        if admission.outcome == "denied":
             self.denials += 1
-            self._live_cache[operator.id] = limit
-            raise
-        if created:
+            live = admission.live or 0
+            raise SpawnDeniedError(denial_message(operator, live, limit), operator_id=operator.id,
+                                   tier=str(operator.tier), live=live, limit=limit)
+        if admission.outcome == "created":
             self.admissions += 1
-            self._live_cache[operator.id] = self._live_cache.get(operator.id, 0) + 1
-        return task, created
+        return admission
+
+    async def admit(self, operator: Operator, **fields: Any) -> tuple[TaskRecord, bool]:
+        """Insert the task if the operator is under its tier limit and the fleet has room
+        (SpawnDeniedError otherwise; nothing queued): (task, created)."""
+        key = fields.pop("idempotency_key", None)
+        admission = await self.decide(operator, key=key, may_queue=False, **fields)
+        if admission.task is None:
+            raise SpawnDeniedError(
+                f"the fleet is at its capacity of {self.fleet_capacity} live tasks",
+                operator_id=operator.id, tier=str(operator.tier), live=admission.live or 0,
+                limit=self.limit_for(operator.tier))
+        return admission.task, admission.outcome == "created"

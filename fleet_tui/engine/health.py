@@ -47,6 +47,8 @@ class HealthMonitor:
         self._crossed: set[str] = set()
 
     async def snapshot(self) -> HealthSnapshot:
+        if self._breakers is not None:
+            await self._breakers.refresh()
         async with self._db.system(kind="read") as conn:
             f = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - self._window)
         snap = HealthSnapshot(

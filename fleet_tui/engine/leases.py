@@ -4,15 +4,18 @@ write the engine makes carries it, so a conductor that lost the lease is fenced 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
 import os
 import socket
 import uuid
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from fleet_tui.domain.models import Lease
 
+log = logging.getLogger(__name__)
 held_lease: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("held_lease", default=None)
 
 
@@ -29,3 +32,47 @@ def new_conductor_id() -> str:
     """One id per boot: host-pid-random, so a restarted conductor is a new one."""
     host = "".join(ch for ch in socket.gethostname().lower() if ch.isalnum())[:20] or "host"
     return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class SpawnOwnership:
+    """The lease a spawn saga holds from admission to `running`: renewed in the background
+    every third of its time to live (slow steps: a long setup command), checked before each
+    step, and asked once more before compensating: a saga whose task was taken over must not
+    undo what the new owner adopted."""
+
+    def __init__(self, db: Any, task_id: str, lease: Lease, ttl_s: float) -> None:
+        self._db = db
+        self.task_id = task_id
+        self.lease = lease
+        self.ttl_s = ttl_s
+        self.lost = False
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def renew(self) -> bool:
+        """True while the lease is ours (and extended); False once taken over. A database
+        that cannot answer raises: the caller must then assume it is not ours."""
+        from fleet_tui.store import leases as lease_store
+
+        if not self.lost and not await lease_store.renew(self._db, self.task_id, self.lease, self.ttl_s):
+            self.lost = True
+            log.warning("spawn of %s lost its lease (%s, epoch %d) to another conductor",
+                        self.task_id, self.lease.owner, self.lease.epoch)
+        return not self.lost
+
+    async def _keep(self) -> None:
+        while not self.lost:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                await self.renew()
+            except Exception as exc:  # the database away: try again; expiry decides meanwhile
+                log.warning("could not renew the spawn lease of %s: %s", self.task_id, type(exc).__name__)
+
+    async def __aenter__(self) -> SpawnOwnership:
+        await self.renew()  # it may have lapsed since the admission (a slow route, a busy host)
+        self._renewer = asyncio.create_task(self._keep(), name=f"spawn-lease-{self.task_id}")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)

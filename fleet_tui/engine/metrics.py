@@ -49,6 +49,8 @@ class Telemetry:
 
 async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) -> dict[str, float]:
     """The figures the faces' health panels show (one flat dict)."""
+    if breakers is not None:
+        await breakers.refresh()
     async with db.system(kind="read") as conn:
         f = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - timedelta(hours=1))
     governor = getattr(conductor, "governor", None)

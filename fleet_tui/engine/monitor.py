@@ -15,11 +15,13 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from fleet_tui.config import spawn_grace_s
 from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.attention import Attention
 from fleet_tui.engine.bus import MonitorTick
+from fleet_tui.engine.ci_polls import CIPolls
 from fleet_tui.engine.task_routes import TaskRoutes
 from fleet_tui.engine.leases import holding
 from fleet_tui.engine.listener import RECONNECT_BACKOFF_S
@@ -27,13 +29,14 @@ from fleet_tui.engine.retry import is_due
 from fleet_tui.engine.tracing import trace
 from fleet_tui.infra.protocols import ProcessState
 from fleet_tui.store import leases
-from fleet_tui.store.errors import is_connection_lost
+from fleet_tui.store.errors import describe_failure, is_connection_lost
 
 if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
 
 log = logging.getLogger(__name__)
 ACTOR = "monitor"
+OUTAGE_REPEAT_S = 30.0  # while the database stays away, the monitor says so this often
 S = TaskStatus
 
 
@@ -54,7 +57,17 @@ class Monitor:
         self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
         self.last_sweep: Any = None
         self.held: set[str] = set()  # task ids leased in the last cycle
+        self._last_claim: float | None = None
+        self._outage_said = 0.0
+        self._lost_check: Any = None
+        self.database_error: str | None = None  # why the last cycle could not reach the database
         self.routes = TaskRoutes(conductor)  # reviews and retries, through the event router
+        self.conductors = 1
+        self._waiting_changes = 0
+        forge = conductor.parts.forge
+        budget = getattr(forge, "budget", None)
+        self.ci_polls = CIPolls(getattr(forge, "poll_floor_s", 0.0),
+                                budget_per_hour=getattr(budget, "limit", None))
 
     # --- health and lifecycle ---------------------------------------------------------
 
@@ -65,11 +78,11 @@ class Monitor:
     def health(self) -> dict[str, Any]:
         return {"running": self.running, "last_cycle_ms": round(self.last_cycle_ms, 1),
                 "cycles": self.cycles, "errors": self.errors, "degraded": sorted(self.degraded),
-                "degraded_reasons": dict(self.degraded)}
+                "degraded_reasons": dict(self.degraded), "database_error": self.database_error}
 
-    def _degrade(self, check: str, exc: BaseException) -> None:
+    def _degrade(self, check: str, why: BaseException | str) -> None:
         """Skip `check` this cycle; the health panel says why (the log has the rest)."""
-        self.degraded[check] = f"{type(exc).__name__}: {exc}"[:200]
+        self.degraded[check] = (why if isinstance(why, str) else f"{type(why).__name__}: {why}")[:200]
 
     def start(self) -> None:
         self._stopping.clear()
@@ -100,21 +113,42 @@ class Monitor:
     async def run_cycle(self) -> None:
         """One cycle under its deadline; never raises. Now and then, the disk sweep too."""
         started = time.perf_counter()
+        deadline = self.settings.cycle_deadline_s
         try:
-            await asyncio.wait_for(self.cycle(), self.settings.cycle_deadline_s)
-            if time.monotonic() >= self._next_sweep:
-                self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
-                self.last_sweep = await asyncio.wait_for(self.c.sweep(), self.settings.cycle_deadline_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(deadline) as budget:
+                await self.cycle()
+                if time.monotonic() >= self._next_sweep:
+                    self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
+                    self.last_sweep = await self.c.sweep()
+            if self.database_error is not None:
+                log.info("monitor reaches the database again")
+            self.database_error = None
+        except TimeoutError as exc:
             self.errors += 1
-            log.error("monitor cycle exceeded its %.0fs deadline; aborted", self.settings.cycle_deadline_s)
-        except Exception:
+            took = time.perf_counter() - started
+            if budget.expired():
+                log.error("monitor cycle exceeded its %.0fs deadline; aborted", deadline)
+            else:  # something inside timed out (a connection, a command), not the cycle
+                self._database_trouble(exc, took)
+        except Exception as exc:
             self.errors += 1
-            log.exception("monitor cycle failed")
+            if is_connection_lost(exc):
+                self._database_trouble(exc, time.perf_counter() - started)
+            else:
+                log.exception("monitor cycle failed")
         self.cycles += 1
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
         self.c.telemetry.monitor_cycle.observe(self.last_cycle_ms / 1000)
         self.c.bus.publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
+
+    def _database_trouble(self, exc: BaseException, took_s: float) -> None:
+        """One line, no traceback: a database away is a state, said once per cycle."""
+        what = describe_failure(exc)
+        if self.database_error is None or time.monotonic() - self._outage_said >= OUTAGE_REPEAT_S:
+            self._outage_said = time.monotonic()
+            log.warning("monitor cycle failed after %.1fs: %s", took_s, what)
+        self.database_error = what
+        self._degrade("database", what)
 
     # --- reconcile ------------------------------------------------------------------------
 
@@ -147,7 +181,7 @@ class Monitor:
         states = await self._states({t.runtime for t, _ in pairs} | {RuntimeKind.TMUX})
         failed: list[str] = []
         for task, lease in pairs:
-            if self._runtime_degraded(task) or task.id in self._launching:
+            if self._runtime_degraded(task) or self._owned_spawn(task.id):
                 continue
             if task.status in (S.SPAWNING, S.RUNNING) and task.id not in states:
                 if task.status == S.SPAWNING and not self._spawn_interrupted(task):
@@ -176,29 +210,43 @@ class Monitor:
         db, me = self.c.parts.db, self.c.conductor_id
         conductors, live = await leases.heartbeat_and_share(db, me, self.settings.lease_ttl_s)
         self.fleet_live = live
+        self.conductors = conductors
         limit = math.ceil(live / conductors) + self.settings.claim_slack
-        return await leases.claim(db, me, self.settings.lease_ttl_s, limit)
+        claimed = await leases.claim(db, me, self.settings.lease_ttl_s, limit)
+        self._last_claim = time.monotonic()
+        return claimed
 
     def _spawn_interrupted(self, task: TaskRecord) -> bool:
         age = time.time() - task.updated_at.timestamp()
-        return age > self.settings.spawn_grace_s
+        return age > spawn_grace_s(self.c.settings)
+
+    def _owned_spawn(self, task_id: str) -> bool:
+        """A spawn saga of this process owns the task (a relaunch, or a spawn request)."""
+        return task_id in self._launching or self.c.spawning_here(task_id)
 
     # --- the cycle --------------------------------------------------------------------------
 
     async def cycle(self) -> None:
         self.degraded = {}
+        previous_claim = self._last_claim
         pairs = await self._claim()
-        self.held = {t.id for t, _ in pairs}
+        held = {t.id for t, _ in pairs}
+        if previous_claim is not None and time.monotonic() - previous_claim > self.settings.lease_ttl_s:
+            self._note_lost_leases(self.held - held)  # our leases lapsed meanwhile
+        self.held = held
         states = await self._states({t.runtime for t, _ in pairs if t.status in (S.RUNNING, S.SPAWNING)})
         room = self.c.governor.fleet_capacity - self.fleet_live
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
                 await self.c.queue.drain(self.c, room)
-            except Exception:
+            except Exception as exc:
+                if is_connection_lost(exc):
+                    raise  # the cycle says it in one line
                 self.errors += 1
                 log.exception("draining the spawn queue failed")
+        self._waiting_changes = sum(1 for t, _ in pairs if t.status == S.PR_CREATED)
         for task, lease in pairs:
-            if task.id in self._launching or self.routes.busy(task.id):
+            if self._owned_spawn(task.id) or self.routes.busy(task.id):
                 continue
             try:
                 with trace(task.trace_id), holding(lease):
@@ -209,6 +257,25 @@ class Monitor:
                 self.errors += 1
                 log.exception("monitor check of task %s failed", task.id)
         self.routes.forget_except(self.held)
+        self.ci_polls.forget_except({t.id for t, _ in pairs if t.status == S.PR_CREATED})
+
+    def _note_lost_leases(self, gone: set[str]) -> None:
+        """Tasks we held before our leases lapsed (paused, cut off, a long cycle) and hold no
+        more: said once, naming who took them."""
+        if not gone:
+            return
+        self._lost_check = asyncio.ensure_future(self._warn_lost(gone))
+
+    async def _warn_lost(self, gone: set[str]) -> None:
+        try:
+            owners = await leases.owners_of(self.c.parts.db, sorted(gone))
+        except Exception:
+            return
+        taken = {tid: owner for tid, owner in owners.items() if owner != self.c.conductor_id}
+        if taken:
+            log.warning("lost the leases of %d task(s) to other conductors (ours lapsed: paused or "
+                        "cut off?): %s", len(taken), ", ".join(f"{t} -> {o}" for t, o in sorted(taken.items())[:10]),
+                        extra={"lost_leases": len(taken)})
 
     async def _states(self, kinds: set[RuntimeKind | str]) -> dict[str, ProcessState]:
         """Every process of the given runtimes. A runtime that cannot answer is recorded in
@@ -230,10 +297,10 @@ class Monitor:
             if self._runtime_degraded(task):
                 return
             await self._check_running(task, states.get(task.id))
-        elif task.status == S.SPAWNING and self._spawn_interrupted(task):
+        elif task.status == S.SPAWNING:  # its owner's lease lapsed, or we would not hold it
             await self._adopt_or_fail_spawn(task, states.get(task.id))
-        elif task.status == S.PROPOSED and self._spawn_interrupted(task):
-            self._launch_later(task)  # admitted, but whoever admitted it died before spawning
+        elif task.status == S.PROPOSED:
+            self._launch_later(task)  # admitted, but its admitter's lease lapsed before the saga began
         elif task.status == S.PR_CREATED:
             await self._check_ci(task)
         elif task.status in (S.FAILED, S.REJECTED):
@@ -291,7 +358,9 @@ class Monitor:
         return True
 
     async def _adopt_or_fail_spawn(self, task: TaskRecord, state: ProcessState | None) -> None:
-        """A spawn that never finished (its conductor died mid-saga)."""
+        """A spawn whose owner died or stalled mid-saga: its live agent is adopted at once
+        (the old owner, fenced by the lease, will neither write nor undo anything); with no
+        agent, it fails once the grace has passed, by when any step it was in has ended."""
         if state is not None and state.alive:
             patch = TaskPatch(spawned_at=task.updated_at)
             if task.runtime == RuntimeKind.DOCKER:
@@ -299,6 +368,8 @@ class Monitor:
             else:
                 patch.tmux_session = state.ref
             await self.c.move(task, S.RUNNING, patch, actor=self.actor, reason="adopted an interrupted spawn")
+            return
+        if not self._spawn_interrupted(task):
             return
         await self.c.move(task, S.FAILED, TaskPatch(
             failure_reason="spawn_interrupted",
@@ -390,6 +461,8 @@ class Monitor:
         return found.reason
 
     async def _check_ci(self, task: TaskRecord) -> None:
+        if not self.ci_polls.due(task.id):
+            return
         try:
             result = await self.c.parts.forge.ci_status(self.c.change_ref(task))
         except FleetError as exc:
@@ -397,6 +470,9 @@ class Monitor:
             log.warning("forge CI check unavailable for %s: %s", task.id, exc)
             return
         if result.status == CIStatus.PENDING:
+            # every conductor polls its share of the fleet's waiting changes
+            waiting = self.conductors * max(self._waiting_changes, 1)
+            self.ci_polls.pending(task.id, waiting=waiting)
             return
         if result.status == CIStatus.FAILING:
             context = await self._capture(task, exit_code=None, ci_output=result.output)

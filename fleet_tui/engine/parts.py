@@ -139,7 +139,7 @@ class EngineParts:
                                 cached_tokens=usage.cached_tokens if usage else None,
                                 total_tokens=usage.total_tokens if usage else None,
                                 session_id=usage.session_id if usage else None)
-        self.note_model_outcome(task, exit_code=exit_code, failure=failure)
+        await self.note_model_outcome(task, exit_code=exit_code, failure=failure)
 
     @staticmethod
     def _cost(task: TaskRecord, usage: Any) -> float | None:
@@ -165,16 +165,17 @@ class EngineParts:
             return None
         return parse_usage(profile, "\n".join(tail))
 
-    def note_model_outcome(self, task: TaskRecord, *, exit_code: int | None, failure: str | None) -> None:
+    async def note_model_outcome(self, task: TaskRecord, *, exit_code: int | None,
+                                 failure: str | None) -> None:
         """A clean exit closes the model's breaker; a crash or a vanished process counts
         against it (timeouts, stalls, OOM and CI failures are the task's, not the model's)."""
         from fleet_tui.engine.routing import breaker_name
 
-        breaker = self.breakers.get(breaker_name(task.model, task.agent or "unknown"))
+        name = breaker_name(task.model, task.agent or "unknown")
         if exit_code == 0 and failure is None:
-            breaker.record_success()
+            await self.breakers.record(name, True)
         elif failure in ("agent_exit", "process_missing", "api_unavailable"):
-            breaker.record_failure()
+            await self.breakers.record(name, False)
 
     async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
         from fleet_tui.engine.leases import held_lease
@@ -218,9 +219,12 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         setup_command=settings.worktree.setup_command, setup_timeout_s=settings.worktree.setup_timeout_s,
     )
     if settings.forge.kind == "github":
-        from fleet_tui.infra.forge_github import GithubForge
+        from fleet_tui.engine.fleet_limits import SharedCallBudget
+        from fleet_tui.infra.forge_github import BUDGET_WINDOW_S, GithubForge
 
-        forge: Forge = GithubForge(budget_per_hour=settings.forge.gh_budget_per_hour)
+        # one budget for the fleet: every conductor's gh calls count against it
+        forge: Forge = GithubForge(budget=SharedCallBudget(
+            db, "github:calls", settings.forge.gh_budget_per_hour, BUDGET_WINDOW_S))
     else:
         forge = LocalForge(ci_command=settings.forge.ci_command, ci_timeout_s=settings.forge.ci_timeout_s,
                            git_timeout_s=settings.worktree.git_timeout_s, fleet_worktrees=settings.worktree_base)
@@ -235,10 +239,13 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
 
         return DockerRuntime.from_settings(settings.runtime, log_dir=data / "logs")
 
+    from fleet_tui.engine.fleet_breakers import SharedBreakerRegistry
+
     parts = EngineParts(
         settings=settings, db=db, registry=TaskRegistry(db), worktrees=worktrees, forge=forge,
         runtime_factories={RuntimeKind.TMUX: tmux, RuntimeKind.DOCKER: docker},
         profiles=load_profiles(settings.agents.profiles),
+        breakers=SharedBreakerRegistry(db),  # the models' breakers are the fleet's
     )
     if settings.review.enabled:
         from fleet_tui.engine.review import ReviewPipeline

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from fleet_tui.domain.errors import (
     RUNTIME_UNAVAILABLE,
+    LeaseLostError,
     RuntimeUnavailableError,
     SpawnError,
     SpawnErrorCode,
@@ -20,6 +21,7 @@ from fleet_tui.domain.errors import (
 )
 from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.leases import SpawnOwnership
 from fleet_tui.engine.saga import SagaFailed, SagaStep, run_saga
 from fleet_tui.infra.protocols import AgentLaunch, Runtime
 
@@ -52,20 +54,31 @@ class Spawner:
         self._reread = reread
 
     async def launch(self, task: TaskRecord, plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]],
-                     *, actor: str, metadata: dict[str, Any] | None = None) -> TaskRecord:
-        """task must be proposed or retrying; returns it running or failed."""
+                     *, actor: str, metadata: dict[str, Any] | None = None,
+                     ownership: SpawnOwnership | None = None) -> TaskRecord:
+        """task must be proposed or retrying; returns it running or failed (or as another
+        conductor left it, once this one lost the task's lease: nothing is undone then)."""
         branch = task.branch or f"fleet/{task.id}"
         path = self._worktrees.resolve_path(task.id)
         patch = TaskPatch(branch=branch, worktree_path=str(path))
         if metadata:
             patch.metadata = metadata
-        task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor)
+        try:
+            task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor)
+        except LeaseLostError:  # taken over before it began: the new owner spawns it
+            log.warning("spawn of %s not begun: its lease was taken over", task.id)
+            return await self._reread(task.id)
         runtime = self._runtime_for(task.runtime)
         repo = Path(task.repo)
         reuse = path.exists()  # a retry continues in the attempt's worktree
         state: dict[str, Any] = {}
 
+        def still_ours() -> None:
+            if ownership is not None and ownership.lost:
+                raise LeaseLostError(task.id)
+
         async def make_worktree() -> Path:
+            still_ours()
             if reuse:  # links as the record says, whatever the last agent wrote
                 self._worktrees.repair(self._worktrees.checkout(repo, path, branch))
                 return path
@@ -77,6 +90,8 @@ class Spawner:
 
         async def start_process() -> None:
             plan = await plan_for(task, path)
+            if ownership is not None and not await ownership.renew():  # never start another's agent
+                raise LeaseLostError(task.id)
             checkout = self._worktrees.checkout(repo, path, branch)
             launch = AgentLaunch(
                 task_id=task.id, workdir=path, argv=plan.argv, prompt=plan.prompt,
@@ -92,6 +107,7 @@ class Spawner:
             await runtime.kill(task.id)
 
         async def mark_running() -> TaskRecord:
+            still_ours()
             proc = state["process"]
             patch = TaskPatch(spawned_at=datetime.now(timezone.utc), exit_code=None)
             if task.runtime == RuntimeKind.DOCKER:
@@ -110,8 +126,18 @@ class Spawner:
             SagaStep("running", mark_running),
         ]
         try:
-            results = await run_saga(steps, on_compensated=audited)
+            results = await run_saga(steps, on_compensated=audited,
+                                     may_compensate=None if ownership is None else ownership.renew)
         except SagaFailed as failed:
+            if failed.disowned:
+                log.warning("spawn of %s stopped at %s: its lease was taken over; nothing undone",
+                            task.id, failed.step)
+                try:
+                    await self._audit(task, "spawn_disowned", {"step": failed.step,
+                                                               "error": _scrub(str(failed.cause))})
+                    return await self._reread(task.id)
+                except Exception:  # the database away too: the lease's next holder decides
+                    return task
             return await self._after_failure(task, failed, actor=actor)
         return results[-1]
 
@@ -135,8 +161,11 @@ class Spawner:
             reason = RUNTIME_UNAVAILABLE
             context.update(code=reason, message=_scrub(str(cause)), retry_at=(
                 datetime.now(timezone.utc) + timedelta(seconds=RUNTIME_WAIT_S)).isoformat())
-        return await self._move(current, TaskStatus.FAILED, TaskPatch(
-            failure_reason=reason, failure_context=context), actor=actor)
+        try:
+            return await self._move(current, TaskStatus.FAILED, TaskPatch(
+                failure_reason=reason, failure_context=context), actor=actor)
+        except (LeaseLostError, StaleVersionError):  # taken over meanwhile: the new owner decides
+            return await self._reread(task.id)
 
 
 def _scrub(text: str) -> str:

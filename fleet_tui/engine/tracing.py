@@ -73,11 +73,32 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stdout if json_lines else sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(LINE_FORMAT))
+    _log_through(handler, level)
+
+
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _log_through(handler: logging.Handler, level: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("asyncpg.pool").addFilter(OneLineOutage())
+
+
+class OneLineOutage(logging.Filter):
+    """The pool's own reconnect warnings during a database outage: one line with the reason
+    instead of a traceback each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from fleet_tui.store.errors import describe_failure, is_connection_lost
+
+        if record.exc_info and record.exc_info[1] is not None and is_connection_lost(record.exc_info[1]):
+            record.msg = f"{record.getMessage()}: {describe_failure(record.exc_info[1])}"
+            record.args = None
+            record.exc_info = None
+        return True
 
 
 LOG_FILE_BYTES = 5_000_000
@@ -91,8 +112,6 @@ def log_to_file(path: Path, *, level: int = logging.INFO) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_KEEP, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    handler.setFormatter(logging.Formatter(LINE_FORMAT))
+    _log_through(handler, level)
     return path

@@ -1,5 +1,6 @@
 """The github forge: the `gh` CLI (pr list / checks / diff / merge), rate-limit aware, with a
-per-fleet budget of gh calls per rolling hour. One GithubForge per fleet holds the budget.
+per-fleet budget of gh calls per rolling hour (CallBudget: in this process, or one in
+PostgreSQL that every conductor of the fleet takes from).
 
 JSON field names follow gh's manual (`gh pr list --json`, `gh pr checks --json`): number,
 url, headRefOid, state; name, state, bucket (pass | fail | pending | skipping | cancel).
@@ -25,7 +26,7 @@ from fleet_tui.infra.forge_errors import (
 from fleet_tui.infra.forge_local import commits_ahead
 from fleet_tui.infra.git import GitError
 from fleet_tui.infra.proc import ProcResult, ProcTimeout, run
-from fleet_tui.infra.protocols import Change, ChangeRef, CIResult, MergeResult
+from fleet_tui.infra.protocols import CallBudget, Change, ChangeRef, CIResult, MergeResult
 
 BUDGET_WINDOW_S = 3600.0
 BACKOFF_FIRST_S = 60.0
@@ -45,8 +46,38 @@ NOT_MERGEABLE_RE = re.compile(r"not mergeable|merge conflict|conflict", re.IGNOR
 FAILING_BUCKETS = {"fail", "cancel"}
 
 
+class RollingBudget:
+    """A CallBudget kept in this process: `limit` calls per rolling window. The engine gives
+    a fleet's forge one kept in PostgreSQL instead, shared by every conductor."""
+
+    def __init__(self, limit: int, window_s: float = BUDGET_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._calls: deque[float] = deque()  # start times of the calls in the window
+
+    @property
+    def remaining(self) -> int:
+        self._forget_old_calls(self._clock())
+        return max(self.limit - len(self._calls), 0)
+
+    async def take(self) -> float:
+        now = self._clock()
+        self._forget_old_calls(now)
+        if len(self._calls) >= self.limit:
+            return self._calls[0] + self.window_s - now
+        self._calls.append(now)
+        return 0.0
+
+    def _forget_old_calls(self, now: float) -> None:
+        while self._calls and self._calls[0] <= now - self.window_s:
+            self._calls.popleft()
+
+
 class GithubForge:
     name = "github"
+    poll_floor_s = 30.0  # CI of a pending change is asked about at most this often (then less)
 
     def __init__(
         self,
@@ -54,15 +85,15 @@ class GithubForge:
         gh: str = "gh",
         repo: str | None = None,
         budget_per_hour: int = 1000,
+        budget: CallBudget | None = None,
         timeout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._gh = gh
         self._repo = repo
-        self._budget = budget_per_hour
+        self.budget: CallBudget = budget or RollingBudget(budget_per_hour, clock=clock)
         self._timeout_s = timeout_s
         self._clock = clock
-        self._calls: deque[float] = deque()  # start times of gh calls in the rolling hour
         self._backoff_until = 0.0
         self._backoff_s = 0.0  # the current backoff step; 0 = none in force
         self._pr_numbers: dict[tuple[Path, str], int] = {}  # saves a pr list per cycle
@@ -118,27 +149,21 @@ class GithubForge:
 
     @property
     def budget_remaining(self) -> int:
-        self._forget_old_calls(self._clock())
-        return max(self._budget - len(self._calls), 0)
+        """Calls left in this process's own budget (a shared budget: see fleet_limits)."""
+        return getattr(self.budget, "remaining", self.budget.limit)
 
-    def _admit(self) -> None:
-        """Raise instead of calling gh while backing off or once the hour's budget is spent."""
+    async def _admit(self) -> None:
+        """Raise instead of calling gh while backing off or once the window's budget is spent."""
         now = self._clock()
         if now < self._backoff_until:
             raise ForgeRateLimited(
                 "github rate limited; backing off", retry_after_s=self._backoff_until - now
             )
-        self._forget_old_calls(now)
-        if len(self._calls) >= self._budget:
-            free_at = self._calls[0] + BUDGET_WINDOW_S
+        wait_s = await self.budget.take()
+        if wait_s > 0:
             raise ForgeBudgetExceeded(
-                f"gh budget of {self._budget} calls per hour spent", retry_after_s=free_at - now
-            )
-        self._calls.append(now)
-
-    def _forget_old_calls(self, now: float) -> None:
-        while self._calls and self._calls[0] <= now - BUDGET_WINDOW_S:
-            self._calls.popleft()
+                f"gh budget of {self.budget.limit} calls per {self.budget.window_s / 3600:g}h spent",
+                retry_after_s=wait_s)
 
     def _rate_limited(self) -> ForgeRateLimited:
         self._backoff_s = min(self._backoff_s * 2, BACKOFF_CAP_S) if self._backoff_s else BACKOFF_FIRST_S
@@ -149,7 +174,7 @@ class GithubForge:
 
     async def _call(self, args: list[str], ref: ChangeRef,
                     ok_exits: tuple[int, ...] = (0,)) -> ProcResult:
-        self._admit()
+        await self._admit()
         argv = [self._gh, *args, *(["--repo", self._repo] if self._repo else [])]
         env = {**os.environ, "GH_PROMPT_DISABLED": "1", "NO_COLOR": "1", "GH_NO_UPDATE_NOTIFIER": "1"}
         try:

@@ -121,3 +121,13 @@ class Forge(Protocol):
     async def ci_status(self, ref: ChangeRef) -> CIResult: ...
     async def diff(self, ref: ChangeRef) -> str: ...
     async def merge(self, ref: ChangeRef) -> MergeResult: ...
+
+
+class CallBudget(Protocol):
+    """A budget of calls per rolling window (e.g. GitHub's). take() counts one call when the
+    budget allows it and returns 0.0; otherwise it returns the seconds until one is free."""
+
+    limit: int
+    window_s: float
+
+    async def take(self) -> float: ...

@@ -40,6 +40,22 @@ def is_connection_lost(exc: BaseException | None) -> bool:
     return False
 
 
+def describe_failure(exc: BaseException) -> str:
+    """A short reason for a database failure, fit for a log line or an HTTP body: its kind
+    and first line, never a traceback or a URL with a password."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return str(exc)
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "the database did not answer in time"
+    cause = exc
+    for _ in range(10):  # the connection error under a rollback's InterfaceError
+        if isinstance(cause, CONNECTION_LOST) or cause.__cause__ is None and cause.__context__ is None:
+            break
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    text = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    return f"database unavailable ({type(cause).__name__}{': ' + text if text else ''})"
+
+
 # constraint name -> (field, rule); names come from sql/NNN_*.sql
 CONSTRAINT_RULES: dict[str, tuple[str, str]] = {
     "fleet_tasks_id_check": ("id", "must be 6-32 lowercase letters or digits"),

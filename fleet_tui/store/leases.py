@@ -68,6 +68,17 @@ async def claim(db: Database, conductor_id: str, ttl_s: float, limit: int) -> li
     return [(to_task(r), Lease(owner=conductor_id, epoch=r["lease_epoch"])) for r in rows]
 
 
+async def renew(db: Database, task_id: str, lease: Lease, ttl_s: float) -> bool:
+    """Extend one lease while it is still (owner, epoch): False once another conductor took
+    it over (a takeover bumps the epoch), even if it lapsed meanwhile."""
+    async with db.system() as conn:
+        renewed = await conn.fetchval(
+            "UPDATE fleet_leases SET expires_at = now() + make_interval(secs => $4)"
+            " WHERE task_id = $1 AND owner = $2 AND epoch = $3 RETURNING true",
+            task_id, lease.owner, lease.epoch, float(ttl_s))
+    return bool(renewed)
+
+
 async def release(db: Database, conductor_id: str) -> int:
     """On a clean shutdown: let other conductors take our tasks at once."""
     async with db.system() as conn:
@@ -94,6 +105,13 @@ async def live_conductors(db: Database, alive_s: float) -> int:
         return await conn.fetchval(
             "SELECT count(*) FROM fleet_conductors WHERE stopped_at IS NULL"
             " AND heartbeat_at > now() - make_interval(secs => $1)", float(alive_s))
+
+
+async def owners_of(db: Database, task_ids: list[str]) -> dict[str, str]:
+    """task id -> current lease owner (expired or not), for the given tasks."""
+    async with db.system(kind="read") as conn:
+        rows = await conn.fetch("SELECT task_id, owner FROM fleet_leases WHERE task_id = ANY($1::text[])", task_ids)
+    return {r["task_id"]: r["owner"] for r in rows}
 
 
 async def holder_host(db: Database, task_id: str) -> str | None:

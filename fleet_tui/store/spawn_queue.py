@@ -20,24 +20,11 @@ async def enqueue(conn: asyncpg.Connection, *, operator_id: str, priority: int, 
     return dict(row)
 
 
-async def take_ready(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
-    """Claim up to limit queued requests (priority desc, then age); concurrent takers skip
-    each other's rows."""
-    rows = await conn.fetch(
-        f"UPDATE fleet_spawn_queue q SET status = 'admitted', admitted_at = now() FROM ("
-        f" SELECT id FROM fleet_spawn_queue WHERE status = 'queued'"
-        f" ORDER BY priority DESC, created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) picked"
-        f" WHERE q.id = picked.id RETURNING {', '.join('q.' + c.strip() for c in COLUMNS.split(','))}", limit)
-    return sorted((dict(r) for r in rows), key=lambda r: (-r["priority"], r["created_at"], r["id"]))
-
-
-async def settle(conn: asyncpg.Connection, entry_id: int, *, status: str, task_id: str | None = None,
-                 error: str | None = None) -> None:
-    """Record what became of an admitted request (status 'queued' puts it back in line)."""
-    await conn.execute(
-        "UPDATE fleet_spawn_queue SET status = $2, task_id = $3, error = $4,"
-        " admitted_at = CASE WHEN $2 = 'queued' THEN NULL ELSE admitted_at END WHERE id = $1",
-        entry_id, status, task_id, error)
+async def fail_queued(conn: asyncpg.Connection, entry_id: int, error: str) -> None:
+    """A queued request that can never be admitted. Admission itself happens in fleet_admit
+    (sql/010), in the transaction that creates the task."""
+    await conn.execute("UPDATE fleet_spawn_queue SET status = 'failed', error = $2"
+                       " WHERE id = $1 AND status = 'queued'", entry_id, error)
 
 
 async def list_queued(conn: asyncpg.Connection, limit: int = 500) -> list[dict[str, Any]]:

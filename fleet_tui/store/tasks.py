@@ -7,9 +7,10 @@ runs inside the caller's transaction, so the engine can compose several steps at
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
@@ -25,13 +26,26 @@ from fleet_tui.domain.models import Lease, Operator, RuntimeKind, TaskPatch, Tas
 from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, check_transition, is_terminal
 from fleet_tui.store import audit, outbox
 from fleet_tui.store.db import Database
-from fleet_tui.store.errors import as_validation_error
+from fleet_tui.store.errors import as_validation_error, is_connection_lost
 from fleet_tui.store.leases import LEASE_CLAUSE
 from fleet_tui.store.records import TASK_SELECT, to_task
 
+T = TypeVar("T")
 TERMINAL = sorted(str(s) for s in TERMINAL_STATUSES)
 # Literal, not a parameter, so the planner can prove the partial index fleet_tasks_live_idx.
 LIVE_SQL = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What fleet_admit decided: outcome, its reference (task or queue entry id), the
+    operator's and the fleet's live counts when it decided, and the task when there is one."""
+
+    outcome: str
+    ref: str | None
+    live: int | None
+    fleet_live: int | None
+    task: TaskRecord | None
 
 
 def new_task_id() -> str:
@@ -67,6 +81,23 @@ class TaskRegistry:
         scope = self.db.system(kind=kind) if operator is None else self.db.tenant(operator, kind=kind)
         async with scope as fresh:
             yield fresh
+
+    async def _read(self, operator: Operator | None, conn: asyncpg.Connection | None,
+                    read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """An idempotent read; on a lost connection (a backend killed, a server restart), tried
+        once more on a fresh one: the pool's idle connections are dropped first, since they
+        likely went with it."""
+        if conn is not None:
+            return await read(conn)
+        try:
+            async with self._scope(operator, None, "read") as c:
+                return await read(c)
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+        await self.db.pool.expire_connections()
+        async with self._scope(operator, None, "read") as c:
+            return await read(c)
 
     # --- create / read -------------------------------------------------------------------
 
@@ -117,18 +148,17 @@ class TaskRegistry:
 
     async def get(self, task_id: str, *, operator: Operator | None,
                   conn: asyncpg.Connection | None = None) -> TaskRecord:
-        async with self._scope(operator, conn, "read") as c:
-            row = await c.fetchrow(f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE id = $1", task_id)
+        row = await self._read(operator, conn, lambda c: c.fetchrow(
+            f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE id = $1", task_id))
         if row is None:
             raise NotFoundError("task", task_id)
         return to_task(row)
 
     async def find_by_idempotency_key(self, operator: Operator, key: str,
                                       conn: asyncpg.Connection | None = None) -> TaskRecord | None:
-        async with self._scope(operator, conn, "read") as c:
-            row = await c.fetchrow(
-                f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2",
-                operator.id, key)
+        row = await self._read(operator, conn, lambda c: c.fetchrow(
+            f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2",
+            operator.id, key))
         return None if row is None else to_task(row)
 
     async def query(self, q: TaskQuery, *, operator: Operator | None) -> list[TaskRecord]:
@@ -152,25 +182,22 @@ class TaskRegistry:
             clauses.append(f"created_at >= {arg(q.since)}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {TASK_SELECT} FROM fleet_tasks {where} ORDER BY created_at DESC, id LIMIT {arg(q.limit)}"
-        async with self._scope(operator, None, "read") as c:
-            rows = await c.fetch(sql, *args)
+        rows = await self._read(operator, None, lambda c: c.fetch(sql, *args))
         return [to_task(r) for r in rows]
 
     async def count_active(self, operator_id: str, *, conn: asyncpg.Connection | None = None) -> int:
         """Live (non-terminal) tasks of one operator; system visibility unless conn given."""
-        async with self._scope(None, conn, "read") as c:
-            return await c.fetchval(
-                f"SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}", operator_id)
+        return await self._read(None, conn, lambda c: c.fetchval(
+            f"SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}", operator_id))
 
     async def count_all_active(self) -> int:
-        async with self._scope(None, None, "read") as c:
-            return await c.fetchval(f"SELECT count(*) FROM fleet_tasks WHERE {LIVE_SQL}")
+        return await self._read(None, None, lambda c: c.fetchval(
+            f"SELECT count(*) FROM fleet_tasks WHERE {LIVE_SQL}"))
 
     async def list_live(self, *, operator: Operator | None = None) -> list[TaskRecord]:
         """Every live task (operator None = system: all operators), oldest first."""
-        async with self._scope(operator, None, "read") as c:
-            rows = await c.fetch(
-                f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE {LIVE_SQL} ORDER BY created_at, id")
+        rows = await self._read(operator, None, lambda c: c.fetch(
+            f"SELECT {TASK_SELECT} FROM fleet_tasks WHERE {LIVE_SQL} ORDER BY created_at, id"))
         return [to_task(r) for r in rows]
 
     # --- changes -------------------------------------------------------------------------
@@ -302,47 +329,60 @@ class TaskRegistry:
                                trace_id=task.trace_id)
             return task
 
+    async def admit(self, operator: Operator, *, limit: int, capacity: int, key: str | None,
+                    owner: str | None = None, lease_s: float = 30.0, queue_id: int | None = None,
+                    may_queue: bool = True, request: dict[str, Any] | None = None,
+                    actor: str | None = None, **task: Any) -> Admission:
+        """The governor's authority, one decision for the whole fleet (fleet_admit in sql/010):
+        under one lock every conductor shares, an existing task for the idempotency key, else
+        the tier limit, else fleet capacity (and requests already waiting) -> queued, else the
+        task is inserted with its spawn lease (owner) and, when admitting queue entry
+        queue_id, that entry turns 'admitted' in the same transaction."""
+        _require_text("description", task.get("description", ""))
+        _require_text("repo", task.get("repo", ""))
+        _require_text("base_branch", task.get("base_branch", ""))
+        async with self.db.system() as c:
+            try:
+                row = await c.fetchrow(
+                    "SELECT outcome, ref, live, fleet_live, task FROM fleet_admit("
+                    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"
+                    " $20, $21, $22, $23, $24)",
+                    operator.id, str(operator.tier), operator.is_admin, limit, capacity, queue_id, may_queue,
+                    request or {}, actor or operator.id, owner, float(lease_s), new_task_id(),
+                    task["description"], task["repo"], task["base_branch"],
+                    _plain(task.get("task_type", "feature")), task.get("agent"), task.get("model"),
+                    _plain(task.get("runtime", "tmux")), task.get("priority", 50), task.get("max_retries", 3),
+                    key, task.get("branch"), task.get("trace_id"))
+            except asyncpg.PostgresError as exc:
+                raise as_validation_error(exc) or exc from None
+        record = row["task"]
+        admitted = None if record is None else to_task(record)
+        return Admission(outcome=row["outcome"], ref=row["ref"], live=row["live"],
+                         fleet_live=row["fleet_live"], task=admitted)
+
     async def admit_and_insert(self, operator: Operator, limit: int,
                                **create_kwargs: Any) -> tuple[TaskRecord, bool]:
-        """The governor's authority: one transaction that locks the operator's row, returns
-        the existing task for a known idempotency key, counts live tasks and inserts or
-        refuses with SpawnDeniedError. Returns (task, created)."""
+        """Admit under the tier limit alone (no fleet capacity, no queue, no lease): the
+        registry's own callers and tests. Raises SpawnDeniedError over the limit."""
         create_kwargs.pop("conn", None)
-        key = create_kwargs.get("idempotency_key")
-        async with self.db.tenant(operator) as c:
-            # The upsert always updates, so it also locks the operator's row: admissions of one
-            # operator are serialised and the count below cannot go stale before the insert.
-            await c.execute(
-                "INSERT INTO fleet_operators (id, tier, is_admin) VALUES ($1, $2, $3)"
-                " ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, is_admin = EXCLUDED.is_admin",
-                operator.id, str(operator.tier), operator.is_admin)
-            seen = await c.fetchrow(
-                "SELECT (SELECT id FROM fleet_tasks WHERE operator_id = $1 AND idempotency_key = $2) AS existing,"
-                f" (SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}) AS live",
-                operator.id, key)
-            if seen["existing"] is not None:
-                return await self.get(seen["existing"], operator=operator, conn=c), False
-            live = seen["live"]
-            if live >= limit:
-                raise SpawnDeniedError(denial_message(operator, live, limit), operator_id=operator.id,
-                                       tier=str(operator.tier), live=live, limit=limit)
-            task = await self.create(operator, conn=c, **create_kwargs)
-            return task, True
+        key = create_kwargs.pop("idempotency_key", None)
+        admission = await self.admit(operator, limit=limit, capacity=2**31 - 1, key=key,
+                                     may_queue=False, **create_kwargs)
+        if admission.outcome == "denied":
+            raise SpawnDeniedError(denial_message(operator, admission.live or 0, limit),
+                                   operator_id=operator.id, tier=str(operator.tier),
+                                   live=admission.live or 0, limit=limit)
+        assert admission.task is not None, admission
+        return admission.task, admission.outcome == "created"
 
     # --- helpers -------------------------------------------------------------------------
 
     async def _record(self, c: asyncpg.Connection, task: TaskRecord, *, actor: str, action: str,
                       from_status: str | None, detail: dict[str, Any] | None = None) -> None:
-        """The audit row and the outbox event every change carries, in one round trip."""
-        payload = {"id": task.id, "status": str(task.status), "version": task.version,
-                   "operator": task.operator_id, "from_status": from_status, "trace_id": task.trace_id}
-        await c.execute(
-            "WITH audit AS (INSERT INTO fleet_audit (task_id, operator_id, actor, action, from_status,"
-            " to_status, version, detail, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))"
-            " INSERT INTO fleet_outbox (event_type, payload, task_id, operator_id, dedup_key)"
-            " VALUES ($10, $11, $1, $2, $12) ON CONFLICT (dedup_key) DO NOTHING",
-            task.id, task.operator_id, actor, action, from_status, str(task.status), task.version,
-            detail or {}, task.trace_id, f"task.{task.status}", payload, f"task:{task.id}:v{task.version}")
+        """The audit row and the outbox event every change carries, in one round trip
+        (fleet_record in sql/010, which fleet_admit uses too)."""
+        await c.execute("SELECT fleet_record(t, $2, $3, $4, $5) FROM fleet_tasks t WHERE t.id = $1",
+                        task.id, actor, action, from_status, detail or {})
 
 
 def _lease_fence(lease: Lease | None, args: list[Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,7 @@ class Fleet:
             "FLEET_FORGE__CI_COMMAND": json.dumps(PASSING_CI),
             "FLEET_MONITOR__INTERVAL_S": str(self.interval_s),
             "FLEET_MONITOR__LEASE_TTL_S": str(self.lease_ttl_s),
+            "FLEET_WORKTREE__SETUP_TIMEOUT_S": "2",  # so that the spawn grace may be 2 s too
             "FLEET_MONITOR__SPAWN_GRACE_S": "2",
             "FLEET_RETRY__BASE_S": "0.1",
             "FLEET_RETRY__CAP_S": "0.5",
@@ -125,3 +127,27 @@ class Proc:
 
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    async def api_url(self, timeout_s: float = 60) -> str:
+        """The URL its API listens on (--listen 127.0.0.1:0 picks a port; the log says which)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = LISTENING.findall(self.log.read_text(errors="replace"))
+            if found:
+                return found[-1]
+            assert self.proc.poll() is None, self.tail(60)
+            await asyncio.sleep(0.05)
+        raise AssertionError("the API never listened:\n" + self.tail(60))
+
+
+LISTENING = re.compile(r"api listening on (http://127\.0\.0\.1:\d+)")
+
+
+def bearer(fleet: Fleet, operator_id: str, tier: str) -> dict[str, str]:
+    """Authorization for an operator, signed by the fleet's key (shared through its data dir)."""
+    from fleet_tui.api.auth import mint
+    from fleet_tui.api.keys import KeyStore
+
+    token = mint(KeyStore(fleet.root / "data" / "keys"), operator_id=operator_id, tier=tier,
+                 issuer="fleet-tui", audience="fleet-tui")
+    return {"Authorization": f"Bearer {token}"}

@@ -48,6 +48,7 @@ async def spawn_many(conductor: Conductor, repo: Path, n: int, description: str)
         result = await conductor.spawn(op, SpawnRequest(description=f"agent {i}\n{description}", repo=str(repo)))
         assert result.task.status == TaskStatus.RUNNING, result.task.failure_context
         ids.append(result.task.id)
+    await leases.release(conductor.parts.db, conductor.conductor_id)  # it only made them: hand them on
     return ids
 
 

@@ -3,6 +3,7 @@ capacity frees; dedup merges within the window only; the rate limit; batch files
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.engine.backpressure import Deduper, RateLimiter, SpawnQueue, enqueue_batch, load_batch
-from tests.integration.router_harness import Clock, WallClock, new_operator
+from tests.integration.router_harness import WallClock, new_operator
 
 
 def req(description: str, priority: int = 50, **extra) -> SpawnRequest:
@@ -21,12 +22,12 @@ def req(description: str, priority: int = 50, **extra) -> SpawnRequest:
 @pytest.fixture
 async def queue(database) -> SpawnQueue:
     q = SpawnQueue(database, wall_clock=WallClock())
-    for entry in await q.admit_ready(10_000):  # leave nothing from other tests in line
+    for entry in await q.queued():  # leave nothing from other tests in line
         await q.failed(entry, "cleared by test")
     return q
 
 
-async def test_queued_spawns_are_admitted_by_priority_then_age_as_capacity_frees(queue: SpawnQueue) -> None:
+async def test_queued_spawns_wait_in_priority_then_age_order(queue: SpawnQueue) -> None:
     op = new_operator()
     for name, priority in [("low", 10), ("high-old", 90), ("mid", 50), ("high-new", 90)]:
         await queue.enqueue(req(name), op, priority)
@@ -34,13 +35,9 @@ async def test_queued_spawns_are_admitted_by_priority_then_age_as_capacity_frees
     visible = await queue.queued(op)
     assert [e.request.description for e in visible] == ["high-old", "high-new", "mid", "low"]
     assert {e.status for e in visible} == {"queued"}
-    assert [e.request.description for e in await queue.admit_ready(2)] == ["high-old", "high-new"]
-    assert [e.request.description for e in await queue.queued(op)] == ["mid", "low"]
-    assert await queue.admit_ready(0) == []
-    [mid] = await queue.admit_ready(1)
-    await queue.requeue(mid)  # e.g. its operator's tier limit refused it: back in line
-    assert [e.request.description for e in await queue.admit_ready(5)] == ["mid", "low"]
-    assert await queue.depth() == 0
+    await queue.failed(visible[0], "its repository is gone")
+    assert [e.request.description for e in await queue.queued(op)] == ["high-new", "mid", "low"]
+    assert await queue.depth() == 3
 
 
 async def test_other_operators_do_not_see_my_queue(queue: SpawnQueue) -> None:
@@ -74,16 +71,16 @@ async def test_event_dedup_window_per_operator(database) -> None:
     assert dedup.merged == 1
 
 
-def test_rate_limit_per_operator_with_a_sliding_window() -> None:
-    clock = Clock()
-    limiter = RateLimiter(limit=2, per_s=60, clock=clock)
-    limiter.check("a")
-    limiter.check("a")
-    limiter.check("b")
-    with pytest.raises(PermissionDeniedError, match="2 spawn requests per 60s"):
-        limiter.check("a")
-    clock.now += 60
-    limiter.check("a")
+async def test_rate_limit_per_operator_with_a_sliding_window_shared_in_the_database(database) -> None:
+    a, b = new_operator().id, new_operator().id
+    limiter, elsewhere = RateLimiter(database, limit=2, per_s=1.5), RateLimiter(database, limit=2, per_s=1.5)
+    await limiter.take(a)
+    await elsewhere.take(a)  # another conductor: the same window
+    await limiter.take(b)
+    with pytest.raises(PermissionDeniedError, match="2 spawn requests per 1.5s"):
+        await limiter.take(a)
+    await asyncio.sleep(1.6)
+    await elsewhere.take(a)
 
 
 async def test_batch_file_is_admitted_in_priority_order(queue: SpawnQueue, tmp_path: Path) -> None:
@@ -93,7 +90,7 @@ async def test_batch_file_is_admitted_in_priority_order(queue: SpawnQueue, tmp_p
                     '{"description": "normal", "repo": "/r"}\n')
     op = new_operator()
     assert len(await enqueue_batch(queue, op, path)) == 3
-    assert [e.request.description for e in await queue.admit_ready(3)] == ["urgent", "normal", "docs"]
+    assert [e.request.description for e in await queue.queued(op)] == ["urgent", "normal", "docs"]
 
 
 def test_bad_batch_line_is_refused_naming_line_and_field(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ async def spawn_sleeper(conductor: Any, op: Operator, repo: Path, what: str = "h
     while not any("[demo]" in line for line in await conductor.logs(op, result.task.id)):
         assert time.monotonic() < deadline, "the agent never printed"
         await asyncio.sleep(0.05)
+    await leases.release(conductor.parts.db, conductor.conductor_id)  # its spawn lease: any conductor may watch it
     return result.task
 
 

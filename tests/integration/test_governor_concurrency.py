@@ -1,4 +1,4 @@
-"""The governor's authority under contention: admit_and_insert locks the operator's row,
+"""The governor's authority under contention: one fleet-wide admission lock,
 so no burst of requests, from one process or several, ever exceeds the tier limit."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ async def burst(governor: Governor, op: Operator, size: int) -> tuple[int, list[
 
 
 async def test_200_concurrent_admissions_admit_exactly_the_limit_20_times(registry: TaskRegistry) -> None:
-    governor = Governor(registry, GovernorSettings())
+    governor = Governor(registry, GovernorSettings(fleet_capacity=10**6))
     for _ in range(20):
         op = Operator(id=f"arch-{uuid.uuid4().hex[:8]}", tier=Tier.ARCHITECT)
         admitted, refusals = await burst(governor, op, 200)
@@ -59,7 +59,7 @@ from pathlib import Path
 
 async def main(url, data, op_id, proc):
     db = await Database.open(settings_for(url, Path(data)))
-    governor = Governor(TaskRegistry(db), GovernorSettings())
+    governor = Governor(TaskRegistry(db), GovernorSettings(fleet_capacity=10**6))
     op = Operator(id=op_id, tier="architect")
     async def one(n):
         try:

@@ -13,6 +13,7 @@ from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import CIStatus, SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.store import leases
 from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator
 
@@ -138,6 +139,7 @@ async def test_reconcile_fails_live_tasks_without_a_process_and_leaves_strangers
     socket = first.settings.runtime.tmux_socket
     subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"fleet-{stranger}", "sleep", "60"], check=True)
     subprocess.run(["tmux", "-L", socket, "kill-session", "-t", f"=fleet-{task_id}"], check=True)
+    await leases.release(first.parts.db, first.conductor_id)  # the first is gone: its leases lapse
     second = await make_conductor(same_db=first)  # a restarted conductor
     report = await second.monitor_reconcile() if hasattr(second, "monitor_reconcile") else None
     await second.start(monitor=False)

@@ -36,8 +36,13 @@ async def test_workers_deliver_a_terminal_transition_to_faces_and_channels(make_
             if any(e["type"] == "task.cancelled" for e in events) and line in err:
                 break
             await asyncio.sleep(0.02)
-        async with conductor.parts.db.system() as conn:
-            status = await conn.fetchval("SELECT status FROM fleet_notifications WHERE task_id = $1", moved.id)
+        for _ in range(100):  # the line is printed first, then the delivery is recorded
+            async with conductor.parts.db.system() as conn:
+                status = await conn.fetchval("SELECT status FROM fleet_notifications WHERE task_id = $1",
+                                             moved.id)
+            if status == "sent":
+                break
+            await asyncio.sleep(0.02)
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)

@@ -119,7 +119,7 @@ async def test_adapter_breaker_opens_after_5_failures_then_half_open_probe(h: Ha
     for _ in range(5):
         await h.service.router.run("breaks", {}, operator_id=h.op, event_type="test")
     assert len(h.recorder.calls) == 5
-    state = {b["name"]: b["state"] for b in h.service.breaker_states()}
+    state = {b["name"]: b["state"] for b in await h.service.breaker_states()}
     assert state["adapter:test_boom"] == "open"
     blocked = await h.service.router.run("breaks", {}, operator_id=h.op, event_type="test")
     assert len(h.recorder.calls) == 5  # not even called

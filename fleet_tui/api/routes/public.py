@@ -20,18 +20,24 @@ MAX_EVENT_BYTES = 64 * 1024
 
 
 @router.get("/healthz", response_model=HealthOut,
-            responses={503: {"model": HealthOut, "description": "monitor not running or draining"}})
+            responses={503: {"model": HealthOut,
+                             "description": "database unreachable, monitor not running, or draining"}})
 async def healthz(request: Request) -> JSONResponse:
-    """200 while the monitor loop runs and the server is not draining; 503 otherwise."""
+    """200 while the database answers, the monitor loop runs and the server is not
+    draining; 503 otherwise, saying which."""
     conductor = conductor_of(request)
     monitor = conductor.monitor.health() if conductor.monitor is not None else {"running": False}
+    down = await api_support.database_down(conductor)
     if request.app.state.stopping.is_set():
         body, code = HealthOut(status="draining", monitor=monitor), 503
+    elif down is not None:
+        body, code = HealthOut(status="database unavailable", monitor=monitor, database=down), 503
     elif monitor.get("running"):
         body, code = HealthOut(status="ok", monitor=monitor), 200
     else:
         body, code = HealthOut(status="monitor not running", monitor=monitor), 503
-    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+    headers = {"Retry-After": str(api_support.RETRY_AFTER_S)} if down is not None else None
+    return JSONResponse(body.model_dump(mode="json"), status_code=code, headers=headers)
 
 
 @router.get("/.well-known/jwks.json", response_model=Jwks)

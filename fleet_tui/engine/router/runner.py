@@ -185,12 +185,12 @@ class Router:
         if adapter is None:
             return StepOutcome(step.name, step.adapter, step.criticality, failed,
                                error=f"unknown adapter {step.adapter!r}")
-        breaker = self.breakers.get(f"adapter:{step.adapter}")
+        breaker = f"adapter:{step.adapter}"
         outcome = StepOutcome(step.name, step.adapter, step.criticality, failed)
         for attempt in range(step.retries + 1):
             if attempt:
                 await self._sleep(step_retry_delay_s(attempt))
-            if not breaker.allow():
+            if not await self.breakers.allow(breaker):
                 outcome.error = f"circuit breaker adapter:{step.adapter} is open"
                 break
             outcome.attempts += 1
@@ -203,12 +203,12 @@ class Router:
                 outcome.status, outcome.error = "lease_lost", str(exc)
                 return outcome
             except Exception as exc:
-                breaker.record_failure()
+                await self.breakers.record(breaker, False)
                 outcome.error = f"{type(exc).__name__}: {exc}"
                 log.warning("step %s (%s) attempt %d failed: %s", step.name, step.adapter,
                             outcome.attempts, outcome.error)
                 continue
-            breaker.record_success()
+            await self.breakers.record(breaker, True)
             outcome.status, outcome.output, outcome.error = "succeeded", _jsonable(dict(output or {})), None
             return outcome
         return outcome

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from fleet_tui.engine.breaker import BreakerRegistry
+from fleet_tui.engine.fleet_breakers import SharedBreakerRegistry
 from fleet_tui.engine.router.adapters import AdapterRegistry, builtin_adapters
 from fleet_tui.engine.router.admin import RouterAdmin
 from fleet_tui.engine.router.resolve import CACHE_TTL_S, PolicyCache
@@ -39,7 +40,10 @@ class RouterService:
 
         adapters = adapters or builtin_adapters()
         cache = PolicyCache(db, ttl_s=ttl_s, clock=clock)
-        breakers = BreakerRegistry(clock=clock)
+        # a conductor's router shares its adapters' breakers with the fleet; a test driving
+        # time through `clock` keeps them here
+        breakers = (SharedBreakerRegistry(db) if conductor is not None and clock is time.monotonic
+                    else BreakerRegistry(clock=clock))
         router = Router(db, cache, adapters, breakers, conductor=conductor,
                         sleep=sleep or asyncio.sleep, wall_clock=wall_clock)
         return cls(cache, adapters, breakers, router, RouterAdmin(db, cache, adapters),
@@ -53,5 +57,6 @@ class RouterService:
                        trace_id: str | None = None) -> RunResult | None:
         return await self.router.dispatch(event_type, context, operator_id=operator_id, trace_id=trace_id)
 
-    def breaker_states(self) -> list[dict[str, Any]]:
+    async def breaker_states(self) -> list[dict[str, Any]]:
+        await self.breakers.refresh()
         return self.breakers.snapshot()

@@ -1,0 +1,18 @@
+"""fleet_limits: sliding-window limits shared by every conductor of the fleet (an operator's
+spawn requests, the fleet's GitHub calls), taken by fleet_take in sql/010."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def take(conn: asyncpg.Connection, key: str, limit: int, window_s: float) -> float:
+    """Take one hit of key: 0.0 when taken, else seconds until one is free again."""
+    return float(await conn.fetchval("SELECT fleet_take($1, $2, $3)", key, limit, float(window_s)))
+
+
+async def taken(conn: asyncpg.Connection, key: str, window_s: float) -> int:
+    """Hits of key within the window (nothing taken)."""
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM fleet_limits l, unnest(l.hits) h"
+        " WHERE l.key = $1 AND h > clock_timestamp() - make_interval(secs => $2)", key, float(window_s)))
