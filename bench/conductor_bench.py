@@ -181,6 +181,7 @@ async def spawn_ratio(conductor: Conductor, runs: int = 15, label: str = "") -> 
         ours.append(await first_output(runtime.log_path(result.task.id), started))
     subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
     subprocess.run(["tmux", "-L", conductor.settings.runtime.tmux_socket, "kill-server"], check=False)
+    await asyncio.sleep(1)  # the server is gone before the next step starts one on the socket
     o, r = statistics.median(ours), statistics.median(raw)
     print(f"spawn-to-running {label}(until the demo agent's first output): fleet {o * 1000:.0f} ms vs raw "
           f"git worktree add + tmux new-session {r * 1000:.0f} ms; ratio {o / r:.2f}")
