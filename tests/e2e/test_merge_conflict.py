@@ -46,7 +46,7 @@ async def test_a_conflicting_merge_leaves_a_next_step(make_conductor: Any, git_r
     assert any(row["action"] == "merge_failed" and "Next:" in row["detail"]["next"] for row in audit)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
-    env.update({"FLEET_DATABASE__URL": conductor.settings.database.url, "FLEET_DATA_DIR": str(conductor.settings.data_dir),
+    env.update({"FLEET_DATABASE__URL": conductor.settings.database.url.get_secret_value(), "FLEET_DATA_DIR": str(conductor.settings.data_dir),
                 "FLEET_OPERATOR__ID": op.id, "FLEET_OPERATOR__TIER": str(op.tier)})
     shown = subprocess.run([FLEET_TUI, "show", ready.id], env=env, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
