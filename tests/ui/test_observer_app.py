@@ -12,6 +12,7 @@ from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM
 from fleet_tui.engine.observer import Observer
+from fleet_tui.store import leases
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.launch import observer_banner
 from fleet_tui.ui.screens.detail import DetailScreen
@@ -35,6 +36,7 @@ async def test_observer_app_drives_a_conductor_running_in_another_process(
     op = operator()
     existing = (await local.spawn(op, SpawnRequest(description="already here\nFLEET-DEMO: wait-input",
                                                    repo=str(git_repo)))).task
+    await leases.release(local.parts.db, local.conductor_id)  # its spawn lease: the remote watches it
     s = local.settings
     fleet = Fleet(s.database_url or "", s.data_dir.parent, s.runtime.tmux_socket)
     fleet.extra_env["FLEET_RETRY__AUTO"] = "false"  # a failed task stays failed
