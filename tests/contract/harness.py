@@ -81,3 +81,15 @@ async def drive(make_conductor: Any, repo: Path, *, agent: str, api: FakeModelAp
 
 def fake(script: list[Step], scenario: str = "work") -> FakeModelApi:
     return FakeModelApi(script, scenario=scenario).start()
+
+
+async def run_agent(make_conductor: Any, repo: Path, set_env: Any, script: list[Step], *,
+                    scenario: str = "work", agent: str, **drive_args: Any) -> Run:
+    """One task of `agent` against a fake model API playing `script` in `scenario`: the
+    agent's environment pointed at it by `set_env(url)`, the API stopped however it ends."""
+    api = fake(script, scenario)
+    set_env(api.url)
+    try:
+        return await drive(make_conductor, repo, agent=agent, api=api, **drive_args)
+    finally:
+        api.stop()

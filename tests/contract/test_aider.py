@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fleet_tui.domain.status import TaskStatus
-from tests.contract.harness import TEST_COMMAND, agent_home, drive, fake, prepare_env
+from tests.contract.harness import TEST_COMMAND, agent_home, prepare_env, run_agent
 from tests.fakes.model_api import BAD_KEY, agent_script
 
 S = TaskStatus
@@ -28,13 +28,9 @@ def aider_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, agent_bin: Path):
 
 async def test_aider_commits_its_edit_and_the_task_is_ready_with_usage(
         make_conductor: Any, git_repo: Path, aider_env: Any) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=False))
-    aider_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api,
+    run = await run_agent(make_conductor, git_repo, aider_env,
+                          agent_script(test_command=TEST_COMMAND, commit=False), agent=AGENT,
                           profile_changes={"default_model": MODEL})
-    finally:
-        api.stop()
     assert run.task.status == S.READY, run.task.failure_context
     assert "conductor_committed" not in await run.audit_actions()  # aider committed itself
     (execution,) = await run.executions()
@@ -46,11 +42,7 @@ async def test_aider_commits_its_edit_and_the_task_is_ready_with_usage(
 
 
 async def test_aider_bad_key_is_auth(make_conductor: Any, git_repo: Path, aider_env: Any) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=False), BAD_KEY)
-    aider_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api,
-                          profile_changes={"default_model": MODEL})
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, aider_env,
+                          agent_script(test_command=TEST_COMMAND, commit=False), scenario=BAD_KEY,
+                          agent=AGENT, profile_changes={"default_model": MODEL})
     assert run.task.failure_reason == "auth", run.task.failure_context

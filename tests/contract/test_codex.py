@@ -12,7 +12,7 @@ import pytest
 
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.infra.agents import builtin_profiles
-from tests.contract.harness import TEST_COMMAND, agent_home, drive, fake, prepare_env
+from tests.contract.harness import TEST_COMMAND, agent_home, prepare_env, run_agent
 from tests.fakes.model_api import BAD_KEY, OUTAGE, USAGE, USAGE_LIMIT, agent_script
 
 S = TaskStatus
@@ -45,12 +45,8 @@ def codex_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, agent_bin: Path):
 @pytest.mark.parametrize("commit", [True, False], ids=["asks-to-commit", "leaves-edits"])
 async def test_codex_change_reaches_ready_through_the_conductors_commit(
         make_conductor: Any, git_repo: Path, codex_env: Any, commit: bool) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=commit))
-    codex_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, codex_env,
+                          agent_script(test_command=TEST_COMMAND, commit=commit), agent=AGENT)
     assert run.task.status == S.READY, run.task.failure_context
     assert "conductor_committed" in await run.audit_actions()
     (execution,) = await run.executions()
@@ -65,24 +61,17 @@ async def test_codex_change_reaches_ready_through_the_conductors_commit(
 @pytest.mark.parametrize(("scenario", "reason"), [(OUTAGE, "api_unavailable"), (BAD_KEY, "auth")])
 async def test_codex_failures_end_with_their_own_reason(
         make_conductor: Any, git_repo: Path, codex_env: Any, scenario: str, reason: str) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True), scenario)
-    codex_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, codex_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), scenario=scenario,
+                          agent=AGENT)
     assert run.task.failure_reason == reason, run.task.failure_context
 
 
 async def test_codex_usage_limit_waits_for_the_reset_without_spending_a_retry(
         make_conductor: Any, git_repo: Path, codex_env: Any) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True), USAGE_LIMIT)
-    codex_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api, max_retries=1,
-                          until=(S.RETRYING, S.ABANDONED))
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, codex_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), scenario=USAGE_LIMIT,
+                          agent=AGENT, max_retries=1, until=(S.RETRYING, S.ABANDONED))
     assert run.task.status == S.RETRYING and run.task.failure_reason == "usage_limited", run.task.failure_context
     assert run.task.retry_count == 0
     assert datetime.fromisoformat(run.task.metadata["retry_at"]) > datetime.now(timezone.utc)
@@ -90,16 +79,12 @@ async def test_codex_usage_limit_waits_for_the_reset_without_spending_a_retry(
 
 async def test_codex_removed_flag_is_cli_changed_and_not_retried(
         make_conductor: Any, git_repo: Path, codex_env: Any) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True))
-    codex_env(api.url)
     command = ["codex", "exec", "--full-auto", *builtin_profiles()[AGENT].command[2:]]  # removed in 0.16x
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api, max_retries=2,
+    run = await run_agent(make_conductor, git_repo, codex_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), agent=AGENT, max_retries=2,
                           profile_changes={"command": command}, until=(S.ABANDONED,))
-    finally:
-        api.stop()
     assert run.task.failure_reason == "cli_changed" and run.task.retry_count == 0, run.task.failure_context
-    assert not api.requests
+    assert not run.api.requests
 
 
 def _system():

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fleet_tui.domain.status import TaskStatus
-from tests.contract.harness import TEST_COMMAND, agent_home, drive, fake, prepare_env
+from tests.contract.harness import TEST_COMMAND, agent_home, prepare_env, run_agent
 from tests.fakes.model_api import BAD_KEY, OUTAGE, USAGE, USAGE_LIMIT, agent_script
 
 S = TaskStatus
@@ -38,12 +38,8 @@ def gemini_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, agent_bin: Path)
 @pytest.mark.parametrize("commit", [True, False], ids=["commits", "leaves-edits"])
 async def test_gemini_change_reaches_ready_with_usage(
         make_conductor: Any, git_repo: Path, gemini_env: Any, commit: bool) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=commit))
-    gemini_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, gemini_env,
+                          agent_script(test_command=TEST_COMMAND, commit=commit), agent=AGENT)
     assert run.task.status == S.READY, run.task.failure_context
     if not commit:
         assert "conductor_committed" in await run.audit_actions()
@@ -57,24 +53,17 @@ async def test_gemini_change_reaches_ready_with_usage(
 @pytest.mark.parametrize(("scenario", "reason"), [(OUTAGE, "api_unavailable"), (BAD_KEY, "auth")])
 async def test_gemini_failures_end_with_their_own_reason(
         make_conductor: Any, git_repo: Path, gemini_env: Any, scenario: str, reason: str) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True), scenario)
-    gemini_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api, timeout_s=120)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, gemini_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), scenario=scenario,
+                          agent=AGENT, timeout_s=120)
     assert run.task.failure_reason == reason, run.task.failure_context
 
 
 async def test_gemini_usage_limit_waits_for_the_reset_without_spending_a_retry(
         make_conductor: Any, git_repo: Path, gemini_env: Any) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True), USAGE_LIMIT)
-    gemini_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api, max_retries=1,
-                          until=(S.RETRYING, S.ABANDONED), timeout_s=120)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, gemini_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), scenario=USAGE_LIMIT,
+                          agent=AGENT, max_retries=1, until=(S.RETRYING, S.ABANDONED), timeout_s=120)
     assert run.task.status == S.RETRYING and run.task.failure_reason == "usage_limited", run.task.failure_context
     assert run.task.retry_count == 0
     assert datetime.fromisoformat(run.task.metadata["retry_at"]) > datetime.now(timezone.utc)
@@ -83,14 +72,10 @@ async def test_gemini_usage_limit_waits_for_the_reset_without_spending_a_retry(
 async def test_gemini_without_skip_trust_is_cli_changed_and_not_retried(
         make_conductor: Any, git_repo: Path, gemini_env: Any) -> None:
     """The profile as it was (no --skip-trust): a fresh worktree is untrusted, exit 55."""
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True))
-    gemini_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api, max_retries=2,
+    run = await run_agent(make_conductor, git_repo, gemini_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), agent=AGENT, max_retries=2,
                           profile_changes={"command": ["gemini", "--yolo", "{model_args}"]},
                           until=(S.ABANDONED,))
-    finally:
-        api.stop()
     assert run.task.failure_reason == "cli_changed" and run.task.retry_count == 0, run.task.failure_context
 
 

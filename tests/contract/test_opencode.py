@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fleet_tui.domain.status import TaskStatus
-from tests.contract.harness import TEST_COMMAND, agent_home, drive, fake, prepare_env
+from tests.contract.harness import TEST_COMMAND, agent_home, prepare_env, run_agent
 from tests.fakes.model_api import BAD_KEY, USAGE, agent_script
 
 S = TaskStatus
@@ -39,12 +39,8 @@ def opencode_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, agent_bin: Pat
 @pytest.mark.parametrize("commit", [True, False], ids=["commits", "leaves-edits"])
 async def test_opencode_change_reaches_ready_with_usage(
         make_conductor: Any, git_repo: Path, opencode_env: Any, commit: bool) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=commit))
-    opencode_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, opencode_env,
+                          agent_script(test_command=TEST_COMMAND, commit=commit), agent=AGENT)
     assert run.task.status == S.READY, run.task.failure_context
     assert ("conductor_committed" in await run.audit_actions()) is not commit
     (execution,) = await run.executions()
@@ -57,26 +53,17 @@ async def test_opencode_change_reaches_ready_with_usage(
 async def test_opencode_bad_key_is_auth(make_conductor: Any, git_repo: Path, opencode_env: Any) -> None:
     """Not here: an outage (opencode retries for ~110 s before it gives up) and a usage limit
     (it honours retry-after and keeps waiting): both are left to its own retries for now."""
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True), BAD_KEY)
-    opencode_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
-    finally:
-        api.stop()
+    run = await run_agent(make_conductor, git_repo, opencode_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), scenario=BAD_KEY, agent=AGENT)
     assert run.task.failure_reason == "auth", run.task.failure_context
 
 
 async def test_opencode_removed_flag_is_cli_changed_and_not_retried(
         make_conductor: Any, git_repo: Path, opencode_env: Any) -> None:
-    api = fake(agent_script(test_command=TEST_COMMAND, commit=True))
-    opencode_env(api.url)
-    try:
-        run = await drive(make_conductor, git_repo, agent=AGENT, api=api, max_retries=2,
-                          profile_changes={"command": ["opencode", "run", "--format", "json",
-                                                       "--removed-in-this-version", "{model_args}"]},
+    run = await run_agent(make_conductor, git_repo, opencode_env,
+                          agent_script(test_command=TEST_COMMAND, commit=True), agent=AGENT, max_retries=2,
+                          profile_changes={"command": ["opencode", "run", "--format", "json", "--removed-in-this-version", "{model_args}"]},
                           until=(S.ABANDONED,))
-    finally:
-        api.stop()
     assert run.task.failure_reason == "cli_changed" and run.task.retry_count == 0, run.task.failure_context
 
 
