@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from tests.fixtures.db import fetch
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSING_CI = [sys.executable, "-c", "pass"]
 
@@ -64,11 +66,7 @@ class Fleet:
         return Proc(proc, log, handle)
 
     async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.db_url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
+        return await fetch(self.db_url, sql, *args)
 
     async def conductor_id(self, pid: int, timeout_s: float = 30) -> str:
         deadline = time.monotonic() + timeout_s

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import asyncpg
 
+from tests.fixtures.db import fetch
 from tests.fixtures.engine import PASSING_CI, kill_tmux_server
 
 # the console script pip installed next to this interpreter: what a user runs
@@ -171,11 +172,7 @@ class ControlRoom:
                                        capture_output=True, text=True, timeout=timeout_s)
 
     async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.db_url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
+        return await fetch(self.db_url, sql, *args)
 
     async def status(self, task_id: str) -> str:
         rows = await self.query("SELECT status FROM fleet_tasks WHERE id = $1", task_id)
