@@ -66,7 +66,7 @@ async def test_the_fleet_gh_budget_caps_every_conductor_together(
     for _ in range(10):
         for conductor in (first, second):
             await conductor.monitor.run_cycle()
-            degraded |= conductor.monitor.degraded
+            degraded |= set(conductor.monitor.degraded)  # check -> reason
     assert len(first.monitor.held) == len(second.monitor.held) == 3
     assert len(fake_gh.calls()) == 4, fake_gh.calls()  # 4 of the fleet's, not 4 each
     assert "forge" in degraded  # the budget refused the rest
