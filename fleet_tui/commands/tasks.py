@@ -18,9 +18,8 @@ from typing import Any, Awaitable, Callable
 from fleet_tui.config import load_settings
 from fleet_tui.domain.errors import (
     NotFoundError,
-    PermissionDeniedError,
+    RefusedError,
     RuntimeUnavailableError,
-    SpawnDeniedError,
     TaskLiveError,
 )
 from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
@@ -134,7 +133,7 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
         return await handler(conductor, me, args)
     except NotFoundError as exc:
         return _fail(str(exc), EXIT_NOT_FOUND)
-    except (SpawnDeniedError, PermissionDeniedError, RuntimeUnavailableError) as exc:
+    except (RefusedError, RuntimeUnavailableError) as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except TaskLiveError as exc:
         return _fail(str(exc), EXIT_CONFLICT)

@@ -12,6 +12,7 @@ from fleet_tui.domain.models import CIStatus, Tier
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import Notice
 from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.store import reputation as history
 from tests.integration.api_harness import Api, api, new_operator  # noqa: F401 (fixture)
 
 S = TaskStatus
@@ -247,6 +248,14 @@ async def test_a_task_waiting_for_a_person_is_answered_or_granted_over_the_api(a
     assert answered.json()["retry_count"] == 0  # waiting for a person spends no retry
     detail = (await api.client.get(f"/api/fleet/tasks/{tid}", headers=api.auth(op))).json()
     assert "answered" in [row["action"] for row in detail["audit"]]
+
+
+async def test_a_spent_credit_budget_is_a_refusal_not_an_error(api: Api) -> None:
+    op = new_operator(Tier.BUILDER)
+    await history.set_credit_budget(api.conductor.parts.db, operator_id=op.id, usd=0)
+    refused = await api.client.post("/api/fleet/spawn", json=api.spawn_body("x"), headers=api.auth(op))
+    assert refused.status_code == 403, refused.text
+    assert "budget refuses every option" in refused.json()["detail"]
 
 
 async def test_config_is_for_sovereigns_and_redacts_secrets(api: Api) -> None:
