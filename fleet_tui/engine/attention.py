@@ -75,7 +75,8 @@ class Attention:
         env: dict[str, Any] = self.c.parts.secrets.issue(profile, task.id)
         state = await self.c.runtime_for(task.runtime).spawn(AgentLaunch(
             task_id=task.id, workdir=workdir, argv=argv, prompt=RESUME_PROMPT,
-            prompt_via=profile.prompt_via, stream=profile.stream,
+            prompt_via=profile.prompt_via, stream=profile.stream, agent=profile.name,
+            egress=tuple(profile.egress),
             env={**profile.env, **env, "FLEET_TASK_ID": task.id,
                  "FLEET_ATTEMPT": str(task.retry_count + 1)},
             git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch))

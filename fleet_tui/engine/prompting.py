@@ -112,7 +112,7 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
     await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
                      env={**profile.env, **env}, context_hash=enriched.context_hash,
-                     stream=profile.stream)
+                     stream=profile.stream, egress=tuple(profile.egress))
 
 
 def repo_test_command(parts: "EngineParts") -> str:
