@@ -25,8 +25,11 @@ from fleet_tui.domain.errors import ValidationFailed
 
 PROMPT_FILE_TOKEN = "{prompt_file}"
 MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or dropped)
+# an argv element replaced by the permission rules an operator granted the task (domain/asks.py),
+# one element each, or dropped: where it stands, the CLI reads them as rules it may use unasked
+GRANTS_TOKEN = "{granted_tools}"
 PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args", "test_command",
-                          "test_command_json"})
+                          "test_command_json", "granted_tools"})
 # An element naming one of these is dropped (with a flag just before it) when the repository
 # has no test command; _json is the command escaped for the inside of a JSON string.
 TEST_COMMAND_PLACEHOLDERS = frozenset({"test_command", "test_command_json"})
@@ -199,8 +202,9 @@ QUIET_NODE = {"DO_NOT_TRACK": "1", "NO_UPDATE_NOTIFIER": "1", "NPM_CONFIG_UPDATE
 
 
 def _allowed(rules: list[str]) -> list[str]:
-    # one flag, every rule after it: repeating the flag kept none of them (2.1.332)
-    return ["--allowedTools", *rules]
+    # one flag, every rule after it: repeating the flag kept none of them (2.1.332); the
+    # rules an operator granted the task come last
+    return ["--allowedTools", *rules, GRANTS_TOKEN]
 
 
 def builtin_profiles() -> dict[str, AgentProfile]:
@@ -404,6 +408,7 @@ def build_argv(
     workdir: Path,
     resume: bool = False,
     test_command: str = "",
+    granted: list[str] | tuple[str, ...] = (),
 ) -> list[str]:
     """The agent's argument list. Without prompt_file, {prompt_file} stays as a token for
     the runtime to bind (see bind_prompt_file). The prompt itself is never in argv.
@@ -429,9 +434,16 @@ def build_argv(
         if element == MODEL_ARGS_TOKEN:
             argv.extend(model_args)
             model_args = []
+        elif element == GRANTS_TOKEN:
+            argv.extend(granted)
         else:
             argv.append(element.format_map({**values, "model_args": ""}))
     return argv + model_args  # no marker: model flag goes last
+
+
+def takes_grants(profile: AgentProfile) -> bool:
+    """Whether the operator can grant this profile's agent a permission for a task."""
+    return GRANTS_TOKEN in profile.command
 
 
 def bind_prompt_file(argv: list[str], prompt_file: Path | str) -> list[str]:
