@@ -73,7 +73,7 @@ class Attention:
         plan = await resume_plan(self.c.parts, task, workdir, prompt=RESUME_PROMPT)
         state = await self.c.runtime_for(task.runtime).spawn(AgentLaunch(
             task_id=task.id, workdir=workdir, argv=plan.argv, prompt=plan.prompt,
-            prompt_via=profile.prompt_via, stream=plan.stream,
+            prompt_via=profile.prompt_via, stream=plan.stream, agent=profile.name, egress=plan.egress,
             env={**plan.env, "FLEET_TASK_ID": task.id, "FLEET_ATTEMPT": str(task.retry_count + 1)},
             git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch))
         await self.c.audit(task, "resumed", {"resume": resumes + 1, "profile": profile.name})

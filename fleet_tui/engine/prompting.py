@@ -109,7 +109,7 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
     await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
                      env={**profile.env, **env}, context_hash=enriched.context_hash,
-                     stream=profile.stream)
+                     stream=profile.stream, egress=tuple(profile.egress))
 
 
 async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
@@ -122,7 +122,8 @@ async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *,
     argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree, resume=True,
                       test_command=repo_test_command(parts), granted=granted_rules(task))
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
-                     env={**profile.env, **parts.secrets.issue(profile, task.id)}, stream=profile.stream)
+                     env={**profile.env, **parts.secrets.issue(profile, task.id)}, stream=profile.stream,
+                     egress=tuple(profile.egress))
 
 
 def _prompt_file(parts: "EngineParts", profile: Any, task: TaskRecord, prompt: str) -> Path | None:
