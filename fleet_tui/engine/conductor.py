@@ -36,6 +36,7 @@ from fleet_tui.domain.models import (
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.agent_choice import demo_notice
+from fleet_tui.engine.agents_report import AgentWarnings
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
@@ -95,6 +96,7 @@ class Conductor:
         self._router: Any = None
         self._background: set[asyncio.Task[Any]] = set()
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
+        self.agent_warnings = AgentWarnings(parts.settings)
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
@@ -392,12 +394,17 @@ class Conductor:
             return ""
         return await self.parts.forge.diff(self.change_ref(task))
 
-    async def fleet_health(self) -> dict[str, float]:
+    async def fleet_health(self) -> dict[str, Any]:
         """The fleet's figures (outbox lag, DLQ depth, queue depth, open breakers, monitor)
-        as engine.metrics collects them: what the faces' health panels show."""
+        as engine.metrics collects them, and agent_warnings (installed CLIs outside their
+        proven range, probed beside the engine): what the faces' health panels show."""
         from fleet_tui.engine.metrics import collect
 
-        return await collect(self.parts.db, conductor=self, breakers=self.router.breakers)
+        figures: dict[str, Any] = dict(await collect(self.parts.db, conductor=self, breakers=self.router.breakers))
+        warnings = self.agent_warnings.current()
+        if warnings:
+            figures["agent_warnings"] = warnings
+        return figures
 
     async def sweep(self) -> Any:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
@@ -444,6 +451,7 @@ class Conductor:
 
     async def shutdown(self) -> None:
         """Stop the loops and drain; agents keep running (they outlive the conductor)."""
+        self.agent_warnings.close()
         if self.monitor is not None:
             await self.monitor.stop()
         if self.parts.reviews is not None:
