@@ -67,12 +67,15 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):
         return {"decision": "none", "status": str(task.status)}
+    if task.needs_input:  # the agent asked for something: a person grants it or answers
+        return {"decision": "wait_for_person", "status": str(task.status)}
     if task.failure_reason in NOT_RETRIED:  # the same run would fail (or attack) the same way
         reason = f"{task.failure_reason}: not retried ({WHY_NOT_RETRIED[task.failure_reason]})"
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": reason}
     waited = (task.failure_context or {}).get("retry_at")
-    if task.failure_reason in WAITED_OUT and waited:
+    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in conductor.settings.retry.usage_limit_opt_out
+    if task.failure_reason in WAITED_OUT and waited and not opted_out:
         # a usage limit or a runtime that is down is no fault of the attempt: wait, spend no budget
         reason = f"{WAITED_OUT[task.failure_reason]}: attempt {task.retry_count + 1} again at {waited}"
         moved = await conductor.move(task, TaskStatus.RETRYING, TaskPatch(
