@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
+from textual.binding import Binding
+
 from fleet_tui.domain.models import RuntimeKind, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 
@@ -29,6 +33,37 @@ def applies(verb: str, task: TaskRecord | None) -> bool:
     if verb == "delete":
         return task.status in TERMINAL_STATUSES
     return True
+
+
+def why_not(verb: str, task: TaskRecord | None) -> str:
+    """One line saying why `verb` does not apply to `task` (applies() said no)."""
+    if task is None:
+        return "no task selected"
+    name = f"task {task.id} is {task.status}"
+    if verb == "diff":
+        return f"task {task.id} has no branch yet: there is no change to show"
+    if verb == "attach":
+        if task.status == TaskStatus.RUNNING:
+            return f"task {task.id} has no container yet: nothing to attach to"
+        return f"{name}: no agent is running to attach to"
+    if verb == "stop":
+        return f"{name}: it has finished, there is nothing to stop"
+    if verb == "retry":
+        return f"{name}: only a failed or rejected task can be retried"
+    if verb == "merge":
+        return f"{name}: only a ready task can be merged"
+    if verb == "delete":
+        return f"{name}: only a finished task can be deleted (stop it first)"
+    return f"{verb} does not apply to task {task.id}"
+
+
+def refused(bindings: Iterable[Binding], task: TaskRecord | None) -> tuple[str, str] | None:
+    """(title, why) for the first task verb among a key's bindings that does not apply to
+    task: check_action kept it from running, and the key says why instead of doing nothing."""
+    for binding in bindings:
+        if binding.action in TASK_VERBS and not applies(binding.action, task):
+            return binding.description, why_not(binding.action, task)
+    return None
 
 
 def attach_command(task: TaskRecord, tmux_socket: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -19,7 +19,7 @@ from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell
 from fleet_tui.ui.messages import LogLines
-from fleet_tui.ui.verbs import applies
+from fleet_tui.ui.verbs import TASK_VERBS, applies, refused
 from fleet_tui.ui.widgets.tail_log import TailLog
 
 TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
@@ -110,6 +110,9 @@ class DetailScreen(Screen[None]):
         Binding("t", "tab('audit')", "Audit", id="detail.audit"),
         Binding("end,f", "follow", "Follow tail", id="detail.follow"),
         Binding("a", "attach", "Attach", id="detail.attach", tooltip="Put your terminal on the agent"),
+        Binding("s", "stop", "Stop", id="detail.stop", tooltip="Stop the agent; the task is cancelled (asks first)"),
+        Binding("r", "retry", "Retry", id="detail.retry", tooltip="Retry a failed or rejected task"),
+        Binding("m", "merge", "Merge", id="detail.merge", tooltip="Merge a ready task (asks first)"),
     ]
 
     def __init__(self, task: TaskRecord, tab: str = "log") -> None:
@@ -194,9 +197,17 @@ class DetailScreen(Screen[None]):
     # --- actions -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "attach":
-            return applies("attach", self.record)
+        if action in TASK_VERBS:  # always in the footer, dimmed while it does not apply
+            return True if applies(action, self.record) else None
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A dimmed verb's key says why it does not apply (no binding ran for it)."""
+        refusal = refused(self._bindings.key_to_bindings.get(event.key, ()), self.record)
+        if refusal is not None:
+            event.stop()
+            title, why = refusal
+            self.notify(why, title=title, severity="warning", timeout=4)
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -211,3 +222,16 @@ class DetailScreen(Screen[None]):
     async def action_attach(self) -> None:
         app: Any = self.app
         await app.attach(self.record)
+
+    def action_stop(self) -> None:
+        self._task_verb("stop")
+
+    def action_retry(self) -> None:
+        self._task_verb("retry")
+
+    def action_merge(self) -> None:
+        self._task_verb("merge")
+
+    def _task_verb(self, verb: str) -> None:
+        app: Any = self.app
+        app.task_verb(verb, self.record)

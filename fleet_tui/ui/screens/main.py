@@ -16,7 +16,6 @@ from textual.widgets import DataTable, Input, LoadingIndicator, Static
 from fleet_tui.domain.models import SpawnResult, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
 from fleet_tui.ui.format import plain
-from fleet_tui.ui.screens.confirm import ConfirmScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from fleet_tui.ui.verbs import TASK_VERBS, applies
@@ -235,34 +234,22 @@ class MainScreen(Screen[None]):
             await app.attach(task)
 
     def action_stop(self) -> None:
-        self._confirmed("stop", "Stop task {id} ({status})? Its agent is killed and the task cancelled.")
+        self._task_verb("stop")
 
     def action_retry(self) -> None:
-        self._verb("retry")
+        self._task_verb("retry")
 
     def action_delete(self) -> None:
-        self._confirmed("delete", "Delete task {id} ({status})? Its worktree and branch go too.")
+        self._task_verb("delete")
 
     def action_merge(self) -> None:
-        self._confirmed("merge", "Merge task {id} into {base}?")
+        self._task_verb("merge")
 
-    def _confirmed(self, verb: str, question: str) -> None:
+    def _task_verb(self, verb: str) -> None:
         task = self.selected()
-        if task is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._verb(verb, task)
-
-        text = question.format(id=task.id, status=task.status, base=task.base_branch)
-        self.app.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
-
-    def _verb(self, verb: str, task: TaskRecord | None = None) -> None:
-        task = task or self.selected()
         if task is not None:
             app: Any = self.app
-            app.run_verb(verb, task.id)
+            app.task_verb(verb, task)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
