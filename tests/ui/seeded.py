@@ -157,8 +157,12 @@ class SeededConductor:
     async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
         return LOG_LINES[-n:]
 
-    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
-        for line in LOG_LINES:
+    async def logs_from(self, operator: Operator, task_id: str, cursor: int | None,
+                        max_lines: int = 200) -> tuple[list[str], int]:
+        return (LOG_LINES[-max_lines:], len(LOG_LINES)) if cursor is None else (LOG_LINES[cursor:], len(LOG_LINES))
+
+    async def follow_logs(self, operator: Operator, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
+        for line in LOG_LINES[after or 0:]:
             yield line
 
     async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:
