@@ -53,7 +53,7 @@ VERDICTS = [
 
 def seeded_tasks() -> list[TaskRecord]:
     return [
-        _task(1, S.RUNNING, "fix the flaky login test", minutes=7, retry_count=0),
+        _task(1, S.RUNNING, "fix the flaky login test", minutes=7, retry_count=0, needs_input=True),
         _task(2, S.REJECTED, "add a --json flag to the export command", minutes=42, retry_count=1,
               ci_status=CIStatus.PASSING, review_status="changes requested", review_verdicts=VERDICTS),
         _task(3, S.READY, "document the retry budget in README", minutes=95, agent="aider",
