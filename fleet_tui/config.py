@@ -8,7 +8,7 @@ import hashlib
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import (
@@ -127,6 +127,12 @@ class RuntimeSettings(BaseModel):
     # user never see each other's sessions
     tmux_socket: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     docker_image: str = "fleet-agent:latest"
+    # per agent profile, the image its containers run (`fleet-tui image build --agent NAME`
+    # makes fleet-agent:NAME); a profile not named here runs docker_image
+    docker_images: dict[str, str] = Field(default_factory=dict)
+    # "allowlist": a container reaches its profile's model endpoints (or the base URL in its
+    # environment) through the conductor's proxy and nothing else; "none": no egress at all
+    docker_egress: Literal["allowlist", "none"] = "allowlist"
     docker_memory: str = "2g"
     docker_cpus: float = Field(default=2.0, gt=0)
     docker_pids_limit: int = Field(default=256, ge=16)

@@ -20,9 +20,8 @@ from fleet_tui.api.schemas import ErrorBody, FieldError
 from fleet_tui.domain.errors import (
     InvalidTransitionError,
     NotFoundError,
-    PermissionDeniedError,
+    RefusedError,
     RuntimeUnavailableError,
-    SpawnDeniedError,
     StaleVersionError,
     TaskLiveError,
     ValidationFailed,
@@ -114,8 +113,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(ValidationFailed, _validation_failed)
-    app.add_exception_handler(SpawnDeniedError, _status_for(403))
-    app.add_exception_handler(PermissionDeniedError, _status_for(403))
+    app.add_exception_handler(RefusedError, _status_for(403))
     app.add_exception_handler(NotFoundError, _status_for(404))
     app.add_exception_handler(RuntimeUnavailableError, _status_for(503))
     for conflict in (TaskLiveError, StaleVersionError, InvalidTransitionError):

@@ -72,6 +72,19 @@ class SpawnBody(SpawnRequest):
         return SpawnRequest(**data)
 
 
+class RetryBody(BaseModel):
+    """Optional: permission rules granted to the task from now on (its next attempts and
+    resumes), e.g. the rule `failure_context.asked[].grant` suggests for what the agent was refused."""
+
+    allow: list[str] = Field(default_factory=list, max_length=20)
+
+
+class AnswerBody(BaseModel):
+    """The answer to an agent that waits for a person: its session resumes with this text."""
+
+    text: str = Field(min_length=1, max_length=8000)
+
+
 class TaskDetailOut(BaseModel):
     task: TaskRecord
     audit: list[dict[str, Any]] = Field(default_factory=list)

@@ -18,13 +18,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
-from fastapi import FastAPI
+from fleet_tui.extras import require
 
-from fleet_tui.api.app import create_app
-from fleet_tui.api.token_cli import keystore_for
-from fleet_tui.domain.errors import ConfigError
-from fleet_tui.engine.conductor import Conductor
+require("server")  # without fastapi/uvicorn: one line naming the extra, not a traceback
+
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from fleet_tui.api.app import create_app  # noqa: E402
+from fleet_tui.api.token_cli import keystore_for  # noqa: E402
+from fleet_tui.domain.errors import ConfigError  # noqa: E402
+from fleet_tui.engine.conductor import Conductor  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Task verbs for scripts and SSH sessions, straight against the database (no server in
-between): spawn, status, show, logs, stop, retry, delete, merge. Each takes --json.
+between): spawn, status, show, logs, stop, retry (--allow RULE), answer, delete, merge. Each takes --json.
 
 Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
 4 refused (tier, governor limit, retry budget, runtime unreachable); 5 conflict (task in the wrong status)."""
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import re
+import shlex
 import sys
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -17,12 +18,12 @@ from typing import Any, Awaitable, Callable
 from fleet_tui.config import load_settings
 from fleet_tui.domain.errors import (
     NotFoundError,
-    PermissionDeniedError,
+    RefusedError,
     RuntimeUnavailableError,
-    SpawnDeniedError,
     TaskLiveError,
 )
 from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
+from fleet_tui.domain.asks import ASKED_KEY, check_answer, check_grants, describe_asked
 from fleet_tui.domain.text import one_line, strip_ansi
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.conductor import Conductor
@@ -92,7 +93,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        ("merge", "merge a ready task into its base")):
         sub = subparsers.add_parser(verb, help=text)
         sub.add_argument("task_id", type=task_id)
-        _json(sub).set_defaults(handler=_sync(run_action), verb=verb)
+        if verb == "retry":
+            sub.add_argument("--allow", action="append", default=[], metavar="RULE",
+                             help="grant the agent this permission for the task from now on, e.g. "
+                                  "'Bash(make lint)' (repeatable; `show` lists what it asked for)")
+        _json(sub).set_defaults(handler=_sync(run_action, prepare=_check_action), verb=verb)
+
+    answer = subparsers.add_parser("answer", help="answer an agent that waits for a person (needs input): "
+                                                  "its session resumes with TEXT")
+    answer.add_argument("task_id", type=task_id)
+    answer.add_argument("text")
+    _json(answer).set_defaults(handler=_sync(run_answer, prepare=lambda args: check_answer(args.text)))
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -122,7 +133,7 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
         return await handler(conductor, me, args)
     except NotFoundError as exc:
         return _fail(str(exc), EXIT_NOT_FOUND)
-    except (SpawnDeniedError, PermissionDeniedError, RuntimeUnavailableError) as exc:
+    except (RefusedError, RuntimeUnavailableError) as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except TaskLiveError as exc:
         return _fail(str(exc), EXIT_CONFLICT)
@@ -213,6 +224,11 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     blocked = task.metadata.get("merge_blocked")
     if blocked and task.status == "ready":
         _say(f"  merge: {blocked.get('next', '')}")
+    for ask in (task.failure_context or {}).get(ASKED_KEY, []) if task.needs_input else []:
+        _say(f"  needs input: the agent was refused {describe_asked([ask])}; "
+             f"grant it: fleet-tui retry {task.id} --allow {shlex.quote(str(ask.get('grant', '')))}")
+    if task.needs_input:
+        _say(f"  or answer it: fleet-tui answer {task.id} TEXT")
     if task.tmux_session and task.is_live:  # the fleet's own tmux server (one per data directory)
         _say(f"  attach: tmux -L {c.settings.runtime.tmux_socket} attach-session -t ={task.tmux_session}")
     for run in detail.executions:
@@ -243,10 +259,25 @@ async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> in
         else:
             print(f"deleted {args.task_id}")
         return 0
-    action = {"stop": c.stop, "retry": c.retry, "merge": c.merge}[args.verb]
-    task = await action(me, args.task_id)
-    if args.json:
+    if args.verb == "retry":
+        task = await c.retry(me, args.task_id, allow=args.allow)
+    else:
+        task = await {"stop": c.stop, "merge": c.merge}[args.verb](me, args.task_id)
+    _print_task(task, args.json)
+    return 0
+
+
+def _check_action(args: argparse.Namespace) -> None:
+    check_grants(getattr(args, "allow", None) or [])
+
+
+async def run_answer(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+    _print_task(await c.answer(me, args.task_id, args.text), args.json)
+    return 0
+
+
+def _print_task(task: TaskRecord, as_json: bool) -> None:
+    if as_json:
         _print_json(task.model_dump(mode="json"))
     else:
         _say(task_line(task))
-    return 0

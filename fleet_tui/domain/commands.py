@@ -15,6 +15,7 @@ from fleet_tui.domain.errors import (
     FleetError,
     NotFoundError,
     PermissionDeniedError,
+    RefusedError,
     RuntimeUnavailableError,
     SpawnDeniedError,
     TaskLiveError,
@@ -117,5 +118,6 @@ def rebuild_error(kind: str | None, message: str, detail: dict[str, Any] | None)
     except (KeyError, TypeError, ValueError):
         pass
     simple: dict[str, type[FleetError]] = {"TaskLiveError": TaskLiveError, "ConfigError": ConfigError,
-                                           "PermissionDeniedError": PermissionDeniedError}
+                                           "PermissionDeniedError": PermissionDeniedError,
+                                           "BudgetRefused": RefusedError}
     return simple.get(kind or "", FleetError)(message)

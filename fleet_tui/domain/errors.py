@@ -57,11 +57,25 @@ class TaskLiveError(FleetError):
     """An action that needs a terminal task was asked of a live one (e.g. delete)."""
 
 
-class PermissionDeniedError(FleetError):
+class RefusedError(FleetError):
+    """Policy refuses the request (a tier, a limit, a budget) and nothing was made: every
+    face answers it the same way (HTTP 403, CLI exit 4, a "denied" line in the UI)."""
+
+
+class PermissionDeniedError(RefusedError):
     """The operator may not do this (tier or ownership)."""
 
 
-class SpawnDeniedError(FleetError):
+class BudgetRefused(RefusedError):
+    """The operator's credit budget refuses every option for this task."""
+
+    def __init__(self, message: str, *, task_type: str, refused: list[str]) -> None:
+        super().__init__(message)
+        self.task_type = task_type
+        self.refused = refused
+
+
+class SpawnDeniedError(RefusedError):
     """The governor refused admission; the message explains the limit."""
 
     def __init__(self, message: str, *, operator_id: str, tier: str, live: int, limit: int) -> None:

@@ -16,7 +16,8 @@ from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskType
 from fleet_tui.engine.budget import BudgetGate, load_budget_gate
 from fleet_tui.engine.reputation import CandidateStats, Reputation, reputation
-from fleet_tui.engine.routing import BudgetRefused, Route, RouteDecision, choose_route, merge_routes, parse_route
+from fleet_tui.domain.errors import BudgetRefused
+from fleet_tui.engine.routing import Route, RouteDecision, choose_route, merge_routes, parse_route
 from fleet_tui.infra.agent_probe import credentials_present
 
 if TYPE_CHECKING:

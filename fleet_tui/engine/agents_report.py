@@ -4,6 +4,7 @@ do with it: the task types it is the default for, and where they go when it cann
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fleet_tui.config import Settings
@@ -46,3 +47,54 @@ async def agents_report(settings: Settings) -> list[dict[str, Any]]:
         entry["routing"] = routing.get(found.name, [])
         report.append(entry)
     return report
+
+
+def version_warnings(report: list[dict[str, Any]]) -> list[str]:
+    """One line per installed CLI outside its proven range, or whose --help lost a flag."""
+    warnings = []
+    for entry in report:
+        if not entry.get("path") or entry.get("path") == "(built in)":
+            continue
+        if entry.get("in_proven_range") is False:
+            warnings.append(f"{entry['name']} {entry['version']} is outside the proven range "
+                            f"{entry['proven_versions']}")
+        if entry.get("flags_ok") is False:
+            warnings.append(f"{entry['name']}: --help no longer lists {', '.join(entry['missing_flags'])}")
+    return warnings
+
+
+class AgentWarnings:
+    """The version warnings for the health panel, probed beside the engine (node CLIs take
+    seconds to say their version) once, then again every `max_age_s`; never awaited by a read."""
+
+    def __init__(self, settings: Settings, *, max_age_s: float = 3600.0) -> None:
+        self._settings = settings
+        self._max_age_s = max_age_s
+        self._warnings: list[str] = []
+        self._probed_at: float | None = None
+        self._probing: asyncio.Task[None] | None = None
+
+    def current(self) -> list[str]:
+        """What the last probe found; starts a probe when none ran lately."""
+        stale = self._probed_at is None or time.monotonic() - self._probed_at > self._max_age_s
+        if stale and (self._probing is None or self._probing.done()):
+            self._probing = asyncio.create_task(self._probe(), name="agent-version-probe")
+        return list(self._warnings)
+
+    async def _probe(self) -> None:
+        try:
+            self._warnings = version_warnings(await agents_report(self._settings))
+        except Exception as exc:  # a probe that fails says so instead of a warning it could not make
+            self._warnings = [f"agent CLIs could not be probed ({type(exc).__name__})"]
+        self._probed_at = time.monotonic()
+
+    async def settled(self) -> list[str]:
+        """The warnings once the probe running now (if any) has ended."""
+        self.current()
+        if self._probing is not None:
+            await asyncio.shield(self._probing)
+        return list(self._warnings)
+
+    def close(self) -> None:
+        if self._probing is not None and not self._probing.done():
+            self._probing.cancel()

@@ -11,10 +11,10 @@ the caller fails the task and the retry engine takes over."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fleet_tui.domain.models import TaskPatch, TaskRecord
-from fleet_tui.infra.agents import build_argv, waits_for_input
+from fleet_tui.infra.agents import waits_for_input
 from fleet_tui.infra.protocols import AgentLaunch
 
 if TYPE_CHECKING:
@@ -65,19 +65,16 @@ class Attention:
         workdir = Path(task.worktree_path)
         if not workdir.is_dir():
             return None
-        from fleet_tui.engine.prompting import repo_test_command
+        from fleet_tui.engine.prompting import resume_plan
 
         checkout = self.c.checkout(task)
         if checkout.tampering():  # never resumed on links the agent rewrote
             return None
-        argv = build_argv(profile, model=task.model, prompt_file=None, workdir=workdir, resume=True,
-                          test_command=repo_test_command(self.c.parts))
-        env: dict[str, Any] = self.c.parts.secrets.issue(profile, task.id)
+        plan = await resume_plan(self.c.parts, task, workdir, prompt=RESUME_PROMPT)
         state = await self.c.runtime_for(task.runtime).spawn(AgentLaunch(
-            task_id=task.id, workdir=workdir, argv=argv, prompt=RESUME_PROMPT,
-            prompt_via=profile.prompt_via, stream=profile.stream,
-            env={**profile.env, **env, "FLEET_TASK_ID": task.id,
-                 "FLEET_ATTEMPT": str(task.retry_count + 1)},
+            task_id=task.id, workdir=workdir, argv=plan.argv, prompt=plan.prompt,
+            prompt_via=profile.prompt_via, stream=plan.stream, agent=profile.name, egress=plan.egress,
+            env={**plan.env, "FLEET_TASK_ID": task.id, "FLEET_ATTEMPT": str(task.retry_count + 1)},
             git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch))
         await self.c.audit(task, "resumed", {"resume": resumes + 1, "profile": profile.name})
         log.info("resumed the agent of task %s with its profile's resume command", task.id)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
+from fleet_tui.domain.errors import PermissionDeniedError, RefusedError, ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.tracing import current_trace_id
@@ -151,7 +151,7 @@ class SpawnQueue:
             operator = await self._operator(entry.operator_id)
             try:
                 outcome, task = await conductor.admit_queued(entry, operator)
-            except (ValidationFailed, PermissionDeniedError) as exc:
+            except (ValidationFailed, RefusedError) as exc:  # a tier limit keeps it queued (admit_queued)
                 await self.failed(entry, f"{type(exc).__name__}: {exc}")
                 outcomes.append((entry, f"failed: {exc}"))
                 continue

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -35,6 +36,7 @@ from fleet_tui.domain.models import (
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.agent_choice import demo_notice
+from fleet_tui.engine.agents_report import AgentWarnings
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
@@ -94,6 +96,7 @@ class Conductor:
         self._router: Any = None
         self._background: set[asyncio.Task[Any]] = set()
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
+        self.agent_warnings = AgentWarnings(parts.settings)
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
@@ -223,14 +226,15 @@ class Conductor:
         return task_id in self._spawning
 
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
-                     lease: Lease | None = None) -> TaskRecord:
+                     lease: Lease | None = None, plan_for: Any = None) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
-        one, else the one the caller holds) until the task is running."""
+        one, else the one the caller holds) until the task is running. plan_for(task, path):
+        the agent's plan (default: a new attempt's, plan_for_task)."""
         plans: list[SpawnPlan] = []
         lease = lease or held_lease.get()
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
-            plans.append(await plan_for_task(self.parts, t, path))
+            plans.append(await (plan_for or partial(plan_for_task, self.parts))(t, path))
             return plans[-1]
 
         with trace(task.trace_id), holding(lease):
@@ -263,19 +267,55 @@ class Conductor:
         await self.runtime_for(cancelled.runtime).kill(cancelled.id)
         return cancelled
 
-    async def retry(self, operator: Operator, task_id: str) -> TaskRecord:
-        """Retry a failed or rejected task now, within its retry budget."""
+    async def retry(self, operator: Operator, task_id: str, *, allow: list[str] | None = None) -> TaskRecord:
+        """Retry a failed or rejected task now, within its retry budget. `allow`: permission
+        rules granted to the task from now on (its next attempts and resumes). A task that
+        waited for a person (needs_input) spends no retry: its run was refused, not failed."""
+        from fleet_tui.domain.asks import check_grants
+        from fleet_tui.engine.prompting import GRANTED_KEY, granted_rules
+        from fleet_tui.infra.agents import takes_grants
+
+        rules = check_grants(list(allow or []))
         task = await self._owned(operator, task_id)
         if task.status not in RETRYABLE:
             raise TaskLiveError(f"task {task_id} is {task.status}; only failed or rejected tasks can be retried")
-        counted = await self.registry.record_failure(
-            task.id, operator=operator, context=task.failure_context or {})
-        if counted is None:
-            raise PermissionDeniedError(
-                f"task {task_id} has used its retry budget ({task.max_retries}); spawn a new task")
-        task = await self.move(counted, TaskStatus.RETRYING, actor=operator.id,
-                               reason="retry requested by operator", operator=operator)
+        if rules and not takes_grants(self.parts.profile(task.agent)):
+            raise ValidationFailed("allow", f"agent {task.agent} takes no granted permissions")
+        patch = TaskPatch(needs_input=False)
+        if rules:
+            granted = granted_rules(task) + [r for r in rules if r not in granted_rules(task)]
+            patch.metadata = {GRANTED_KEY: granted}
+            await self.audit(task, "permission_granted", {"rules": rules, "by": operator.id})
+        if task.needs_input:
+            counted = task
+        else:
+            counted = await self.registry.record_failure(
+                task.id, operator=operator, context=task.failure_context or {})
+            if counted is None:
+                raise PermissionDeniedError(
+                    f"task {task_id} has used its retry budget ({task.max_retries}); spawn a new task")
+        task = await self.move(counted, TaskStatus.RETRYING, patch, actor=operator.id,
+                               reason="retry requested by operator" + (f", allowing {', '.join(rules)}" if rules else ""),
+                               operator=operator)
         return await self.launch(task, actor=operator.id)
+
+    async def answer(self, operator: Operator, task_id: str, text: str) -> TaskRecord:
+        """Answer an agent that waits for a person: its session resumes with `text` as the
+        prompt (the profile's resume command), spending no retry."""
+        from fleet_tui.domain.asks import check_answer
+        from fleet_tui.engine.prompting import resume_plan
+
+        text = check_answer(text)
+        task = await self._owned(operator, task_id)
+        if task.status not in RETRYABLE or not task.needs_input:
+            raise TaskLiveError(f"task {task_id} is {task.status} and waits for no answer")
+        if not self.parts.profile(task.agent).resume_command:
+            raise ValidationFailed("text", f"agent {task.agent} cannot resume a session; retry it instead")
+        await self.audit(task, "answered", {"by": operator.id, "chars": len(text)})
+        task = await self.move(task, TaskStatus.RETRYING, TaskPatch(needs_input=False), actor=operator.id,
+                               reason="answered by operator", operator=operator)
+        return await self.launch(task, actor=operator.id,
+                                 plan_for=partial(resume_plan, self.parts, prompt=text))
 
     async def delete(self, operator: Operator, task_id: str) -> None:
         task = await self._owned(operator, task_id)
@@ -354,12 +394,17 @@ class Conductor:
             return ""
         return await self.parts.forge.diff(self.change_ref(task))
 
-    async def fleet_health(self) -> dict[str, float]:
+    async def fleet_health(self) -> dict[str, Any]:
         """The fleet's figures (outbox lag, DLQ depth, queue depth, open breakers, monitor)
-        as engine.metrics collects them: what the faces' health panels show."""
+        as engine.metrics collects them, and agent_warnings (installed CLIs outside their
+        proven range, probed beside the engine): what the faces' health panels show."""
         from fleet_tui.engine.metrics import collect
 
-        return await collect(self.parts.db, conductor=self, breakers=self.router.breakers)
+        figures: dict[str, Any] = dict(await collect(self.parts.db, conductor=self, breakers=self.router.breakers))
+        warnings = self.agent_warnings.current()
+        if warnings:
+            figures["agent_warnings"] = warnings
+        return figures
 
     async def sweep(self) -> Any:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
@@ -406,6 +451,7 @@ class Conductor:
 
     async def shutdown(self) -> None:
         """Stop the loops and drain; agents keep running (they outlive the conductor)."""
+        self.agent_warnings.close()
         if self.monitor is not None:
             await self.monitor.stop()
         if self.parts.reviews is not None:

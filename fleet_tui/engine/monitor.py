@@ -16,6 +16,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.config import spawn_grace_s
+from fleet_tui.domain.agent_failures import PERMISSION_DENIED
+from fleet_tui.domain.asks import ASKED_KEY, asked_in, describe_asked
 from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
@@ -304,7 +306,7 @@ class Monitor:
         elif task.status == S.PR_CREATED:
             await self._check_ci(task)
         elif task.status in (S.FAILED, S.REJECTED):
-            if self.c.settings.retry.auto:  # the retry policy is the operator's route
+            if self.c.settings.retry.auto and not task.needs_input:  # a person decides those  # the retry policy is the operator's route
                 self.routes.dispatch(task, f"task.{task.status}", {"failure_reason": task.failure_reason})
         elif task.status == S.RETRYING and is_due(task):
             self._launch_later(task)
@@ -445,8 +447,7 @@ class Monitor:
                                                          "file_count": len(made.files)})
         return True
 
-    @staticmethod
-    def _classified(task: TaskRecord, context: dict[str, Any]) -> str | None:
+    def _classified(self, task: TaskRecord, context: dict[str, Any]) -> str | None:
         """A reason read from the agent's own output (auth, usage limit, ...), recorded in
         the context (with the reset time of a usage limit)."""
         from fleet_tui.domain.agent_failures import classify_output
@@ -458,6 +459,11 @@ class Monitor:
         context["evidence"] = found.evidence
         if found.retry_at is not None:
             context["retry_at"] = found.retry_at.isoformat()
+        profile = self.c.parts.profiles.get(task.agent or "")
+        # what it asked for, and the rule that grants it: only from a stream the launcher
+        # rendered (there no agent line can pass for a summary line)
+        if found.reason == PERMISSION_DENIED and profile is not None and profile.stream:
+            context[ASKED_KEY] = [ask.to_dict() for ask in asked_in(str(context.get("error_output") or ""))]
         return found.reason
 
     async def _check_ci(self, task: TaskRecord) -> None:
@@ -493,10 +499,14 @@ class Monitor:
 
     async def _fail(self, task: TaskRecord, reason: str, context: dict[str, Any]) -> None:
         await self.c.parts.finish_execution(task, exit_code=context.get("exit_code"), failure=reason)
-        await self.c.move(task, S.FAILED, TaskPatch(
+        asked = context.get(ASKED_KEY) or []
+        moved = await self.c.move(task, S.FAILED, TaskPatch(
             failure_reason=reason, failure_context=context, exit_code=context.get("exit_code"),
-            needs_input=False),
+            needs_input=bool(asked)),
             actor=self.actor, reason=reason)
+        if asked:  # not the agent's failure: a person decides (retry --allow, or answer)
+            await self.c.parts.notify(moved, "needs_input", f"the agent was refused {describe_asked(asked)}")
+            return
         await self.c.parts.notify(task, "failed", f"attempt {task.retry_count + 1} failed: {reason}")
 
     async def _capture(self, task: TaskRecord, *, exit_code: int | None, oom: bool = False,

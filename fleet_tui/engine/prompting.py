@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 FILES_SAMPLE = 40
 SIMILAR_SHOWN = 8
 _WORD = re.compile(r"[a-z0-9]{3,}")
+GRANTED_KEY = "granted"  # task.metadata: permission rules granted by the operator
 
 
 def clean_description(text: str) -> str:
@@ -99,20 +100,45 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
     profile = parts.profile(task.agent)
     enriched = await build_prompt_for(parts, task, worktree)
     prompt = enriched.prompt
-    prompt_file = None
-    if profile.prompt_via == "file":
-        prompt_file = parts.prompt_path(task.id)
-        prompt_file.parent.mkdir(parents=True, exist_ok=True)
-        prompt_file.write_text(prompt)
+    prompt_file = _prompt_file(parts, profile, task, prompt)
     argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree,
-                      test_command=repo_test_command(parts))
+                      test_command=repo_test_command(parts), granted=granted_rules(task))
     env = parts.secrets.issue(profile, task.id)
     if env:  # names only: values never reach the database
         await parts.audit(task, "secrets_issued", {"names": sorted(env)})
     await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
                      env={**profile.env, **env}, context_hash=enriched.context_hash,
-                     stream=profile.stream)
+                     stream=profile.stream, egress=tuple(profile.egress))
+
+
+async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
+    """The profile's resume command (the agent continues its last session in this worktree)
+    told `prompt`: after an interruption, or with a person's answer. Same policy, same grants."""
+    from fleet_tui.infra.agents import build_argv
+
+    profile = parts.profile(task.agent)
+    prompt_file = _prompt_file(parts, profile, task, prompt)
+    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree, resume=True,
+                      test_command=repo_test_command(parts), granted=granted_rules(task))
+    return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
+                     env={**profile.env, **parts.secrets.issue(profile, task.id)}, stream=profile.stream,
+                     egress=tuple(profile.egress))
+
+
+def _prompt_file(parts: "EngineParts", profile: Any, task: TaskRecord, prompt: str) -> Path | None:
+    """Where a 'file' profile's agent reads its prompt (written now); None for stdin."""
+    if profile.prompt_via != "file":
+        return None
+    prompt_file = parts.prompt_path(task.id)
+    prompt_file.parent.mkdir(parents=True, exist_ok=True)
+    prompt_file.write_text(prompt)
+    return prompt_file
+
+
+def granted_rules(task: TaskRecord) -> list[str]:
+    """The permissions an operator granted this task (retry --allow), in the order given."""
+    return [str(rule) for rule in task.metadata.get(GRANTED_KEY) or []]
 
 
 def repo_test_command(parts: "EngineParts") -> str:

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Sequence
 
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import BudgetRefused
 from fleet_tui.domain.models import TaskType
 from fleet_tui.engine.breaker import BreakerRegistry
 from fleet_tui.engine.reputation import CandidateStats, thompson_sample
@@ -38,15 +38,6 @@ DEFAULT_ROUTES: dict[TaskType, Route] = {
     TaskType.DOCS: Route("claude", "claude-haiku-4-5"),
 }
 FALLBACK_ROUTE = Route("demo", None)
-
-
-class BudgetRefused(FleetError):
-    """The operator's credit budget refuses every option for this task."""
-
-    def __init__(self, message: str, *, task_type: str, refused: list[str]) -> None:
-        super().__init__(message)
-        self.task_type = task_type
-        self.refused = refused
 
 
 @dataclass(frozen=True)

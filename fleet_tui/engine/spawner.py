@@ -42,6 +42,7 @@ class SpawnPlan:
     env: dict[str, str]
     context_hash: str | None = None
     stream: str | None = None
+    egress: tuple[str, ...] = ()
 
 
 class Spawner:
@@ -98,7 +99,7 @@ class Spawner:
                 prompt_via=plan.prompt_via,  # type: ignore[arg-type]
                 env={**plan.env, "FLEET_TASK_ID": task.id,
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
-                stream=plan.stream,
+                stream=plan.stream, agent=task.agent, egress=plan.egress,
                 git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
             )
             state["process"] = await runtime.spawn(launch)

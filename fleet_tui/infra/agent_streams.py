@@ -23,6 +23,7 @@ from typing import Any
 STREAM_KINDS = frozenset({"claude", "codex", "gemini", "opencode"})
 SUMMARY_TAG = "[fleet] "
 SHORT = 160  # characters of a tool result or command shown per line
+DENIAL_CHARS = 400  # a denied command is kept whole up to this: the operator may grant exactly it
 USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "total_tokens")
 
 
@@ -38,19 +39,19 @@ def _int(value: Any) -> int:
         return 0
 
 
-def _tool_target(name: str, args: Any) -> str:
+def _tool_target(name: str, args: Any, limit: int = SHORT) -> str:
     """The part of a tool call worth a line: its command, or the file it touches."""
     if isinstance(args, str):
         try:
             args = json.loads(args)
         except ValueError:
-            return _short(args)
+            return _short(args, limit)
     if not isinstance(args, dict):
         return ""
     for key in ("command", "cmd", "file_path", "filePath", "path", "absolute_path", "pattern", "url"):
         value = args.get(key)
         if value:
-            return _short(" ".join(value) if isinstance(value, list) else value)
+            return _short(" ".join(value) if isinstance(value, list) else value, limit)
     return _short(json.dumps(args, ensure_ascii=False), 80)
 
 
@@ -118,7 +119,7 @@ class StreamReader:
                 self.cost_usd = float(event["total_cost_usd"])
             self.status = "error" if event.get("is_error") or event.get("subtype") != "success" else "ok"
             for denial in event.get("permission_denials") or []:
-                self.denials.append(f"{denial.get('tool_name')}: {_tool_target('', denial.get('tool_input'))}")
+                self.denials.append(f"{denial.get('tool_name')}: {_tool_target('', denial.get('tool_input'), DENIAL_CHARS)}")
             if self.status == "error":
                 self.errors.append(_short(event.get("result") or event.get("subtype"), 400))
             return [f"result {event.get('subtype')}: {_short(event.get('result'), 400)}"]
@@ -236,7 +237,7 @@ class StreamReader:
         outcome = {"status": self.status or "unknown", "session": self.session_id or ""}
         lines.append(f"{SUMMARY_TAG}result " + " ".join(f"{k}={v}" for k, v in outcome.items()))
         for denial in self.denials[:5]:
-            lines.append(f"{SUMMARY_TAG}denied {_short(denial)}")
+            lines.append(f"{SUMMARY_TAG}denied {_short(denial, DENIAL_CHARS + 80)}")
         for error in self.errors[-3:]:
             lines.append(f"{SUMMARY_TAG}error {_short(error, 400)}")
         return lines

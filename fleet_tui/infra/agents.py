@@ -25,14 +25,19 @@ from fleet_tui.domain.errors import ValidationFailed
 
 PROMPT_FILE_TOKEN = "{prompt_file}"
 MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or dropped)
+# an argv element replaced by the permission rules an operator granted the task (domain/asks.py),
+# one element each, or dropped: where it stands, the CLI reads them as rules it may use unasked
+GRANTS_TOKEN = "{granted_tools}"
 PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args", "test_command",
-                          "test_command_json"})
+                          "test_command_json", "granted_tools"})
 # An element naming one of these is dropped (with a flag just before it) when the repository
 # has no test command; _json is the command escaped for the inside of a JSON string.
 TEST_COMMAND_PLACEHOLDERS = frozenset({"test_command", "test_command_json"})
 USAGE_GROUPS = frozenset({"input_tokens", "output_tokens", "cached_tokens", "total_tokens", "cost_usd"})
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+PACKAGE_RE = re.compile(r"^(?:npm:(?:@[a-z0-9._-]+/)?[a-z0-9._-]+@\d+(?:\.\d+)*|pypi:[A-Za-z0-9._-]+==\d+(?:\.\d+)*)\Z")
+ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}:\d{1,5}\Z")
 VERSION_RANGE_RE = re.compile(r"^(?:(?:>=|<=|<|>|==)\d+(?:\.\d+)*)(?:,(?:>=|<=|<|>|==)\d+(?:\.\d+)*)*\Z")
 
 
@@ -80,6 +85,12 @@ class AgentProfile(BaseModel):
     proven_versions: str = ""  # ">=A,<B": the versions the contract tests passed on
     required_flags: list[str] = Field(default_factory=list)  # must appear in `CLI --help`
     help_command: list[str] = Field(default_factory=list)  # where required_flags are looked for
+    # What `fleet-tui image build` installs for this agent, pinned to the proven versions:
+    # "npm:NAME@VERSION" or "pypi:NAME==VERSION" (infra/agent_image.py).
+    packages: list[str] = Field(default_factory=list)
+    # Where a container of this agent may connect (host:port) under runtime.docker_egress =
+    # "allowlist"; a base URL in the agent's environment replaces them (infra/egress.py).
+    egress: list[str] = Field(default_factory=list)
 
     @field_validator("command", "model_flag", "resume_command")
     @classmethod
@@ -109,6 +120,22 @@ class AgentProfile(BaseModel):
         for name in value:
             if not ENV_NAME_RE.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    @field_validator("packages")
+    @classmethod
+    def _package_specs(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            if not PACKAGE_RE.match(spec):
+                raise ValueError(f"{spec!r} must be npm:NAME@VERSION or pypi:NAME==VERSION")
+        return value
+
+    @field_validator("egress")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            if not ENDPOINT_RE.match(endpoint):
+                raise ValueError(f"{endpoint!r} must be HOST:PORT")
         return value
 
     @field_validator("proven_versions")
@@ -169,12 +196,15 @@ CLAUDE_ALLOWED = ["Bash(git add:*)", "Bash(git commit:*)", "Bash(git status:*)",
                   "Bash(git diff:*)", "Bash(git log:*)"]
 # The test command goes through --settings: --allowedTools splits its rules at commas.
 CLAUDE_TEST_RULE = ["--settings", '{{"permissions":{{"allow":["Bash({test_command_json}:*)"]}}}}']
+# node for the CLIs that are node scripts (codex, gemini); claude and opencode ship binaries
+NODE_PACKAGE = "npm:node@22.23.3"
 QUIET_NODE = {"DO_NOT_TRACK": "1", "NO_UPDATE_NOTIFIER": "1", "NPM_CONFIG_UPDATE_NOTIFIER": "false"}
 
 
 def _allowed(rules: list[str]) -> list[str]:
-    # one flag, every rule after it: repeating the flag kept none of them (2.1.332)
-    return ["--allowedTools", *rules]
+    # one flag, every rule after it: repeating the flag kept none of them (2.1.332); the
+    # rules an operator granted the task come last
+    return ["--allowedTools", *rules, GRANTS_TOKEN]
 
 
 def builtin_profiles() -> dict[str, AgentProfile]:
@@ -204,6 +234,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
                             *_allowed(CLAUDE_ALLOWED), *CLAUDE_TEST_RULE, MODEL_ARGS_TOKEN],
             version_command=["claude", "--version"],
             proven_versions=">=2.1.300,<2.2",
+            packages=["npm:@anthropic-ai/claude-code@2.1.332"],
+            egress=["api.anthropic.com:443"],
             help_command=["claude", "--help"],
             required_flags=["--output-format", "--permission-mode", "--permission-prompts",
                             "--allowedTools", "--verbose", "--continue"],
@@ -230,6 +262,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
                             MODEL_ARGS_TOKEN, "-"],
             version_command=["codex", "--version"],
             proven_versions=">=0.169.0,<0.172",
+            packages=[NODE_PACKAGE, "npm:@openai/codex@0.171.0"],
+            egress=["api.openai.com:443"],
             help_command=["codex", "exec", "--help"],
             required_flags=["--json", "--sandbox", "--config", "--model"],
         ),
@@ -263,6 +297,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             auto_commits=True,
             version_command=["aider", "--version"],
             proven_versions=">=0.86.0,<0.87",
+            packages=["pypi:aider-chat==0.86.2"],
+            egress=["api.anthropic.com:443", "api.openai.com:443"],
             help_command=["aider", "--help"],
             required_flags=["--message-file", "--yes-always", "--analytics-disable", "--no-gitignore"],
         ),
@@ -281,6 +317,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             stream="gemini",
             version_command=["gemini", "--version"],
             proven_versions=">=0.61.0,<0.62",
+            packages=[NODE_PACKAGE, "npm:@google/gemini-cli@0.61.0"],
+            egress=["generativelanguage.googleapis.com:443"],
             help_command=["gemini", "--help"],
             required_flags=["--skip-trust", "--approval-mode", "--output-format"],
         ),
@@ -296,6 +334,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             stream="opencode",
             version_command=["opencode", "--version"],
             proven_versions=">=1.18.33,<1.19",
+            packages=["npm:opencode-ai@1.18.33"],
+            egress=["api.anthropic.com:443", "api.openai.com:443", "generativelanguage.googleapis.com:443"],
             help_command=["opencode", "run", "--help"],
             required_flags=["--format", "--model"],
         ),
@@ -368,6 +408,7 @@ def build_argv(
     workdir: Path,
     resume: bool = False,
     test_command: str = "",
+    granted: list[str] | tuple[str, ...] = (),
 ) -> list[str]:
     """The agent's argument list. Without prompt_file, {prompt_file} stays as a token for
     the runtime to bind (see bind_prompt_file). The prompt itself is never in argv.
@@ -393,9 +434,16 @@ def build_argv(
         if element == MODEL_ARGS_TOKEN:
             argv.extend(model_args)
             model_args = []
+        elif element == GRANTS_TOKEN:
+            argv.extend(granted)
         else:
             argv.append(element.format_map({**values, "model_args": ""}))
     return argv + model_args  # no marker: model flag goes last
+
+
+def takes_grants(profile: AgentProfile) -> bool:
+    """Whether the operator can grant this profile's agent a permission for a task."""
+    return GRANTS_TOKEN in profile.command
 
 
 def bind_prompt_file(argv: list[str], prompt_file: Path | str) -> list[str]:

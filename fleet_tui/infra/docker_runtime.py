@@ -26,6 +26,17 @@ does) and deleted, with its dir, as soon as start returns or fails. They never r
 logs or error messages (engine messages are redacted). Being container config, they are
 visible to whoever can inspect the container on the engine - who could exec into it too.
 
+Launcher: a profile with a JSON event stream, or with egress, runs under the tmux runtime's
+launcher (infra/launcher.py, bound read-only at /opt/fleet-launcher with its siblings and
+run by the image's python3), so a container's log is the same readable rendering with the
+same [fleet] summary lines (usage, session id, outcome). Its spec (/fleet/launch.json) holds
+no secrets: those are the container's environment.
+
+Egress (runtime.docker_egress): "allowlist" gives a container whose profile names model
+endpoints a way to them and to nothing else (infra/egress.py: a per-task allow-list proxy
+on a unix socket, loopback forwarders inside); "none", or a profile without endpoints,
+leaves network "none" with no way out at all.
+
 Containers are not auto-removed: the exit code and OOMKilled stay readable until kill()
 stops (grace stop_grace_s) and removes them.
 """
@@ -33,6 +44,7 @@ stops (grace stop_grace_s) and removes them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -52,7 +64,9 @@ from docker.types import LogConfig, Mount
 from fleet_tui.config import RuntimeSettings
 from fleet_tui.domain.errors import FleetError, RuntimeUnavailableError, SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
+from fleet_tui.infra import launcher as launcher_module
 from fleet_tui.infra.agents import bind_prompt_file
+from fleet_tui.infra.egress import SOCKET_DIR_IN_CONTAINER, SOCKET_NAME, EgressProxy, endpoints_for, forwards_for
 from fleet_tui.infra.filetail import decode_line
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
 from fleet_tui.infra.ref_spool import link_branch, settle_branch
@@ -65,6 +79,10 @@ LABEL_TASK = "fleet-task-id"
 WORKSPACE = "/workspace"
 FLEET_DIR = "/fleet"
 PROMPT_IN_CONTAINER = f"{FLEET_DIR}/prompt.txt"
+SPEC_IN_CONTAINER = f"{FLEET_DIR}/launch.json"
+LAUNCHER_DIR = "/opt/fleet-launcher"
+LAUNCHER_FILES = ("launcher.py", "agent_streams.py", "egress_forward.py")  # stdlib only
+LAUNCHER_ENTRY = ["python3", "-I", "-S", f"{LAUNCHER_DIR}/launcher.py", SPEC_IN_CONTAINER]
 # Fixed script: the agent's argv arrives as "$@", so no user text is ever parsed by sh.
 STDIN_WRAPPER = ["/bin/sh", "-c", f'exec "$@" < {PROMPT_IN_CONTAINER}', "fleet-agent"]
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\Z")
@@ -98,8 +116,13 @@ class DockerRuntime:
         client_factory: ClientFactory = docker.from_env,
         tmp_size: str = "512m",
         spawn_timeout_s: float = 60.0,
+        images: dict[str, str] | None = None,
+        egress: str = "allowlist",
     ) -> None:
         self.image = image
+        self.images = dict(images or {})
+        self.egress = egress
+        self._proxies: dict[str, EgressProxy] = {}
         self.log_dir = Path(log_dir)
         self.memory = memory
         self.cpus = cpus
@@ -128,6 +151,8 @@ class DockerRuntime:
             network=settings.docker_network,
             user=settings.docker_user,
             stop_grace_s=settings.stop_grace_s,
+            images=settings.docker_images,
+            egress=settings.docker_egress,
             extra_mounts=[tuple(m.split(":")) if m.count(":") == 2 else (*m.split(":"), "ro")
                           for m in settings.docker_mounts],
         )
@@ -188,7 +213,9 @@ class DockerRuntime:
             env_dir, env_file = _write_env_file(launch.env)
             user = await asyncio.to_thread(self._user_for, launch)  # may chown a tree
             branch_mounts = await self._link_branch(launch, task_dir, user)
-            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user, branch_mounts)
+            proxy = await self._start_egress(launch)
+            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user, branch_mounts,
+                                                proxy)
             work = asyncio.ensure_future(
                 asyncio.to_thread(
                     self._create_and_start, client, create_kwargs, env_dir, created
@@ -214,6 +241,7 @@ class DockerRuntime:
             if task_dir is not None:
                 await settle_branch(task_dir)
                 shutil.rmtree(task_dir, ignore_errors=True)
+            await self._stop_egress(launch.task_id)
             if isinstance(exc, SpawnError):
                 raise SpawnError(exc.code, _redact(exc.detail, secrets)) from None
             if isinstance(exc, (DockerException, FleetError, OSError, ValueError)):
@@ -276,16 +304,29 @@ class DockerRuntime:
         owner = (uid, gid if gid is not None else uid) if os.geteuid() == 0 and uid is not None else None
         return await link_branch(task_dir, launch.git_common, launch.git_branch, owner=owner)
 
+    async def _start_egress(self, launch: AgentLaunch) -> EgressProxy | None:
+        """The task's allow-list proxy, when it has endpoints and egress is on."""
+        await self._stop_egress(launch.task_id)  # a retry's leftover
+        if self.egress != "allowlist":
+            return None
+        endpoints = endpoints_for(launch.egress, launch.env)
+        if not endpoints:
+            return None
+        proxy = EgressProxy(launch.task_id, endpoints)
+        self._proxies[launch.task_id] = proxy
+        await proxy.start()
+        return proxy
+
+    async def _stop_egress(self, task_id: str) -> None:
+        proxy = self._proxies.pop(task_id, None)
+        if proxy is not None:
+            await proxy.close()
+
     def _create_kwargs(
         self, launch: AgentLaunch, task_dir: Path, env: dict[str, str], user: str,
-        branch_mounts: Sequence[Mount] = (),
+        branch_mounts: Sequence[Mount] = (), proxy: EgressProxy | None = None,
     ) -> dict[str, Any]:
-        if launch.prompt_via == "stdin":
-            entrypoint = [*STDIN_WRAPPER, launch.argv[0]]
-            command = list(launch.argv[1:])
-        else:
-            argv = bind_prompt_file(list(launch.argv), PROMPT_IN_CONTAINER)
-            entrypoint, command = [argv[0]], argv[1:]
+        extra: dict[str, Any] = {}
         mounts = [
             Mount(WORKSPACE, str(launch.workdir.resolve()), type="bind", read_only=False),
             Mount(FLEET_DIR, str(task_dir.resolve()), type="bind", read_only=True),
@@ -293,8 +334,33 @@ class DockerRuntime:
             *branch_mounts,
             *self.extra_mounts,
         ]
+        if launch.stream or proxy is not None:
+            entrypoint, command = LAUNCHER_ENTRY, []
+            spec: dict[str, Any] = {
+                "argv": bind_prompt_file(list(launch.argv), PROMPT_IN_CONTAINER), "cwd": WORKSPACE,
+                "prompt_file": PROMPT_IN_CONTAINER, "prompt_via": launch.prompt_via, "stream": launch.stream,
+            }
+            here = Path(launcher_module.__file__).resolve().parent
+            mounts += [Mount(f"{LAUNCHER_DIR}/{name}", str(here / name), type="bind", read_only=True)
+                       for name in LAUNCHER_FILES]
+            if proxy is not None:
+                forwards, hosts = forwards_for(proxy.allowed_in_order)
+                spec["forwards"] = [[f.listen_host, f.endpoint.port, str(f.endpoint)] for f in forwards]
+                spec["egress_socket"] = f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}"
+                mounts.append(Mount(SOCKET_DIR_IN_CONTAINER, str(proxy.dir), type="bind", read_only=True))
+                extra["extra_hosts"] = hosts
+                if any(f.endpoint.port < 1024 for f in forwards):  # 443 as uid 1000, in its own netns
+                    extra["sysctls"] = {"net.ipv4.ip_unprivileged_port_start": "0"}
+            _write_spec(task_dir / "launch.json", spec)
+        elif launch.prompt_via == "stdin":
+            entrypoint = [*STDIN_WRAPPER, launch.argv[0]]
+            command = list(launch.argv[1:])
+        else:
+            argv = bind_prompt_file(list(launch.argv), PROMPT_IN_CONTAINER)
+            entrypoint, command = [argv[0]], argv[1:]
         return dict(
-            image=self.image,
+            **extra,
+            image=self.images.get(launch.agent or "", self.image),
             name=container_name(launch.task_id),
             entrypoint=entrypoint,
             command=command,
@@ -440,6 +506,7 @@ class DockerRuntime:
                 await self._call(container.remove, force=True)
             except NotFound:
                 pass
+        await self._stop_egress(task_id)
         await settle_branch(self.log_dir / task_id)
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
 
@@ -485,6 +552,13 @@ def _write_env_file(env: dict[str, str]) -> tuple[Path, Path]:
     with os.fdopen(fd, "w") as handle:
         handle.writelines(f"{name}={value}\n" for name, value in env.items())
     return env_dir, env_file
+
+
+def _write_spec(path: Path, spec: dict[str, Any]) -> None:
+    """The launcher's spec: argv and where things are, never a secret; readable by the
+    container's user through the read-only /fleet bind."""
+    path.write_text(json.dumps(spec))
+    path.chmod(0o644)
 
 
 def _read_env_file(env_file: Path) -> dict[str, str]:

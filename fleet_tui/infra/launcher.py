@@ -17,10 +17,16 @@ When the spec names a ``stream`` (claude, codex, gemini, opencode: CLIs that pri
 events), the agent's stdout comes through a pipe and the launcher prints a readable
 rendering of each event instead, then ``[fleet] ...`` summary lines (usage, session,
 outcome) for the conductor: see agent_streams.py.
+
+In a container (infra/docker_runtime.py) the same launcher runs as the agent's parent, from
+a read-only bind, with a spec that holds no secrets (they are the container's environment)
+on a read-only mount, so it stays; ``forwards`` there are the egress listeners
+(egress_forward.py), bound before the agent starts.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -69,17 +75,21 @@ def _forward(child: int, signum: int) -> None:
         pass
 
 
-def _stream_reader(kind: str):
-    """agent_streams.StreamReader, loaded from beside this file (we run under -I -S)."""
+def _sibling(stem: str):
+    """A module from beside this file, loaded by path (we run under -I -S)."""
     import importlib.util
     from pathlib import Path
 
-    name = "fleet_launcher_agent_streams"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("agent_streams.py"))
+    name = f"fleet_launcher_{stem}"
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
-    return module.StreamReader(kind)
+    return module
+
+
+def _stream_reader(kind: str):
+    return _sibling("agent_streams").StreamReader(kind)
 
 
 def _render(kind: str, fd: int) -> None:
@@ -108,11 +118,18 @@ def main(argv: list[str]) -> int:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        except OSError as exc:  # a container's spec, bound read-only: it holds no secrets
+            if exc.errno != errno.EROFS:
+                raise
     stream = spec.get("stream")
     reader_fd = writer_fd = None
     if stream:
         reader_fd, writer_fd = os.pipe()
+    forward = _sibling("egress_forward") if spec.get("forwards") else None
+    listeners = forward.bind(spec["forwards"]) if forward else []  # before the agent's first connect
     child = _start_child(spec, writer_fd)
+    if forward:
+        forward.serve(listeners, spec["egress_socket"])
     for sig in FORWARDED:
         signal.signal(sig, lambda signum, _frame: _forward(child, signum))
     if stream and reader_fd is not None and writer_fd is not None:

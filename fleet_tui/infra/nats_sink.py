@@ -11,6 +11,10 @@ import re
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from fleet_tui.extras import require
+
+require("nats")  # configured without nats-py: one line naming the extra when the relay starts
+
 _SUBJECT_TOKEN = re.compile(r"[^A-Za-z0-9_.-]")
 CONNECT_TIMEOUT_S = 3
 PUBLISH_TIMEOUT_S = 5.0

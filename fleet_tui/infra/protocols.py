@@ -31,6 +31,8 @@ class AgentLaunch:
     git_common: Path | None = None
     git_branch: str | None = None  # the one ref the agent may move
     stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
+    agent: str | None = None  # the profile's name: picks its image (runtime.docker_images)
+    egress: tuple[str, ...] = ()  # the profile's endpoints, host:port (infra/egress.py)
 
 
 @dataclass(frozen=True)

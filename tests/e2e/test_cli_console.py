@@ -48,6 +48,7 @@ def bad_input_cases(repo: Path, tmp: Path) -> list[Case]:
         ([*spawn, "x", "--runtime", "vm"], {}, 2, "--runtime: invalid choice: 'vm'"),
         (["spawn", "x", "--repo", str(tmp / "nope")], {}, 2, "repo: no such directory"),
         ([*spawn, "x"], {"FLEET_OPERATOR__TIER": "observer"}, 4, "needs tier builder"),
+        ([*spawn, "x"], {"FLEET_BUDGET__DEFAULT_USD": "0"}, 4, "budget refuses every option"),
         ([*spawn, "x", "--runtime", "docker"], {"DOCKER_HOST": f"unix://{tmp}/dead.sock"}, 4,
          "the Docker engine at unix://"),
         (["status", "--all"], {}, 4, "admin"),

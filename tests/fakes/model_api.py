@@ -52,6 +52,8 @@ class FakeModelApi:
     requests: list[dict[str, Any]] = field(default_factory=list)
     workdir: str = ""  # absolute paths for tools that want them (claude's Write)
     aider_turns: int = 0
+    # as a model does when its tool use was refused: stop, say what it needed (Anthropic)
+    stop_when_refused: bool = False
 
     def start(self) -> "FakeModelApi":
         api = self
@@ -152,6 +154,8 @@ class FakeModelApi:
         stop = "end_turn"
         if "Bash" not in tools:
             blocks = [{"type": "text", "text": "Fleet task"}]
+        elif self.stop_when_refused and _refused(body.get("messages") or []):
+            blocks = [{"type": "text", "text": REFUSED_ANSWER}]
         else:
             step = self._step(turn)
             tool_id = f"toolu_{uuid.uuid4().hex[:20]}"
@@ -334,6 +338,17 @@ class FakeModelApi:
         h.send_header("request-id", f"req_{uuid.uuid4().hex[:12]}")
         h.end_headers()
         h.wfile.write(payload)
+
+
+REFUSED_ANSWER = "I was not allowed to run that command; please grant it and I will continue."
+
+
+def _refused(messages: list[dict[str, Any]]) -> bool:
+    """The last message carries a tool result the permission policy refused."""
+    last = messages[-1] if messages else {}
+    content = last.get("content") if isinstance(last.get("content"), list) else []
+    return any(block.get("type") == "tool_result" and block.get("is_error")
+               and "denied" in json.dumps(block.get("content")) for block in content)
 
 
 def _message_item(text: str) -> dict[str, Any]:

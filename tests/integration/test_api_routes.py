@@ -12,6 +12,7 @@ from fleet_tui.domain.models import CIStatus, Tier
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import Notice
 from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.store import reputation as history
 from tests.integration.api_harness import Api, api, new_operator  # noqa: F401 (fixture)
 
 S = TaskStatus
@@ -212,6 +213,49 @@ async def test_retry_budget_spent_is_refused(api: Api) -> None:
     await api.wait_for(task["id"], lambda t: t.status == S.FAILED)
     refused = await api.client.post(f"/api/fleet/tasks/{task['id']}/retry", headers=api.auth(op))
     assert refused.status_code == 403 and "retry budget" in refused.json()["detail"]
+
+
+async def test_a_task_waiting_for_a_person_is_answered_or_granted_over_the_api(api: Api) -> None:
+    """The monitor marks a refused run needs_input (the claude contract test proves that part);
+    here the test plays it on a demo task and drives the two ways out."""
+    from fleet_tui.domain.models import TaskPatch
+
+    op, stranger = new_operator(Tier.BUILDER), new_operator(Tier.BUILDER)
+    api.conductor.settings.retry.auto = False  # the failed task stays failed
+    task = await api.spawn(op, "never works\nFLEET-DEMO: fail", max_retries=0)
+    tid = task["id"]
+    failed = await api.wait_for(tid, lambda t: t.status == S.FAILED)
+    assert (await api.client.post(f"/api/fleet/tasks/{tid}/answer", json={"text": "yes"},
+                                  headers=api.auth(op))).status_code == 409  # it asked nothing
+    await api.conductor.monitor.stop()  # from here the test plays the monitor
+    asked = {"asked": [{"tool": "Bash", "target": "make lint", "grant": "Bash(make lint)"}]}
+    waiting = await api.conductor.parts.patch(failed, TaskPatch(needs_input=True, failure_context=asked))
+    assert waiting.needs_input
+
+    bad = await api.client.post(f"/api/fleet/tasks/{tid}/retry", json={"allow": ["Bash(a,b)"]}, headers=api.auth(op))
+    assert bad.status_code == 400 and field_errors(bad) == {"allow": field_errors(bad)["allow"]}
+    demo = await api.client.post(f"/api/fleet/tasks/{tid}/retry", json={"allow": ["Bash(make lint)"]},
+                                 headers=api.auth(op))
+    assert demo.status_code == 400 and "takes no granted permissions" in demo.json()["detail"]
+    empty = await api.client.post(f"/api/fleet/tasks/{tid}/answer", json={"text": ""}, headers=api.auth(op))
+    assert empty.status_code == 400
+    theirs = await api.client.post(f"/api/fleet/tasks/{tid}/answer", json={"text": "go on"},
+                                   headers=api.auth(stranger))
+    assert theirs.status_code == 404
+    answered = await api.client.post(f"/api/fleet/tasks/{tid}/answer", json={"text": "go on"}, headers=api.auth(op))
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "running" and answered.json()["needs_input"] is False
+    assert answered.json()["retry_count"] == 0  # waiting for a person spends no retry
+    detail = (await api.client.get(f"/api/fleet/tasks/{tid}", headers=api.auth(op))).json()
+    assert "answered" in [row["action"] for row in detail["audit"]]
+
+
+async def test_a_spent_credit_budget_is_a_refusal_not_an_error(api: Api) -> None:
+    op = new_operator(Tier.BUILDER)
+    await history.set_credit_budget(api.conductor.parts.db, operator_id=op.id, usd=0)
+    refused = await api.client.post("/api/fleet/spawn", json=api.spawn_body("x"), headers=api.auth(op))
+    assert refused.status_code == 403, refused.text
+    assert "budget refuses every option" in refused.json()["detail"]
 
 
 async def test_config_is_for_sovereigns_and_redacts_secrets(api: Api) -> None:

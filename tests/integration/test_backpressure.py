@@ -11,6 +11,7 @@ import pytest
 
 from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest
+from fleet_tui.store import reputation as history
 from fleet_tui.engine.backpressure import Deduper, RateLimiter, SpawnQueue, enqueue_batch, load_batch
 from tests.integration.router_harness import WallClock, new_operator
 
@@ -113,4 +114,17 @@ async def test_drain_spawns_through_the_conductor_and_records_failures(make_cond
     bad, _ = await q.enqueue(SpawnRequest(description="nowhere", repo="/no/such/repo"), op)
     [(entry, outcome)] = await q.drain(c, 5)
     assert entry.id == bad.id and outcome.startswith("failed: repo: no such directory")
+    assert await q.depth() == 0
+
+
+async def test_a_queued_request_the_budget_refuses_fails_with_the_reason(make_conductor, git_repo: Path) -> None:
+    c = await make_conductor()
+    q = SpawnQueue(c.parts.db)
+    op = new_operator()
+    await c.registry.admit_and_insert(op, 10, description="seed operator row", repo=str(git_repo),
+                                      base_branch="main", task_type="docs")
+    await history.set_credit_budget(c.parts.db, operator_id=op.id, usd=0)
+    refused, _ = await q.enqueue(SpawnRequest(description="costs money", repo=str(git_repo)), op)
+    [(entry, outcome)] = await q.drain(c, 5)
+    assert entry.id == refused.id and outcome.startswith("failed: budget refuses every option")
     assert await q.depth() == 0

@@ -14,7 +14,7 @@ from fleet_tui.domain.models import SpawnRequest, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.agent_choice import reputation_of
 from fleet_tui.engine.conductor import SYSTEM, Conductor
-from fleet_tui.engine.routing import BudgetRefused
+from fleet_tui.domain.errors import BudgetRefused
 from fleet_tui.store import executions
 from fleet_tui.store import reputation as history
 from tests.e2e.test_conductor_flow import wait_for

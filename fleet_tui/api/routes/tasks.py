@@ -1,4 +1,5 @@
-"""Task routes: detail, logs (last N lines and a live stream), stop, retry, merge, delete.
+"""Task routes: detail, logs (last N lines and a live stream), stop, retry (granting
+permissions), answer, merge, delete.
 
 Ownership is the conductor's: it reads the task as the verified operator (RLS hides other
 tenants' rows) and refuses someone else's task as not found, so ids cannot be probed."""
@@ -15,7 +16,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from fleet_tui.api.deps import ConductorDep, OperatorDep, builder
 from fleet_tui.api.errors import error_responses
-from fleet_tui.api.schemas import TASK_ID_PATTERN, LogsOut, TaskDetailOut
+from fleet_tui.api.schemas import TASK_ID_PATTERN, AnswerBody, LogsOut, RetryBody, TaskDetailOut
 from fleet_tui.domain.models import TaskRecord
 
 router = APIRouter(prefix="/api/fleet/tasks", tags=["tasks"])
@@ -101,8 +102,16 @@ async def stop_task(task_id: TaskId, conductor: ConductorDep, op: StopOperator) 
 
 
 @router.post("/{task_id}/retry", response_model=TaskRecord, responses=WRITE_ERRORS)
-async def retry_task(task_id: TaskId, conductor: ConductorDep, op: RetryOperator) -> TaskRecord:
-    return await conductor.retry(op, task_id)
+async def retry_task(task_id: TaskId, conductor: ConductorDep, op: RetryOperator,
+                     body: RetryBody | None = None) -> TaskRecord:
+    """Retry a failed or rejected task now; `allow` grants it permissions from now on."""
+    return await conductor.retry(op, task_id, allow=body.allow if body else None)
+
+
+@router.post("/{task_id}/answer", response_model=TaskRecord, responses=WRITE_ERRORS)
+async def answer_task(task_id: TaskId, body: AnswerBody, conductor: ConductorDep, op: RetryOperator) -> TaskRecord:
+    """Answer an agent that waits for a person (needs_input): its session resumes with the text."""
+    return await conductor.answer(op, task_id, body.text)
 
 
 @router.post("/{task_id}/merge", response_model=TaskRecord, responses=WRITE_ERRORS)

@@ -67,6 +67,8 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):
         return {"decision": "none", "status": str(task.status)}
+    if task.needs_input:  # the agent asked for something: a person grants it or answers
+        return {"decision": "wait_for_person", "status": str(task.status)}
     if task.failure_reason in NOT_RETRIED:  # the same run would fail (or attack) the same way
         reason = f"{task.failure_reason}: not retried ({WHY_NOT_RETRIED[task.failure_reason]})"
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)

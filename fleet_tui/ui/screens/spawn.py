@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from fleet_tui.domain.errors import FleetError, PermissionDeniedError, SpawnDeniedError, ValidationFailed
+from fleet_tui.domain.errors import FleetError, RefusedError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
 from fleet_tui.ui.format import plain
 
@@ -118,9 +118,7 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
         except ValidationFailed as exc:
             self.show_errors({exc.field if exc.field in FIELDS else "description": exc.rule})
             self.show_admission("not submitted: fix the fields marked above", "invalid")
-        except SpawnDeniedError as exc:
-            self.show_admission(f"denied: {exc}", "denied")
-        except PermissionDeniedError as exc:
+        except RefusedError as exc:
             self.show_admission(f"denied: {exc}", "denied")
         except FleetError as exc:
             self.show_admission(f"failed: {exc}", "denied")

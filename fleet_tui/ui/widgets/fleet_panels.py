@@ -101,6 +101,8 @@ def health_rows(health: dict[str, Any]) -> list[Row]:
     if health.get("spawn_queue_depth") is not None:
         queued = int(health["spawn_queue_depth"])
         rows.append(("spawn queue", str(queued), "warn" if queued else ""))
+    for warning in health.get("agent_warnings") or []:  # a CLI outside its proven versions
+        rows.append(("agent", str(warning), "warn"))
     if health.get("bus_dropped"):
         rows.append(("bus dropped", str(health["bus_dropped"]), "warn"))
     if health.get("fleet_error"):
@@ -111,8 +113,8 @@ def health_rows(health: dict[str, Any]) -> list[Row]:
 
 
 class HealthPanel(_Panel):
-    """Monitor status and timing, outbox lag, dead letters, open breakers, spawn queue depth
-    and bus drops: whichever the engine has."""
+    """Monitor status and timing, outbox lag, dead letters, open breakers, spawn queue depth,
+    agent CLIs outside their proven versions and bus drops: whichever the engine has."""
 
     def show(self, health: dict[str, Any]) -> None:
         rows = tuple(health_rows(health))

@@ -1,0 +1,184 @@
+"""Real agents in their image, behind the egress allow-list.
+
+The image is built by the console script (`fleet-tui image build --agent claude`, quick when
+up to date: scripts/services builds it first in CI). A conductor runs the pinned Claude Code
+in it against the loopback fake Anthropic API, reached only through the egress path (the
+conductor's allow-list proxy on a unix socket, the launcher's loopback forwarder inside).
+The probe is the repository's test command, which the agent itself runs with its Bash tool:
+so it runs inside the same container, as the agent's child, while the agent works, and it
+tries every other address (the host's PostgreSQL, the API port, the host's own addresses,
+the metadata address, the proxy asked for something else) and reads its limits."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import docker
+import pytest
+
+from fleet_tui.domain.models import RuntimeKind, SpawnRequest
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.infra.agents import builtin_profiles
+from tests.e2e.test_conductor_flow import wait_for
+from tests.e2e.test_docker_conductor import remove_new_containers  # noqa: F401 (autouse)
+from tests.fakes.model_api import FakeModelApi, Step
+from tests.fixtures.engine import operator
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[2]
+FLEET = ROOT / ".venv" / "bin" / "fleet-tui"
+AGENT_UID = 1000
+RESULT = "egress-probe.json"
+PROBE = "egress_probe.py"
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Agent In A Box", "GIT_AUTHOR_EMAIL": "agent@test.invalid",
+                "GIT_COMMITTER_NAME": "Agent In A Box", "GIT_COMMITTER_EMAIL": "agent@test.invalid"}
+
+# Runs as the repository's test command: on the host (the conductor's CI) it does nothing;
+# inside the container it records what it could reach and the limits it lives under.
+PROBE_SOURCE = r'''
+import json, os, socket, sys
+SOCK = "/run/fleet-egress/egress.sock"
+if not os.path.exists(SOCK):
+    sys.exit(0)  # the conductor's own CI run, on the host
+targets = json.loads(sys.argv[1])
+def tcp(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            if port == targets["api_port"]:  # the fake model API answers HTTP
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return "open:" + s.recv(64).decode(errors="replace").split("\r\n")[0]
+            return "open"
+    except OSError as exc:
+        return f"closed:{exc.__class__.__name__}"
+def via_proxy(target):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(SOCK)
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\n\r\n".encode())
+    return s.recv(64).decode(errors="replace").split("\r\n")[0]
+def read(*paths):  # cgroup v2 or v1, whichever the engine's host has
+    for path in paths:
+        try:
+            return open(path).read().strip()
+        except OSError:
+            pass
+    return "unreadable"
+status = dict(line.split(":\t", 1) for line in read("/proc/self/status").splitlines() if ":\t" in line)
+try:
+    open("/rootfile", "w"); root = "writable"
+except OSError:
+    root = "readonly"
+out = {
+    "model_api": tcp("127.0.0.1", targets["api_port"]),
+    "others": {f"{h}:{p}": tcp(h, p) for h, p in targets["others"]},
+    "proxy_others": {t: via_proxy(t) for t in targets["proxy_others"]},
+    "interfaces": sorted(os.listdir("/sys/class/net")),
+    "uid": os.getuid(), "cap_eff": status.get("CapEff"), "no_new_privs": status.get("NoNewPrivs"),
+    "seccomp": status.get("Seccomp"), "root": root,
+    "pids_max": read("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"),
+    "memory_max": read("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+}
+open(sys.argv[2], "w").write(json.dumps(out))
+'''
+
+
+@pytest.fixture(scope="module")
+def claude_image() -> str:
+    """Built by the product's own command (up to date in a second once built)."""
+    done = subprocess.run([str(FLEET), "image", "build", "--agent", "claude"], capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def api_port_listener() -> Iterator[int]:
+    """Stands for the conductor's HTTP API on the host's loopback: must stay out of reach."""
+    server = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=lambda: [server.accept() for _ in iter(int, 1)], daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def host_addresses() -> list[str]:
+    """The host's own non-loopback addresses (eth0 and the like)."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    return [a for a in out if ":" not in a][:3]
+
+
+def test_image_build_is_one_line_errors_and_a_cached_rebuild(claude_image: str) -> None:
+    again = subprocess.run([str(FLEET), "image", "build", "--agent", "claude"], capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.strip() == claude_image
+    assert "up to date" in again.stderr
+    bad = subprocess.run([str(FLEET), "image", "build", "--agent", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--agent" in bad.stderr
+    missing = subprocess.run([str(FLEET), "image", "build", "--agent", "claude", "--base", "no-such-base:1"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 3 and "--base" in missing.stderr.splitlines()[-1]
+    assert "Traceback" not in bad.stderr + missing.stderr
+    client = docker.from_env()
+    out = client.containers.run(claude_image, ["sh", "-c", "id -u; git --version; claude --version; "
+                                               "command -v node npm pip || true"],
+                                remove=True, network_mode="none").decode()
+    pinned = builtin_profiles()["claude"].packages[0].rsplit("@", 1)[1]
+    assert out.splitlines()[0] == str(AGENT_UID)  # non-root by default
+    assert "git version" in out and pinned in out  # the version the profile was proven on
+    assert "/npm" not in out and "/pip" not in out  # no package manager in the image
+
+
+async def test_claude_in_its_image_reaches_ready_through_the_egress_path_and_nothing_else(
+        make_conductor: Any, git_repo: Path, claude_image: str, api_port_listener: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (git_repo / PROBE).write_text(PROBE_SOURCE)
+    subprocess.run(["git", "-C", str(git_repo), "add", PROBE], check=True)
+    subprocess.run(["git", "-C", str(git_repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
+                    "probe"], check=True)
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(git_repo)], check=True)
+    api = FakeModelApi([], workdir="/workspace").start()
+    port = api.server.server_address[1]
+    others = [["127.0.0.1", 5432], ["127.0.0.1", api_port_listener], ["169.254.169.254", 80],
+              ["127.0.0.1", 4222], *[[a, port] for a in host_addresses()], *[[a, 5432] for a in host_addresses()]]
+    targets = {"api_port": port, "others": others,
+               "proxy_others": ["127.0.0.1:5432", f"127.0.0.1:{api_port_listener}", "169.254.169.254:80",
+                                "api.anthropic.com:443"]}
+    ci_command = ["python3", PROBE, json.dumps(targets, separators=(",", ":")), RESULT]
+    test_command = shlex.join(ci_command)  # what the profile's permission rule allows
+    api.script = [Step(path="hello.txt", text="hello from a box\n"), Step(command=test_command),
+                  Step(command="git add hello.txt"), Step(command="git commit -m 'Add hello'"),
+                  Step(text="Done: added hello.txt.")]
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
+    profile = builtin_profiles()["claude"]
+    try:
+        conductor = await make_conductor(
+            runtime__default=RuntimeKind.DOCKER, runtime__docker_images={"claude": claude_image},
+            runtime__docker_user="auto", runtime__docker_memory="1g", runtime__docker_pids_limit=200,
+            runtime__stop_grace_s=2, forge__ci_command=ci_command, review__enabled=True,
+            agents__profiles={"claude": {"env": {**profile.env, **GIT_IDENTITY}}})
+        await conductor.start()
+        spawned = await conductor.spawn(operator(), SpawnRequest(description="Add hello.txt saying hello",
+                                                                 repo=str(git_repo), agent="claude"))
+        assert spawned.task is not None, spawned
+        task = await wait_for(conductor, spawned.task.id,
+                              lambda t: t.status in (TaskStatus.READY, TaskStatus.FAILED, TaskStatus.ABANDONED),
+                              timeout_s=180)
+        lines = await conductor.logs(SYSTEM, task.id, 400)
+        assert task.status == TaskStatus.READY, (task.failure_context, lines[-30:])
+    finally:
+        api.stop()
+    assert api.requests, "the model API was never reached"
+    shown = "\n".join(lines)
+    assert "tool Write:" in shown and not any(line.startswith('{"type"') for line in lines)  # rendered
+    result = json.loads((Path(task.worktree_path) / RESULT).read_text())
+    assert result["model_api"].startswith("open:HTTP/1."), result  # the one endpoint, via the forwarder
+    assert all(v.startswith("closed") for v in result["others"].values()), result["others"]
+    assert all(" 403 " in v for v in result["proxy_others"].values()), result["proxy_others"]
+    assert result["interfaces"] == ["lo"]
+    assert result["uid"] == AGENT_UID and result["cap_eff"] == "0000000000000000"
+    assert result["no_new_privs"] == "1" and result["seccomp"] == "2" and result["root"] == "readonly"
+    assert result["pids_max"] == "200" and result["memory_max"] == str(1024 ** 3)
