@@ -6,29 +6,11 @@ the counts, and the demo agent's commit subject. Every task chooses the demo age
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 from pathlib import Path
-from typing import Any, AsyncIterator
 
-import pytest_asyncio
-
-from tests.e2e.terminal import ControlRoom, row_of, status_on_screen
-
-
-@pytest_asyncio.fixture
-async def room(fresh_database: Any, git_repo: Path, tmp_path: Path) -> AsyncIterator[ControlRoom]:
-    made = ControlRoom(tmp_path / "room", await fresh_database(), git_repo)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-async def spawn_from_cli(room: ControlRoom, description: str) -> str:
-    done = await room.cli("spawn", description, "--agent", "demo", "--repo", str(room.repo), "--json")
-    assert done.returncode == 0, done.stderr
-    return str(json.loads(done.stdout)["task"]["id"])
+from tests.e2e.terminal import FLEET_TUI, ControlRoom, row_of, status_on_screen
+from tests.e2e.test_control_room_journeys import room, spawn_from_cli  # noqa: F401 (the room fixture)
 
 
 def preview_title(screen: str) -> str:
@@ -80,7 +62,8 @@ async def test_a_waiting_agent_is_marked_needs_input_in_words(room: ControlRoom)
     rows = await room.query("SELECT status, needs_input FROM fleet_tasks WHERE id = $1", task_id)
     assert (rows[0]["status"], rows[0]["needs_input"]) == ("running", True)
     room.term.keys("/")  # the words filter on it too
-    await room.term.type_seen("input")
+    await room.term.wait_text("filter: words", timeout_s=5)  # the box has the keys now
+    room.term.type("input")
     screen = await room.term.wait_text("filter: input", timeout_s=5)
     assert row_of(screen, task_id)
     room.assert_no_traceback()
@@ -151,3 +134,19 @@ async def test_counts_agent_column_and_the_demo_commit_subject(room: ControlRoom
                              text=True, check=True).stdout.strip()
     assert subject == "demo: add a greeting to the readme"
     room.assert_no_traceback()
+
+
+async def test_the_embedded_database_start_is_shown_in_words_under_an_information_banner(
+        room: ControlRoom, tmp_path: Path) -> None:
+    """No database configured: the app's first frame says it starts PostgreSQL (initdb,
+    migrations) while it does, then the table; the banner says where, as information."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in room.env().items() if k != "FLEET_DATABASE__URL"}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
+    room.term.start([str(FLEET_TUI)], cwd=room.repo, env=env)
+    await room.term.wait_text("starting PostgreSQL and applying migrations", timeout_s=60)
+    screen = await room.term.wait_text("tasks shown", timeout_s=120)
+    assert "database: embedded PostgreSQL under" in " ".join(screen.split())
+    assert "No tasks yet. Press n" in screen
+    room.assert_no_traceback()
+    assert await room.quit("Enter") == 0  # keep agents (there are none); the database stops with it

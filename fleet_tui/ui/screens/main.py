@@ -97,6 +97,7 @@ class MainScreen(Screen[None]):
         self.query_one("#filter", Input).display = False
         self.query_one("#preview").display = False
         self.query_one("#empty-hint").display = False
+        self.query_one("#tasks").add_class("-empty")
         self.show_banner(app.banner)
         self.table.focus()
         app.screen_ready.set()
@@ -170,7 +171,8 @@ class MainScreen(Screen[None]):
                                       plain(where), ".\nPress ", ("?", "bold"), " for every key."))
         if hint.display != empty:
             hint.display = empty
-            self.query_one("#tasks").set_class(empty, "-empty")  # the header, then the hint
+        # no rows: the header, then the loading step or the hint, at the top
+        self.query_one("#tasks").set_class(not self.table.tasks, "-empty")
 
     def show_figures(self) -> None:
         """Status line and headroom from one pass over the tasks; each repaints only if its
