@@ -165,6 +165,10 @@ class RetrySettings(BaseModel):
     base_s: float = Field(default=30.0, ge=0)
     cap_s: float = Field(default=120.0, ge=0)
     capacity_threshold: float = Field(default=0.8, gt=0, le=1)
+    # A usage limit waits for its reset without spending a retry, and routing sends no new
+    # work to that agent until then. Operators listed here opt out: their usage-limited
+    # tasks are retried like any failure, and their routing ignores the pause.
+    usage_limit_opt_out: list[str] = Field(default_factory=list, description="operator ids")
 
 
 class ForgeSettings(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Mapping
 
 from fleet_tui.domain.errors import ValidationFailed
@@ -75,22 +76,42 @@ def demo_notice(parts: "EngineParts", decision: RouteDecision) -> str | None:
             f"or choose it explicitly")
 
 
-def is_available(parts: "EngineParts", agent: str, model: str | None) -> bool | str:
-    """True when routing may use this agent and model; else False or the reason why not."""
+def is_available(parts: "EngineParts", agent: str, model: str | None,
+                 paused: Mapping[str, datetime] | None = None) -> bool | str:
+    """True when routing may use this agent and model; else False or the reason why not.
+    paused: agents whose usage limit has not reset yet (usage_pauses), with when it does."""
     profile = parts.profiles.get(agent)
     if profile is None:
         return False
     if model is not None and profile.models and model not in profile.models:
         return False
-    return why_not_ready(parts.settings, profile) or True
+    return why_not_ready(parts.settings, profile) or paused_reason(paused or {}, agent) or True
 
 
-def decide_without_history(parts: "EngineParts", request: SpawnRequest) -> RouteDecision:
-    """Override, default, fallback; availability and breakers only (no I/O)."""
+def paused_reason(paused: Mapping[str, datetime], agent: str, now: datetime | None = None) -> str | None:
+    """Why routing passes over an agent whose usage limit has not reset, or None."""
+    until = paused.get(agent)
+    now = now or datetime.now(timezone.utc)
+    if until is None or until <= now:
+        return None
+    return f"usage limited until {until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def pauses_for(parts: "EngineParts", operator_id: str | None) -> dict[str, datetime]:
+    """The usage pauses routing honours for this operator (none for one who opted out)."""
+    if operator_id is not None and operator_id in parts.settings.retry.usage_limit_opt_out:
+        return {}
+    return dict(parts.usage_pauses)
+
+
+def decide_without_history(parts: "EngineParts", request: SpawnRequest,
+                           operator_id: str | None = None) -> RouteDecision:
+    """Override, default, fallback; availability, breakers and the usage pauses last read (no I/O)."""
+    paused = pauses_for(parts, operator_id)
     return choose_route(
         task_type=request.task_type, override_agent=request.agent, override_model=request.model,
         defaults=routes_for(parts), fallback=fallback_for(parts),
-        available=lambda a, m: is_available(parts, a, m), breakers=parts.breakers, rng=parts.rng)
+        available=lambda a, m: is_available(parts, a, m, paused), breakers=parts.breakers, rng=parts.rng)
 
 
 async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest,
@@ -101,13 +122,15 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
 
     gate = gate or await load_budget_gate(parts, operator.id)
     await parts.breakers.refresh()  # open anywhere in the fleet: skipped here too
+    parts.usage_pauses = await history.usage_pauses(parts.db)  # limited anywhere in the fleet
+    paused = pauses_for(parts, operator.id)
     counts = await history.route_counts(parts.db, task_type=str(request.task_type))
     try:
         decision = choose_route(
             task_type=request.task_type, override_agent=request.agent, override_model=request.model,
             history=[CandidateStats(c.agent, c.model, c.successes, c.failures) for c in counts],
             defaults=routes_for(parts), fallback=fallback_for(parts),
-            available=lambda a, m: is_available(parts, a, m), breakers=parts.breakers,
+            available=lambda a, m: is_available(parts, a, m, paused), breakers=parts.breakers,
             budget_ok=gate.allows, rng=parts.rng)
     except BudgetRefused as refused:
         await parts.notify_operator(operator.id, "budget_exceeded", f"{refused} ({gate.describe()})")

@@ -116,6 +116,8 @@ class SpawnQueue:
                 if not first:
                     row = await self._row(conn, ref)
                     return (QueuedSpawn.from_row(row) if row else None), True
+            # the drain admits it later as this operator: with the tier it has now
+            await route_store.remember_operator(conn, operator.id, str(operator.tier), operator.is_admin)
             row = await queue_store.enqueue(
                 conn, operator_id=operator.id, priority=priority, request=request.model_dump(mode="json"),
                 dedup_key=dedup_key, trace_id=current_trace_id(), created_at=created)
@@ -148,8 +150,8 @@ class SpawnQueue:
         async with self._db.system(kind="read") as conn:
             entries = [QueuedSpawn.from_row(r) for r in await queue_store.list_queued(conn, room + DRAIN_SLACK)]
         for entry in entries:
-            operator = await self._operator(entry.operator_id)
             try:
+                operator = await self._operator(entry.operator_id)
                 outcome, task = await conductor.admit_queued(entry, operator)
             except (ValidationFailed, RefusedError) as exc:  # a tier limit keeps it queued (admit_queued)
                 await self.failed(entry, f"{type(exc).__name__}: {exc}")
@@ -163,7 +165,10 @@ class SpawnQueue:
     async def _operator(self, operator_id: str) -> Operator:
         async with self._db.system(kind="read") as conn:
             identity = await route_store.operator_identity(conn, operator_id)
-        tier, admin = identity or (Tier.BUILDER, False)
+        if identity is None:  # no tier to admit it under: guessing one could exceed a limit
+            raise PermissionDeniedError(f"operator {operator_id} is unknown to this fleet; its queued"
+                                        " request is refused")
+        tier, admin = identity
         return Operator(id=operator_id, tier=Tier(tier), is_admin=admin)
 
     @staticmethod

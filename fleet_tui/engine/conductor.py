@@ -157,9 +157,7 @@ class Conductor:
         """Admit and launch; over fleet capacity (or behind requests already waiting) the
         request queues (priority, then age) and a monitor admits it when room frees."""
         with trace() as trace_id:
-            if not operator.tier.at_least(Tier.BUILDER):
-                raise PermissionDeniedError(
-                    f"spawn needs tier builder or above; operator {operator.id} is {operator.tier}")
+            require_spawner(operator)
             await self.rate_limiter.take(operator.id)
             admission, decision = await self._admit(operator, request, trace_id=trace_id)
             if admission.outcome in ("queued", "merged"):
@@ -174,6 +172,7 @@ class Conductor:
         """Admit one queued request (the entry turns 'admitted' in the transaction that makes
         its task) and start its saga beside the caller: (outcome, task). Outcomes as
         Governor.decide; 'denied' leaves the entry queued behind its operator's tier limit."""
+        require_spawner(operator)  # its tier may have dropped since it queued
         with trace(entry.trace_id):
             try:
                 admission, decision = await self._admit(operator, entry.request, queue_id=entry.id,
@@ -445,6 +444,9 @@ class Conductor:
         from fleet_tui.engine.monitor import Monitor
 
         self.monitor = Monitor(self)
+        fixed = await self.registry.recount_live()
+        if fixed:  # the trigger keeps them; a restore or a hand edit may not have
+            log.warning("live task counts of %d operator(s) were off; recounted", fixed)
         await self.monitor.reconcile()
         if monitor:
             self.monitor.start()
@@ -486,6 +488,11 @@ class Conductor:
             except GitError:
                 raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}") from None
         return dirs.top, base
+
+
+def require_spawner(operator: Operator) -> None:
+    if not operator.tier.at_least(Tier.BUILDER):
+        raise PermissionDeniedError(f"spawn needs tier builder or above; operator {operator.id} is {operator.tier}")
 
 
 _SPACE = re.compile(r"\s+")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -48,6 +49,8 @@ class EngineParts:
     builtin_reviews: Any = None  # built on first use when review routes run without it
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)  # per model ("model:<name>")
     rng: random.Random = field(default_factory=random.Random)  # Thompson draws; seeded in tests
+    # agent -> when its usage limit resets, as the last routing decision read it (usage_pauses)
+    usage_pauses: dict[str, datetime] = field(default_factory=dict)
     _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
 
     # --- runtimes and agents -----------------------------------------------------------

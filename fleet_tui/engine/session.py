@@ -54,9 +54,10 @@ async def open_conductor(settings: Settings, **overrides: Any) -> Conductor:
 
 async def close_conductor(conductor: Conductor) -> None:
     await conductor.shutdown()
-    closer = getattr(conductor.parts.forge, "aclose", None)
-    if closer is not None:
-        await closer()
+    for part in (conductor.parts.forge, *conductor.parts._runtimes.values()):
+        closer = getattr(part, "aclose", None)
+        if closer is not None:
+            await closer()
     await conductor.parts.db.close()
 
 

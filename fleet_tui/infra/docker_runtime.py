@@ -66,7 +66,15 @@ from fleet_tui.domain.errors import FleetError, RuntimeUnavailableError, SpawnEr
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra import launcher as launcher_module
 from fleet_tui.infra.agents import bind_prompt_file
-from fleet_tui.infra.egress import SOCKET_DIR_IN_CONTAINER, SOCKET_NAME, EgressProxy, endpoints_for, forwards_for
+from fleet_tui.infra.egress import (
+    SOCKET_DIR_IN_CONTAINER,
+    SOCKET_NAME,
+    EgressProxy,
+    ProxyInUse,
+    endpoints_for,
+    forwards_for,
+    parse_endpoint,
+)
 from fleet_tui.infra.filetail import decode_line
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
 from fleet_tui.infra.ref_spool import link_branch, settle_branch
@@ -76,6 +84,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SECCOMP_PROFILE = Path(__file__).with_name("seccomp") / "agent.json"
 LABEL_FLEET = "fleet"
 LABEL_TASK = "fleet-task-id"
+LABEL_EGRESS = "fleet-egress"  # the allow-list, so that a restarted conductor serves it again
 WORKSPACE = "/workspace"
 FLEET_DIR = "/fleet"
 PROMPT_IN_CONTAINER = f"{FLEET_DIR}/prompt.txt"
@@ -317,6 +326,32 @@ class DockerRuntime:
         await proxy.start()
         return proxy
 
+    async def _serve_egress_again(self, task_id: str, row: dict[str, Any]) -> None:
+        """A live container whose proxy died with its conductor: this conductor serves the
+        same allow-list (the container's own label, set at create) on the same socket dir
+        (the container's own bind), so the agent's way out comes back."""
+        allowed = (row.get("Labels") or {}).get(LABEL_EGRESS)
+        source = next((m.get("Source") for m in row.get("Mounts") or []
+                       if m.get("Destination") == SOCKET_DIR_IN_CONTAINER), None)
+        if self.egress != "allowlist" or not allowed or not source or not Path(source).is_dir():
+            return
+        proxy = EgressProxy(task_id, [parse_endpoint(e) for e in allowed.split(",")], Path(source))
+        self._proxies[task_id] = proxy
+        try:
+            await proxy.start()
+        except OSError as exc:
+            self._proxies.pop(task_id, None)
+            log.log(logging.DEBUG if isinstance(exc, ProxyInUse) else logging.WARNING,
+                    "not serving the egress of task %s: %s", task_id, exc)
+            return
+        log.info("serving the egress of task %s again (%s)", task_id, allowed)
+
+    async def aclose(self) -> None:
+        """The conductor stops: its proxies stop serving, and their dirs stay for the
+        containers, which live on (a restarted conductor serves them again: states())."""
+        for task_id in list(self._proxies):
+            await self._proxies.pop(task_id).close(keep_dir=True)
+
     async def _stop_egress(self, task_id: str) -> None:
         proxy = self._proxies.pop(task_id, None)
         if proxy is not None:
@@ -364,7 +399,8 @@ class DockerRuntime:
             name=container_name(launch.task_id),
             entrypoint=entrypoint,
             command=command,
-            labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id},
+            labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id,
+                    **({LABEL_EGRESS: ",".join(map(str, proxy.allowed_in_order))} if proxy else {})},
             environment={"HOME": "/tmp", **env},
             working_dir=WORKSPACE,
             user=user,
@@ -417,6 +453,8 @@ class DockerRuntime:
             if not task_id:
                 continue
             state = _state_from_summary(task_id, row)
+            if state.alive and task_id not in self._proxies:
+                await self._serve_egress_again(task_id, row)
             if state.exit_code == OOM_EXIT:
                 state = await self.exit_status(task_id) or state
             result[task_id] = state

@@ -103,30 +103,47 @@ def _loopback(host: str) -> str | None:
     return str(address) if address.version == 4 and address.is_loopback else None
 
 
+class ProxyInUse(OSError):
+    """Another live conductor serves this socket: it is left alone."""
+
+
 class EgressProxy:
     """The conductor's allow-list CONNECT proxy for one task, on a unix socket."""
 
-    def __init__(self, task_id: str, endpoints: Iterable[Endpoint]) -> None:
+    def __init__(self, task_id: str, endpoints: Iterable[Endpoint], directory: Path | None = None) -> None:
+        """directory: a running container's socket dir, when a restarted conductor takes
+        its egress over (the container keeps the bind it was created with)."""
         self.task_id = task_id
         self.allowed_in_order = tuple(dict.fromkeys(endpoints))
         self.allowed = frozenset(self.allowed_in_order)
-        self.dir = Path(tempfile.mkdtemp(prefix="fleet-egress-"))  # short: sun_path is 108 bytes
+        self.dir = directory or Path(tempfile.mkdtemp(prefix="fleet-egress-"))  # short: sun_path is 108 bytes
         self.path = self.dir / SOCKET_NAME
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        if self.path.exists():  # a socket left by a conductor that stopped, or one serving still
+            try:
+                _, writer = await asyncio.open_unix_connection(str(self.path))
+            except OSError:
+                self.path.unlink(missing_ok=True)
+            else:
+                writer.close()
+                raise ProxyInUse(f"{self.path} is served by another conductor")
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         os.chmod(self.dir, 0o755)  # the container's user must reach the socket ...
         os.chmod(self.path, 0o666)  # ... and connect to it; all it offers is the allow-list
 
-    async def close(self) -> None:
+    async def close(self, *, keep_dir: bool = False) -> None:
+        """Stop serving; keep_dir when the container lives on (a conductor's shutdown): the
+        next conductor serves the same socket dir again."""
         if self._server is not None:
             self._server.close()
             self._server = None
         for task in list(self._tasks):
             task.cancel()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

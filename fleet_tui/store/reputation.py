@@ -9,6 +9,7 @@ These read the whole fleet's history (system scope): reputation belongs to the f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.store.outcomes import _FAILURE, _SUCCESS
@@ -99,3 +100,14 @@ async def oom_attempts(db: Database, *, task_id: str) -> int:
     async with db.system(kind="read") as conn:
         return int(await conn.fetchval(
             "SELECT count(*) FROM fleet_executions WHERE task_id = $1 AND failure = 'oom'", task_id))
+
+
+async def usage_pauses(db: Database) -> dict[str, datetime]:
+    """Agents whose account hit a usage limit, with when it resets: the latest reset time of
+    their tasks waiting for one (retrying, usage_limited, metadata.retry_at still ahead)."""
+    async with db.system(kind="read") as conn:
+        rows = await conn.fetch(
+            "SELECT agent, max((metadata->>'retry_at')::timestamptz) AS until FROM fleet_tasks"
+            " WHERE status = 'retrying' AND failure_reason = 'usage_limited' AND agent IS NOT NULL"
+            " AND metadata ? 'retry_at' AND (metadata->>'retry_at')::timestamptz > now() GROUP BY agent")
+    return {row["agent"]: row["until"] for row in rows}

@@ -72,6 +72,15 @@ async def delete(conn: asyncpg.Connection, kind: str, operator_id: str | None, k
     return status.endswith(" 1")
 
 
+async def remember_operator(conn: asyncpg.Connection, operator_id: str, tier: str, is_admin: bool) -> None:
+    """Record the operator's tier as its token says, for steps that later act on its behalf."""
+    await conn.execute(
+        "INSERT INTO fleet_operators AS o (id, tier, is_admin) VALUES ($1, $2, $3)"
+        " ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, is_admin = EXCLUDED.is_admin"
+        " WHERE o.tier IS DISTINCT FROM EXCLUDED.tier OR o.is_admin IS DISTINCT FROM EXCLUDED.is_admin",
+        operator_id, tier, is_admin)
+
+
 async def operator_identity(conn: asyncpg.Connection, operator_id: str) -> tuple[str, bool] | None:
     """(tier, is_admin) of a known operator, for steps that act on its behalf."""
     row = await conn.fetchrow("SELECT tier, is_admin FROM fleet_operators WHERE id = $1", operator_id)

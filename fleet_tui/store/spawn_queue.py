@@ -21,8 +21,8 @@ async def enqueue(conn: asyncpg.Connection, *, operator_id: str, priority: int, 
 
 
 async def fail_queued(conn: asyncpg.Connection, entry_id: int, error: str) -> None:
-    """A queued request that can never be admitted. Admission itself happens in fleet_admit
-    (sql/010), in the transaction that creates the task."""
+    """A queued request that can never be admitted. Admission itself happens in fleet_admit_one
+    (sql/011), in the transaction that creates the task."""
     await conn.execute("UPDATE fleet_spawn_queue SET status = 'failed', error = $2"
                        " WHERE id = $1 AND status = 'queued'", entry_id, error)
 

@@ -25,6 +25,7 @@ from fleet_tui.domain.errors import (
 from fleet_tui.domain.models import Lease, Operator, RuntimeKind, TaskPatch, TaskQuery, TaskRecord, TaskType
 from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, check_transition, is_terminal
 from fleet_tui.store import audit, outbox
+from fleet_tui.store.admissions import AdmissionBatches
 from fleet_tui.store.db import Database
 from fleet_tui.store.errors import as_validation_error, is_connection_lost
 from fleet_tui.store.leases import LEASE_CLAUSE
@@ -38,7 +39,7 @@ LIVE_SQL = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
 
 @dataclass(frozen=True)
 class Admission:
-    """What fleet_admit decided: outcome, its reference (task or queue entry id), the
+    """What fleet_admit_one decided: outcome, its reference (task or queue entry id), the
     operator's and the fleet's live counts when it decided, and the task when there is one."""
 
     outcome: str
@@ -68,6 +69,7 @@ def denial_message(operator: Operator, live: int, limit: int) -> str:
 class TaskRegistry:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._admissions = AdmissionBatches(db.pool)
 
     # --- scopes --------------------------------------------------------------------------
 
@@ -189,6 +191,11 @@ class TaskRegistry:
         """Live (non-terminal) tasks of one operator; system visibility unless conn given."""
         return await self._read(None, conn, lambda c: c.fetchval(
             f"SELECT count(*) FROM fleet_tasks WHERE operator_id = $1 AND {LIVE_SQL}", operator_id))
+
+    async def recount_live(self) -> int:
+        """Rebuild the live counts admissions read (fleet_live_counts, kept by a trigger) from
+        the tasks themselves, under the fleet lock: the number of rows that were wrong."""
+        return await self.db.pool.fetchval("SELECT fleet_recount()")
 
     async def count_all_active(self) -> int:
         return await self._read(None, None, lambda c: c.fetchval(
@@ -333,28 +340,23 @@ class TaskRegistry:
                     owner: str | None = None, lease_s: float = 30.0, queue_id: int | None = None,
                     may_queue: bool = True, request: dict[str, Any] | None = None,
                     actor: str | None = None, **task: Any) -> Admission:
-        """The governor's authority, one decision for the whole fleet (fleet_admit in sql/010):
-        under one lock every conductor shares, an existing task for the idempotency key, else
+        """The governor's authority, one decision for the whole fleet (fleet_admit_one in
+        sql/011, sent in batches: store/admissions.py): under one lock every conductor shares, an existing task for the idempotency key, else
         the tier limit, else fleet capacity (and requests already waiting) -> queued, else the
         task is inserted with its spawn lease (owner) and, when admitting queue entry
         queue_id, that entry turns 'admitted' in the same transaction."""
         _require_text("description", task.get("description", ""))
         _require_text("repo", task.get("repo", ""))
         _require_text("base_branch", task.get("base_branch", ""))
-        async with self.db.system() as c:
-            try:
-                row = await c.fetchrow(
-                    "SELECT outcome, ref, live, fleet_live, task FROM fleet_admit("
-                    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"
-                    " $20, $21, $22, $23, $24)",
-                    operator.id, str(operator.tier), operator.is_admin, limit, capacity, queue_id, may_queue,
-                    request or {}, actor or operator.id, owner, float(lease_s), new_task_id(),
-                    task["description"], task["repo"], task["base_branch"],
-                    _plain(task.get("task_type", "feature")), task.get("agent"), task.get("model"),
-                    _plain(task.get("runtime", "tmux")), task.get("priority", 50), task.get("max_retries", 3),
-                    key, task.get("branch"), task.get("trace_id"))
-            except asyncpg.PostgresError as exc:
-                raise as_validation_error(exc) or exc from None
+        row = await self._admissions.decide({
+            "operator": operator.id, "tier": str(operator.tier), "admin": operator.is_admin, "limit": limit,
+            "capacity": capacity, "queue_id": queue_id, "may_queue": may_queue, "request": request or {},
+            "actor": actor or operator.id, "owner": owner, "lease_s": float(lease_s), "id": new_task_id(),
+            "description": task["description"], "repo": task["repo"], "base": task["base_branch"],
+            "type": _plain(task.get("task_type", "feature")), "agent": task.get("agent"),
+            "model": task.get("model"), "runtime": _plain(task.get("runtime", "tmux")),
+            "priority": task.get("priority", 50), "max_retries": task.get("max_retries", 3), "key": key,
+            "branch": task.get("branch"), "trace": task.get("trace_id")})
         record = row["task"]
         admitted = None if record is None else to_task(record)
         return Admission(outcome=row["outcome"], ref=row["ref"], live=row["live"],
@@ -380,7 +382,7 @@ class TaskRegistry:
     async def _record(self, c: asyncpg.Connection, task: TaskRecord, *, actor: str, action: str,
                       from_status: str | None, detail: dict[str, Any] | None = None) -> None:
         """The audit row and the outbox event every change carries, in one round trip
-        (fleet_record in sql/010, which fleet_admit uses too)."""
+        (fleet_record in sql/010, which fleet_admit_one uses too)."""
         await c.execute("SELECT fleet_record(t, $2, $3, $4, $5) FROM fleet_tasks t WHERE t.id = $1",
                         task.id, actor, action, from_status, detail or {})
 

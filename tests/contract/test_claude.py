@@ -73,6 +73,12 @@ async def test_claude_usage_limit_waits_for_the_reset_without_spending_a_retry(
     assert run.task.retry_count == 0
     waits_until = datetime.fromisoformat(run.task.metadata["retry_at"])
     assert waits_until > datetime.now(timezone.utc)
+    # until the reset, routing sends other work elsewhere (the account is the fleet's)
+    from fleet_tui.domain.models import SpawnRequest
+    from tests.fixtures.engine import operator
+
+    nxt = await run.conductor.parts.route(operator(), SpawnRequest(description="next", repo=str(git_repo)))
+    assert nxt.agent != AGENT and any(s.startswith(f"{AGENT}/opus: usage limited until") for s in nxt.skipped), nxt
 
 
 async def test_a_flag_the_cli_no_longer_accepts_is_cli_changed_and_not_retried(

@@ -1,4 +1,4 @@
-"""Conductors as real processes (`python -m fleet_tui --headless`) sharing one database,
+"""Conductors as real processes (the installed `fleet-tui --headless`) sharing one database,
 tmux socket and worktree base, for crash and takeover tests."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from tests.e2e.headless import FLEET_TUI
 from tests.fixtures.db import fetch
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSING_CI = [sys.executable, "-c", "pass"]
 
 
@@ -54,14 +54,14 @@ class Fleet:
     def start_conductor(self, name: str) -> "Proc":
         log = self.root / f"{name}.log"
         handle = log.open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "fleet_tui", "--headless", "--listen", "127.0.0.1:0"],
-                                cwd=ROOT, env=self.env(), stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(FLEET_TUI), "--headless", "--listen", "127.0.0.1:0"],
+                                cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT)
         return Proc(proc, log, handle)
 
     def start_cli(self, *args: str, name: str = "cli") -> "Proc":
         log = self.root / f"{name}.log"
         handle = log.open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "fleet_tui", *args], cwd=ROOT, env=self.env(),
+        proc = subprocess.Popen([str(FLEET_TUI), *args], cwd=self.root, env=self.env(),
                                 stdout=handle, stderr=subprocess.STDOUT)
         return Proc(proc, log, handle)
 

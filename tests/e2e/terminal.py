@@ -30,6 +30,21 @@ class ScreenTimeout(AssertionError):
     pass
 
 
+@dataclass(frozen=True)
+class PaneExit:
+    """The end of a pane's process as tmux reaped it: an exit status or a signal."""
+
+    status: int | None
+    signal: int | None
+
+    @property
+    def code(self) -> int:
+        return self.status if self.status is not None else 128 + (self.signal or 0)
+
+    def describe(self) -> str:
+        return f"exit status {self.status}" if self.status is not None else f"killed by signal {self.signal}"
+
+
 @dataclass
 class Terminal:
     """One tmux server with one pane of cols x rows running argv."""
@@ -89,15 +104,25 @@ class Terminal:
         self.cols, self.rows = cols, rows
         self.tmux("resize-window", "-t", "room:", "-x", str(cols), "-y", str(rows))
 
-    def exited(self) -> int | None:
-        """The app's exit status once its process is gone, else None."""
-        out = self.tmux("list-panes", "-t", "room:", "-F",
-                        "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}").split()
-        if not out or out[0] != "1":
+    def pane_state(self) -> str:
+        """tmux's "pane_dead pane_dead_status pane_dead_signal", as it says it."""
+        return self.tmux("list-panes", "-t", "room:", "-F",
+                         "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}").strip()
+
+    def pane_exit(self) -> PaneExit | None:
+        """How the app's process ended, once tmux knows. tmux marks the pane dead when it
+        reads EOF on the pty and learns the status only when it reaps the process: on a
+        loaded machine the exiting process is preempted between the two and tmux answers
+        "1" alone for a moment. That is not an end yet (it was once read as 129, SIGHUP)."""
+        dead, status, signal = (self.pane_state().split(" ") + ["", "", ""])[:3]
+        if dead != "1" or not (status or signal):
             return None
-        if len(out) > 1 and out[1].isdigit():
-            return int(out[1])
-        return 128 + int(out[-1]) if out[-1].isdigit() else -1  # killed by a signal
+        return PaneExit(status=int(status) if status else None, signal=int(signal) if signal else None)
+
+    def exited(self) -> int | None:
+        """The app's exit status once its process is gone (128 + N if signal N killed it), else None."""
+        end = self.pane_exit()
+        return None if end is None else end.code
 
     async def wait_for(self, condition: Callable[[str], object], timeout_s: float = 30.0,
                        what: str = "screen") -> str:
@@ -108,8 +133,8 @@ class Terminal:
             assert not TRACEBACK.search(text), f"traceback on screen:\n{self.history()}"
             if condition(text):
                 return text
-            if self.exited() is not None:
-                raise ScreenTimeout(f"the app exited ({self.exited()}) waiting for {what}:\n{self.history()}")
+            if (end := self.pane_exit()) is not None:
+                raise ScreenTimeout(f"the app exited ({end.describe()}) waiting for {what}:\n{self.history()}")
             if time.monotonic() > deadline:
                 raise ScreenTimeout(f"timed out waiting for {what}; screen:\n{text}")
             await asyncio.sleep(0.1)
@@ -209,7 +234,7 @@ class ControlRoom:
             self.term.keys(key)
         deadline = time.monotonic() + 60
         while (code := self.term.exited()) is None:
-            assert time.monotonic() < deadline, f"the app did not exit:\n{self.term.screen()}"
+            assert time.monotonic() < deadline, f"the app did not exit ({self.term.pane_state()!r}):\n{self.term.screen()}"
             await asyncio.sleep(0.1)
         return code
 

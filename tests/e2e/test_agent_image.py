@@ -11,6 +11,7 @@ the metadata address, the proxy asked for something else) and reads its limits."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import socket
@@ -182,3 +183,65 @@ async def test_claude_in_its_image_reaches_ready_through_the_egress_path_and_not
     assert result["uid"] == AGENT_UID and result["cap_eff"] == "0000000000000000"
     assert result["no_new_privs"] == "1" and result["seccomp"] == "2" and result["root"] == "readonly"
     assert result["pids_max"] == "200" and result["memory_max"] == str(1024 ** 3)
+
+
+# Inside the container: reach the allowed endpoint every 0.2 s and say how it went.
+REACH_LOOP = r'''
+import socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+for _ in range(600):
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            print("reach ok" if s.recv(16).startswith(b"HTTP/1.") else "reach failed", flush=True)
+    except OSError:
+        print("reach failed", flush=True)
+    time.sleep(0.2)
+'''
+
+
+def reach_lines(task_id: str) -> list[str]:
+    client = docker.from_env()
+    [container] = client.containers.list(all=True, filters={"label": f"fleet-task-id={task_id}"})
+    return [line for line in container.logs().decode().splitlines() if line.startswith("reach ")]
+
+
+async def wait_for_line(task_id: str, wanted: str, after: int, timeout_s: float = 30) -> int:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        lines = reach_lines(task_id)
+        if wanted in lines[after:]:
+            return len(lines)
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no {wanted!r} after line {after}: {reach_lines(task_id)[-5:]}")
+
+
+async def test_a_restarted_conductor_serves_a_live_containers_egress_again(
+        make_conductor: Any, git_repo: Path, claude_image: str) -> None:
+    api = FakeModelApi([]).start()
+    port = api.server.server_address[1]
+    settings = dict(runtime__default=RuntimeKind.DOCKER, runtime__docker_images={"boxed": claude_image},
+                    runtime__docker_user="auto", runtime__stop_grace_s=2,
+                    agents__profiles={"boxed": {"command": ["python3", "-c", REACH_LOOP, "127.0.0.1", str(port)],
+                                                "egress": [f"127.0.0.1:{port}"]}})
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(git_repo)], check=True)
+    try:
+        first = await make_conductor(**settings)
+        spawned = await first.spawn(operator(), SpawnRequest(description="reach out", repo=str(git_repo),
+                                                             agent="boxed"))
+        assert spawned.task is not None and spawned.task.status == TaskStatus.RUNNING, spawned
+        task_id = spawned.task.id
+        seen = await wait_for_line(task_id, "reach ok", 0)
+        await first.runtime_for(RuntimeKind.DOCKER).aclose()  # what the conductor's shutdown does
+        seen = await wait_for_line(task_id, "reach failed", seen)  # its way out went with it
+        restarted = await make_conductor(same_db=first, **settings)
+        await restarted.start(monitor=False)
+        for _ in range(60):  # once the first one's lease lapses, the live container is claimed ...
+            await restarted.monitor.run_cycle()
+            if "reach ok" in reach_lines(task_id)[seen:]:
+                break  # ... and its allow-list served again on the same socket
+            await asyncio.sleep(0.5)
+        await wait_for_line(task_id, "reach ok", seen, timeout_s=2)
+        await restarted.stop(SYSTEM, task_id)
+    finally:
+        api.stop()

@@ -42,6 +42,14 @@ def spawn_body(repo: Path, description: str, **extra: Any) -> dict[str, Any]:
     return {"description": description, "repo": str(repo), "agent": "demo", **extra}
 
 
+async def live_counts(fleet: Fleet) -> tuple[dict[str, int], dict[str, int]]:
+    """(what the admissions read: fleet_live_counts, the live tasks counted now), non-zero only."""
+    kept = await fleet.query("SELECT operator_id, live FROM fleet_live_counts WHERE live <> 0")
+    real = await fleet.query(f"SELECT operator_id, count(*) AS live FROM fleet_tasks WHERE {LIVE}"
+                             " GROUP BY operator_id")
+    return ({r["operator_id"]: r["live"] for r in kept}, {r["operator_id"]: r["live"] for r in real})
+
+
 @pytest.mark.slow
 async def test_three_conductors_200_concurrent_spawns_keep_capacity_tier_and_rate(
         fresh_database: Any, tmp_path: Path, git_repo: Path) -> None:
@@ -97,6 +105,8 @@ async def test_three_conductors_200_concurrent_spawns_keep_capacity_tier_and_rat
         stranded = await fleet.query("SELECT count(*) AS n FROM fleet_spawn_queue q WHERE q.status = 'admitted'"
                                      " AND NOT EXISTS (SELECT 1 FROM fleet_tasks t WHERE t.id = q.task_id)")
         assert stranded[0]["n"] == 0
+        kept, real = await live_counts(fleet)
+        assert kept == real
     finally:
         sampling = False
         for p in procs:
@@ -114,12 +124,13 @@ async def fleet_connection(fleet: Fleet) -> Any:
 async def test_kill_9_while_draining_the_queue_never_strands_an_admitted_entry(
         fresh_database: Any, tmp_path: Path, git_repo: Path) -> None:
     fleet = new_fleet(await fresh_database(), tmp_path, FLEET_GOVERNOR__FLEET_CAPACITY="2",
-                      FLEET_GOVERNOR__TIER_LIMITS=json.dumps({"builder": 100}))  # queued by an unknown operator: a builder
+                      FLEET_GOVERNOR__TIER_LIMITS=json.dumps({"builder": 100}))
     rng = random.Random(20261207)
     total = 30
     conductor = fleet.start_conductor("c0")
     try:
         await fleet.conductor_id(conductor.pid)  # migrated and running
+        await fleet.query("INSERT INTO fleet_operators (id, tier) VALUES ('ops', 'builder')")
         for n in range(total):  # queued requests whose agents fail at once (room frees fast)
             request = spawn_body(git_repo, f"queued {n}\nFLEET-DEMO: exit 3", max_retries=0)
             await fleet.query("INSERT INTO fleet_spawn_queue (operator_id, priority, request, dedup_key)"
@@ -148,6 +159,71 @@ async def test_kill_9_while_draining_the_queue_never_strands_an_admitted_entry(
         assert {r["status"] for r in rows} == {"admitted"} and all(r["task"] for r in rows), [dict(r) for r in rows]
         tasks = await fleet.query("SELECT count(*) AS n FROM fleet_tasks")
         assert tasks[0]["n"] == total  # one task per request, none twice
+        kept, real = await live_counts(fleet)  # six kills -9 and 30 failures later
+        assert kept == real
+    finally:
+        conductor.kill9()
+        kill_tmux_server(fleet.socket)
+
+
+async def test_live_counts_follow_every_transition_and_a_wrong_one_is_repaired_at_start(
+        fresh_database: Any, tmp_path: Path, git_repo: Path) -> None:
+    fleet = new_fleet(await fresh_database(), tmp_path,
+                      FLEET_GOVERNOR__TIER_LIMITS=json.dumps({"architect": 3}))
+    headers = bearer(fleet, "arch", "architect")
+    conductor = fleet.start_conductor("c0")
+    try:
+        url = await conductor.api_url()
+        async with httpx.AsyncClient(timeout=60) as client:
+            ids = []
+            for n, script in enumerate(("stall 60", "stall 60", "exit 3")):
+                answer = await client.post(f"{url}/api/fleet/spawn", headers=headers,
+                                           json=spawn_body(git_repo, f"count {n}\nFLEET-DEMO: {script}", max_retries=0))
+                assert answer.status_code == 201, answer.text
+                ids.append(answer.json()["task"]["id"])
+            stopped = await client.post(f"{url}/api/fleet/tasks/{ids[0]}/stop", headers=headers)
+            assert stopped.status_code == 200, stopped.text
+            await fleet.query("UPDATE fleet_tasks SET status = 'abandoned' WHERE id = $1", ids[1])  # by hand
+            kept, real = await live_counts(fleet)
+            assert kept == real
+            await fleet.query("UPDATE fleet_live_counts SET live = 3 WHERE operator_id = 'arch'")  # drifted
+            conductor.kill9()
+            conductor = fleet.start_conductor("c1")
+            url = await conductor.api_url()
+            kept, real = await live_counts(fleet)
+            assert kept == real and "were off; recounted" in conductor.tail(200)
+            again = await client.post(f"{url}/api/fleet/spawn", headers=headers,  # 3 would have refused it
+                                      json=spawn_body(git_repo, "after the repair\nFLEET-DEMO: stall 60"))
+            assert again.status_code == 201, again.text
+    finally:
+        conductor.kill9()
+        kill_tmux_server(fleet.socket)
+
+
+async def test_a_queued_request_of_an_unknown_operator_is_refused_not_admitted_as_a_builder(
+        fresh_database: Any, tmp_path: Path, git_repo: Path) -> None:
+    fleet = new_fleet(await fresh_database(), tmp_path,
+                      FLEET_GOVERNOR__TIER_LIMITS=json.dumps({"builder": 100, "architect": 1}))
+    conductor = fleet.start_conductor("c0")
+    try:
+        await fleet.conductor_id(conductor.pid)
+        await fleet.query("INSERT INTO fleet_operators (id, tier) VALUES ('arch', 'architect')")
+        for n, op in enumerate(("ghost", "arch", "arch")):  # ghost: no tier anywhere
+            request = spawn_body(git_repo, f"{op} {n}\nFLEET-DEMO: stall 60")
+            await fleet.query("INSERT INTO fleet_spawn_queue (operator_id, priority, request, dedup_key)"
+                              " VALUES ($1, 50, $2::jsonb, $3)", op, json.dumps(request), f"q{n}")
+
+        async def decided() -> bool:
+            rows = await fleet.query("SELECT count(*) AS n FROM fleet_spawn_queue WHERE status <> 'queued'")
+            return rows[0]["n"] >= 2
+        await wait_until(decided, 60, "the drain to decide the entries it may")
+        await asyncio.sleep(1)  # a few more drain rounds
+        rows = await fleet.query("SELECT operator_id, status, error FROM fleet_spawn_queue ORDER BY id")
+        ghost, first, second = rows
+        assert ghost["status"] == "failed" and "ghost is unknown" in ghost["error"], dict(ghost)
+        assert (first["status"], second["status"]) == ("admitted", "queued")  # the architect's limit, 1
+        tasks = await fleet.query("SELECT operator_id FROM fleet_tasks")
+        assert [t["operator_id"] for t in tasks] == ["arch"]
     finally:
         conductor.kill9()
         kill_tmux_server(fleet.socket)
