@@ -35,6 +35,12 @@ class _Panel(Static):
         layout = height != self._height or height < 0
         self._height = height
         self.update(grid, layout=layout)
+        if layout:
+            # Textual counts a layout request only when none is pending, and caches the box
+            # model by that count: a request still pending from before this content (on Python
+            # 3.14, whose loop runs the idle check later) left the panel at its old height, one
+            # line. Asking again once that one is done lays it out with the new content.
+            self.call_after_refresh(self.refresh, layout=True)
 
     def forget(self) -> None:
         """Show the next figures even if they are the same (e.g. in a new theme's colours)."""
