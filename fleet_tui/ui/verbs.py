@@ -31,6 +31,28 @@ def applies(verb: str, task: TaskRecord | None) -> bool:
     return True
 
 
+def why_not(verb: str, task: TaskRecord | None) -> str:
+    """One line saying why `verb` does not apply to `task` (applies() said no)."""
+    if task is None:
+        return "no task selected"
+    name = f"task {task.id} is {task.status}"
+    if verb == "diff":
+        return f"task {task.id} has no branch yet: there is no change to show"
+    if verb == "attach":
+        if task.status == TaskStatus.RUNNING:
+            return f"task {task.id} has no container yet: nothing to attach to"
+        return f"{name}: no agent is running to attach to"
+    if verb == "stop":
+        return f"{name}: it has finished, there is nothing to stop"
+    if verb == "retry":
+        return f"{name}: only a failed or rejected task can be retried"
+    if verb == "merge":
+        return f"{name}: only a ready task can be merged"
+    if verb == "delete":
+        return f"{name}: only a finished task can be deleted (stop it first)"
+    return f"{verb} does not apply to task {task.id}"
+
+
 def attach_command(task: TaskRecord, tmux_socket: str) -> list[str]:
     """The command that puts the operator's terminal on the agent."""
     if task.runtime == RuntimeKind.DOCKER and task.container_id:
