@@ -130,7 +130,8 @@ def raw(agent: str, root: Path, prompt: str, env: dict[str, str]) -> dict[str, f
     prompt_file.write_text(prompt)
     argv = build_argv(profile, model=MODELS.get(agent), workdir=workdir, test_command=TEST_COMMAND,
                       prompt_file=prompt_file if profile.prompt_via == "file" else None)
-    full_env = {**os.environ, **env, **profile_env(agent), **agent_env(agent, Path(env["HOME"]), api.url)}
+    full_env = {**os.environ, **env, **profile_env(agent), **agent_env(agent, Path(env["HOME"]), api.url),
+                "PWD": str(workdir)}  # opencode takes its project from PWD, not the working directory
     try:
         started = time.time()
         with open(prompt_file, "rb") as stdin:
