@@ -393,6 +393,17 @@ class Conductor:
         async for line in self.runtime_for(task.runtime).stream(task.id, after=after):
             yield line
 
+    async def output_host(self, operator: Operator, task_id: str) -> str | None:
+        """The host of the conductor holding the task when it is not this host: the agent's
+        output is written there, not under this host's data directory. None otherwise."""
+        import socket
+
+        from fleet_tui.store import leases as lease_store
+
+        await self._owned(operator, task_id)
+        host = await lease_store.holder_host(self.parts.db, task_id)
+        return host if host and host != socket.gethostname() else None
+
     async def diff(self, operator: Operator, task_id: str) -> str:
         task = await self._owned(operator, task_id)
         if not task.branch:

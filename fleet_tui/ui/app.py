@@ -329,19 +329,24 @@ class FleetApp(App[None]):
 
         async def read() -> None:
             nonlocal done
+            read_any = False
             try:
                 after = None
                 if tail is not None:
                     lines, after = await self.conductor.logs_from(self.operator, task_id, None, tail)
                     pending.extend(lines)
+                    read_any = bool(lines)
                     arrived.set()
                 follow = self.conductor.follow_logs
                 stream = follow(self.operator, task_id) if tail is None else follow(self.operator, task_id, after=after)
                 async for line in stream:
+                    read_any = True
                     pending.append(line)
                     arrived.set()
                     if len(pending) % LOG_YIELD_EVERY == 0:
                         await asyncio.sleep(0)  # a backlog must not starve keys and repaints
+                if not read_any and (note := await self._output_elsewhere(task_id)):
+                    pending.append(note)
             except FleetError as exc:
                 pending.append(f"(log unavailable: {exc})")
             finally:
@@ -361,6 +366,18 @@ class FleetApp(App[None]):
                     return
         finally:
             reader.cancel()
+
+    async def _output_elsewhere(self, task_id: str) -> str | None:
+        """No output here for a task another host's conductor holds: a line saying where."""
+        where = getattr(self.conductor, "output_host", None)  # an observer reads through commands
+        if where is None:
+            return None
+        try:
+            host = await where(self.operator, task_id)
+        except FleetError:
+            return None
+        return (f"(no output on this host: the agent runs under the conductor on {host}; its output is there:"
+                f" fleet-tui logs {task_id} on {host})") if host else None
 
     # --- attach ------------------------------------------------------------------------------
 

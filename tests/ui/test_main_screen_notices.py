@@ -87,3 +87,32 @@ async def test_the_preview_opens_on_the_selected_task_and_follows_the_cursor() -
         await until(pilot, lambda: preview.task_id == second, what="the preview follows")
         await pilot.press("p")
         assert not preview.display
+
+
+async def test_a_task_held_by_another_hosts_conductor_says_where_its_output_is(make_conductor: Any,
+                                                                                git_repo: Any) -> None:
+    """No log here, the lease held by a conductor on another host: the preview names that
+    host instead of an empty pane (the detail Log tab reads the same follower)."""
+    from fleet_tui.domain.status import TaskStatus
+    from fleet_tui.ui.app import make_app
+    from tests.fixtures.db import fetch
+    from tests.fixtures.engine import operator
+
+    conductor = await make_conductor()
+    op = operator()
+    task, _ = await conductor.governor.admit(
+        op, description="runs on another host", repo=str(git_repo), base_branch="main", task_type="feature",
+        agent="demo", model=None, runtime="tmux", priority=50, max_retries=3, idempotency_key="elsewhere",
+        branch=None, trace_id=None)
+    url = conductor.settings.database_url
+    await fetch(url, "INSERT INTO fleet_conductors (id, host, pid) VALUES ('elsewhere-1', 'build-7.example', 4242)")
+    await fetch(url, "INSERT INTO fleet_leases (task_id, owner, expires_at) VALUES ($1, 'elsewhere-1',"
+                     " now() + interval '1 hour')", task.id)
+    app = make_app(conductor=conductor, operator=op, start_monitor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        assert app.main.selected().status == TaskStatus.PROPOSED
+        await pilot.press("p")
+        log = app.main.query_one(Preview).query_one(TailLog)
+        await until(pilot, lambda: "build-7.example" in "\n".join(log.lines), what="the host named")
+        assert "no output on this host" in "\n".join(log.lines)
