@@ -14,8 +14,9 @@ There is no registry to pull from, so everything is made here:
   /opt/fleet/bin first on PATH and runs as uid 1000. It has no RUN step.
 
 Cache: the image carries the label fleet.recipe = a hash of the Dockerfile, the packages
-and the base's image id; a build whose hash matches the existing image returns at once,
-and staged trees are kept under the cache dir by the same hash. Heavy steps run niced.
+and the base's image id; a build whose hash matches the existing image returns at once.
+A staged tree is kept under the cache dir by the same hash until its image is built (a
+failed docker build does not stage again). Heavy steps run niced.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ def build_image(plan: ImagePlan, *, cache_dir: Path, progress: Progress, force: 
     _stream_build(client, context, plan, recipe, progress)
     if plan.agents == IMAGE_AGENTS:
         client.images.get(plan.tag).tag(IMAGE_REPOSITORY, "latest")
-    _prune_contexts(cache_dir, keep=context)
+    _prune_contexts(cache_dir)  # the image is the cache now; a failed build keeps its staging
     return plan.tag
 
 
@@ -240,10 +241,10 @@ def _stream_build(client: Any, context: Path, plan: ImagePlan, recipe: str, prog
         raise ImageBuildError(f"docker build {plan.tag}: {exc.explanation or exc}", 1) from None
 
 
-def _prune_contexts(cache_dir: Path, keep: Path) -> None:
-    """Staged trees of older recipes go: each is hundreds of megabytes."""
+def _prune_contexts(cache_dir: Path) -> None:
+    """Staged trees go once built: each is hundreds of megabytes (2 GB for all)."""
     for old in cache_dir.glob("context-*"):
-        if old != keep and old.is_dir():
+        if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
 
 

@@ -35,6 +35,12 @@ class _Panel(Static):
         layout = height != self._height or height < 0
         self._height = height
         self.update(grid, layout=layout)
+        if layout:
+            # Textual counts a layout request only when none is pending, and caches the box
+            # model by that count: a request still pending from before this content (on Python
+            # 3.14, whose loop runs the idle check later) left the panel at its old height, one
+            # line. Asking again once that one is done lays it out with the new content.
+            self.call_after_refresh(self.refresh, layout=True)
 
     def forget(self) -> None:
         """Show the next figures even if they are the same (e.g. in a new theme's colours)."""
@@ -42,14 +48,16 @@ class _Panel(Static):
 
 
 class HeadroomPanel(_Panel):
-    """Live/limit and queued per operator, fleet capacity, budget."""
+    """Slots held/limit and queued per operator, fleet capacity, agents running, budget. A
+    slot is held by every unfinished task, ready ones too (until merged): what the governor
+    counts; the agents running are fewer."""
 
     def show(self, live: dict[str, int], queued: dict[str, int], *, me: str, my_limit: int,
-             fleet_capacity: int, budget: str | None = None) -> None:
+             fleet_capacity: int, budget: str | None = None, agents: int = 0) -> None:
         operators = sorted(set(live) | set(queued) | {me}, key=lambda o: (o != me, o))
         rows = tuple((op, f"{live.get(op, 0)}/{my_limit}" if op == me else str(live.get(op, 0)),
                       str(queued.get(op, 0))) for op in operators)
-        totals = (f"{sum(live.values())}/{fleet_capacity}", budget or "no limit")
+        totals = (f"{sum(live.values())}/{fleet_capacity}", budget or "no limit", str(agents))
         mine_full = live.get(me, 0) >= my_limit
         figures = (rows, totals, mine_full)
         if figures == self._shown:
@@ -58,11 +66,12 @@ class HeadroomPanel(_Panel):
         grid.add_column()
         grid.add_column(justify="right")
         grid.add_column(justify="right")
-        grid.add_row(Text("operator", style="bold"), Text("live", style="bold"), Text("queued", style="bold"))
+        grid.add_row(Text("operator", style="bold"), Text("slots", style="bold"), Text("queued", style="bold"))
         for op, shown, n_queued in rows:
             grid.add_row(op, Text(shown, style="bold reverse" if op == me and mine_full else ""), n_queued)
         grid.add_row("", "", "")
         grid.add_row(Text("fleet", style="bold"), totals[0], "")
+        grid.add_row(Text("agents running", style="bold"), totals[2], "")
         grid.add_row(Text("budget", style="bold"), totals[1], "")
         self._show(figures, grid)
 
