@@ -19,7 +19,7 @@ from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell
 from fleet_tui.ui.messages import LogLines
-from fleet_tui.ui.verbs import TASK_VERBS, applies, refused
+from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.tail_log import TailLog
 
 TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
@@ -101,7 +101,7 @@ def diff_view(diff: str) -> Syntax | Text:
     return Syntax(strip_ansi(diff), "diff", theme="ansi_dark", word_wrap=False, line_numbers=False)
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(TaskVerbActions, Screen[None]):
     BINDINGS = [
         Binding("escape,backspace", "back", "Back", id="detail.back"),
         Binding("l", "tab('log')", "Log", id="detail.log", tooltip="The agent's output, live"),
@@ -202,12 +202,7 @@ class DetailScreen(Screen[None]):
         return True
 
     def on_key(self, event: events.Key) -> None:
-        """A dimmed verb's key says why it does not apply (no binding ran for it)."""
-        refusal = refused(self._bindings.key_to_bindings.get(event.key, ()), self.record)
-        if refusal is not None:
-            event.stop()
-            title, why = refusal
-            self.notify(why, title=title, severity="warning", timeout=4)
+        say_why_refused(self, event, self.record)  # a dimmed verb's key
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -223,15 +218,5 @@ class DetailScreen(Screen[None]):
         app: Any = self.app
         await app.attach(self.record)
 
-    def action_stop(self) -> None:
-        self._task_verb("stop")
-
-    def action_retry(self) -> None:
-        self._task_verb("retry")
-
-    def action_merge(self) -> None:
-        self._task_verb("merge")
-
-    def _task_verb(self, verb: str) -> None:
-        app: Any = self.app
-        app.task_verb(verb, self.record)
+    def verb_task(self) -> TaskRecord:
+        return self.record

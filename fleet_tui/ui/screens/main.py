@@ -19,7 +19,7 @@ from fleet_tui.ui.format import plain
 from fleet_tui.ui.messages import LogLines
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
-from fleet_tui.ui.verbs import TASK_VERBS, applies, refused
+from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.fleet_panels import HeadroomPanel, HealthPanel
 from fleet_tui.ui.widgets.preview import PREVIEW_TAIL, Preview
 from fleet_tui.ui.widgets.task_table import SORTS, TaskTable
@@ -53,7 +53,7 @@ MAIN_BINDINGS = [
 ]
 
 
-class MainScreen(Screen[None]):
+class MainScreen(TaskVerbActions, Screen[None]):
     BINDINGS = MAIN_BINDINGS
     _verbs: tuple[str, ...] = ()
     _status_text = ""
@@ -211,6 +211,9 @@ class MainScreen(Screen[None]):
     def selected(self) -> TaskRecord | None:
         return self.table.selected_task()
 
+    def verb_task(self) -> TaskRecord | None:
+        return self.selected()
+
     def select(self, task_id: str) -> None:
         table = self.table
         if task_id in table.rows:
@@ -287,13 +290,8 @@ class MainScreen(Screen[None]):
     def on_key(self, event: events.Key) -> None:
         """A verb's key that does not apply to the selected task (check_action hid it, so
         no binding ran) says why instead of doing nothing."""
-        if not self.table.has_focus:
-            return
-        refusal = refused(self._bindings.key_to_bindings.get(event.key, ()), self.selected())
-        if refusal is not None:
-            event.stop()
-            title, why = refusal
-            self.notify(why, title=title, severity="warning", timeout=4)
+        if self.table.has_focus:
+            say_why_refused(self, event, self.selected())
 
     # --- verbs ---------------------------------------------------------------------------
 
@@ -332,24 +330,6 @@ class MainScreen(Screen[None]):
         if task is not None:
             app: Any = self.app
             await app.attach(task)
-
-    def action_stop(self) -> None:
-        self._task_verb("stop")
-
-    def action_retry(self) -> None:
-        self._task_verb("retry")
-
-    def action_delete(self) -> None:
-        self._task_verb("delete")
-
-    def action_merge(self) -> None:
-        self._task_verb("merge")
-
-    def _task_verb(self, verb: str) -> None:
-        task = self.selected()
-        if task is not None:
-            app: Any = self.app
-            app.task_verb(verb, task)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
