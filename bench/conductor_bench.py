@@ -107,6 +107,7 @@ async def admissions(db: Database, requesters: int = 200, total: int = 4000) -> 
             await conn.execute("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch)"
                                " VALUES ($1, $2, 'raw', '/r', 'main')", uuid.uuid4().hex[:12], op.id)
 
+    rates: dict[tuple[str, str], float] = {}
     for name, admit in (("fleet admission", ours), ("raw lock+count+insert", raw)):
         for label, distinct in (("200 operators", True), ("one operator", False)):
             ops = [Operator(id=f"bench-{uuid.uuid4().hex[:8]}", tier=Tier.SOVEREIGN) for _ in range(requesters)]
@@ -121,7 +122,11 @@ async def admissions(db: Database, requesters: int = 200, total: int = 4000) -> 
             started = time.perf_counter()
             await asyncio.gather(*(requester(i) for i in range(requesters)))
             elapsed = time.perf_counter() - started
+            rates[name, label] = total / elapsed
             print(f"admissions, {requesters} concurrent requesters, {label}: {name} {total / elapsed:,.0f}/s")
+    for label in ("200 operators", "one operator"):
+        print(f"admissions, {label}: fleet/raw ratio "
+              f"{rates['fleet admission', label] / rates['raw lock+count+insert', label]:.2f} (target >= 1,000/s)")
 
 
 async def finish_everything(url: str, at_least: int) -> int:
@@ -196,7 +201,12 @@ async def open_conductor_on(url: str, root: Path, capacity: int = 1000) -> Condu
     return Conductor(build_parts(settings, db))
 
 
+def load() -> str:
+    return "load average " + ", ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
 async def main() -> None:
+    print(f"start: {load()} ({os.cpu_count()} cores)")
     root = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     url = await create_database(OWNER)
     try:
@@ -210,6 +220,7 @@ async def main() -> None:
         await close_conductor(conductor)
     finally:
         await drop_database(OWNER, url)
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

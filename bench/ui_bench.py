@@ -1,7 +1,7 @@
 """The control room under load, headless: 1,000 tasks listed (800 finished + 200 live demo
 agents printing output), on a real conductor (PostgreSQL, git worktrees, tmux).
 
-    .venv/bin/python bench/ui_bench.py [--live 200] [--finished 800] [--keys 400]
+    .venv/bin/python bench/ui_bench.py [--live 200] [--finished 800] [--keys 400] [--preview]
 
 Prints:
 - keypress-to-frame latency (p50, p99): from Pilot.press until the app is idle again with
@@ -12,6 +12,9 @@ Prints:
 With the latency: the main thread's CPU time per key (the loop's own work during the key:
 UI and engine) and the share of the machine's CPU time the hypervisor stole meanwhile, so a
 slow key can be told apart from a starved one.
+With --preview the main screen's preview pane is open (`p`) and each key waits until the
+pane has read the newly selected agent's output (its last lines, then its stream) before the
+next: every key then pays for a preview switch while the previous one streams.
 Targets: p99 <= 50 ms, >= 10k lines/s, RSS <= 200 MB.
 
 Needs PostgreSQL (FLEET_BENCH_DATABASE_URL or postgres@127.0.0.1:5432); makes and drops
@@ -49,6 +52,7 @@ from tests.fixtures.gitrepo import make_repo  # noqa: E402
 
 OWNER_URL = os.environ.get("FLEET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SELECTED_FLOOD = 400_000
+PREVIEW_REST_S = 0.25  # with --preview, after each key: longer than the preview's debounce
 
 
 def rss_mb() -> float:
@@ -153,6 +157,10 @@ async def main(args: argparse.Namespace) -> None:
                     frame.set()
                 return display(screen, renderable)
 
+            preview = app.main.preview
+            if args.preview:
+                await pilot.press("p")
+                await pilot.pause(0.5)
             app._display = timed_display  # type: ignore[method-assign]
             latencies = []
             key_cpu = []
@@ -169,7 +177,12 @@ async def main(args: argparse.Namespace) -> None:
                 key_cpu.append((time.thread_time() - thread0) * 1000)
                 peak = max(peak, rss_mb())
                 await asyncio.sleep(0.01)
+                if args.preview:  # the pane switches to the task the cursor rests on
+                    await asyncio.sleep(PREVIEW_REST_S)
             app._display = display  # type: ignore[method-assign]
+            if args.preview:
+                print(f"  with the preview pane open: it showed {preview.task_id} last, "
+                      f"{preview.log_pane.received} lines of it")
             steal1, total1 = cpu_ticks()
             idle1, _ = idle_ticks()
             latencies.sort()
@@ -240,4 +253,5 @@ if __name__ == "__main__":
     parser.add_argument("--live", type=int, default=200)
     parser.add_argument("--finished", type=int, default=800)
     parser.add_argument("--keys", type=int, default=400)
+    parser.add_argument("--preview", action="store_true", help="keys timed with the preview pane open")
     asyncio.run(main(parser.parse_args()))

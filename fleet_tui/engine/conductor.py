@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -159,13 +160,14 @@ class Conductor:
         with trace() as trace_id:
             require_spawner(operator)
             await self.rate_limiter.take(operator.id)
+            asked_at = time.monotonic()  # the spawn lease, if granted, lasts from no earlier
             admission, decision = await self._admit(operator, request, trace_id=trace_id)
             if admission.outcome in ("queued", "merged"):
                 return SpawnResult(task=None, created=False, queued=True, queue_id=int(admission.ref or 0))
             assert admission.task is not None, admission
             if admission.outcome != "created":
                 return SpawnResult(task=admission.task, created=False)
-            task = await self._launch_admitted(admission.task, decision, actor=operator.id)
+            task = await self._launch_admitted(admission.task, decision, actor=operator.id, granted_at=asked_at)
             return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
 
     async def admit_queued(self, entry: Any, operator: Operator) -> tuple[str, TaskRecord | None]:
@@ -174,6 +176,7 @@ class Conductor:
         Governor.decide; 'denied' leaves the entry queued behind its operator's tier limit."""
         require_spawner(operator)  # its tier may have dropped since it queued
         with trace(entry.trace_id):
+            asked_at = time.monotonic()
             try:
                 admission, decision = await self._admit(operator, entry.request, queue_id=entry.id,
                                                         trace_id=entry.trace_id or current_trace_id())
@@ -182,7 +185,7 @@ class Conductor:
             if admission.outcome == "created" and admission.task is not None:
                 task = admission.task
                 self._spawning.add(task.id)  # owned from now: our monitor leaves it alone
-                self.background(self._launch_admitted(task, decision, actor=operator.id),
+                self.background(self._launch_admitted(task, decision, actor=operator.id, granted_at=asked_at),
                                 name=f"spawn-{task.id}")
             return admission.outcome, admission.task
 
@@ -210,13 +213,14 @@ class Conductor:
         )
         return admission, decision
 
-    async def _launch_admitted(self, task: TaskRecord, decision: Any, *, actor: str) -> TaskRecord:
+    async def _launch_admitted(self, task: TaskRecord, decision: Any, *, actor: str,
+                               granted_at: float) -> TaskRecord:
         self._spawning.add(task.id)
         try:
             self.bus.publish(TaskChanged(task))
             await self.audit(task, "route_chosen", decision.to_dict())
             return await self.launch(task, actor=actor, metadata={"route": decision.to_dict()},
-                                     lease=Lease(owner=self.conductor_id, epoch=1))
+                                     lease=Lease(owner=self.conductor_id, epoch=1), lease_granted_at=granted_at)
         finally:
             self._spawning.discard(task.id)
 
@@ -225,9 +229,11 @@ class Conductor:
         return task_id in self._spawning
 
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
-                     lease: Lease | None = None, plan_for: Any = None) -> TaskRecord:
+                     lease: Lease | None = None, plan_for: Any = None,
+                     lease_granted_at: float | None = None) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
-        one, else the one the caller holds) until the task is running. plan_for(task, path):
+        one, granted at time.monotonic() lease_granted_at when known, else the one the caller
+        holds) until the task is running. plan_for(task, path):
         the agent's plan (default: a new attempt's, plan_for_task)."""
         plans: list[SpawnPlan] = []
         lease = lease or held_lease.get()
@@ -240,8 +246,8 @@ class Conductor:
             if lease is None:
                 launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
             else:
-                async with SpawnOwnership(self.parts.db, task.id, lease,
-                                          self.settings.monitor.lease_ttl_s) as ownership:
+                async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
+                                          extended_at=lease_granted_at) as ownership:
                     launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
                                                          ownership=ownership)
         if launched.status == TaskStatus.RUNNING and plans:
@@ -386,6 +392,17 @@ class Conductor:
         task = await self._owned(operator, task_id)
         async for line in self.runtime_for(task.runtime).stream(task.id, after=after):
             yield line
+
+    async def output_host(self, operator: Operator, task_id: str) -> str | None:
+        """The host of the conductor holding the task when it is not this host: the agent's
+        output is written there, not under this host's data directory. None otherwise."""
+        import socket
+
+        from fleet_tui.store import leases as lease_store
+
+        await self._owned(operator, task_id)
+        host = await lease_store.holder_host(self.parts.db, task_id)
+        return host if host and host != socket.gethostname() else None
 
     async def diff(self, operator: Operator, task_id: str) -> str:
         task = await self._owned(operator, task_id)

@@ -166,16 +166,22 @@ def task_section(description: str, task_type: str, branch: str | None, base: str
     return Section(Tier.CRITICAL, "Task", "\n".join(lines))
 
 
-def safety_section(base: str = "the base branch") -> Section:
+def safety_section(base: str = "the base branch", *, agent_commits: bool = False) -> Section:
+    """agent_commits: the agent's CLI commits each edit itself (profile auto_commits, aider),
+    so the model is not asked to run git."""
+    commit = ("- Your edits are committed for you as you make them; do not run git commit.\n"
+              if agent_commits else
+              "- Commit your work on the current branch with clear messages; uncommitted changes "
+              "are lost.\n")
+    done = "- When the task is done, exit with status 0." if agent_commits else \
+        "- When the task is done: commit, then exit with status 0."
     text = (
         "- Work only inside this worktree (the current directory). Do not read or write files "
         "outside it.\n"
         f"- Never push to {base} and never force-push; do not change git remotes or config.\n"
-        "- Commit your work on the current branch with clear messages; uncommitted changes "
-        "are lost.\n"
+        + commit +
         "- Do not print, log or commit secrets, tokens or environment values.\n"
-        "- When the task is done: commit, then exit with status 0. Exit non-zero if you "
-        "cannot complete it, after explaining why."
+        + done + " Exit non-zero if you cannot complete it, after explaining why."
     )
     return Section(Tier.CRITICAL, "Rules", text)
 
@@ -304,12 +310,13 @@ def build_task_prompt(
     recent_changes: Sequence[str] = (),
     budget_tokens: int = DEFAULT_BUDGET,
     oom_count: int = 0,
+    agent_commits: bool = False,
 ) -> EnrichedPrompt:
     """The conductor's one call: every tier assembled in its usual order, OOM rule applied."""
     sections: list[Section | None] = [
         task_section(description, task_type, branch, base),
         repo_facts_section(repo_name, base, files_sample),
-        safety_section(base),
+        safety_section(base, agent_commits=agent_commits),
         failure_section(failure_context),
         review_comments_section(verdicts),
         *(guidance_sections(worktree) if worktree is not None else []),

@@ -19,6 +19,10 @@ class SharedCallBudget:
         async with self._db.system() as conn:
             return await limit_store.take(conn, self.key, self.limit, self.window_s)
 
+    async def pause(self, seconds: float) -> None:
+        async with self._db.system() as conn:
+            await limit_store.pause(conn, self.key, seconds)
+
     async def used(self) -> int:
         async with self._db.system(kind="read") as conn:
             return await limit_store.taken(conn, self.key, self.window_s)

@@ -9,6 +9,7 @@ import contextvars
 import logging
 import os
 import socket
+import time
 import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -40,12 +41,16 @@ class SpawnOwnership:
     step, and asked once more before compensating: a saga whose task was taken over must not
     undo what the new owner adopted."""
 
-    def __init__(self, db: Any, task_id: str, lease: Lease, ttl_s: float) -> None:
+    def __init__(self, db: Any, task_id: str, lease: Lease, ttl_s: float,
+                 extended_at: float | None = None) -> None:
         self._db = db
         self.task_id = task_id
         self.lease = lease
         self.ttl_s = ttl_s
         self.lost = False
+        # time.monotonic() just before the request that last extended the lease (the admission
+        # that granted it, a renewal): nobody may take it over before ttl_s after that
+        self._extended_at = extended_at
         self._renewer: asyncio.Task[None] | None = None
 
     async def renew(self) -> bool:
@@ -53,11 +58,21 @@ class SpawnOwnership:
         that cannot answer raises: the caller must then assume it is not ours."""
         from fleet_tui.store import leases as lease_store
 
+        sent = time.monotonic()
         if not self.lost and not await lease_store.renew(self._db, self.task_id, self.lease, self.ttl_s):
             self.lost = True
             log.warning("spawn of %s lost its lease (%s, epoch %d) to another conductor",
                         self.task_id, self.lease.owner, self.lease.epoch)
+        if not self.lost:
+            self._extended_at = sent
         return not self.lost
+
+    async def confirm(self) -> bool:
+        """renew(), without a round trip while the last extension is younger than a third
+        of the lease's time to live: it cannot have expired, so nobody can have taken it."""
+        if not self.lost and self._extended_at is not None and time.monotonic() - self._extended_at < self.ttl_s / 3:
+            return True
+        return await self.renew()
 
     async def _keep(self) -> None:
         while not self.lost:
@@ -68,7 +83,7 @@ class SpawnOwnership:
                 log.warning("could not renew the spawn lease of %s: %s", self.task_id, type(exc).__name__)
 
     async def __aenter__(self) -> SpawnOwnership:
-        await self.renew()  # it may have lapsed since the admission (a slow route, a busy host)
+        await self.confirm()  # it may have lapsed since it was granted (a busy host)
         self._renewer = asyncio.create_task(self._keep(), name=f"spawn-lease-{self.task_id}")
         return self
 

@@ -229,11 +229,12 @@ class Observer:
         result = await self.commands.run(operator, CommandVerb.DIFF, task_id)
         return str(result["diff"]) + ("\n… (diff truncated)\n" if result.get("truncated") else "")
 
-    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
+    async def follow_logs(self, operator: Operator, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
         """The agent's output: its last FOLLOW_LINES lines (an old long log is not replayed),
-        then every line after them exactly once, by cursor; read again at once while reads
-        come back full. Ends once no agent runs for the task (after reading what it left)."""
-        cursor: int | None = None
+        or the lines after a cursor logs_from returned, then every line after them exactly
+        once, by cursor; read again at once while reads come back full. Ends once no agent
+        runs for the task (after reading what it left)."""
+        cursor: int | None = after
         while True:
             task = await self._owned(operator, task_id)  # before reading: the last read sees all
             while True:

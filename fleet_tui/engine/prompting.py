@@ -91,6 +91,7 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
         recent_changes=recent,
         budget_tokens=parts.settings.agents.prompt_budget_tokens,
         oom_count=ooms,
+        agent_commits=parts.profile(task.agent).auto_commits,
     )
 
 

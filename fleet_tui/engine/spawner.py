@@ -91,7 +91,7 @@ class Spawner:
 
         async def start_process() -> None:
             plan = await plan_for(task, path)
-            if ownership is not None and not await ownership.renew():  # never start another's agent
+            if ownership is not None and not await ownership.confirm():  # never start another's agent
                 raise LeaseLostError(task.id)
             checkout = self._worktrees.checkout(repo, path, branch)
             launch = AgentLaunch(

@@ -75,7 +75,10 @@ class AgentProfile(BaseModel):
     answer_automatically: bool = False  # opt-in: type auto_answer without asking anyone
     usage_patterns: list[str] = Field(default_factory=list)
     resume_command: list[str] | None = None
-    auto_commits: bool = False  # the agent commits its own work (aider does)
+    # The CLI commits each edit itself (aider does): the prompt does not ask the model to run
+    # git commit (it may have no shell). Edits left uncommitted at a clean exit are still
+    # committed by the conductor, as for every profile.
+    auto_commits: bool = False
     # The JSON event stream the CLI prints (agent_streams.py), rendered by the launcher.
     stream: Literal["claude", "codex", "gemini", "opencode"] | None = None
     # Fixed environment values (telemetry and update checks off, ...): never secrets, which

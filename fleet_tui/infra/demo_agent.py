@@ -116,6 +116,20 @@ def parse_script(prompt: str, env_mode: str = "") -> Script:
     return script
 
 
+def task_title(prompt: str) -> str:
+    """The first line of the task's description: in a conductor's prompt, the first line of
+    the "## Task" section after its facts (type, branches); else the prompt's first line.
+    Never an instruction line or a heading."""
+    lines = [ln.strip() for ln in prompt.splitlines()]
+    if "## Task" in lines:
+        section = lines[lines.index("## Task") + 1:]
+        end = next((i for i, ln in enumerate(section) if ln.startswith("## ")), len(section))
+        section = section[:end]
+        if "" in section:  # the facts, a blank line, then the description
+            lines = section[section.index(""):]
+    return next((ln for ln in lines if ln and not ln.startswith((PREFIX, "#"))), "change")
+
+
 def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
@@ -223,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
 
     if script.commit:
-        first_line = next((ln.strip() for ln in prompt.splitlines()
-                           if ln.strip() and not ln.strip().startswith(PREFIX)), "change")
-        message = script.commit_message or f"demo: {first_line[:60]}"
+        message = script.commit_message or f"demo: {task_title(prompt)[:60]}"
         added = git("add", "-A")
         committed = git("commit", "-q", "-m", message) if added.returncode == 0 else added
         if committed.returncode != 0:

@@ -9,6 +9,7 @@ gh exits 8 when checks are pending and 1 when one failed, still printing the JSO
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -28,6 +29,7 @@ from fleet_tui.infra.git import GitError
 from fleet_tui.infra.proc import ProcResult, ProcTimeout, run
 from fleet_tui.infra.protocols import CallBudget, Change, ChangeRef, CIResult, MergeResult
 
+log = logging.getLogger(__name__)
 BUDGET_WINDOW_S = 3600.0
 BACKOFF_FIRST_S = 60.0
 BACKOFF_CAP_S = 900.0
@@ -56,6 +58,7 @@ class RollingBudget:
         self.window_s = window_s
         self._clock = clock
         self._calls: deque[float] = deque()  # start times of the calls in the window
+        self._paused_until = 0.0
 
     @property
     def remaining(self) -> int:
@@ -64,11 +67,16 @@ class RollingBudget:
 
     async def take(self) -> float:
         now = self._clock()
+        if now < self._paused_until:
+            return -(self._paused_until - now)
         self._forget_old_calls(now)
         if len(self._calls) >= self.limit:
             return self._calls[0] + self.window_s - now
         self._calls.append(now)
         return 0.0
+
+    async def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def _forget_old_calls(self, now: float) -> None:
         while self._calls and self._calls[0] <= now - self.window_s:
@@ -160,14 +168,21 @@ class GithubForge:
                 "github rate limited; backing off", retry_after_s=self._backoff_until - now
             )
         wait_s = await self.budget.take()
+        if wait_s < 0:  # another conductor of the fleet was told "rate limit"
+            self._backoff_until = now - wait_s
+            raise ForgeRateLimited("github rate limited (seen by the fleet); backing off", retry_after_s=-wait_s)
         if wait_s > 0:
             raise ForgeBudgetExceeded(
                 f"gh budget of {self.budget.limit} calls per {self.budget.window_s / 3600:g}h spent",
                 retry_after_s=wait_s)
 
-    def _rate_limited(self) -> ForgeRateLimited:
+    async def _rate_limited(self) -> ForgeRateLimited:
         self._backoff_s = min(self._backoff_s * 2, BACKOFF_CAP_S) if self._backoff_s else BACKOFF_FIRST_S
         self._backoff_until = self._clock() + self._backoff_s
+        try:  # every conductor taking from the same budget backs off too
+            await self.budget.pause(self._backoff_s)
+        except Exception as exc:  # the database away: this one backs off at least
+            log.warning("could not share the github backoff: %s", type(exc).__name__)
         return ForgeRateLimited("github rate limit exceeded", retry_after_s=self._backoff_s)
 
     # --- gh -------------------------------------------------------------------------------
@@ -186,7 +201,7 @@ class GithubForge:
         detail = result.stderr.strip()[-300:]
         if not result.ok and not result.stdout.strip():
             if RATE_LIMIT_RE.search(detail):
-                raise self._rate_limited()
+                raise await self._rate_limited()
             if result.returncode == 4 or UNAVAILABLE_RE.search(detail):  # 4: auth required
                 raise ForgeUnavailable(f"gh {args[0]} {args[1]}: {detail}")
         if result.returncode not in ok_exits:

@@ -127,9 +127,12 @@ class Forge(Protocol):
 
 class CallBudget(Protocol):
     """A budget of calls per rolling window (e.g. GitHub's). take() counts one call when the
-    budget allows it and returns 0.0; otherwise it returns the seconds until one is free."""
+    budget allows it and returns 0.0; otherwise the seconds until one is free, or, while
+    the calls are paused (pause(): the service said "rate limit"), minus the seconds left."""
 
     limit: int
     window_s: float
 
     async def take(self) -> float: ...
+
+    async def pause(self, seconds: float) -> None: ...

@@ -29,6 +29,12 @@ async def start(db: Database, task: TaskRecord, *, prompt: str | None = None,
         )
 
 
+def _added(column: str, param: int) -> str:
+    """A resumed run (an answer, a granted permission) reopens its attempt's row: what it used
+    adds to what the earlier run of the attempt used, which budgets have already counted."""
+    return f"CASE WHEN ${param}::numeric IS NULL THEN {column} ELSE COALESCE({column}, 0) + ${param} END"
+
+
 async def finish(db: Database, task_id: str, *, attempt: int, exit_code: int | None,
                  failure: str | None = None, input_tokens: int | None = None,
                  output_tokens: int | None = None, cost_usd: float | None = None,
@@ -38,8 +44,10 @@ async def finish(db: Database, task_id: str, *, attempt: int, exit_code: int | N
         await conn.execute(
             "UPDATE fleet_executions SET finished_at = now(),"
             " duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,"
-            " exit_code = $3, failure = $4, input_tokens = $5, output_tokens = $6, cost_usd = $7,"
-            " cached_tokens = $8, total_tokens = $9, session_id = $10"
+            " exit_code = $3, failure = $4, input_tokens = " + _added("input_tokens", 5) + ","
+            " output_tokens = " + _added("output_tokens", 6) + ", cost_usd = " + _added("cost_usd", 7) + ","
+            " cached_tokens = " + _added("cached_tokens", 8) + ", total_tokens = " + _added("total_tokens", 9) + ","
+            " session_id = COALESCE($10, session_id)"
             " WHERE task_id = $1 AND attempt = $2 AND finished_at IS NULL",
             task_id, attempt, exit_code, failure, input_tokens, output_tokens, cost_usd,
             cached_tokens, total_tokens, session_id,

@@ -7,7 +7,8 @@ import asyncpg
 
 
 async def take(conn: asyncpg.Connection, key: str, limit: int, window_s: float) -> float:
-    """Take one hit of key: 0.0 when taken, else seconds until one is free again."""
+    """Take one hit of key: 0.0 when taken, else seconds until one is free again (negative:
+    the key is paused for that many seconds, sql/012)."""
     return float(await conn.fetchval("SELECT fleet_take($1, $2, $3)", key, limit, float(window_s)))
 
 
@@ -16,3 +17,8 @@ async def taken(conn: asyncpg.Connection, key: str, window_s: float) -> int:
     return int(await conn.fetchval(
         "SELECT count(*) FROM fleet_limits l, unnest(l.hits) h"
         " WHERE l.key = $1 AND h > clock_timestamp() - make_interval(secs => $2)", key, float(window_s)))
+
+
+async def pause(conn: asyncpg.Connection, key: str, seconds: float) -> None:
+    """No hit of key is taken for seconds (a longer pause in force stays)."""
+    await conn.execute("SELECT fleet_pause($1, $2)", key, float(seconds))

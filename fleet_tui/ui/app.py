@@ -27,7 +27,7 @@ from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDe
 from fleet_tui.ui.commands import FleetCommands
 from fleet_tui.ui.format import utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
-from fleet_tui.ui.screens.confirm import STOP_ALL, QuitScreen
+from fleet_tui.ui.screens.confirm import QUESTIONS, STOP_ALL, ConfirmScreen, QuitScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
@@ -136,16 +136,21 @@ class FleetApp(App[None]):
                 # changes made by other processes (CLI, other conductors, other UIs), live
                 self._feed = await change_feed(self.operator)
             self.post_message(EngineProgress("loading tasks…"))
-            summary = await self.conductor.status(self.operator, all_operators=self.operator.is_admin,
-                                                  limit=TASK_LIMIT)
+            tasks = await self.read_tasks()
             figures, error = await self._read_fleet_health(HEALTH_AT_START_S, quiet_timeout=True)
-            self.post_message(EngineReady(summary.tasks, fleet=figures, fleet_error=error))
+            self.post_message(EngineReady(tasks, fleet=figures, fleet_error=error))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # shown on screen; the app stays usable for quitting
             self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}"))
             return
         await self._pump(self._queue)
+
+    async def read_tasks(self) -> list[TaskRecord]:
+        """Every task this operator may see, from the database (start-up, refresh)."""
+        summary = await self.conductor.status(self.operator, all_operators=self.operator.is_admin,
+                                              limit=TASK_LIMIT)
+        return list(summary.tasks)
 
     async def _pump(self, queue: asyncio.Queue[Event]) -> None:
         """Bus -> one FleetBatch per drain: the latest record per task wins."""
@@ -294,6 +299,20 @@ class FleetApp(App[None]):
 
     # --- verbs: engine calls in workers, failures as notifications ----------------------------
 
+    def task_verb(self, verb: str, task: TaskRecord) -> None:
+        """verb on task, after a yes for the verbs that destroy something (confirm.QUESTIONS)."""
+        question = QUESTIONS.get(verb)
+        if question is None:
+            self.run_verb(verb, task.id)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_verb(verb, task.id)
+
+        text = question.format(id=task.id, status=task.status, base=task.base_branch)
+        self.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
+
     def run_verb(self, verb: str, task_id: str) -> None:
         self.run_worker(self._verb(verb, task_id), group="verbs", exit_on_error=False)
 
@@ -308,26 +327,40 @@ class FleetApp(App[None]):
 
     # --- logs: one app-owned follower at a time, batched ---------------------------------------
 
-    def follow_logs(self, task_id: str, target: Any) -> None:
-        self.stop_following()
-        self.run_worker(self._follow(task_id, target), group="logs", exclusive=True, exit_on_error=False)
+    def follow_logs(self, task_id: str, target: Any, *, group: str = "logs", tail: int | None = None) -> None:
+        """One follower per group (the detail screen's, the main screen's preview); tail:
+        start from the last `tail` lines instead of the first line."""
+        self.stop_following(group)
+        self.run_worker(self._follow(task_id, target, tail), group=group, exclusive=True, exit_on_error=False)
 
-    def stop_following(self) -> None:
-        self.workers.cancel_group(self, "logs")
+    def stop_following(self, group: str = "logs") -> None:
+        self.workers.cancel_group(self, group)
 
-    async def _follow(self, task_id: str, target: Any) -> None:
+    async def _follow(self, task_id: str, target: Any, tail: int | None = None) -> None:
         pending: list[str] = []
         arrived = asyncio.Event()
         done = False
 
         async def read() -> None:
             nonlocal done
+            read_any = False
             try:
-                async for line in self.conductor.follow_logs(self.operator, task_id):
+                after = None
+                if tail is not None:
+                    lines, after = await self.conductor.logs_from(self.operator, task_id, None, tail)
+                    pending.extend(lines)
+                    read_any = bool(lines)
+                    arrived.set()
+                follow = self.conductor.follow_logs
+                stream = follow(self.operator, task_id) if tail is None else follow(self.operator, task_id, after=after)
+                async for line in stream:
+                    read_any = True
                     pending.append(line)
                     arrived.set()
                     if len(pending) % LOG_YIELD_EVERY == 0:
                         await asyncio.sleep(0)  # a backlog must not starve keys and repaints
+                if not read_any and (note := await self._output_elsewhere(task_id)):
+                    pending.append(note)
             except FleetError as exc:
                 pending.append(f"(log unavailable: {exc})")
             finally:
@@ -347,6 +380,18 @@ class FleetApp(App[None]):
                     return
         finally:
             reader.cancel()
+
+    async def _output_elsewhere(self, task_id: str) -> str | None:
+        """No output here for a task another host's conductor holds: a line saying where."""
+        where = getattr(self.conductor, "output_host", None)  # an observer reads through commands
+        if where is None:
+            return None
+        try:
+            host = await where(self.operator, task_id)
+        except FleetError:
+            return None
+        return (f"(no output on this host: the agent runs under the conductor on {host}; its output is there:"
+                f" fleet-tui logs {task_id} on {host})") if host else None
 
     # --- attach ------------------------------------------------------------------------------
 
@@ -420,6 +465,7 @@ class FleetApp(App[None]):
         """Stop what this app started; close only what it opened."""
         self.workers.cancel_group(self, "engine")
         self.stop_following()
+        self.stop_following("preview")
         conductor = self.conductor
         started, self._started_monitor = self._started_monitor, False
         if conductor is None:

@@ -1,4 +1,5 @@
-"""The command palette (`:`): the verbs by name, plus sorts, themes and status filters."""
+"""The command palette (`:`): the verbs by name with their keys, plus sorts, themes and
+status filters."""
 
 from __future__ import annotations
 
@@ -6,25 +7,46 @@ from functools import partial
 from typing import Any, Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.keys import format_key
 
 from fleet_tui.domain.status import TaskStatus
+
+
+def main_keys(app: Any) -> dict[str, str]:
+    """action -> the key that runs it now (keymap applied), as the footer writes it."""
+    keys: dict[str, str] = {}
+    for bindings in (app.main._bindings, app._bindings):
+        for key, found in bindings.key_to_bindings.items():
+            for binding in found:
+                keys.setdefault(binding.action, format_key(key))
+    return keys
 
 
 class FleetCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         app: Any = self.app
         main = app.main
+        keys = main_keys(app)
         commands: list[tuple[str, Callable[[], Any], str]] = [
-            ("new task", main.action_new, "open the spawn form"),
-            ("stop selected task", main.action_stop, "kill the agent; the task is cancelled"),
-            ("retry selected task", main.action_retry, "retry a failed or rejected task"),
-            ("delete selected task", main.action_delete, "asks first"),
-            ("merge selected task", main.action_merge, "asks first"),
-            ("open detail", main.action_detail, "metadata, log, diff, verdicts, audit"),
-            ("help", app.show_help, "every key and its binding id"),
-            ("toggle light/dark theme", app.toggle_theme, "textual-light <-> textual-dark"),
-            ("clear filter", partial(main.table.set_filter, ""), "show every task"),
+            (f"{name} (key {keys[action]})" if keys.get(action) else name, callback, help_text)
+            for name, action, callback, help_text in (
+                ("new task", "new", main.action_new, "open the spawn form"),
+                ("open detail", "detail", main.action_detail, "metadata, log, diff, verdicts, audit"),
+                ("logs of selected task", "logs", main.action_logs, "the agent's output, live"),
+                ("diff of selected task", "diff", main.action_diff, "the change against its base"),
+                ("attach to selected agent", "attach", main.action_attach, "put your terminal on the agent"),
+                ("preview selected agent's output", "preview", main.action_preview,
+                 "show or hide the output pane under the table"),
+                ("stop selected task", "stop", main.action_stop, "kill the agent; the task is cancelled"),
+                ("retry selected task", "retry", main.action_retry, "retry a failed or rejected task"),
+                ("delete selected task", "delete", main.action_delete, "asks first"),
+                ("merge selected task", "merge", main.action_merge, "asks first"),
+                ("refresh", "refresh", main.action_refresh, "read every task again from the database"),
+                ("help", "help", app.show_help, "every key and its binding id"),
+                ("toggle light/dark theme", "toggle_theme", app.toggle_theme, "textual-light <-> textual-dark"),
+            )
         ]
+        commands.append(("clear filter", partial(main.table.set_filter, ""), "show every task"))
         for name in ("age", "status", "priority", "operator"):
             commands.append((f"sort by {name}", partial(main.table.set_sort, name), ""))
         for status in TaskStatus:

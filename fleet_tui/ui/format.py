@@ -55,7 +55,17 @@ def _status_colour(status: TaskStatus, theme: Theme) -> str:
     return theme.foreground or "grey50"
 
 
-def status_cell(status: TaskStatus, theme: Theme) -> Text:
+NEEDS_INPUT = "needs input"  # the status cell of a running agent waiting for a person
+
+
+def waiting(task: TaskRecord) -> bool:
+    """The agent waits for a person (the monitor flags its output; a flag, not a status)."""
+    return task.needs_input and task.status == S.RUNNING
+
+
+def status_cell(status: TaskStatus, theme: Theme, needs_input: bool = False) -> Text:
+    if needs_input:  # words, not only a colour: readable on any terminal
+        return Text(NEEDS_INPUT, style=f"bold reverse {theme.warning or 'yellow'}")
     return Text(str(status), style=f"bold {_status_colour(status, theme)}")
 
 
@@ -92,13 +102,13 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "ID", 12), Column("status", "STATUS", 10), Column("agent", "AGENT/MODEL", 11, 7),
+    Column("id", "ID", 12), Column("status", "STATUS", len(NEEDS_INPUT)), Column("agent", "AGENT/MODEL", 11, 7),
     Column("age", "AGE", 5, 4), Column("attempts", "TRY", 5, 3), Column("ci", "CI", 7, 5),
     Column("review", "REVIEW", 8, 6), Column("description", "DESCRIPTION", 16),
     Column("branch", "BRANCH", 12, 2), Column("operator", "OPERATOR", 8, 1),
 )
 # the room left goes to these columns in turn, each up to a width; the description takes the rest
-GROWTH = (("description", 28), ("agent", 20), ("review", 11), ("description", 48), ("branch", 18),
+GROWTH = (("agent", 16), ("description", 28), ("agent", 20), ("review", 11), ("description", 48), ("branch", 18),
           ("operator", 10))
 
 
@@ -129,7 +139,7 @@ def row_cells(task: TaskRecord, now: datetime, theme: Theme) -> dict[str, Text]:
     """Every column's cell; the table shows those that fit, cut with "…" to their width."""
     cells = {
         "id": Text(task.id),
-        "status": status_cell(task.status, theme),
+        "status": status_cell(task.status, theme, waiting(task)),
         "agent": plain(agent_cell(task)),
         "age": Text(age(task.created_at, now)),
         "attempts": Text(attempts_cell(task)),
@@ -150,9 +160,10 @@ def add_plain_row(table: Table, *cells: str | Text) -> None:
 
 
 def matches(task: TaskRecord, needle: str) -> bool:
-    """Filter: every word must appear in id, status, agent, branch, operator or description."""
+    """Filter: every word must appear in id, status (or "needs input"), agent, branch,
+    operator or description."""
     if not needle.strip():
         return True
-    hay = " ".join([task.id, task.status, task.agent or "", task.model or "", task.branch or "",
+    hay = " ".join([task.id, task.status, NEEDS_INPUT if waiting(task) else "", task.agent or "", task.model or "", task.branch or "",
                     task.operator_id, task.description]).lower()
     return all(word in hay for word in needle.lower().split())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual import events
+from textual.screen import Screen
+
 from fleet_tui.domain.models import RuntimeKind, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 
@@ -29,6 +34,64 @@ def applies(verb: str, task: TaskRecord | None) -> bool:
     if verb == "delete":
         return task.status in TERMINAL_STATUSES
     return True
+
+
+def why_not(verb: str, task: TaskRecord | None) -> str:
+    """One line saying why `verb` does not apply to `task` (applies() said no)."""
+    if task is None:
+        return "no task selected"
+    name = f"task {task.id} is {task.status}"
+    if verb == "diff":
+        return f"task {task.id} has no branch yet: there is no change to show"
+    if verb == "attach":
+        if task.status == TaskStatus.RUNNING:
+            return f"task {task.id} has no container yet: nothing to attach to"
+        return f"{name}: no agent is running to attach to"
+    if verb == "stop":
+        return f"{name}: it has finished, there is nothing to stop"
+    if verb == "retry":
+        return f"{name}: only a failed or rejected task can be retried"
+    if verb == "merge":
+        return f"{name}: only a ready task can be merged"
+    if verb == "delete":
+        return f"{name}: only a finished task can be deleted (stop it first)"
+    return f"{verb} does not apply to task {task.id}"
+
+
+def say_why_refused(screen: Screen, event: events.Key, task: TaskRecord | None) -> None:
+    """A task verb's key that check_action kept from running (it does not apply to task)
+    says why in one line instead of doing nothing."""
+    for binding in screen._bindings.key_to_bindings.get(event.key, ()):
+        if binding.action in TASK_VERBS and not applies(binding.action, task):
+            event.stop()
+            screen.notify(why_not(binding.action, task), title=binding.description, severity="warning", timeout=4)
+            return
+
+
+class TaskVerbActions:
+    """A screen's stop, retry, delete and merge actions on the task verb_task() names,
+    through FleetApp.task_verb (which asks first where confirm.QUESTIONS says so)."""
+
+    def verb_task(self) -> TaskRecord | None:
+        raise NotImplementedError
+
+    def action_stop(self) -> None:
+        self._task_verb("stop")
+
+    def action_retry(self) -> None:
+        self._task_verb("retry")
+
+    def action_delete(self) -> None:
+        self._task_verb("delete")
+
+    def action_merge(self) -> None:
+        self._task_verb("merge")
+
+    def _task_verb(self, verb: str) -> None:
+        task = self.verb_task()
+        if task is not None:
+            app: Any = self.app  # type: ignore[attr-defined]
+            app.task_verb(verb, task)
 
 
 def attach_command(task: TaskRecord, tmux_socket: str) -> list[str]:

@@ -19,17 +19,22 @@ S = TaskStatus
 AGENT = "gemini"
 
 
+def gemini_settings(home: Path) -> None:
+    """What a user of an API key writes: that login chosen, no usage statistics."""
+    (home / ".gemini").mkdir(exist_ok=True)
+    (home / ".gemini" / "settings.json").write_text(json.dumps({
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "privacy": {"usageStatisticsEnabled": False},
+        # no retries against the fake (a user's own choice too): 10 attempts with backoff
+        # made an outage take 4 minutes
+        "general": {"disableAutoUpdate": True, "maxAttempts": 1}}))
+
+
 @pytest.fixture
 def gemini_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, agent_bin: Path):
     def setup(api_url: str) -> None:
         home = agent_home(tmp_path)
-        (home / ".gemini").mkdir(exist_ok=True)
-        (home / ".gemini" / "settings.json").write_text(json.dumps({
-            "security": {"auth": {"selectedType": "gemini-api-key"}},
-            "privacy": {"usageStatisticsEnabled": False},
-            # no retries against the fake (a user's own choice too): 10 attempts with backoff
-            # made an outage take 4 minutes
-            "general": {"disableAutoUpdate": True, "maxAttempts": 1}}))
+        gemini_settings(home)
         prepare_env(monkeypatch, agent_bin, home, {"GEMINI_API_KEY": "gm-test-0000",
                                                    "GOOGLE_GEMINI_BASE_URL": api_url})
     return setup

@@ -17,13 +17,13 @@ S = TaskStatus
 AGENT = "opencode"
 
 
-def opencode_config(home: Path, api_url: str) -> None:
+def opencode_config(home: Path, api_url: str, models: tuple[str, ...] = ()) -> None:
     directory = home / ".config" / "opencode"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "opencode.json").write_text(json.dumps({
         "provider": {"fleetfake": {"npm": "@ai-sdk/openai-compatible", "name": "loopback fake",
                                    "options": {"baseURL": f"{api_url}/v1", "apiKey": "{env:OPENAI_API_KEY}"},
-                                   "models": {"test-model": {"name": "test model"}}}},
+                                   "models": {name: {"name": name} for name in ("test-model", *models)}}},
         "model": "fleetfake/test-model", "autoupdate": False, "share": "disabled"}))
 
 
@@ -51,8 +51,8 @@ async def test_opencode_change_reaches_ready_with_usage(
 
 
 async def test_opencode_bad_key_is_auth(make_conductor: Any, git_repo: Path, opencode_env: Any) -> None:
-    """Not here: an outage (opencode retries for ~110 s before it gives up) and a usage limit
-    (it honours retry-after and keeps waiting): both are left to its own retries for now."""
+    """An outage and a usage limit: tests/contract/test_slow_failures.py (opencode retries
+    them for about two minutes before it gives up)."""
     run = await run_agent(make_conductor, git_repo, opencode_env,
                           agent_script(test_command=TEST_COMMAND, commit=True), scenario=BAD_KEY, agent=AGENT)
     assert run.task.failure_reason == "auth", run.task.failure_context

@@ -68,7 +68,7 @@ class Fleet:
     async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await fetch(self.db_url, sql, *args)
 
-    async def conductor_id(self, pid: int, timeout_s: float = 30) -> str:
+    async def conductor_id(self, pid: int, timeout_s: float = 90) -> str:  # a busy host starts slowly
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:

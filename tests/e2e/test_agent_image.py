@@ -27,6 +27,7 @@ from fleet_tui.domain.models import RuntimeKind, SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM
 from fleet_tui.infra.agents import builtin_profiles
+from fleet_tui.store import executions
 from tests.e2e.test_conductor_flow import wait_for
 from tests.e2e.test_docker_conductor import remove_new_containers  # noqa: F401 (autouse)
 from tests.fakes.model_api import FakeModelApi, Step
@@ -88,13 +89,37 @@ open(sys.argv[2], "w").write(json.dumps(out))
 '''
 
 
-@pytest.fixture(scope="module")
-def claude_image() -> str:
+def build_image(agent: str) -> str:
     """Built by the product's own command (up to date in a second once built)."""
-    done = subprocess.run([str(FLEET), "image", "build", "--agent", "claude"], capture_output=True, text=True,
+    done = subprocess.run([str(FLEET), "image", "build", "--agent", agent], capture_output=True, text=True,
                           timeout=1800)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def claude_image() -> str:
+    return build_image("claude")
+
+
+# What a user sets for each agent: its key and the base URL of the (here loopback) API.
+AGENT_ENV = {
+    "claude": lambda url: {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sk-ant-test-0000"},
+    "gemini": lambda url: {"GOOGLE_GEMINI_BASE_URL": url, "GEMINI_API_KEY": "gm-test-0000"},
+}
+# gemini's API-key login is chosen in its settings: a user's system settings, bound read-only
+GEMINI_SETTINGS = {"security": {"auth": {"selectedType": "gemini-api-key"}},
+                   "privacy": {"usageStatisticsEnabled": False},
+                   "general": {"disableAutoUpdate": True, "maxAttempts": 1}}
+
+
+def agent_mounts(agent: str, tmp_path: Path) -> list[str]:
+    if agent != "gemini":
+        return []
+    settings = tmp_path / "gemini-system"
+    settings.mkdir()
+    (settings / "settings.json").write_text(json.dumps(GEMINI_SETTINGS))
+    return [f"{settings}:/etc/gemini-cli:ro"]
 
 
 @pytest.fixture
@@ -132,9 +157,11 @@ def test_image_build_is_one_line_errors_and_a_cached_rebuild(claude_image: str) 
     assert "/npm" not in out and "/pip" not in out  # no package manager in the image
 
 
-async def test_claude_in_its_image_reaches_ready_through_the_egress_path_and_nothing_else(
-        make_conductor: Any, git_repo: Path, claude_image: str, api_port_listener: int,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("agent", sorted(AGENT_ENV))
+async def test_a_real_agent_in_its_image_reaches_ready_through_the_egress_path_and_nothing_else(
+        make_conductor: Any, git_repo: Path, api_port_listener: int, monkeypatch: pytest.MonkeyPatch,
+        agent: str, tmp_path: Path) -> None:
+    image = build_image(agent)
     (git_repo / PROBE).write_text(PROBE_SOURCE)
     subprocess.run(["git", "-C", str(git_repo), "add", PROBE], check=True)
     subprocess.run(["git", "-C", str(git_repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
@@ -152,18 +179,19 @@ async def test_claude_in_its_image_reaches_ready_through_the_egress_path_and_not
     api.script = [Step(path="hello.txt", text="hello from a box\n"), Step(command=test_command),
                   Step(command="git add hello.txt"), Step(command="git commit -m 'Add hello'"),
                   Step(text="Done: added hello.txt.")]
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
-    profile = builtin_profiles()["claude"]
+    for name, value in AGENT_ENV[agent](api.url).items():
+        monkeypatch.setenv(name, value)
+    profile = builtin_profiles()[agent]
     try:
         conductor = await make_conductor(
-            runtime__default=RuntimeKind.DOCKER, runtime__docker_images={"claude": claude_image},
+            runtime__default=RuntimeKind.DOCKER, runtime__docker_images={agent: image},
             runtime__docker_user="auto", runtime__docker_memory="1g", runtime__docker_pids_limit=200,
             runtime__stop_grace_s=2, forge__ci_command=ci_command, review__enabled=True,
-            agents__profiles={"claude": {"env": {**profile.env, **GIT_IDENTITY}}})
+            runtime__docker_mounts=agent_mounts(agent, tmp_path),
+            agents__profiles={agent: {"env": {**profile.env, **GIT_IDENTITY}}})
         await conductor.start()
         spawned = await conductor.spawn(operator(), SpawnRequest(description="Add hello.txt saying hello",
-                                                                 repo=str(git_repo), agent="claude"))
+                                                                 repo=str(git_repo), agent=agent))
         assert spawned.task is not None, spawned
         task = await wait_for(conductor, spawned.task.id,
                               lambda t: t.status in (TaskStatus.READY, TaskStatus.FAILED, TaskStatus.ABANDONED),
@@ -174,7 +202,10 @@ async def test_claude_in_its_image_reaches_ready_through_the_egress_path_and_not
         api.stop()
     assert api.requests, "the model API was never reached"
     shown = "\n".join(lines)
-    assert "tool Write:" in shown and not any(line.startswith('{"type"') for line in lines)  # rendered
+    assert not any(line.startswith('{"type"') for line in lines)  # rendered, not raw JSON
+    assert "[fleet] usage" in shown, lines[-20:]  # the launcher's summary, from inside the container
+    (execution,) = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
+    assert execution["input_tokens"] and execution["output_tokens"]  # usage read back from it
     result = json.loads((Path(task.worktree_path) / RESULT).read_text())
     assert result["model_api"].startswith("open:HTTP/1."), result  # the one endpoint, via the forwarder
     assert all(v.startswith("closed") for v in result["others"].values()), result["others"]

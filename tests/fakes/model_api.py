@@ -7,7 +7,7 @@ A request that offers tools is a turn of the agent's loop: the fake answers turn
 N of its script (a shell command, a file write, or the final answer). Requests without
 tools (titles, summaries, quota probes) get a short text. A scenario other than ``work``
 answers every request with that failure: an outage (503), a bad key (401), a usage limit
-(429 with a reset time).
+(429 with a reset time), the whole server or per model (``scenario_for_model``).
 
 Everything it was asked is kept in ``requests`` for tests to inspect.
 """
@@ -54,6 +54,9 @@ class FakeModelApi:
     aider_turns: int = 0
     # as a model does when its tool use was refused: stop, say what it needed (Anthropic)
     stop_when_refused: bool = False
+    # a scenario per model asked for (the model name as it reaches the API): several tasks
+    # of one test meet different failures on one server
+    scenario_for_model: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> "FakeModelApi":
         api = self
@@ -79,7 +82,8 @@ class FakeModelApi:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {}
-                api.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                api.requests.append({"path": self.path, "body": body, "headers": dict(self.headers),
+                                     "at": time.time()})
                 api._answer(self, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -101,8 +105,9 @@ class FakeModelApi:
         path = h.path
         if "count_tokens" in path:
             return self._send_json(h, 200, {"input_tokens": 10})
-        if self.scenario != WORK:
-            return self._failure(h, path)
+        scenario = self.scenario_for_model.get(str(body.get("model")), self.scenario)
+        if scenario != WORK:
+            return self._failure(h, path, scenario)
         if path.startswith("/v1/messages") or path.startswith("/messages"):
             return self._anthropic(h, body)
         if path.endswith("/responses"):
@@ -113,17 +118,21 @@ class FakeModelApi:
             return self._gemini(h, body, stream=":streamGenerateContent" in path)
         self._send_json(h, 404, {"error": {"message": f"no such endpoint {path}"}})
 
-    def _failure(self, h: BaseHTTPRequestHandler, path: str) -> None:
+    def _failure(self, h: BaseHTTPRequestHandler, path: str, scenario: str) -> None:
         anthropic = "/messages" in path
-        if self.scenario == BAD_KEY:
+        if scenario == BAD_KEY:
             body = ({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
                     if anthropic else {"error": {"message": "Incorrect API key provided: sk-test***. ",
                                                  "type": "invalid_request_error", "code": "invalid_api_key",
                                                  "status": "UNAUTHENTICATED"}})
             return self._send_json(h, 401, body)
-        if self.scenario == USAGE_LIMIT:
+        if scenario == USAGE_LIMIT:
             reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.reset_epoch))
             message = f"Usage limit reached; the limit resets at {reset}"
+            if path.endswith("/chat/completions"):  # OpenAI's spent quota: no retry-after to wait on
+                return self._send_json(h, 429, {"error": {
+                    "message": f"You exceeded your current quota; the limit resets at {reset}",
+                    "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}})
             if "generateContent" in path:  # Google's shape: a daily quota, no retrying it
                 return self._send_json(h, 429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
                     "message": f"You exceeded your current quota. {message}",

@@ -72,3 +72,14 @@ def test_wait_input_reads_stdin_when_prompt_is_a_file(git_repo: Path, tmp_path: 
     assert yes.returncode == 0 and waits_for_input(DEMO, yes.stdout.split("[demo] continuing")[0])
     no = run_demo(git_repo, "", str(prompt), stdin="n\n")
     assert no.returncode == 1 and "declined" in no.stdout
+
+
+def test_a_conductors_prompt_commits_under_the_descriptions_first_line(git_repo: Path) -> None:
+    from fleet_tui.engine.enrichment import build_prompt, safety_section, task_section
+
+    prompt = build_prompt([task_section("Add a greeting\nin two lines\nFLEET-DEMO: sleep 0", "feature",
+                                        "fleet/x", "main"), safety_section()]).prompt
+    assert prompt.startswith("## Task")
+    result = run_demo(git_repo, prompt)
+    assert result.returncode == 0, result.stderr
+    assert git(git_repo, "log", "-1", "--format=%s") == "demo: Add a greeting"

@@ -25,3 +25,27 @@ async def test_failures_on_two_conductors_open_the_breaker_for_both(database: An
     assert sorted(probes) == [False, False, False, True]  # one probe in the whole fleet
     await a.record(name, True)
     assert await b.allow(name)
+
+
+async def test_refreshes_read_the_fleet_at_most_once_per_max_age_and_see_a_change_within_it(
+        database: Any, monkeypatch: Any) -> None:
+    from fleet_tui.store import breakers as breaker_store
+
+    name = f"adapter:cached-{id(database)}-{asyncio.get_running_loop().time()}"
+    a, b = SharedBreakerRegistry(database), SharedBreakerRegistry(database, max_age_s=0.5)
+    reads = 0
+    all_states = breaker_store.all_states
+
+    async def counted(conn: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await all_states(conn)
+    monkeypatch.setattr(breaker_store, "all_states", counted)
+    for _ in range(100):  # a preview per keystroke, a route per spawn
+        await b.refresh()
+    assert reads == 1
+    for _ in range(5):  # opened by the other conductor
+        await a.record(name, False)
+    await asyncio.sleep(0.5)
+    await b.refresh()
+    assert name in b.open_names() and reads == 2

@@ -128,6 +128,28 @@ async def test_usage_is_recorded_and_the_budget_refuses_with_a_notification(
     assert (await conductor.parts.route(other, request(TaskType.FEATURE, git_repo))).agent == "demo"
 
 
+async def test_a_relaunched_attempt_adds_its_usage_to_what_the_first_run_spent(
+        make_conductor: Any, git_repo: Path) -> None:
+    """An answer or a granted permission resumes the same attempt: its row must keep the
+    first run's tokens and cost (budgets are summed from these rows), not overwrite them."""
+    conductor = await make_conductor()
+    await conductor.start()
+    op = operator()
+    task_id = await run_to(conductor, op, git_repo, "cost me twice", S.PR_CREATED)
+    db = conductor.parts.db
+    [first] = await executions.list_for_task(db, task_id, operator=None)
+    spent = await history.spent_usd(db, operator_id=op.id)
+    task = await conductor.registry.get(task_id, operator=None)
+    await executions.start(db, task, prompt="the operator's answer")  # the resumed run
+    await executions.finish(db, task_id, attempt=first["attempt"], exit_code=0, input_tokens=7,
+                            output_tokens=3, cost_usd=0.5, total_tokens=10)
+    [again] = await executions.list_for_task(db, task_id, operator=None)
+    assert again["input_tokens"] == first["input_tokens"] + 7
+    assert again["output_tokens"] == first["output_tokens"] + 3
+    assert float(again["cost_usd"]) == pytest.approx(float(first["cost_usd"]) + 0.5)
+    assert await history.spent_usd(db, operator_id=op.id) == pytest.approx(spent + 0.5)
+
+
 async def test_reputation_comes_from_the_registry_rows(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor()
     await conductor.start()

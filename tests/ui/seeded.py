@@ -53,7 +53,7 @@ VERDICTS = [
 
 def seeded_tasks() -> list[TaskRecord]:
     return [
-        _task(1, S.RUNNING, "fix the flaky login test", minutes=7, retry_count=0),
+        _task(1, S.RUNNING, "fix the flaky login test", minutes=7, retry_count=0, needs_input=True),
         _task(2, S.REJECTED, "add a --json flag to the export command", minutes=42, retry_count=1,
               ci_status=CIStatus.PASSING, review_status="changes requested", review_verdicts=VERDICTS),
         _task(3, S.READY, "document the retry budget in README", minutes=95, agent="aider",
@@ -157,8 +157,12 @@ class SeededConductor:
     async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
         return LOG_LINES[-n:]
 
-    async def follow_logs(self, operator: Operator, task_id: str) -> AsyncIterator[str]:
-        for line in LOG_LINES:
+    async def logs_from(self, operator: Operator, task_id: str, cursor: int | None,
+                        max_lines: int = 200) -> tuple[list[str], int]:
+        return (LOG_LINES[-max_lines:], len(LOG_LINES)) if cursor is None else (LOG_LINES[cursor:], len(LOG_LINES))
+
+    async def follow_logs(self, operator: Operator, task_id: str, *, after: int | None = None) -> AsyncIterator[str]:
+        for line in LOG_LINES[after or 0:]:
             yield line
 
     async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:

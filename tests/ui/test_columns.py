@@ -30,3 +30,9 @@ def test_narrow_terminals_drop_operator_then_branch_first() -> None:
 
 def test_the_description_takes_what_is_left() -> None:
     assert column_widths(300)["description"] > column_widths(200)["description"] >= 48
+
+
+def test_the_agent_column_shows_agent_and_model_whole_before_the_description_grows() -> None:
+    # 160 terminal columns leave the table about 123 cells beside the side panels
+    for room in (121, 123, 125, 140):
+        assert column_widths(room)["agent"] >= len("demo/demo-small"), room

@@ -14,6 +14,7 @@ from fleet_tui.engine.enrichment import (
     Section,
     Tier,
     build_prompt,
+    build_task_prompt,
     estimate_tokens,
     failure_section,
     guidance_sections,
@@ -212,3 +213,15 @@ def test_build_task_prompt_assembles_tiers_and_applies_oom(tmp_path: Path) -> No
     assert result.budget_tokens == DEFAULT_BUDGET
     assert build_task_prompt(**kwargs, oom_count=1).budget_tokens == 6000
     assert build_task_prompt(**kwargs).context_hash == result.context_hash
+
+
+def test_an_agent_whose_cli_commits_for_it_is_not_asked_to_run_git() -> None:
+    from fleet_tui.infra.agents import builtin_profiles
+
+    assert builtin_profiles()["aider"].auto_commits and not builtin_profiles()["claude"].auto_commits
+    asked = safety_section("main").text
+    told = safety_section("main", agent_commits=True).text
+    assert "Commit your work" in asked and "commit, then exit" in asked
+    assert "committed for you" in told and "do not run git commit" in told and "commit, then exit" not in told
+    prompt = build_task_prompt(description="x", task_type="feature", base="main", repo_name="r", agent_commits=True)
+    assert "committed for you" in prompt.prompt

@@ -33,6 +33,11 @@ def bindings_table(groups: Iterable[tuple[str, list[Binding]]], keymap: dict[str
     return table
 
 
+def close_keys(bindings: list[Binding], keymap: dict[str, str]) -> str:
+    keys = [key_label(b, keymap) for b in bindings if b.action == "dismiss"]
+    return " or ".join(", ".join(keys).split(", "))
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
 
@@ -43,5 +48,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="help"):
-            yield Static("[b]fleet-tui keys[/b]  (remap any of them in fleet.toml: \\[keymap] id = \"keys\")")
+            yield Static(Text.assemble(("fleet-tui keys", "bold"), "  (remap any of them in fleet.toml: "
+                                       '[keymap] id = "keys")'))
+            yield Static(Text.assemble("Close this help with ", (close_keys(self.BINDINGS, self.keymap), "bold"), "."),
+                         id="help-close")
             yield Static(bindings_table(self.groups, self.keymap))

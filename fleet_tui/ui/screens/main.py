@@ -14,13 +14,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, LoadingIndicator, Static
 
 from fleet_tui.domain.models import SpawnResult, TaskRecord
-from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
+from fleet_tui.domain.status import LIVE_STATUSES, PROCESS_STATUSES, TaskStatus
 from fleet_tui.ui.format import plain
-from fleet_tui.ui.screens.confirm import ConfirmScreen
+from fleet_tui.ui.messages import LogLines
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
-from fleet_tui.ui.verbs import TASK_VERBS, applies
+from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.fleet_panels import HeadroomPanel, HealthPanel
+from fleet_tui.ui.widgets.preview import PREVIEW_TAIL, Preview
 from fleet_tui.ui.widgets.task_table import SORTS, TaskTable
 from fleet_tui.ui.widgets.verb_footer import VerbFooter
 
@@ -28,12 +29,15 @@ SORT_ORDER = list(SORTS)
 FIGURES_EVERY_S = 0.25  # status line and headroom recounted at most this often under a stream
 QUEUED = (TaskStatus.PROPOSED, TaskStatus.RETRYING)
 SIDE_PANEL_FROM = 120  # terminal columns from which headroom and health show beside the table
+PREVIEW_AFTER_S = 0.12  # the cursor rests this long before the preview reads the new task's output
 
 MAIN_BINDINGS = [
     Binding("n", "new", "New", id="fleet.new", tooltip="Spawn a new task"),
     Binding("enter", "detail", "Detail", id="fleet.detail", tooltip="Open the selected task"),
     Binding("l", "logs", "Logs", id="fleet.logs", tooltip="The selected agent's output, live"),
     Binding("a", "attach", "Attach", id="fleet.attach", tooltip="Put your terminal on the agent"),
+    Binding("p", "preview", "Preview", id="fleet.preview",
+            tooltip="Show or hide the selected agent's output under the table"),
     Binding("s", "stop", "Stop", id="fleet.stop", tooltip="Stop the agent; the task is cancelled (asks first)"),
     Binding("r", "retry", "Retry", id="fleet.retry", tooltip="Retry a failed or rejected task"),
     Binding("ctrl+d", "delete", "Delete", id="fleet.delete", tooltip="Delete a finished task (asks first)"),
@@ -41,17 +45,21 @@ MAIN_BINDINGS = [
     Binding("d", "diff", "Diff", id="fleet.diff", tooltip="The change against its base"),
     Binding("slash", "filter", "Filter", id="fleet.filter", tooltip="Filter rows by words"),
     Binding("o", "sort", "Sort", id="fleet.sort", tooltip="Cycle the sort order"),
+    Binding("ctrl+r", "refresh", "Refresh", id="fleet.refresh", show=False,
+            tooltip="Read every task again from the database"),
     Binding("colon", "command", "Commands", id="fleet.command", tooltip="Command palette"),
     Binding("question_mark", "help", "Help", id="fleet.help", tooltip="Every key"),
     Binding("q", "quit", "Quit", id="fleet.quit", tooltip="Quit; agents keep running unless you say"),
 ]
 
 
-class MainScreen(Screen[None]):
+class MainScreen(TaskVerbActions, Screen[None]):
     BINDINGS = MAIN_BINDINGS
     _verbs: tuple[str, ...] = ()
     _status_text = ""
     _figures_timer: Timer | None = None
+    _preview_timer: Timer | None = None
+    _loaded = False  # the tasks are on screen (before: the loading step shows)
     every_verb = False  # set by VerbFooter while it makes a key for every verb
 
     def compose(self) -> ComposeResult:
@@ -62,6 +70,8 @@ class MainScreen(Screen[None]):
                 yield Input(placeholder="filter: words that must all appear (esc clears)", id="filter")
                 self._table = TaskTable(app.now, id="table")
                 yield self._table
+                yield Static("", id="empty-hint")
+                yield Preview(id="preview")
                 with Vertical(id="loading"):
                     yield LoadingIndicator()
                     yield Static("starting…", id="loading-step")
@@ -84,6 +94,9 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         app: Any = self.app
         self.query_one("#filter", Input).display = False
+        self.query_one("#preview").display = False
+        self.query_one("#empty-hint").display = False
+        self.query_one("#tasks").add_class("-empty")
         self.show_banner(app.banner)
         self.table.focus()
         app.screen_ready.set()
@@ -96,6 +109,7 @@ class MainScreen(Screen[None]):
     def ready(self, tasks: list[TaskRecord]) -> None:
         # removed, not hidden: a hidden LoadingIndicator keeps its animation timer running
         self.query_one("#loading").remove()
+        self._loaded = True
         self.table.apply(tasks)
         self.after_change()
 
@@ -109,6 +123,12 @@ class MainScreen(Screen[None]):
         every FIGURES_EVERY_S, however many batches arrive."""
         self.table.apply(changed, deleted)
         self.refresh_verbs()
+        preview = self.preview
+        if preview.display and preview.task_id is not None:
+            task = next((t for t in changed if t.id == preview.task_id), None)
+            if task is not None and preview.update_task(task):
+                self._stop_preview()  # its output began after the stream ended: read it again
+                self._preview_selected()
         if self._figures_timer is None:
             self._figures_timer = self.set_timer(FIGURES_EVERY_S, self._figures_due)
 
@@ -137,37 +157,62 @@ class MainScreen(Screen[None]):
         self.show_figures()
         self.refresh_verbs()
 
+    def show_empty_hint(self) -> None:
+        """An empty fleet says what `n` does and on which repository."""
+        hint = self.query_one("#empty-hint", Static)
+        empty = self._loaded and not self.table.tasks
+        if empty:
+            app: Any = self.app
+            repo = app.default_repo
+            where = (f"its repository defaults to {repo} (the form lets you change it)" if repo
+                     else "the form asks for its repository")
+            hint.update(Text.assemble("No tasks yet. Press ", ("n", "bold"), " to start a task: ",
+                                      plain(where), ".\nPress ", ("?", "bold"), " for every key."))
+        if hint.display != empty:
+            hint.display = empty
+        # no rows: the header, then the loading step or the hint, at the top
+        self.query_one("#tasks").set_class(not self.table.tasks, "-empty")
+
     def show_figures(self) -> None:
         """Status line and headroom from one pass over the tasks; each repaints only if its
         text changed."""
         app: Any = self.app
         table = self.table
         tasks = table.tasks
+        # a slot is held by every task not finished (ready ones too, until merged): what the
+        # governor counts; agents are the processes running now
         live: dict[str, int] = {}
         queued: dict[str, int] = {}
+        agents = 0
         for t in tasks.values():
             op = t.operator_id
             live[op] = live.get(op, 0) + (t.status in LIVE_STATUSES)
             queued[op] = queued.get(op, 0) + (t.status in QUEUED)
+            agents += t.status in PROCESS_STATUSES
         mine_live = live.get(app.operator.id, 0)
         fleet_live = sum(live.values())
         limit = app.governor_limit()
         capacity = app.fleet_capacity()
-        parts = [f"fleet {fleet_live}/{capacity} live", f"you ({app.operator.id}, {app.operator.tier}) {mine_live}/{limit}",
+        parts = [f"{agents} agent{'' if agents == 1 else 's'} running", f"fleet {fleet_live}/{capacity} slots",
+                 f"you ({app.operator.id}, {app.operator.tier}) {mine_live}/{limit} slots",
                  f"{table.row_count}/{len(tasks)} tasks shown", f"sort: {table.sort_name}"]
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
         text = " │ ".join(parts)
+        self.show_empty_hint()
         if text != self._status_text:
             self._status_text = text
             self.query_one("#status-line", Static).update(plain(text), layout=False)  # one line, always
         self.query_one(HeadroomPanel).show(live, queued, me=app.operator.id, my_limit=limit,
-                                           fleet_capacity=capacity)
+                                           fleet_capacity=capacity, agents=agents)
 
     # --- selection and check_action --------------------------------------------------------
 
     def selected(self) -> TaskRecord | None:
         return self.table.selected_task()
+
+    def verb_task(self) -> TaskRecord | None:
+        return self.selected()
 
     def select(self, task_id: str) -> None:
         table = self.table
@@ -177,6 +222,52 @@ class MainScreen(Screen[None]):
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
         self.refresh_verbs()
+        if self.preview.display:
+            # the cursor may be passing by: read the output where it comes to rest
+            if self._preview_timer is not None:
+                self._preview_timer.stop()
+            self._preview_timer = self.set_timer(PREVIEW_AFTER_S, self._preview_selected)
+
+    # --- the preview pane ------------------------------------------------------------------
+
+    @property
+    def preview(self) -> Preview:
+        return self.query_one(Preview)
+
+    def action_preview(self) -> None:
+        preview = self.preview
+        preview.display = not preview.display
+        if preview.display:
+            self._preview_selected()
+        else:
+            self._stop_preview()
+
+    def _preview_selected(self) -> None:
+        self._preview_timer = None
+        if not self.preview.display:
+            return
+        task = self.selected()
+        if self.preview.show(task) and task is not None:
+            app: Any = self.app
+            app.follow_logs(task.id, self, group="preview", tail=PREVIEW_TAIL)
+
+    def _stop_preview(self) -> None:
+        app: Any = self.app
+        app.stop_following("preview")
+        self.preview.forget()
+
+    def on_screen_suspend(self) -> None:
+        # another screen (detail, form, dialog) on top: its own follower, none here meanwhile
+        if self.preview.display:
+            self._stop_preview()
+
+    def on_screen_resume(self) -> None:
+        if self._loaded and self.preview.display:
+            self._preview_selected()
+
+    @on(LogLines)
+    def _preview_lines(self, message: LogLines) -> None:
+        self.preview.lines(message)
 
     def refresh_verbs(self) -> None:
         """Refresh the footer only when the applicable verbs change: recomposing it on
@@ -195,6 +286,12 @@ class MainScreen(Screen[None]):
         if action in TASK_VERBS and not self.every_verb:
             return applies(action, self.selected())
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A verb's key that does not apply to the selected task (check_action hid it, so
+        no binding ran) says why instead of doing nothing."""
+        if self.table.has_focus:
+            say_why_refused(self, event, self.selected())
 
     # --- verbs ---------------------------------------------------------------------------
 
@@ -234,36 +331,6 @@ class MainScreen(Screen[None]):
             app: Any = self.app
             await app.attach(task)
 
-    def action_stop(self) -> None:
-        self._confirmed("stop", "Stop task {id} ({status})? Its agent is killed and the task cancelled.")
-
-    def action_retry(self) -> None:
-        self._verb("retry")
-
-    def action_delete(self) -> None:
-        self._confirmed("delete", "Delete task {id} ({status})? Its worktree and branch go too.")
-
-    def action_merge(self) -> None:
-        self._confirmed("merge", "Merge task {id} into {base}?")
-
-    def _confirmed(self, verb: str, question: str) -> None:
-        task = self.selected()
-        if task is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._verb(verb, task)
-
-        text = question.format(id=task.id, status=task.status, base=task.base_branch)
-        self.app.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
-
-    def _verb(self, verb: str, task: TaskRecord | None = None) -> None:
-        task = task or self.selected()
-        if task is not None:
-            app: Any = self.app
-            app.run_verb(verb, task.id)
-
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
@@ -289,6 +356,20 @@ class MainScreen(Screen[None]):
         table = self.table
         table.set_sort(SORT_ORDER[(SORT_ORDER.index(table.sort_name) + 1) % len(SORT_ORDER)])
         self.after_change()
+
+    def action_refresh(self) -> None:
+        if self._loaded:
+            self.run_worker(self._refresh(), group="refresh", exclusive=True, exit_on_error=False)
+
+    async def _refresh(self) -> None:
+        """The table made to match the database (changes arrive live anyway: this is for
+        when the operator doubts it)."""
+        app: Any = self.app
+        tasks = await app.read_tasks()
+        gone = set(self.table.tasks) - {t.id for t in tasks}
+        self.table.apply(tasks, gone)
+        self.after_change()
+        self.notify(f"{len(tasks)} tasks read from the database", title="refresh", timeout=3)
 
     def action_command(self) -> None:
         self.app.action_command_palette()

@@ -48,14 +48,16 @@ class _Panel(Static):
 
 
 class HeadroomPanel(_Panel):
-    """Live/limit and queued per operator, fleet capacity, budget."""
+    """Slots held/limit and queued per operator, fleet capacity, agents running, budget. A
+    slot is held by every unfinished task, ready ones too (until merged): what the governor
+    counts; the agents running are fewer."""
 
     def show(self, live: dict[str, int], queued: dict[str, int], *, me: str, my_limit: int,
-             fleet_capacity: int, budget: str | None = None) -> None:
+             fleet_capacity: int, budget: str | None = None, agents: int = 0) -> None:
         operators = sorted(set(live) | set(queued) | {me}, key=lambda o: (o != me, o))
         rows = tuple((op, f"{live.get(op, 0)}/{my_limit}" if op == me else str(live.get(op, 0)),
                       str(queued.get(op, 0))) for op in operators)
-        totals = (f"{sum(live.values())}/{fleet_capacity}", budget or "no limit")
+        totals = (f"{sum(live.values())}/{fleet_capacity}", budget or "no limit", str(agents))
         mine_full = live.get(me, 0) >= my_limit
         figures = (rows, totals, mine_full)
         if figures == self._shown:
@@ -64,11 +66,12 @@ class HeadroomPanel(_Panel):
         grid.add_column()
         grid.add_column(justify="right")
         grid.add_column(justify="right")
-        grid.add_row(Text("operator", style="bold"), Text("live", style="bold"), Text("queued", style="bold"))
+        grid.add_row(Text("operator", style="bold"), Text("slots", style="bold"), Text("queued", style="bold"))
         for op, shown, n_queued in rows:
             grid.add_row(op, Text(shown, style="bold reverse" if op == me and mine_full else ""), n_queued)
         grid.add_row("", "", "")
         grid.add_row(Text("fleet", style="bold"), totals[0], "")
+        grid.add_row(Text("agents running", style="bold"), totals[2], "")
         grid.add_row(Text("budget", style="bold"), totals[1], "")
         self._show(figures, grid)
 
