@@ -27,7 +27,7 @@ from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDe
 from fleet_tui.ui.commands import FleetCommands
 from fleet_tui.ui.format import utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
-from fleet_tui.ui.screens.confirm import STOP_ALL, QuitScreen
+from fleet_tui.ui.screens.confirm import QUESTIONS, STOP_ALL, ConfirmScreen, QuitScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
@@ -298,6 +298,20 @@ class FleetApp(App[None]):
         return governor.fleet_capacity if governor is not None else 0
 
     # --- verbs: engine calls in workers, failures as notifications ----------------------------
+
+    def task_verb(self, verb: str, task: TaskRecord) -> None:
+        """verb on task, after a yes for the verbs that destroy something (confirm.QUESTIONS)."""
+        question = QUESTIONS.get(verb)
+        if question is None:
+            self.run_verb(verb, task.id)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_verb(verb, task.id)
+
+        text = question.format(id=task.id, status=task.status, base=task.base_branch)
+        self.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
 
     def run_verb(self, verb: str, task_id: str) -> None:
         self.run_worker(self._verb(verb, task_id), group="verbs", exit_on_error=False)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual import events
+from textual.screen import Screen
+
 from fleet_tui.domain.models import RuntimeKind, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 
@@ -51,6 +56,42 @@ def why_not(verb: str, task: TaskRecord | None) -> str:
     if verb == "delete":
         return f"{name}: only a finished task can be deleted (stop it first)"
     return f"{verb} does not apply to task {task.id}"
+
+
+def say_why_refused(screen: Screen, event: events.Key, task: TaskRecord | None) -> None:
+    """A task verb's key that check_action kept from running (it does not apply to task)
+    says why in one line instead of doing nothing."""
+    for binding in screen._bindings.key_to_bindings.get(event.key, ()):
+        if binding.action in TASK_VERBS and not applies(binding.action, task):
+            event.stop()
+            screen.notify(why_not(binding.action, task), title=binding.description, severity="warning", timeout=4)
+            return
+
+
+class TaskVerbActions:
+    """A screen's stop, retry, delete and merge actions on the task verb_task() names,
+    through FleetApp.task_verb (which asks first where confirm.QUESTIONS says so)."""
+
+    def verb_task(self) -> TaskRecord | None:
+        raise NotImplementedError
+
+    def action_stop(self) -> None:
+        self._task_verb("stop")
+
+    def action_retry(self) -> None:
+        self._task_verb("retry")
+
+    def action_delete(self) -> None:
+        self._task_verb("delete")
+
+    def action_merge(self) -> None:
+        self._task_verb("merge")
+
+    def _task_verb(self, verb: str) -> None:
+        task = self.verb_task()
+        if task is not None:
+            app: Any = self.app  # type: ignore[attr-defined]
+            app.task_verb(verb, task)
 
 
 def attach_command(task: TaskRecord, tmux_socket: str) -> list[str]:

@@ -10,6 +10,13 @@ from textual.widgets import Button, Static
 
 from fleet_tui.ui.format import plain
 
+# the task verbs that ask first, wherever their key is pressed (main screen, detail screen)
+QUESTIONS = {
+    "stop": "Stop task {id} ({status})? Its agent is killed and the task cancelled.",
+    "delete": "Delete task {id} ({status})? Its worktree and branch go too.",
+    "merge": "Merge task {id} into {base}?",
+}
+
 
 class ConfirmScreen(ModalScreen[bool]):
     AUTO_FOCUS = "#no"

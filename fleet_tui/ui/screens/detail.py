@@ -7,7 +7,7 @@ from typing import Any
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -19,7 +19,7 @@ from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell
 from fleet_tui.ui.messages import LogLines
-from fleet_tui.ui.verbs import applies
+from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.tail_log import TailLog
 
 TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
@@ -101,7 +101,7 @@ def diff_view(diff: str) -> Syntax | Text:
     return Syntax(strip_ansi(diff), "diff", theme="ansi_dark", word_wrap=False, line_numbers=False)
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(TaskVerbActions, Screen[None]):
     BINDINGS = [
         Binding("escape,backspace", "back", "Back", id="detail.back"),
         Binding("l", "tab('log')", "Log", id="detail.log", tooltip="The agent's output, live"),
@@ -110,6 +110,9 @@ class DetailScreen(Screen[None]):
         Binding("t", "tab('audit')", "Audit", id="detail.audit"),
         Binding("end,f", "follow", "Follow tail", id="detail.follow"),
         Binding("a", "attach", "Attach", id="detail.attach", tooltip="Put your terminal on the agent"),
+        Binding("s", "stop", "Stop", id="detail.stop", tooltip="Stop the agent; the task is cancelled (asks first)"),
+        Binding("r", "retry", "Retry", id="detail.retry", tooltip="Retry a failed or rejected task"),
+        Binding("m", "merge", "Merge", id="detail.merge", tooltip="Merge a ready task (asks first)"),
     ]
 
     def __init__(self, task: TaskRecord, tab: str = "log") -> None:
@@ -194,9 +197,12 @@ class DetailScreen(Screen[None]):
     # --- actions -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "attach":
-            return applies("attach", self.record)
+        if action in TASK_VERBS:  # always in the footer, dimmed while it does not apply
+            return True if applies(action, self.record) else None
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        say_why_refused(self, event, self.record)  # a dimmed verb's key
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -211,3 +217,6 @@ class DetailScreen(Screen[None]):
     async def action_attach(self) -> None:
         app: Any = self.app
         await app.attach(self.record)
+
+    def verb_task(self) -> TaskRecord:
+        return self.record

@@ -17,10 +17,9 @@ from fleet_tui.domain.models import SpawnResult, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, PROCESS_STATUSES, TaskStatus
 from fleet_tui.ui.format import plain
 from fleet_tui.ui.messages import LogLines
-from fleet_tui.ui.screens.confirm import ConfirmScreen
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
-from fleet_tui.ui.verbs import TASK_VERBS, applies, why_not
+from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.fleet_panels import HeadroomPanel, HealthPanel
 from fleet_tui.ui.widgets.preview import PREVIEW_TAIL, Preview
 from fleet_tui.ui.widgets.task_table import SORTS, TaskTable
@@ -54,7 +53,7 @@ MAIN_BINDINGS = [
 ]
 
 
-class MainScreen(Screen[None]):
+class MainScreen(TaskVerbActions, Screen[None]):
     BINDINGS = MAIN_BINDINGS
     _verbs: tuple[str, ...] = ()
     _status_text = ""
@@ -212,6 +211,9 @@ class MainScreen(Screen[None]):
     def selected(self) -> TaskRecord | None:
         return self.table.selected_task()
 
+    def verb_task(self) -> TaskRecord | None:
+        return self.selected()
+
     def select(self, task_id: str) -> None:
         table = self.table
         if task_id in table.rows:
@@ -288,14 +290,8 @@ class MainScreen(Screen[None]):
     def on_key(self, event: events.Key) -> None:
         """A verb's key that does not apply to the selected task (check_action hid it, so
         no binding ran) says why instead of doing nothing."""
-        if not self.table.has_focus:
-            return
-        for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            if binding.action in TASK_VERBS and not applies(binding.action, self.selected()):
-                event.stop()
-                self.notify(why_not(binding.action, self.selected()), title=binding.description,
-                            severity="warning", timeout=4)
-                return
+        if self.table.has_focus:
+            say_why_refused(self, event, self.selected())
 
     # --- verbs ---------------------------------------------------------------------------
 
@@ -334,36 +330,6 @@ class MainScreen(Screen[None]):
         if task is not None:
             app: Any = self.app
             await app.attach(task)
-
-    def action_stop(self) -> None:
-        self._confirmed("stop", "Stop task {id} ({status})? Its agent is killed and the task cancelled.")
-
-    def action_retry(self) -> None:
-        self._verb("retry")
-
-    def action_delete(self) -> None:
-        self._confirmed("delete", "Delete task {id} ({status})? Its worktree and branch go too.")
-
-    def action_merge(self) -> None:
-        self._confirmed("merge", "Merge task {id} into {base}?")
-
-    def _confirmed(self, verb: str, question: str) -> None:
-        task = self.selected()
-        if task is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._verb(verb, task)
-
-        text = question.format(id=task.id, status=task.status, base=task.base_branch)
-        self.app.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
-
-    def _verb(self, verb: str, task: TaskRecord | None = None) -> None:
-        task = task or self.selected()
-        if task is not None:
-            app: Any = self.app
-            app.run_verb(verb, task.id)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
