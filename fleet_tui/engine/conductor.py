@@ -41,7 +41,7 @@ from fleet_tui.engine.agents_report import AgentWarnings
 from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
 from fleet_tui.engine.governor import Governor
-from fleet_tui.engine.leases import SpawnOwnership, held_lease, holding, new_conductor_id
+from fleet_tui.engine.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
 from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.prompting import plan_for_task
@@ -479,6 +479,8 @@ class Conductor:
             await asyncio.wait(list(self._background), timeout=5)
             for task in list(self._background):
                 task.cancel()
+        if self.monitor is None:  # a one-shot conductor (`fleet-tui spawn`): the monitor's stop
+            await hand_back(self.parts.db, self.conductor_id)  # would have handed them back
 
     # --- validation helpers -----------------------------------------------------------------
 

@@ -29,6 +29,16 @@ def holding(lease: Lease | None) -> Iterator[None]:
         held_lease.reset(token)
 
 
+async def hand_back(db: Any, conductor_id: str) -> None:
+    """On a clean stop: other conductors may take our tasks at once, not on expiry."""
+    from fleet_tui.store import leases as lease_store
+
+    try:
+        await lease_store.release(db, conductor_id)
+    except Exception as exc:  # the database may be gone; the leases then simply expire
+        log.warning("could not release leases: %s", exc)
+
+
 def new_conductor_id() -> str:
     """One id per boot: host-pid-random, so a restarted conductor is a new one."""
     host = "".join(ch for ch in socket.gethostname().lower() if ch.isalnum())[:20] or "host"

@@ -25,7 +25,7 @@ from fleet_tui.engine.attention import Attention
 from fleet_tui.engine.bus import MonitorTick
 from fleet_tui.engine.ci_polls import CIPolls
 from fleet_tui.engine.task_routes import TaskRoutes
-from fleet_tui.engine.leases import holding
+from fleet_tui.engine.leases import hand_back, holding
 from fleet_tui.engine.listener import RECONNECT_BACKOFF_S
 from fleet_tui.engine.retry import is_due
 from fleet_tui.engine.tracing import trace
@@ -99,10 +99,7 @@ class Monitor:
         for task in list(self._launching.values()):
             await asyncio.wait([task], timeout=30)
         await self.routes.stop()
-        try:
-            await leases.release(self.c.parts.db, self.c.conductor_id)
-        except Exception as exc:  # the database may be gone; leases then simply expire
-            log.warning("could not release leases: %s", exc)
+        await hand_back(self.c.parts.db, self.c.conductor_id)
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.db import fetch
 from tests.fixtures.engine import kill_tmux_server
 
 FLEET_TUI = str(Path(sys.executable).parent / "fleet-tui")
@@ -252,3 +253,16 @@ async def test_two_fleets_keep_apart_and_delete_leaves_nothing(fresh_database: A
     finally:
         for socket in sockets:
             kill_tmux_server(socket)
+
+
+async def test_a_spawn_from_the_shell_hands_its_lease_on_when_it_exits(cli_env: dict[str, str], git_repo: Path,
+                                                                       tmp_path: Path) -> None:
+    """`fleet-tui spawn` owns its task until `running`, then exits: a running conductor must be
+    able to take the task at once, not after the lease's time to live (it waited ~30 s)."""
+    done = run(cli_env, ["spawn", "taken over at once\nFLEET-DEMO: sleep 30", "--repo", str(git_repo),
+                         "--agent", "demo", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    task_id = json.loads(done.stdout)["task"]["id"]
+    held = await fetch(cli_env["FLEET_DATABASE__URL"],
+                       "SELECT owner FROM fleet_leases WHERE task_id = $1 AND expires_at > now()", task_id)
+    assert held == [], f"the exited spawn still holds {task_id}: {[r['owner'] for r in held]}"

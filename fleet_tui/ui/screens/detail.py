@@ -23,6 +23,7 @@ from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_ref
 from fleet_tui.ui.widgets.tail_log import TailLog
 
 TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
+AGE_TICK_S = 5.0  # as often as the table's AGE column
 VERDICT_STYLE = {"approve": "green", "request_changes": "red", "comment": "yellow"}
 
 
@@ -149,6 +150,7 @@ class DetailScreen(TaskVerbActions, Screen[None]):
         self.query_one(TabbedContent).active = TABS.get(self.first_tab, "tab-log")
         self.watch(self.query_one(TailLog), "unseen", self._show_marker, init=False)
         app.follow_logs(self.record.id, self)
+        self.set_interval(AGE_TICK_S, self._tick_age)  # age keeps counting with no change to the task
         self.run_worker(self._load(), group="detail-load", exclusive=True)
 
     def on_unmount(self) -> None:
@@ -168,6 +170,9 @@ class DetailScreen(TaskVerbActions, Screen[None]):
         self.query_one("#diff", Static).update(diff_view(diff))
 
     # --- live updates, from the app's @on handlers ----------------------------------------
+
+    def _tick_age(self) -> None:
+        self.query_one("#meta", Static).update(metadata_table(self.record, self.app))
 
     def task_changed(self, task: TaskRecord) -> None:
         status_moved = task.status != self.record.status
