@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,12 +106,17 @@ def test_bad_batch_line_is_refused_naming_line_and_field(tmp_path: Path) -> None
         load_batch(path)
 
 
-async def test_drain_spawns_through_the_conductor_and_records_failures(make_conductor, git_repo: Path) -> None:
+async def draining_conductor(make_conductor: Any, git_repo: Path) -> tuple[Any, SpawnQueue, Any]:
+    """A conductor, its queue and an operator the registry knows (a row of theirs exists)."""
     c = await make_conductor()
-    q = SpawnQueue(c.parts.db)
     op = new_operator()
     await c.registry.admit_and_insert(op, 10, description="seed operator row", repo=str(git_repo),
                                       base_branch="main", task_type="docs")
+    return c, SpawnQueue(c.parts.db), op
+
+
+async def test_drain_spawns_through_the_conductor_and_records_failures(make_conductor, git_repo: Path) -> None:
+    c, q, op = await draining_conductor(make_conductor, git_repo)
     bad, _ = await q.enqueue(SpawnRequest(description="nowhere", repo="/no/such/repo"), op)
     [(entry, outcome)] = await q.drain(c, 5)
     assert entry.id == bad.id and outcome.startswith("failed: repo: no such directory")
@@ -118,11 +124,7 @@ async def test_drain_spawns_through_the_conductor_and_records_failures(make_cond
 
 
 async def test_a_queued_request_the_budget_refuses_fails_with_the_reason(make_conductor, git_repo: Path) -> None:
-    c = await make_conductor()
-    q = SpawnQueue(c.parts.db)
-    op = new_operator()
-    await c.registry.admit_and_insert(op, 10, description="seed operator row", repo=str(git_repo),
-                                      base_branch="main", task_type="docs")
+    c, q, op = await draining_conductor(make_conductor, git_repo)
     await history.set_credit_budget(c.parts.db, operator_id=op.id, usd=0)
     refused, _ = await q.enqueue(SpawnRequest(description="costs money", repo=str(git_repo)), op)
     [(entry, outcome)] = await q.drain(c, 5)
