@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -44,9 +45,11 @@ async def test_spawn_through_the_form_reaches_ready_with_the_control_room_as_the
     room.term.keys("n")
     await room.term.wait_text("New task")
     await room.term.type_seen("add a greeting")
+    room.term.keys("Enter")  # the description takes several lines: the demo agent's script below
+    await room.term.type_seen("FLEET-DEMO: write greeting.txt hello")
     await room.term.tab(4)  # repository, base branch, task type, agent
     form = await room.term.type_seen("demo")
-    assert "add a greetingdemo" not in form
+    assert "hellodemo" not in form
     room.term.keys("C-s")
 
     async def one_task() -> bool:
@@ -54,9 +57,13 @@ async def test_spawn_through_the_form_reaches_ready_with_the_control_room_as_the
     await until(one_task, 30, "the spawned task")
     [task_id] = await room.task_ids()
     agent = await room.query("SELECT agent, description FROM fleet_tasks WHERE id = $1", task_id)
-    assert (agent[0]["agent"], agent[0]["description"]) == ("demo", "add a greeting")  # as typed in the form
+    assert agent[0]["agent"] == "demo"
+    assert agent[0]["description"] == "add a greeting\nFLEET-DEMO: write greeting.txt hello"  # as typed
     await room.term.wait_for(lambda s: status_on_screen(s, task_id) == "ready", 120, what="ready on screen")
     assert await room.status(task_id) == "ready"
+    written = subprocess.run(["git", "-C", str(room.repo), "show", f"fleet/{task_id}:greeting.txt"],
+                             capture_output=True, text=True)
+    assert written.stdout.strip() == "hello", written.stderr  # the script line reached the agent
     conductors = await room.query("SELECT count(*) AS n FROM fleet_conductors")
     assert conductors[0]["n"] == 1  # the control room moved it all the way
     log = room.root / "data" / "logs" / "control-room.log"

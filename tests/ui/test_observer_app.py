@@ -58,7 +58,7 @@ async def test_observer_app_drives_a_conductor_running_in_another_process(
 
             await pilot.press("n")
             await until(pilot, lambda: isinstance(app.screen, SpawnScreen), what="spawn form")
-            app.screen.query_one("#description").value = "spawned by an observer\nFLEET-DEMO: sleep 60"
+            app.screen.query_one("#description").text = "spawned by an observer\nFLEET-DEMO: sleep 60"
             await pilot.press("ctrl+s")
             await until(pilot, lambda: len(table.tasks) == 2, what="the spawned row")
             new_id = next(t for t in table.tasks if t != existing.id)

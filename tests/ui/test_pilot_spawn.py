@@ -21,7 +21,7 @@ async def test_spawn_through_the_form_reaches_a_live_row(make_conductor: Any, gi
     async with app.run_test(size=SIZE) as pilot:
         await open_spawn_form(pilot)
         await pilot.press(*"add a flag\nFLEET-DEMO: sleep 30".replace("\n", " "))
-        app.screen.query_one("#description").value = "add a --json flag\nFLEET-DEMO: sleep 30"
+        app.screen.query_one("#description").text = "add a --json flag\nFLEET-DEMO: sleep 30"
         await pilot.press("ctrl+s")
         table = app.main.table
         await until(pilot, lambda: len(table.tasks) == 1, what="a row")
@@ -41,7 +41,7 @@ async def test_invalid_form_input_shows_the_fields_rule_and_creates_nothing(
     app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
     async with app.run_test(size=SIZE) as pilot:
         form = await open_spawn_form(pilot)
-        form.query_one("#description").value = "something"
+        form.query_one("#description").text = "something"
         form.query_one("#priority").value = "250"
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)

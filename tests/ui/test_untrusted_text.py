@@ -74,7 +74,7 @@ async def test_spawn_form_errors_echoing_markup_show_as_written(make_conductor: 
     app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
     async with app.run_test(size=SIZE) as pilot:
         form = await open_spawn_form(pilot)
-        form.query_one("#description").value = HOSTILE
+        form.query_one("#description").text = HOSTILE
         form.query_one("#repo").value = str(git_repo / "[/]nowhere")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "[/]nowhere" in rendered(form.query_one("#repo-error")), what="repo error")

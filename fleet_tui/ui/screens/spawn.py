@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from fleet_tui.domain.errors import FleetError, RefusedError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
@@ -20,7 +20,7 @@ from fleet_tui.ui.format import plain
 
 FIELDS = ("description", "repo", "base_branch", "task_type", "agent", "model", "priority")
 LABELS = {
-    "description": "Description", "repo": "Repository", "base_branch": "Base branch (empty: HEAD's)",
+    "description": "Description (enter: a new line; ctrl+s: spawn)", "repo": "Repository", "base_branch": "Base branch (empty: HEAD's)",
     "task_type": "Task type", "agent": "Agent (empty: routed)", "model": "Model (empty: agent default)",
     "priority": "Priority (0-100)",
 }
@@ -52,7 +52,10 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
             yield Static("[b]New task[/b]", id="form-title")
             for name in FIELDS:
                 yield Label(LABELS[name], classes="field-label")
-                if name == "task_type":
+                if name == "description":  # several lines: the task, then e.g. FLEET-DEMO: lines
+                    yield TextArea(id="description", soft_wrap=True, tab_behavior="focus",
+                                   placeholder="What should the agent do?")
+                elif name == "task_type":
                     yield Select([(t.value, t.value) for t in TaskType], value=TaskType.FEATURE.value,
                                  allow_blank=False, id="task_type")
                 else:
@@ -65,7 +68,7 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#description", Input).focus()
+        self.query_one("#description", TextArea).focus()
 
     # --- reading the form ------------------------------------------------------------
 
@@ -74,6 +77,8 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
         for name in FIELDS:
             if name == "task_type":
                 raw[name] = self.query_one("#task_type", Select).value
+            elif name == "description":
+                raw[name] = self.query_one("#description", TextArea).text.strip()
             else:
                 text = self.query_one(f"#{name}", Input).value.strip()
                 if text or name in ("description", "repo"):
