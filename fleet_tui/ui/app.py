@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import shlex
 import time
@@ -31,7 +32,7 @@ from fleet_tui.ui.screens.confirm import QUESTIONS, STOP_ALL, ConfirmScreen, Qui
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
-from fleet_tui.ui.verbs import attach_command
+from fleet_tui.ui.verbs import attach_command, outside_tmux, with_return_hint
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
@@ -47,6 +48,8 @@ FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn
                      "agent_warnings")
 
 OpenEngine = Callable[[], Awaitable[Any]]
+
+log = logging.getLogger(__name__)
 
 
 class FleetApp(App[None]):
@@ -403,12 +406,7 @@ class FleetApp(App[None]):
                 self.notify(hint, title="attach", timeout=20)
                 return
         argv = attach_command(task, self.conductor.settings.runtime.tmux_socket)
-        if os.environ.get("TMUX"):
-            # inside tmux: a popup over this client; the control room stays live under it
-            inner = "env -u TMUX " + shlex.join(argv)
-            proc = await asyncio.create_subprocess_exec(
-                "tmux", "display-popup", "-E", "-w", "90%", "-h", "90%", inner)
-            await proc.wait()
+        if os.environ.get("TMUX") and await self._attach_in_popup(argv):
             return
         driver = self._driver
         if driver is None or not driver.can_suspend:
@@ -420,9 +418,23 @@ class FleetApp(App[None]):
         started = time.monotonic()
         with self.batch_update():
             with self.suspend():
-                proc = await asyncio.create_subprocess_exec(*argv)
+                proc = await asyncio.create_subprocess_exec(*with_return_hint(argv), env=outside_tmux())
                 await proc.wait()
         self.notify(f"detached from {task.id} after {time.monotonic() - started:.0f}s", timeout=3)
+
+    async def _attach_in_popup(self, argv: list[str]) -> bool:
+        """Inside tmux: a popup over this client, the control room live under it. False when
+        tmux cannot show one (no client attached to our session, say): its complaint is
+        logged, never painted over the table, and the caller suspends instead."""
+        inner = "env -u TMUX " + shlex.join(argv)  # display-popup takes one shell command (tmux 3.3)
+        proc = await asyncio.create_subprocess_exec(
+            "tmux", "display-popup", "-E", "-w", "90%", "-h", "90%", inner,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode == 0:
+            return True
+        log.info("no tmux popup for attach (%s); suspending instead", err.decode(errors="replace").strip())
+        return False
 
     # --- help, theme, quit ----------------------------------------------------------------------
 

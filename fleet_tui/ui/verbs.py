@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from textual import events
@@ -92,6 +93,24 @@ class TaskVerbActions:
         if task is not None:
             app: Any = self.app  # type: ignore[attr-defined]
             app.task_verb(verb, task)
+
+
+RETURN_HINT = "detach with Ctrl-b d to return to fleet-tui"
+
+
+def with_return_hint(argv: list[str]) -> list[str]:
+    """The attach command, telling the operator on arrival how to come back: tmux shows it
+    on the agent's status line (the agents' tmux server runs with no config: prefix Ctrl-b);
+    a container shell is left with `exit`."""
+    if argv[:1] == ["tmux"]:
+        return [*argv, ";", "display-message", "-d", "8000", RETURN_HINT]
+    return argv
+
+
+def outside_tmux() -> dict[str, str]:
+    """This environment without TMUX: attaching from inside a tmux pane is not nesting by
+    mistake, it is the operator's terminal handed to the agent's session."""
+    return {k: v for k, v in os.environ.items() if k != "TMUX"}
 
 
 def attach_command(task: TaskRecord, tmux_socket: str) -> list[str]:
