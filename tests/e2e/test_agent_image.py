@@ -16,7 +16,6 @@ import json
 import shlex
 import socket
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -125,8 +124,7 @@ def agent_mounts(agent: str, tmp_path: Path) -> list[str]:
 @pytest.fixture
 def api_port_listener() -> Iterator[int]:
     """Stands for the conductor's HTTP API on the host's loopback: must stay out of reach."""
-    server = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=lambda: [server.accept() for _ in iter(int, 1)], daemon=True).start()
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)  # the kernel completes connections
     yield server.getsockname()[1]
     server.close()
 
