@@ -117,9 +117,9 @@ class AgentProfile(BaseModel):
             raise ValueError("must be letters, digits and ._:/- not starting with '-'")
         return value
 
-    @field_validator("env")
+    @field_validator("env", "env_allow")
     @classmethod
-    def _fixed_env(cls, value: dict[str, str]) -> dict[str, str]:
+    def _env_names(cls, value: Any) -> Any:  # the fixed values' names, the passed-through names
         for name in value:
             if not ENV_NAME_RE.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name")
@@ -146,14 +146,6 @@ class AgentProfile(BaseModel):
     def _version_range(cls, value: str) -> str:
         if value and not VERSION_RANGE_RE.match(value):
             raise ValueError("must look like '>=1.2.0,<1.3'")
-        return value
-
-    @field_validator("env_allow")
-    @classmethod
-    def _env_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not ENV_NAME_RE.match(name):
-                raise ValueError(f"{name!r} is not an environment variable name")
         return value
 
     @field_validator("waiting_patterns")
