@@ -50,18 +50,32 @@ def run_headless(settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description="A control room for a fleet of AI coding agents.")
+def build_parser(*, verbs: bool = True) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description="A control room for a fleet of AI coding agents.",
+                           add_help=verbs)
     parser.add_argument("--headless", action="store_true", help="run the engine and HTTP API, no UI")
     parser.add_argument("--listen", metavar="HOST:PORT", help="where --headless serves the API (api.listen)")
     parser.add_argument("--attach", metavar="DATABASE_URL",
                         help="open the control room on the fleet in this database; its conductors run elsewhere")
+    if not verbs:
+        return parser
     subparsers = parser.add_subparsers(dest="command", metavar="VERB")
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         register = getattr(importlib.import_module(f"{commands.__name__}.{module.name}"), "register", None)
         if register is not None:
             register(subparsers)
     return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The control room's own flags alone need no verb modules (which import the engine,
+    key handling, the database tools): those are loaded only when something else (a verb,
+    a bad flag, --help) is on the line. Half a second of the first frame went on them."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = build_parser(verbs=False).parse_known_args(argv)
+    if rest or any(arg in ("-h", "--help") for arg in argv):
+        return build_parser().parse_args(argv)
+    return args
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -78,7 +92,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         code = _dispatch(args)
         sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit

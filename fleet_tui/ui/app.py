@@ -9,6 +9,7 @@ import gc
 import logging
 import os
 import shlex
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -126,6 +127,7 @@ class FleetApp(App[None]):
         try:
             if self.conductor is None:
                 self.post_message(EngineProgress("starting PostgreSQL and applying migrations…"))
+                await self.screen.wait_for_refresh()  # the first frame is out: now the slow part
                 assert self._open_engine is not None
                 self.conductor = await self._open_engine()
                 self._owns_conductor = True
@@ -502,6 +504,20 @@ class FleetApp(App[None]):
             gc.unfreeze()
 
 
+def import_engine_here() -> None:
+    """The engine's modules, imported inside the running app as if outside it: with the
+    process's own sys.stdout, not Textual's capture (no .encoding; libtmux reads it at
+    import, and a first spawn from the control room died of it). Imported here, after the
+    first frame, rather than before the app runs: they are most of the start-up time."""
+    from fleet_tui.engine.session import import_engine
+
+    captured, sys.stdout = sys.stdout, sys.__stdout__
+    try:
+        import_engine()
+    finally:
+        sys.stdout = captured
+
+
 def make_app(settings: Settings | None = None, *, conductor: Any = None, operator: Operator | None = None,
              repo: str | None = None, banner: str = "", now: Callable[[], datetime] | None = None,
              start_monitor: bool = True, theme: str = "textual-dark", observe: bool = False,
@@ -517,9 +533,10 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
                               is_admin=settings.operator.is_admin)
     open_engine = close_engine = None
     if conductor is None and observe:
-        from fleet_tui.engine.observer import Observer
-
         async def open_engine() -> Any:
+            import_engine_here()
+            from fleet_tui.engine.observer import Observer
+
             observer = await Observer.open(settings, operator=op)
             await observer.start()
             return observer
@@ -527,15 +544,21 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
         async def close_engine(opened: Any) -> None:
             await opened.close()
     elif conductor is None:
-        from fleet_tui.engine.session import close_conductor, open_conductor, start_workers
-
         async def open_engine() -> Any:
             """The engine this app owns: conductor, outbox relay and notification worker."""
+            from fleet_tui.engine.early_database import start_early
+
+            start_early(settings)  # PostgreSQL starts while the engine's modules load
+            import_engine_here()
+            from fleet_tui.engine.session import open_conductor, start_workers
+
             opened = await open_conductor(settings)
             opened.workers = start_workers(opened)
             return opened
 
         async def close_engine(opened: Any) -> None:
+            from fleet_tui.engine.session import close_conductor
+
             if opened.workers is not None:
                 await opened.workers.stop()
             await close_conductor(opened)

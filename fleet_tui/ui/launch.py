@@ -46,12 +46,10 @@ def observer_banner(database_url: str) -> str:
 
 
 def run(settings: Settings, cwd: Path | None = None, *, observe: bool = False) -> int:
-    from fleet_tui.engine.session import import_engine
     from fleet_tui.engine.tracing import log_to_file
     from fleet_tui.ui.app import make_app
 
-    # before Textual takes sys.stdout: nothing the engine imports may meet its capture
-    import_engine()
+    # the engine's modules load inside the app, after its first frame (app.import_engine_here)
     log_path = log_to_file(settings.data_dir / "logs" / LOG_NAME)
 
     if observe:

@@ -91,11 +91,12 @@ def deferred_imports(path: Path) -> set[tuple[str, tuple[str, ...]]]:
 IN_THE_APP = [path for room in ("domain", "store", "infra", "engine", "ui") for path in room_files(room)]
 
 
-def test_the_app_imports_the_engine_before_textual_takes_stdout() -> None:
+def test_the_app_imports_the_engine_with_the_real_stdout() -> None:
     """Inside a running Textual app sys.stdout is Textual's capture (no .encoding); libtmux
     reads sys.stdout.encoding at import, so a first spawn from the control room died of
-    it. The console script imports the engine before the app runs (import_engine): every
-    import the engine defers to first use must be among what that brings in."""
+    it. The app imports the engine (import_engine) with the process's own stdout, after its
+    first frame and before it opens the engine: every import the engine defers to first use
+    must be among what that brings in."""
     deferred = sorted({item for path in IN_THE_APP for item in deferred_imports(path)})
     code = (
         "import importlib.util, json, sys\n"
@@ -118,3 +119,35 @@ def test_the_app_imports_the_engine_before_textual_takes_stdout() -> None:
                          check=True)
     assert json.loads(out.stdout) == []
     assert any(module == "fleet_tui.infra.tmux_runtime" for module, _ in deferred)  # the check sees them
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_the_control_room_paints_before_it_imports_the_engine() -> None:
+    """What `fleet-tui` (no verb) loads before its first frame: no verb modules and no
+    engine beyond the bus (those were most of a 2 s first frame); they load after it."""
+    loaded = modules_after(
+        "from fleet_tui import cli\n"
+        "args = cli.parse_args([])\n"
+        "from fleet_tui.config import load_settings\n"
+        "from fleet_tui.ui.app import make_app\n"
+        "make_app(load_settings(database={'url': 'postgresql://u@h/db'}))\n")
+    assert not {m for m in loaded if m.startswith("fleet_tui.commands.")}
+    assert not {m for m in loaded if m.startswith(("fleet_tui.store", "fleet_tui.infra"))}
+    assert {m for m in loaded if m.startswith("fleet_tui.engine.")} <= {"fleet_tui.engine.bus",
+                                                                         "fleet_tui.engine.tracing"}
+    assert not {"libtmux", "docker", "httpx", "cryptography"} & {m.split(".")[0] for m in loaded}
+
+
+def test_a_verb_or_help_still_loads_the_verbs() -> None:
+    from fleet_tui import cli
+
+    assert cli.parse_args(["status", "--json"]).command == "status"
+    assert cli.parse_args(["--attach", "postgresql://u@h/db"]).attach == "postgresql://u@h/db"
+    with pytest.raises(SystemExit) as exc:
+        cli.parse_args(["--no-such-flag"])
+    assert exc.value.code == 2
