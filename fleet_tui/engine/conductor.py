@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor
@@ -484,6 +484,24 @@ class Conductor:
 
     # --- validation helpers -----------------------------------------------------------------
 
+    async def spawn_field_errors(self, request: SpawnRequest) -> dict[str, str]:
+        """Every rule of the fleet's that the request breaks, by field: the repository and
+        its base branch, the branch, the agent and its model. spawn() checks the same and
+        stops at the first; a form shows them all at once. Nothing is made."""
+        errors: dict[str, str] = {}
+        try:
+            if request.repo:  # else the request's own rules refused it (a form's partial request)
+                await self._resolve_repo_and_base(request.repo, request.base_branch)
+        except ValidationFailed as exc:
+            errors[exc.field] = exc.rule
+            if exc.field == "repo" and request.base_branch is not None:  # its spelling, at least
+                errors.update(_broken(self.parts.worktrees.validate_branch, request.base_branch,
+                                      field="base_branch"))
+        if request.branch:
+            errors.update(_broken(self.parts.worktrees.validate_branch, request.branch))
+        errors.update(_broken(self.parts.choose_agent, request))
+        return errors
+
     async def _resolve_repo_and_base(self, repo: str, base: str | None) -> tuple[Path, str]:
         """The repository's top level and the base branch (default: its current branch),
         in as few git calls as possible: spawn latency counts."""
@@ -507,6 +525,15 @@ class Conductor:
             except GitError:
                 raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}") from None
         return dirs.top, base
+
+
+def _broken(check: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, str]:
+    """{field: rule} of the ValidationFailed the check raises, {} when it passes."""
+    try:
+        check(*args, **kwargs)
+    except ValidationFailed as exc:
+        return {exc.field: exc.rule}
+    return {}
 
 
 def require_spawner(operator: Operator) -> None:

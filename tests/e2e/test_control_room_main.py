@@ -150,3 +150,27 @@ async def test_the_embedded_database_start_is_shown_in_words_under_an_informatio
     assert "No tasks yet. Press n" in screen
     room.assert_no_traceback()
     assert await room.quit("Enter") == 0  # keep agents (there are none); the database stops with it
+
+
+async def test_the_spawn_form_shows_every_fields_error_at_once(room: ControlRoom) -> None:
+    """A base branch the repository lacks, an unknown agent (both found by the engine) and a
+    priority out of range (the form's rule): one ctrl+s shows all three, nothing is made."""
+    await room.start()
+    room.term.keys("n")
+    await room.term.wait_text("New task")
+    await room.term.type_seen("checked all at once")
+    await room.term.tab(2)  # repository (the default), base branch
+    await room.term.type_seen("no-such-branch")
+    await room.term.tab(2)  # task type, agent
+    await room.term.type_seen("nosuchagent")
+    await room.term.tab(2)  # model, priority
+    room.term.keys("BSpace", "BSpace")
+    await room.term.type_seen("500")
+    room.term.keys("C-s")
+    screen = await room.term.wait_text("not submitted", timeout_s=30)
+    flat = " ".join(screen.split())
+    assert "base_branch: no branch no-such-branch" in flat
+    assert "agent: unknown agent profile 'nosuchagent'" in flat
+    assert "priority: Input should be less than or equal to 100" in flat
+    assert await room.task_ids() == []
+    room.assert_no_traceback()

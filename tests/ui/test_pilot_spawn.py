@@ -57,3 +57,40 @@ async def test_invalid_form_input_shows_the_fields_rule_and_creates_nothing(
         assert isinstance(app.screen, SpawnScreen)
     summary = await conductor.status(SYSTEM, all_operators=True)
     assert summary.tasks == []
+
+
+async def test_the_form_shows_every_fields_error_at_once_its_own_and_the_engines(
+        make_conductor: Any, git_repo: Path) -> None:
+    """A bad priority (the form's rule), a base branch the repository lacks and an unknown
+    agent (the engine's): all three at once, not one per submit; then a missing directory
+    and the agent, with the priority fixed. Nothing is created."""
+    conductor = await make_conductor()
+    app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_spawn_form(pilot)
+        form.query_one("#description").text = "something"
+        form.query_one("#priority").value = "250"
+        form.query_one("#base_branch").value = "no-such-branch"
+        form.query_one("#agent").value = "nosuchagent"
+        await pilot.press("ctrl+s")
+
+        def error(name: str) -> str:
+            return str(form.query_one(f"#{name}-error").render())
+
+        await until(pilot, lambda: "not submitted" in str(form.query_one("#admission").render()), what="verdict")
+        assert "100" in error("priority")
+        assert "no branch no-such-branch" in error("base_branch")
+        assert "unknown agent profile 'nosuchagent'" in error("agent")
+        assert error("repo") == "" and error("description") == ""
+
+        form.query_one("#priority").value = "50"
+        form.query_one("#repo").value = str(git_repo.parent / "nowhere")
+        form.query_one("#base_branch").value = "bad..name"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "no such directory" in error("repo"), what="repo error")
+        assert "'..'" in error("base_branch")  # its spelling is still checked
+        assert "unknown agent profile" in error("agent")
+        assert error("priority") == ""
+        assert isinstance(app.screen, SpawnScreen)
+    summary = await conductor.status(SYSTEM, all_operators=True)
+    assert summary.tasks == []

@@ -1,6 +1,7 @@
-"""The spawn form: every field validated by SpawnRequest (pydantic) before anything is
-asked of the engine; the engine's own refusals (ValidationFailed, denials) land next to
-the field they name, or in the admission line."""
+"""The spawn form: every field validated by SpawnRequest (pydantic) and by the engine's
+checks against the fleet (repository, base branch, agent and model) before the spawn, all
+errors at once, each next to its field; the spawn's own refusals (denials) land in the
+admission line."""
 
 from __future__ import annotations
 
@@ -105,16 +106,39 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
     def action_submit(self) -> None:
         if self.submitting:
             return
+        values = self.values()
+        errors: dict[str, str] = {}
         try:
-            request = SpawnRequest(**self.values())
+            request = SpawnRequest(**values)
         except ValidationError as exc:
-            self.show_errors(field_errors(exc))
+            errors = field_errors(exc)
+            # the fields the model took, for the engine's checks of those (repository, agent…)
+            request = SpawnRequest.model_construct(**{"repo": "", **{k: v for k, v in values.items()
+                                                                     if k not in errors}})
+        self.submitting = True
+        self.show_admission("checking…", "pending")
+        self.run_worker(self._check_and_spawn(request, errors), group="spawn", exclusive=True)
+
+    async def _check_and_spawn(self, request: SpawnRequest, errors: dict[str, str]) -> None:
+        """Every field's error at once, the form's own and the engine's; the spawn only when
+        there are none."""
+        app: Any = self.app
+        check = getattr(app.conductor, "spawn_field_errors", None)  # an observer's conductors check remotely
+        try:
+            if check is not None:
+                for name, rule in (await check(request)).items():
+                    errors.setdefault(name if name in FIELDS else "description", rule)
+        except FleetError as exc:
+            self.submitting = False
+            self.show_admission(f"failed: {exc}", "denied")
+            return
+        self.show_errors(errors)
+        if errors:
+            self.submitting = False
             self.show_admission("not submitted: fix the fields marked above", "invalid")
             return
-        self.show_errors({})
-        self.submitting = True
         self.show_admission("submitting…", "pending")
-        self.run_worker(self._spawn(request), group="spawn", exclusive=True)
+        await self._spawn(request)
 
     async def _spawn(self, request: SpawnRequest) -> None:
         app: Any = self.app
