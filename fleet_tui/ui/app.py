@@ -364,8 +364,8 @@ class FleetApp(App[None]):
                     arrived.set()
                     if len(pending) % LOG_YIELD_EVERY == 0:
                         await asyncio.sleep(0)  # a backlog must not starve keys and repaints
-                if not read_any and (note := await self._output_elsewhere(task_id)):
-                    pending.append(note)
+                if not read_any:
+                    pending.extend(await self._output_elsewhere(task_id))
             except FleetError as exc:
                 pending.append(f"(log unavailable: {exc})")
             finally:
@@ -386,17 +386,20 @@ class FleetApp(App[None]):
         finally:
             reader.cancel()
 
-    async def _output_elsewhere(self, task_id: str) -> str | None:
-        """No output here for a task another host's conductor holds: a line saying where."""
+    async def _output_elsewhere(self, task_id: str) -> list[str]:
+        """No output here for a task another host's conductor holds: lines saying where (two
+        short ones: log panes cut long lines at their edge, and the command is the point)."""
         where = getattr(self.conductor, "output_host", None)  # an observer reads through commands
         if where is None:
-            return None
+            return []
         try:
             host = await where(self.operator, task_id)
         except FleetError:
-            return None
-        return (f"(no output on this host: the agent runs under the conductor on {host}; its output is there:"
-                f" fleet-tui logs {task_id} on {host})") if host else None
+            return []
+        if not host:
+            return []
+        return [f"(no output on this host: the agent runs under the conductor on {host};",
+                f" read it there with: fleet-tui logs {task_id})"]
 
     # --- attach ------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ the counts, and the demo agent's commit subject. Every task chooses the demo age
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
+import uuid
 from pathlib import Path
 
 from tests.e2e.terminal import FLEET_TUI, ControlRoom, row_of, status_on_screen
@@ -174,3 +176,36 @@ async def test_the_spawn_form_shows_every_fields_error_at_once(room: ControlRoom
     assert "priority: Input should be less than or equal to 100" in flat
     assert await room.task_ids() == []
     room.assert_no_traceback()
+
+
+async def test_a_task_run_by_another_hosts_conductor_says_where_its_output_is(room: ControlRoom,
+                                                                               tmp_path: Path) -> None:
+    """The agent runs under a conductor on another host (its own data directory and tmux
+    server; the host name set in the fleet's table): the preview says where its output is
+    instead of an empty pane."""
+    other_socket = f"fleet-agents-other-{uuid.uuid4().hex[:8]}"
+    elsewhere = {**room.env(), "FLEET_DATA_DIR": str(tmp_path / "other-host"),
+                 "FLEET_RUNTIME__TMUX_SOCKET": other_socket}
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run, [str(FLEET_TUI), "spawn", "runs on another host\nFLEET-DEMO: sleep 300", "--agent",
+                             "demo", "--repo", str(room.repo), "--json"],
+            cwd=room.repo, env=elsewhere, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        task_id = json.loads(done.stdout)["task"]["id"]
+        await room.query("INSERT INTO fleet_conductors (id, host, pid, heartbeat_at) VALUES"
+                         " ('elsewhere-1', 'build-7.example', 4242, now() + interval '1 hour')")
+        await room.query("INSERT INTO fleet_leases (task_id, owner, expires_at) VALUES"
+                         " ($1, 'elsewhere-1', now() + interval '1 hour') ON CONFLICT (task_id) DO UPDATE"
+                         " SET owner = excluded.owner, expires_at = excluded.expires_at", task_id)
+        await room.start()
+        await room.term.wait_for(lambda s: status_on_screen(s, task_id) == "running", 30, what="the row")
+        room.term.keys("p")
+        screen = await room.term.wait_for(lambda s: "build-7.example" in s, 15, what="the other host named")
+        flat = " ".join(line.split("▏")[0].strip() for line in screen.splitlines())
+        assert "no output on this host: the agent runs under the conductor on build-7.example" in flat, screen
+        assert f"read it there with: fleet-tui logs {task_id})" in flat, screen  # whole, not cut at the edge
+        assert await room.status(task_id) == "running"  # this room left it to its conductor
+        room.assert_no_traceback()
+    finally:
+        subprocess.run(["tmux", "-L", other_socket, "kill-server"], capture_output=True)
