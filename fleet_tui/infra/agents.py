@@ -82,7 +82,8 @@ class AgentProfile(BaseModel):
     # The JSON event stream the CLI prints (agent_streams.py), rendered by the launcher.
     stream: Literal["claude", "codex", "gemini", "opencode"] | None = None
     # Fixed environment values (telemetry and update checks off, ...): never secrets, which
-    # come only from the provider through env_allow.
+    # come only from the provider through env_allow. "{task_id}" in a value is the task's id
+    # (task_env); any other brace is literal.
     env: dict[str, str] = Field(default_factory=dict)
     version_command: list[str] = Field(default_factory=list)  # prints the CLI's version
     proven_versions: str = ""  # ">=A,<B": the versions the contract tests passed on
@@ -337,8 +338,13 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             default_model=None,
             models=[],  # provider/model, as opencode names them
             env_allow=["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENCODE_CONFIG", "GEMINI_API_KEY"],
-            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1"},
+            # Each task its own session database, beside the user's (same data dir: logins and
+            # settings stay shared): two first-ever runs on one database race on its migration
+            # ("Failed query: CREATE TABLE workspace"), and --continue finds this task's session.
+            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1",
+                 "OPENCODE_DB": "fleet-{task_id}.db"},
             stream="opencode",
+            resume_command=["opencode", "run", "--continue", "--format", "json", MODEL_ARGS_TOKEN],
             version_command=["opencode", "--version"],
             proven_versions=">=1.18.33,<1.19",
             packages=["npm:opencode-ai@1.18.33"],
@@ -449,6 +455,11 @@ def build_argv(
         else:
             argv.append(element.format_map({**values, "model_args": ""}))
     return argv + model_args  # no marker: model flag goes last
+
+
+def task_env(profile: AgentProfile, task_id: str) -> dict[str, str]:
+    """The profile's fixed environment for one task ({task_id} filled in)."""
+    return {name: value.replace("{task_id}", task_id) for name, value in profile.env.items()}
 
 
 def takes_grants(profile: AgentProfile) -> bool:
