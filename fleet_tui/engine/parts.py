@@ -102,9 +102,6 @@ class EngineParts:
         await self.audit(task, "route_chosen", decision.to_dict())
         return await self.patch(task, TaskPatch(metadata={"route": decision.to_dict()}))
 
-    def prompt_path(self, task_id: str) -> Path:
-        return self.settings.data_dir / "prompts" / f"{task_id}.txt"
-
     # --- registry helpers ---------------------------------------------------------------
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:

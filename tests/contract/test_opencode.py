@@ -4,12 +4,15 @@ Chat Completions API with SSE: a provider in the user's opencode.json, as a user
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.store import executions
 from tests.contract.harness import TEST_COMMAND, agent_home, prepare_env, run_agent
 from tests.fakes.model_api import BAD_KEY, USAGE, agent_script
 
@@ -65,6 +68,37 @@ async def test_opencode_removed_flag_is_cli_changed_and_not_retried(
                           profile_changes={"command": ["opencode", "run", "--format", "json", "--removed-in-this-version", "{model_args}"]},
                           until=(S.ABANDONED,))
     assert run.task.failure_reason == "cli_changed" and run.task.retry_count == 0, run.task.failure_context
+
+
+async def test_two_first_ever_opencode_tasks_at_once_each_keep_their_session_in_their_own_database(
+        make_conductor: Any, git_repo: Path, opencode_env: Any, tmp_path: Path) -> None:
+    """A user who never ran opencode spawns two tasks together: both finish, and each task's
+    session is in its own database beside the user's (its --continue finds it). On one shared
+    database the two first runs raced on its migration ('Failed query: CREATE TABLE workspace')."""
+    from fleet_tui.domain.models import SpawnRequest
+    from tests.contract.harness import fake, profile_env
+    from tests.e2e.test_conductor_flow import wait_for
+    from tests.fixtures.engine import operator
+
+    api = fake(agent_script(test_command=TEST_COMMAND, commit=True))
+    opencode_env(api.url)
+    try:
+        conductor = await make_conductor(review__enabled=True, agents__profiles={AGENT: {"env": profile_env(AGENT)}})
+        await conductor.start()
+        spawned = [await conductor.spawn(operator(), SpawnRequest(description=f"Add hello.txt ({n})", repo=str(git_repo),
+                                                                  agent=AGENT)) for n in (1, 2)]
+        tasks = [await wait_for(conductor, s.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 180)
+                 for s in spawned]
+    finally:
+        api.stop()
+    data = tmp_path / "home" / ".local" / "share" / "opencode"
+    for task in tasks:
+        assert task.status == S.READY, task.failure_context
+        (execution,) = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
+        with closing(sqlite3.connect(data / f"fleet-{task.id}.db")) as db:
+            sessions = db.execute("SELECT id, directory FROM session").fetchall()
+        assert sessions == [(execution["session_id"], task.worktree_path)], sessions
+    assert not (data / "opencode.db").exists()  # the user's own database is left alone
 
 
 def _system():
