@@ -96,7 +96,7 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
 
 
 async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) -> SpawnPlan:
-    from fleet_tui.infra.agents import build_argv, task_env
+    from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
     profile = parts.profile(task.agent)
     enriched = await build_prompt_for(parts, task, worktree)
@@ -111,21 +111,23 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
         await parts.audit(task, "secrets_issued", {"names": sorted(env)})
     await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
-                     env={**task_env(profile, task.id), **env}, context_hash=enriched.context_hash,
+                     env={**task_env(profile, task.id), **grants_env(profile, granted_rules(task)), **env},
+                     context_hash=enriched.context_hash,
                      stream=profile.stream, egress=tuple(profile.egress))
 
 
 async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
     """The profile's resume command (the agent continues its last session in this worktree)
     told `prompt`: after an interruption, or with a person's answer. Same policy, same grants."""
-    from fleet_tui.infra.agents import build_argv, task_env
+    from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
     profile = parts.profile(task.agent)
     argv = build_argv(profile, model=task.model, prompt_file=None, workdir=worktree, resume=True,
                       test_command=repo_test_command(parts), granted=granted_rules(task),
                       in_container=task.runtime == RuntimeKind.DOCKER)
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
-                     env={**task_env(profile, task.id), **parts.secrets.issue(profile, task.id)},
+                     env={**task_env(profile, task.id), **grants_env(profile, granted_rules(task)),
+                          **parts.secrets.issue(profile, task.id)},
                      stream=profile.stream,
                      egress=tuple(profile.egress))
 

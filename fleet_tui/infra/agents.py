@@ -98,6 +98,10 @@ class AgentProfile(BaseModel):
     # What {sandbox} stands for: the CLI's own sandbox on the host, and in a container, where
     # the container is the sandbox (a CLI's sandbox inside it may be unable to start, or keep
     # .git read-only so the agent cannot commit).
+    # The variable that carries the rules an operator granted a task, as a permission map
+    # {"tool": {"pattern": "allow"}} (opencode's OPENCODE_PERMISSION, merged over its config),
+    # for a CLI that takes them there rather than as {granted_tools} arguments.
+    grants_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     sandbox: str = Field(default="", pattern=r"^[a-z0-9_-]{0,64}$")
     container_sandbox: str = Field(default="", pattern=r"^[a-z0-9_-]{0,64}$")
 
@@ -345,6 +349,7 @@ def builtin_profiles() -> dict[str, AgentProfile]:
                  "OPENCODE_DB": "fleet-{task_id}.db"},
             stream="opencode",
             resume_command=["opencode", "run", "--continue", "--format", "json", MODEL_ARGS_TOKEN],
+            grants_env="OPENCODE_PERMISSION",
             version_command=["opencode", "--version"],
             proven_versions=">=1.18.33,<1.19",
             packages=["npm:opencode-ai@1.18.33"],
@@ -464,7 +469,21 @@ def task_env(profile: AgentProfile, task_id: str) -> dict[str, str]:
 
 def takes_grants(profile: AgentProfile) -> bool:
     """Whether the operator can grant this profile's agent a permission for a task."""
-    return GRANTS_TOKEN in profile.command
+    return GRANTS_TOKEN in profile.command or profile.grants_env is not None
+
+
+def grants_env(profile: AgentProfile, granted: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The granted rules ("tool(pattern)" or "tool") in the profile's grants variable."""
+    if profile.grants_env is None or not granted:
+        return {}
+    allowed: dict[str, Any] = {}
+    for rule in granted:
+        tool, _, pattern = rule.partition("(")
+        if not pattern:
+            allowed[tool] = "allow"
+        elif allowed.get(tool) != "allow":
+            allowed.setdefault(tool, {})[pattern[:-1]] = "allow"
+    return {profile.grants_env: json.dumps(allowed)}
 
 
 def bind_prompt_file(argv: list[str], prompt_file: Path | str) -> list[str]:

@@ -105,3 +105,64 @@ def _system():
     from fleet_tui.engine.conductor import SYSTEM
 
     return SYSTEM
+
+
+DENIED = "curl -s http://127.0.0.1:9/"
+
+
+@pytest.fixture
+async def asked_run(make_conductor: Any, git_repo: Path, opencode_env: Any, tmp_path: Path):
+    """An opencode task whose user's config says to ask before curl: `opencode run` rejects
+    the call (nobody to ask) and ends the run, and the task waits for a person."""
+    from tests.contract.harness import drive
+    from tests.fakes.model_api import FakeModelApi, Step
+
+    apis: list[Any] = []
+
+    async def start() -> Any:
+        api = FakeModelApi([Step(command=DENIED), *agent_script(test_command=TEST_COMMAND, commit=True)]).start()
+        apis.append(api)
+        opencode_env(api.url)
+        config = tmp_path / "home" / ".config" / "opencode" / "opencode.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), "permission": {"bash": {"curl *": "ask"}}}))
+        run = await drive(make_conductor, git_repo, agent=AGENT, api=api)
+        assert run.task.status == S.FAILED and run.task.needs_input, run.task.failure_context
+        assert run.task.failure_reason == "permission_denied" and run.task.retry_count == 0
+        (asked,) = run.task.failure_context["asked"]
+        assert asked == {"tool": "bash", "target": DENIED, "grant": f"bash({DENIED})"}
+        return run
+
+    yield start
+    for api in apis:
+        api.stop()
+
+
+async def test_opencode_asks_and_a_person_grants_it_for_the_task(asked_run: Any) -> None:
+    from tests.contract.harness import fleet_cli
+    from tests.e2e.test_conductor_flow import wait_for
+
+    run = await asked_run()
+    shown = fleet_cli(run, "show", run.task.id)
+    assert f"retry {run.task.id} --allow 'bash({DENIED})'" in shown.stdout, shown
+    granted = fleet_cli(run, "retry", run.task.id, "--allow", f"bash({DENIED})")
+    assert granted.returncode == 0, granted.stderr
+    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
+    assert task.status == S.READY, task.failure_context
+    assert task.retry_count == 0 and not task.needs_input and task.metadata["granted"] == [f"bash({DENIED})"]
+    shown_log = "\n".join(await run.conductor.logs(_system(), run.task.id, 400))
+    assert f"tool bash: {DENIED}" in shown_log and "[fleet] denied" not in shown_log
+
+
+async def test_opencode_asks_and_a_person_answers_in_the_same_session(asked_run: Any) -> None:
+    from tests.contract.harness import fleet_cli
+    from tests.e2e.test_conductor_flow import wait_for
+
+    run = await asked_run()
+    (first,) = await run.executions()
+    answered = fleet_cli(run, "answer", run.task.id, "Skip the download; write hello.txt instead.")
+    assert answered.returncode == 0, answered.stderr
+    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
+    assert task.status == S.READY, task.failure_context
+    bodies = [json.dumps(r["body"]) for r in run.api.requests]  # the same session, told the answer
+    assert any("Skip the download; write hello.txt instead." in b and DENIED in b for b in bodies)
+    assert all(e["session_id"] == first["session_id"] for e in await run.executions())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -161,3 +162,24 @@ def test_secrets_issue_only_allowed_and_audit_names() -> None:
     line = "token sk-ant-very-secret leaked"
     assert provider.redact_issued(line) == f"token {REDACTED} leaked"
     assert redact("ab cd", ["ab"]) == "ab cd"  # too short to redact safely
+
+
+def test_opencode_takes_grants_as_its_permission_map() -> None:
+    from fleet_tui.infra.agents import grants_env, takes_grants
+
+    opencode = builtin_profiles()["opencode"]
+    assert takes_grants(opencode) and grants_env(opencode, []) == {}
+    env = grants_env(opencode, ["bash(curl -s x)", "bash(make lint)", "webfetch"])
+    assert json.loads(env["OPENCODE_PERMISSION"]) == {"bash": {"curl -s x": "allow", "make lint": "allow"},
+                                                      "webfetch": "allow"}
+    assert grants_env(builtin_profiles()["claude"], ["Bash(x)"]) == {}  # claude takes them as arguments
+
+
+def test_opencode_reports_a_rejected_call_as_denied() -> None:
+    from fleet_tui.infra.agent_streams import StreamReader
+
+    reader = StreamReader("opencode")  # as opencode-ai 1.18.33 printed it
+    reader.feed(json.dumps({"type": "tool_use", "sessionID": "ses_1", "part": {"type": "tool", "tool": "bash", "state": {
+        "status": "error", "input": {"command": "curl -s http://x/", "description": "run a command"},
+        "error": "The user rejected permission to use this specific tool call."}}}))
+    assert "[fleet] denied bash: curl -s http://x/" in reader.summary()
