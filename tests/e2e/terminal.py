@@ -272,7 +272,7 @@ class ControlRoom:
     async def quit(self, *keys: str) -> int:
         """q, then the quit dialog's keys; the app's exit status."""
         self.term.keys("q")
-        await self.term.wait_text("Quit", timeout_s=10)
+        await self.term.wait_text("Quit the control room?", timeout_s=10)  # not the footer's "q Quit"
         for key in keys:
             self.term.keys(key)
         deadline = time.monotonic() + 60
