@@ -154,15 +154,9 @@ async def test_opencode_asks_and_a_person_grants_it_for_the_task(asked_run: Any)
 
 
 async def test_opencode_asks_and_a_person_answers_in_the_same_session(asked_run: Any) -> None:
-    from tests.contract.harness import fleet_cli
-    from tests.e2e.test_conductor_flow import wait_for
+    from tests.contract.harness import answer_and_finish
 
     run = await asked_run()
     (first,) = await run.executions()
-    answered = fleet_cli(run, "answer", run.task.id, "Skip the download; write hello.txt instead.")
-    assert answered.returncode == 0, answered.stderr
-    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
-    assert task.status == S.READY, task.failure_context
-    bodies = [json.dumps(r["body"]) for r in run.api.requests]  # the same session, told the answer
-    assert any("Skip the download; write hello.txt instead." in b and DENIED in b for b in bodies)
+    await answer_and_finish(run, DENIED)
     assert all(e["session_id"] == first["session_id"] for e in await run.executions())
