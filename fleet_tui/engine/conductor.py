@@ -197,8 +197,8 @@ class Conductor:
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
         runtime = request.runtime or self.settings.runtime.default
-        await self.runtime_for(runtime).check_available()  # refused before anything is made
         decision = await self.parts.route(operator, request)
+        await self.runtime_for(runtime).check_available(decision.agent)  # refused before anything is made
         key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
         admission = await self.governor.decide(
             operator, key=key, queue_id=queue_id, may_queue=queue_id is None,

@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -121,7 +122,7 @@ class Spawner:
             await self._audit(task, "compensate", {"step": step, "error": error})
 
         steps = [
-            SagaStep("runtime", runtime.check_available),  # before anything is made
+            SagaStep("runtime", partial(runtime.check_available, task.agent)),  # before anything is made
             SagaStep("worktree", make_worktree, None if reuse else undo_worktree),
             SagaStep("process", start_process, undo_process),
             SagaStep("running", mark_running),

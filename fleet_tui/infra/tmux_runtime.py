@@ -131,7 +131,7 @@ class TmuxRuntime:
 
     # --- spawn ---------------------------------------------------------------------------
 
-    async def check_available(self) -> None:
+    async def check_available(self, agent: str | None = None) -> None:
         if shutil.which(self.tmux_bin) is None:
             raise RuntimeUnavailableError("tmux", f"{self.tmux_bin} is not installed; install tmux, or use "
                                                   "the docker runtime")
