@@ -493,19 +493,29 @@ class Conductor:
         if base is not None:
             self.parts.worktrees.validate_branch(base, field="base_branch")
         dirs = self.parts.worktrees.repository(path)  # named explicitly: never discovered from cwd
-        try:
-            current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
-        except (GitError, ProcTimeout):
-            raise ValidationFailed("repo", f"not a git repository: {repo}") from None
+        current = dirs.current_branch()  # the user's own checkout: its files answer without git
+        born = True if current == "HEAD" else None if current is None else dirs.has_branch(current)
+        if born is None:
+            try:
+                current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
+            except (GitError, ProcTimeout):
+                raise ValidationFailed("repo", f"not a git repository: {repo}") from None
+        elif not born:  # as rev-parse answers on a branch without commits
+            raise ValidationFailed("repo", f"not a git repository: {repo}")
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
             return dirs.top, current
         if base != current:
-            try:
-                await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
-            except GitError:
-                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}") from None
+            exists = dirs.has_branch(base)
+            if exists is None:
+                try:
+                    await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
+                    exists = True
+                except GitError:
+                    exists = False
+            if not exists:
+                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}")
         return dirs.top, base
 
 
