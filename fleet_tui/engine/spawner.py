@@ -60,6 +60,7 @@ class Spawner:
         """task must be proposed or retrying; returns it running or failed (or as another
         conductor left it, once this one lost the task's lease: nothing is undone then)."""
         branch = task.branch or f"fleet/{task.id}"
+        first_start = task.status == TaskStatus.PROPOSED  # just admitted: no agent ever started
         path = self._worktrees.resolve_path(task.id)
         patch = TaskPatch(branch=branch, worktree_path=str(path))
         if metadata:
@@ -101,6 +102,7 @@ class Spawner:
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
                 stream=plan.stream, agent=task.agent, egress=plan.egress,
                 git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
+                first_start=first_start,
             )
             state["process"] = await runtime.spawn(launch)
 

@@ -140,8 +140,8 @@ class TmuxRuntime:
         name = session_name(launch.task_id)
         if not Path(launch.workdir).is_dir():
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"workdir is not a directory: {launch.workdir}")
-        try:
-            previous = await self.exit_status(launch.task_id)
+        try:  # a first start skips the look (a tmux call): no session can have the new task's name
+            previous = None if launch.first_start else await self.exit_status(launch.task_id)
         except (OSError, ProcTimeout) as exc:
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc}") from None
         if previous is not None and previous.alive:
