@@ -23,7 +23,7 @@ Choices:
 from __future__ import annotations
 
 import asyncio
-import json
+import marshal
 import os
 import shlex
 import shutil
@@ -191,8 +191,8 @@ class TmuxRuntime:
             "exit_file": str(task_dir / EXIT_FILE),
             "stream": launch.stream,
         }
-        spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
-        _write_private(spec_path, json.dumps(spec).encode("utf-8"))
+        spec_path = task_dir / f"launch-{uuid.uuid4().hex}.marshal"  # read by this interpreter: see launcher
+        _write_private(spec_path, marshal.dumps(spec))
         log.parent.mkdir(parents=True, exist_ok=True)
         _write_private(log, b"")  # a fresh log per attempt; pipe-pane appends to it
         return spec_path
