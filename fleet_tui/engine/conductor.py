@@ -44,7 +44,7 @@ from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
 from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
-from fleet_tui.engine.prompting import plan_for_task
+from fleet_tui.engine.prompting import plan_for_task, prompt_lookups
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
 from fleet_tui.engine.tracing import current_trace_id, trace
 from fleet_tui.infra.git import GitError, TaskCheckout
@@ -237,19 +237,29 @@ class Conductor:
         the agent's plan (default: a new attempt's, plan_for_task)."""
         plans: list[SpawnPlan] = []
         lease = lease or held_lease.get()
+        # the default plan's look-ups need no worktree: they run while the saga makes it
+        lookups = None if plan_for else asyncio.create_task(prompt_lookups(self.parts, task))
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
-            plans.append(await (plan_for or partial(plan_for_task, self.parts))(t, path))
+            if lookups is not None:
+                plans.append(await plan_for_task(self.parts, t, path, await lookups))
+            else:
+                plans.append(await plan_for(t, path))
             return plans[-1]
 
-        with trace(task.trace_id), holding(lease):
-            if lease is None:
-                launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
-            else:
-                async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
-                                          extended_at=lease_granted_at) as ownership:
-                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
-                                                         ownership=ownership)
+        try:
+            with trace(task.trace_id), holding(lease):
+                if lease is None:
+                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
+                else:
+                    async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
+                                              extended_at=lease_granted_at) as ownership:
+                        launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
+                                                             ownership=ownership)
+        finally:
+            if lookups is not None:  # unused when the saga stopped before its plan
+                lookups.cancel()
+                await asyncio.gather(lookups, return_exceptions=True)
         if launched.status == TaskStatus.RUNNING and plans:
             await self.parts.start_execution(launched, plans[-1])
         return launched

@@ -12,10 +12,12 @@ import asyncio
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.domain.models import TaskRecord
+from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.enrichment import EnrichedPrompt, build_task_prompt
 from fleet_tui.engine.spawner import SpawnPlan
 
@@ -55,26 +57,51 @@ async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], li
     return result.stdout.splitlines()[:limit] if result.ok else []
 
 
-async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Path) -> EnrichedPrompt:
-    from fleet_tui.engine.reputation import CandidateStats, reputation_note
+@dataclass(frozen=True)
+class PromptLookups:
+    """What a prompt needs from the registry and the repository: nothing in the worktree,
+    so a spawn starts them with its saga and they run while the worktree is made."""
+
+    counts: Any
+    similar: list[dict[str, Any]]
+    files: list[str]
+    recent: list[str]
+    ooms: int
+
+
+async def prompt_lookups(parts: "EngineParts", task: TaskRecord) -> PromptLookups:
     from fleet_tui.store import reputation as history
+
+    # A just-admitted task's branch is made from its base with the worktree: list the base.
+    fresh = task.status == TaskStatus.PROPOSED
+    tree = task.base_branch if fresh else task.branch or task.base_branch
+
+    async def no_ooms() -> int:
+        return 0
+
+    counts, similar, files, recent, ooms = await asyncio.gather(
+        history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
+                                 task_type=str(task.task_type)),
+        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
+        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree", f"refs/heads/{tree}"], FILES_SAMPLE),
+        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15",
+                                 f"refs/heads/{task.base_branch}"], 15),
+        no_ooms() if fresh else history.oom_attempts(parts.db, task_id=task.id),  # no attempt ran yet
+    )
+    return PromptLookups(counts, similar, files, recent, ooms)
+
+
+async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Path,
+                           lookups: PromptLookups | None = None) -> EnrichedPrompt:
+    from fleet_tui.engine.reputation import CandidateStats, reputation_note
 
     failure = dict(task.failure_context or {}) if task.retry_count else {}
     remarks: list[dict[str, Any]] = []
     if failure and task.failure_reason == "review_rejected":
         # blocking comments are in the failure context; the non-blocking ones come here
         remarks = [v for v in task.review_verdicts if v.get("verdict") == "comment" and v.get("comments")]
-    # independent look-ups, gathered: they sit on every spawn's path
-    counts, similar, files, recent, ooms = await asyncio.gather(
-        history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
-                                 task_type=str(task.task_type)),
-        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
-        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree",
-                                 f"refs/heads/{task.branch or task.base_branch}"], FILES_SAMPLE),
-        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15",
-                                 f"refs/heads/{task.base_branch}"], 15),
-        history.oom_attempts(parts.db, task_id=task.id),
-    )
+    found = lookups or await prompt_lookups(parts, task)
+    counts = found.counts
     return build_task_prompt(
         description=clean_description(task.description),
         task_type=str(task.task_type),
@@ -82,24 +109,25 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
         repo_name=Path(task.repo).name,
         branch=task.branch,
         worktree=worktree,
-        files_sample=files,
+        files_sample=found.files,
         failure_context=failure or None,
         verdicts=remarks,
         reputation_text=reputation_note(CandidateStats(counts.agent, counts.model, counts.successes,
                                                        counts.failures), str(task.task_type)),
-        similar=rank_similar(task.description, similar),
-        recent_changes=recent,
+        similar=rank_similar(task.description, found.similar),
+        recent_changes=found.recent,
         budget_tokens=parts.settings.agents.prompt_budget_tokens,
-        oom_count=ooms,
+        oom_count=found.ooms,
         agent_commits=parts.profile(task.agent).auto_commits,
     )
 
 
-async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) -> SpawnPlan:
+async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path,
+                        lookups: PromptLookups | None = None) -> SpawnPlan:
     from fleet_tui.infra.agents import build_argv
 
     profile = parts.profile(task.agent)
-    enriched = await build_prompt_for(parts, task, worktree)
+    enriched = await build_prompt_for(parts, task, worktree, lookups)
     prompt = enriched.prompt
     prompt_file = _prompt_file(parts, profile, task, prompt)
     argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree,
