@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor
@@ -85,7 +85,7 @@ class Conductor:
         self.governor = Governor(parts.registry, parts.settings.governor)
         self.spawner = Spawner(
             worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.move,
-            audit=self.audit, reread=self._reread,
+            audit=self.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
         )
         self.monitor: Any = None  # set by start()
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
@@ -125,11 +125,15 @@ class Conductor:
         return self.parts.runtime(RuntimeKind(kind))
 
     async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None,
-                   *, actor: str, reason: str | None = None, operator: Operator | None = None) -> TaskRecord:
-        """One guarded transition (audit + outbox in the same transaction), then publish."""
+                   *, actor: str, reason: str | None = None, operator: Operator | None = None,
+                   notes: Sequence[tuple[str, dict[str, Any]]] = (), within: Any = None) -> TaskRecord:
+        """One guarded transition (audit + outbox in the same transaction), then publish.
+        notes: the conductor's audit rows (action, detail) written first; within(conn, moved):
+        more writes; all in the move's transaction."""
         moved = await self.registry.transition(
             task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
             actor=actor, reason=reason, lease=None if operator else held_lease.get(),
+            notes=[("conductor", action, detail) for action, detail in notes], within=within,
         )
         self.bus.publish(TaskChanged(moved))
         if target in TERMINAL_STATUSES:
@@ -141,6 +145,9 @@ class Conductor:
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
         await self.parts.audit(task, action, detail)
+
+    async def audit_many(self, task: TaskRecord, notes: list[tuple[str, dict[str, Any]]]) -> None:
+        await self.parts.audit_many(task, notes)
 
     async def _reread(self, task_id: str) -> TaskRecord:
         return await self.registry.get(task_id, operator=SYSTEM)
@@ -218,8 +225,8 @@ class Conductor:
         self._spawning.add(task.id)
         try:
             self.bus.publish(TaskChanged(task))
-            await self.audit(task, "route_chosen", decision.to_dict())
             return await self.launch(task, actor=actor, metadata={"route": decision.to_dict()},
+                                     notes=[("route_chosen", decision.to_dict())],
                                      lease=Lease(owner=self.conductor_id, epoch=1), lease_granted_at=granted_at)
         finally:
             self._spawning.discard(task.id)
@@ -230,38 +237,35 @@ class Conductor:
 
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
                      lease: Lease | None = None, plan_for: Any = None,
-                     lease_granted_at: float | None = None) -> TaskRecord:
+                     lease_granted_at: float | None = None,
+                     notes: Sequence[tuple[str, dict[str, Any]]] = ()) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
         one, granted at time.monotonic() lease_granted_at when known, else the one the caller
         holds) until the task is running. plan_for(task, path):
-        the agent's plan (default: a new attempt's, plan_for_task)."""
-        plans: list[SpawnPlan] = []
+        the agent's plan (default: a new attempt's, plan_for_task). notes: audit rows
+        (action, detail) written with the move to spawning."""
         lease = lease or held_lease.get()
         # the default plan's look-ups need no worktree: they run while the saga makes it
         lookups = None if plan_for else asyncio.create_task(prompt_lookups(self.parts, task))
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
             if lookups is not None:
-                plans.append(await plan_for_task(self.parts, t, path, await lookups))
-            else:
-                plans.append(await plan_for(t, path))
-            return plans[-1]
+                return await plan_for_task(self.parts, t, path, await lookups)
+            return await plan_for(t, path)
 
         try:
             with trace(task.trace_id), holding(lease):
                 if lease is None:
-                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
+                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata, notes=notes)
                 else:
                     async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
                                               extended_at=lease_granted_at) as ownership:
                         launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
-                                                             ownership=ownership)
+                                                             ownership=ownership, notes=notes)
         finally:
             if lookups is not None:  # unused when the saga stopped before its plan
                 lookups.cancel()
                 await asyncio.gather(lookups, return_exceptions=True)
-        if launched.status == TaskStatus.RUNNING and plans:
-            await self.parts.start_execution(launched, plans[-1])
         return launched
 
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:

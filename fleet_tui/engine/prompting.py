@@ -133,12 +133,13 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path,
     argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree,
                       test_command=repo_test_command(parts), granted=granted_rules(task))
     env = parts.secrets.issue(profile, task.id)
+    notes: list[tuple[str, dict[str, Any]]] = []
     if env:  # names only: values never reach the database
-        await parts.audit(task, "secrets_issued", {"names": sorted(env)})
-    await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
+        notes.append(("secrets_issued", {"names": sorted(env)}))
+    notes.append(("prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()}))
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
                      env={**profile.env, **env}, context_hash=enriched.context_hash,
-                     stream=profile.stream, egress=tuple(profile.egress))
+                     stream=profile.stream, egress=tuple(profile.egress), notes=notes)
 
 
 async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
