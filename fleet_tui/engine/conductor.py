@@ -245,27 +245,31 @@ class Conductor:
         the agent's plan (default: a new attempt's, plan_for_task). notes: audit rows
         (action, detail) written with the move to spawning."""
         lease = lease or held_lease.get()
-        # the default plan's look-ups need no worktree: they run while the saga makes it
-        lookups = None if plan_for else asyncio.create_task(prompt_lookups(self.parts, task))
+        lookups: list[asyncio.Task[Any]] = []
+
+        def begun() -> None:  # the default plan's look-ups need no worktree: they run beside its making
+            if plan_for is None:
+                lookups.append(asyncio.create_task(prompt_lookups(self.parts, task)))
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
-            if lookups is not None:
-                return await plan_for_task(self.parts, t, path, await lookups)
+            if plan_for is None:
+                return await plan_for_task(self.parts, t, path, await lookups[0] if lookups else None)
             return await plan_for(t, path)
 
         try:
             with trace(task.trace_id), holding(lease):
                 if lease is None:
-                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata, notes=notes)
+                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata, notes=notes,
+                                                         begun=begun)
                 else:
                     async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
                                               extended_at=lease_granted_at) as ownership:
                         launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
-                                                             ownership=ownership, notes=notes)
+                                                             ownership=ownership, notes=notes, begun=begun)
         finally:
-            if lookups is not None:  # unused when the saga stopped before its plan
-                lookups.cancel()
-                await asyncio.gather(lookups, return_exceptions=True)
+            for unused in lookups:  # unused when the saga stopped before its plan
+                unused.cancel()
+            await asyncio.gather(*lookups, return_exceptions=True)
         return launched
 
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:

@@ -61,10 +61,12 @@ class Spawner:
     async def launch(self, task: TaskRecord, plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]],
                      *, actor: str, metadata: dict[str, Any] | None = None,
                      ownership: SpawnOwnership | None = None,
-                     notes: Sequence[tuple[str, dict[str, Any]]] = ()) -> TaskRecord:
+                     notes: Sequence[tuple[str, dict[str, Any]]] = (),
+                     begun: Callable[[], None] | None = None) -> TaskRecord:
         """task must be proposed or retrying; returns it running or failed (or as another
         conductor left it, once this one lost the task's lease: nothing is undone then).
-        notes: audit rows (action, detail) written with the move to spawning. Each database
+        notes: audit rows (action, detail) written with the move to spawning; begun(): called
+        once the task is spawning, before the worktree is made (work to run beside it). Each database
         write on the way is folded into a transaction that the spawn needs anyway, or made
         while tmux starts the agent: a commit costs milliseconds."""
         branch = task.branch or f"fleet/{task.id}"
@@ -80,6 +82,8 @@ class Spawner:
             if notes:  # still said, though the move they came with did not happen
                 await self._audit(task, list(notes))
             return await self._reread(task.id)
+        if begun is not None:
+            begun()
         runtime = self._runtime_for(task.runtime)
         repo = Path(task.repo)
         reuse = path.exists()  # a retry continues in the attempt's worktree
