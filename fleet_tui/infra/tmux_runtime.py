@@ -152,7 +152,8 @@ class TmuxRuntime:
         task_dir = self._task_run_dir(launch.task_id)
         log = launch.log_path or self.log_path(launch.task_id)
         try:
-            spec_path = await asyncio.to_thread(self._write_launch_files, launch, task_dir, log)
+            # three small local files: written inline (a hop to a thread costs more than the writes)
+            spec_path = self._write_launch_files(launch, task_dir, log)
         except OSError as exc:
             shutil.rmtree(task_dir, ignore_errors=True)
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot write launch files: {exc.strerror}") from None
