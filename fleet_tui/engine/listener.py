@@ -112,6 +112,7 @@ class OutboxListener:
         self._poll_s = poll_s
         self._batch = batch
         self.read_errors = 0
+        self._held_rounds = 0  # reads in a row that found events held back above the horizon
 
     @property
     def reconnects(self) -> int:
@@ -125,9 +126,10 @@ class OutboxListener:
         while True:
             conn = await self.wakeup.connection()
             try:
-                self.cursor, rows = await outbox_store.read_after_as(
+                self.cursor, rows, held = await outbox_store.read_after_as(
                     conn, self.cursor, operator_id=self._operator_id, is_admin=self._is_admin,
                     limit=self._batch)
+                self._held_rounds = self._held_rounds + 1 if held else 0
                 return rows
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 if not _connection_failure(exc, conn):
@@ -142,7 +144,8 @@ class OutboxListener:
             for row in rows:
                 yield row.envelope()
             if len(rows) < self._batch:
-                await self.wakeup.wait(self._poll_s)
+                # events held back by an open transaction: no NOTIFY comes when it ends
+                await self.wakeup.wait(outbox_store.next_look_s(self._held_rounds, self._poll_s))
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self.events()

@@ -137,6 +137,7 @@ class OutboxRelay(PollingWorker):
         self.stats = RelayStats()
         self._wake_url = wake_url
         self._observe_lag = observe_lag  # seconds from commit to delivery, per delivered event
+        self._held_rounds = 0  # idle rounds in a row that found rows held back above the horizon
 
     # --- one round ------------------------------------------------------------------------
 
@@ -148,7 +149,13 @@ class OutboxRelay(PollingWorker):
         if suspects:
             return await self._deliver(suspects)
         batch = await self._claim(suspects=False)
-        return await self._deliver(batch) if batch else 0
+        if batch:
+            self._held_rounds = 0
+            return await self._deliver(batch)
+        async with self.db.system(kind="read") as conn:
+            held = await outbox_store.held_back(conn)
+        self._held_rounds = self._held_rounds + 1 if held else 0
+        return 0
 
     async def drain(self, *, timeout_s: float = 60.0) -> int:
         """run_once until no row is due; returns the rows settled. A committed row may wait
@@ -246,6 +253,10 @@ class OutboxRelay(PollingWorker):
     @property
     def poll_s(self) -> float:
         return self.settings.poll_s
+
+    def idle_pause_s(self) -> float:
+        # rows held back by an open transaction: no NOTIFY comes when it ends, look again soon
+        return outbox_store.next_look_s(self._held_rounds, self.poll_s)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the round in hand (its rows settle), then stop and close the sinks."""

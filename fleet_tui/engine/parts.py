@@ -52,6 +52,9 @@ class EngineParts:
     rng: random.Random = field(default_factory=random.Random)  # Thompson draws; seeded in tests
     # agent -> when its usage limit resets, as the last routing decision read it (usage_pauses)
     usage_pauses: dict[str, datetime] = field(default_factory=dict)
+    # operators who opted out of those pauses, as the last routing decision read them
+    # (engine/preferences.py); None until then: the settings file's list
+    usage_opt_outs: frozenset[str] | None = None
     _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
 
     # --- runtimes and agents -----------------------------------------------------------
@@ -102,9 +105,6 @@ class EngineParts:
         """Every decision keeps its reason: an audit row and task.metadata['route']."""
         await self.audit(task, "route_chosen", decision.to_dict())
         return await self.patch(task, TaskPatch(metadata={"route": decision.to_dict()}))
-
-    def prompt_path(self, task_id: str) -> Path:
-        return self.settings.data_dir / "prompts" / f"{task_id}.txt"
 
     # --- registry helpers ---------------------------------------------------------------
 

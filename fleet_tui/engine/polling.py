@@ -35,6 +35,10 @@ class PollingWorker:
     async def run_once(self) -> int:
         raise NotImplementedError
 
+    def idle_pause_s(self) -> float:
+        """The pause after a round that settled nothing."""
+        return self.poll_s
+
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._stopping.clear()
@@ -63,7 +67,7 @@ class PollingWorker:
                 await self._pause(min(0.5 * 2 ** failures, 30.0))
                 continue
             if not settled:  # otherwise more may be due right away
-                await self._pause(self.poll_s)
+                await self._pause(self.idle_pause_s())
 
     async def _pause(self, seconds: float) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())

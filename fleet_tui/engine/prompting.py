@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet_tui.domain.models import TaskRecord
+from fleet_tui.domain.models import RuntimeKind, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.enrichment import EnrichedPrompt, build_task_prompt
 from fleet_tui.engine.spawner import SpawnPlan
@@ -124,46 +124,41 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
 
 async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path,
                         lookups: PromptLookups | None = None) -> SpawnPlan:
-    from fleet_tui.infra.agents import build_argv
+    from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
     profile = parts.profile(task.agent)
     enriched = await build_prompt_for(parts, task, worktree, lookups)
     prompt = enriched.prompt
-    prompt_file = _prompt_file(parts, profile, task, prompt)
-    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree,
-                      test_command=repo_test_command(parts), granted=granted_rules(task))
+    # the prompt file's place is the runtime's: the token stays for it to bind (a host path
+    # under tmux, /fleet/prompt.txt in a container, where a host path does not exist)
+    argv = build_argv(profile, model=task.model, prompt_file=None, workdir=worktree,
+                      test_command=repo_test_command(parts), granted=granted_rules(task),
+                      in_container=task.runtime == RuntimeKind.DOCKER)
     env = parts.secrets.issue(profile, task.id)
     notes: list[tuple[str, dict[str, Any]]] = []
     if env:  # names only: values never reach the database
         notes.append(("secrets_issued", {"names": sorted(env)}))
     notes.append(("prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()}))
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
-                     env={**profile.env, **env}, context_hash=enriched.context_hash,
+                     env={**task_env(profile, task.id), **grants_env(profile, granted_rules(task)), **env},
+                     context_hash=enriched.context_hash,
                      stream=profile.stream, egress=tuple(profile.egress), notes=notes)
 
 
 async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
     """The profile's resume command (the agent continues its last session in this worktree)
     told `prompt`: after an interruption, or with a person's answer. Same policy, same grants."""
-    from fleet_tui.infra.agents import build_argv
+    from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
     profile = parts.profile(task.agent)
-    prompt_file = _prompt_file(parts, profile, task, prompt)
-    argv = build_argv(profile, model=task.model, prompt_file=prompt_file, workdir=worktree, resume=True,
-                      test_command=repo_test_command(parts), granted=granted_rules(task))
+    argv = build_argv(profile, model=task.model, prompt_file=None, workdir=worktree, resume=True,
+                      test_command=repo_test_command(parts), granted=granted_rules(task),
+                      in_container=task.runtime == RuntimeKind.DOCKER)
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
-                     env={**profile.env, **parts.secrets.issue(profile, task.id)}, stream=profile.stream,
+                     env={**task_env(profile, task.id), **grants_env(profile, granted_rules(task)),
+                          **parts.secrets.issue(profile, task.id)},
+                     stream=profile.stream,
                      egress=tuple(profile.egress))
-
-
-def _prompt_file(parts: "EngineParts", profile: Any, task: TaskRecord, prompt: str) -> Path | None:
-    """Where a 'file' profile's agent reads its prompt (written now); None for stdin."""
-    if profile.prompt_via != "file":
-        return None
-    prompt_file = parts.prompt_path(task.id)
-    prompt_file.parent.mkdir(parents=True, exist_ok=True)
-    prompt_file.write_text(prompt)
-    return prompt_file
 
 
 def granted_rules(task: TaskRecord) -> list[str]:

@@ -29,7 +29,7 @@ MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or 
 # one element each, or dropped: where it stands, the CLI reads them as rules it may use unasked
 GRANTS_TOKEN = "{granted_tools}"
 PLACEHOLDERS = frozenset({"model", "prompt_file", "workdir", "python", "model_args", "test_command",
-                          "test_command_json", "granted_tools"})
+                          "test_command_json", "granted_tools", "sandbox"})
 # An element naming one of these is dropped (with a flag just before it) when the repository
 # has no test command; _json is the command escaped for the inside of a JSON string.
 TEST_COMMAND_PLACEHOLDERS = frozenset({"test_command", "test_command_json"})
@@ -82,7 +82,8 @@ class AgentProfile(BaseModel):
     # The JSON event stream the CLI prints (agent_streams.py), rendered by the launcher.
     stream: Literal["claude", "codex", "gemini", "opencode"] | None = None
     # Fixed environment values (telemetry and update checks off, ...): never secrets, which
-    # come only from the provider through env_allow.
+    # come only from the provider through env_allow. "{task_id}" in a value is the task's id
+    # (task_env); any other brace is literal.
     env: dict[str, str] = Field(default_factory=dict)
     version_command: list[str] = Field(default_factory=list)  # prints the CLI's version
     proven_versions: str = ""  # ">=A,<B": the versions the contract tests passed on
@@ -94,6 +95,15 @@ class AgentProfile(BaseModel):
     # Where a container of this agent may connect (host:port) under runtime.docker_egress =
     # "allowlist"; a base URL in the agent's environment replaces them (infra/egress.py).
     egress: list[str] = Field(default_factory=list)
+    # What {sandbox} stands for: the CLI's own sandbox on the host, and in a container, where
+    # the container is the sandbox (a CLI's sandbox inside it may be unable to start, or keep
+    # .git read-only so the agent cannot commit).
+    # The variable that carries the rules an operator granted a task, as a permission map
+    # {"tool": {"pattern": "allow"}} (opencode's OPENCODE_PERMISSION, merged over its config),
+    # for a CLI that takes them there rather than as {granted_tools} arguments.
+    grants_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    sandbox: str = Field(default="", pattern=r"^[a-z0-9_-]{0,64}$")
+    container_sandbox: str = Field(default="", pattern=r"^[a-z0-9_-]{0,64}$")
 
     @field_validator("command", "model_flag", "resume_command")
     @classmethod
@@ -181,6 +191,9 @@ class AgentProfile(BaseModel):
             raise ValueError("{prompt_file} in command needs prompt_via 'file'")
         if self.default_model and self.models and self.default_model not in self.models:
             raise ValueError("default_model must be one of models")
+        uses_sandbox = any("sandbox" in _placeholders(e) for e in [*self.command, *(self.resume_command or [])])
+        if uses_sandbox and not (self.sandbox and self.container_sandbox):
+            raise ValueError("{sandbox} in command needs sandbox and container_sandbox")
         return self
 
 
@@ -238,10 +251,12 @@ def builtin_profiles() -> dict[str, AgentProfile]:
         AgentProfile(
             name="codex",
             description="OpenAI Codex CLI, exec mode, JSON events",
-            # `codex exec -` reads the prompt from stdin. --full-auto is gone (0.16x); its
-            # workspace-write sandbox keeps .git read-only, so the conductor commits what
-            # codex leaves (monitor). Approvals off: nobody is there to answer.
-            command=["codex", "exec", "--json", "--sandbox", "workspace-write",
+            # `codex exec -` reads the prompt from stdin. --full-auto is gone (0.16x); on the
+            # host its workspace-write sandbox keeps .git read-only, so the conductor commits
+            # what codex leaves (monitor); in a container, the container is the sandbox (codex's
+            # own needs namespaces, which the container's seccomp profile refuses), so codex
+            # commits itself. Approvals off: nobody is there to answer.
+            command=["codex", "exec", "--json", "--sandbox", "{sandbox}",
                      "-c", "approval_policy=\"never\"", "-c", "check_for_update_on_startup=false",
                      MODEL_ARGS_TOKEN, "-"],
             model_flag=["--model", "{model}"],
@@ -253,8 +268,10 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             stream="codex",
             # resume rejects --sandbox; the -c form of the same policy is accepted
             resume_command=["codex", "exec", "resume", "--last", "--json",
-                            "-c", "sandbox_mode=\"workspace-write\"", "-c", "approval_policy=\"never\"",
+                            "-c", "sandbox_mode=\"{sandbox}\"", "-c", "approval_policy=\"never\"",
                             MODEL_ARGS_TOKEN, "-"],
+            sandbox="workspace-write",
+            container_sandbox="danger-full-access",
             version_command=["codex", "--version"],
             proven_versions=">=0.169.0,<0.172",
             packages=[NODE_PACKAGE, "npm:@openai/codex@0.171.0"],
@@ -325,8 +342,14 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             default_model=None,
             models=[],  # provider/model, as opencode names them
             env_allow=["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENCODE_CONFIG", "GEMINI_API_KEY"],
-            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1"},
+            # Each task its own session database, beside the user's (same data dir: logins and
+            # settings stay shared): two first-ever runs on one database race on its migration
+            # ("Failed query: CREATE TABLE workspace"), and --continue finds this task's session.
+            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1",
+                 "OPENCODE_DB": "fleet-{task_id}.db"},
             stream="opencode",
+            resume_command=["opencode", "run", "--continue", "--format", "json", MODEL_ARGS_TOKEN],
+            grants_env="OPENCODE_PERMISSION",
             version_command=["opencode", "--version"],
             proven_versions=">=1.18.33,<1.19",
             packages=["npm:opencode-ai@1.18.33"],
@@ -404,11 +427,13 @@ def build_argv(
     resume: bool = False,
     test_command: str = "",
     granted: list[str] | tuple[str, ...] = (),
+    in_container: bool = False,
 ) -> list[str]:
     """The agent's argument list. Without prompt_file, {prompt_file} stays as a token for
     the runtime to bind (see bind_prompt_file). The prompt itself is never in argv.
     test_command (the repository's CI command as one line) fills {test_command}; without
-    one, an element naming it is left out, and so is a flag just before it."""
+    one, an element naming it is left out, and so is a flag just before it. in_container
+    picks the profile's container_sandbox for {sandbox}."""
     chosen = resolve_model(profile, model)
     values = {
         "test_command": test_command,
@@ -417,6 +442,7 @@ def build_argv(
         "workdir": str(workdir),
         "python": sys.executable,
         "prompt_file": str(prompt_file) if prompt_file is not None else PROMPT_FILE_TOKEN,
+        "sandbox": profile.container_sandbox if in_container else profile.sandbox,
     }
     model_args = [e.format_map(values) for e in profile.model_flag] if chosen else []
     argv: list[str] = []
@@ -436,9 +462,28 @@ def build_argv(
     return argv + model_args  # no marker: model flag goes last
 
 
+def task_env(profile: AgentProfile, task_id: str) -> dict[str, str]:
+    """The profile's fixed environment for one task ({task_id} filled in)."""
+    return {name: value.replace("{task_id}", task_id) for name, value in profile.env.items()}
+
+
 def takes_grants(profile: AgentProfile) -> bool:
     """Whether the operator can grant this profile's agent a permission for a task."""
-    return GRANTS_TOKEN in profile.command
+    return GRANTS_TOKEN in profile.command or profile.grants_env is not None
+
+
+def grants_env(profile: AgentProfile, granted: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The granted rules ("tool(pattern)" or "tool") in the profile's grants variable."""
+    if profile.grants_env is None or not granted:
+        return {}
+    allowed: dict[str, Any] = {}
+    for rule in granted:
+        tool, _, pattern = rule.partition("(")
+        if not pattern:
+            allowed[tool] = "allow"
+        elif allowed.get(tool) != "allow":
+            allowed.setdefault(tool, {})[pattern[:-1]] = "allow"
+    return {profile.grants_env: json.dumps(allowed)}
 
 
 def bind_prompt_file(argv: list[str], prompt_file: Path | str) -> list[str]:

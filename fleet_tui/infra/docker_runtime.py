@@ -49,6 +49,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from contextlib import closing
@@ -76,6 +77,7 @@ from fleet_tui.infra.egress import (
     parse_endpoint,
 )
 from fleet_tui.infra.filetail import decode_line
+from fleet_tui.infra.git import config_env
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState
 from fleet_tui.infra.ref_spool import link_branch, settle_branch
 
@@ -223,8 +225,10 @@ class DockerRuntime:
             user = await asyncio.to_thread(self._user_for, launch)  # may chown a tree
             branch_mounts = await self._link_branch(launch, task_dir, user)
             proxy = await self._start_egress(launch)
-            create_kwargs = self._create_kwargs(launch, task_dir, _read_env_file(env_file), user, branch_mounts,
-                                                proxy)
+            env = _read_env_file(env_file)
+            if "GIT_CONFIG_COUNT" not in env:  # the profile's own git configuration wins whole
+                env = {**await asyncio.to_thread(host_git_identity, launch.workdir), **env}
+            create_kwargs = self._create_kwargs(launch, task_dir, env, user, branch_mounts, proxy)
             work = asyncio.ensure_future(
                 asyncio.to_thread(
                     self._create_and_start, client, create_kwargs, env_dir, created
@@ -614,6 +618,23 @@ def _numeric_user(user: str) -> tuple[int | None, int | None]:
         int(uid) if uid.isdigit() else None,
         int(gid) if gid.isdigit() else None,
     )
+
+
+def host_git_identity(workdir: Path) -> dict[str, str]:
+    """The author git on the host would record in this checkout (the user's own config), as
+    git configuration in the environment: in a container there is no ~/.gitconfig, and an
+    agent's commits (and aider's start-up check of user.name) need one. Empty when the host
+    has none, as a tmux agent's git would."""
+    found = {}
+    for key in ("user.name", "user.email"):
+        try:
+            done = subprocess.run(["git", "-C", str(workdir), "config", "--get", key], capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        if done.returncode == 0 and done.stdout.strip():
+            found[key] = done.stdout.strip()
+    return config_env(found) if found else {}
 
 
 def _mount_from_tuple(spec: tuple[str, str, str]) -> Mount:

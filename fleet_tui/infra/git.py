@@ -53,7 +53,8 @@ SAFE_CONFIG: dict[str, str] = {
 }
 
 
-def _config_env(config: Mapping[str, str]) -> dict[str, str]:
+def config_env(config: Mapping[str, str]) -> dict[str, str]:
+    """git configuration given through the environment (GIT_CONFIG_COUNT, git >= 2.31)."""
     env = {"GIT_CONFIG_COUNT": str(len(config))}
     for i, (key, value) in enumerate(config.items()):
         env[f"GIT_CONFIG_KEY_{i}"] = key
@@ -67,7 +68,7 @@ GIT_ENV_DEFAULTS = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_NO_REPLACE_OBJECTS": "1",
     "GIT_OPTIONAL_LOCKS": "0",
-    **_config_env(SAFE_CONFIG),
+    **config_env(SAFE_CONFIG),
 }
 
 

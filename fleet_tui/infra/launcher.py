@@ -54,7 +54,10 @@ def _start_child(spec: dict, stdout_fd: int | None = None) -> int:
             fd = os.open(spec["prompt_file"], os.O_RDONLY)
             os.dup2(fd, 0)
             os.close(fd)
-        env = {**os.environ, **spec.get("env", {})}
+        # PWD names the directory the agent runs in: opencode takes its project from PWD,
+        # not from the process's directory (it edited the conductor's own directory when
+        # started with another one's PWD)
+        env = {**os.environ, **spec.get("env", {}), "PWD": spec["cwd"]}
         env.pop("TMUX", None)  # the agent should not drive our private tmux server
         env.pop("TMUX_PANE", None)
         os.execvpe(spec["argv"][0], spec["argv"], env)

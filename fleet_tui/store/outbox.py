@@ -18,6 +18,7 @@ import asyncpg
 Cursor = tuple[int, int]  # (txid, id): everything at or before it has been seen
 NOTIFY_PAYLOAD_MAX = 7_900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 HORIZON = "pg_snapshot_xmin(pg_current_snapshot())"
+HELD_RETRY_S = (0.02, 0.05, 0.1, 0.2, 0.5)  # looks again at rows held back by an open transaction
 _COLUMNS = (
     "id, event_id::text AS event_id, event_type, task_id, operator_id, payload,"
     " txid::text::bigint AS txid, created_at, attempts_started, attempts_finished, delivered_to"
@@ -199,6 +200,24 @@ def notify_payloads(ids: Sequence[int], limit: int = NOTIFY_PAYLOAD_MAX) -> list
     return payloads
 
 
+async def held_back(conn: asyncpg.Connection) -> bool:
+    """Committed rows still waiting above the horizon: an older transaction, somewhere on
+    the server, is open. They become readable the moment it ends, and no NOTIFY says so."""
+    return await conn.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM fleet_outbox WHERE processed_at IS NULL AND parked_at IS NULL"
+        f" AND txid >= {HORIZON})")
+
+
+def next_look_s(held_rounds: int, poll_s: float) -> float:
+    """How long a reader waits before looking again, after `held_rounds` looks in a row
+    that found rows held back (0: none; a NOTIFY or the poll wakes it). Soon at first: most
+    open transactions last milliseconds; never longer than HELD_RETRY_S[-1] while rows wait,
+    since the transaction's end sends no NOTIFY."""
+    if held_rounds <= 0:
+        return poll_s
+    return min(HELD_RETRY_S[min(held_rounds, len(HELD_RETRY_S)) - 1], poll_s)
+
+
 async def due_count(conn: asyncpg.Connection) -> int:
     """Committed rows a relay could claim now if the horizon allowed."""
     return await conn.fetchval(
@@ -249,13 +268,15 @@ async def connect_dedicated(url: str, *, application_name: str, timeout_s: float
 
 
 async def read_after_as(conn: asyncpg.Connection, after: Cursor | None, *, operator_id: str,
-                        is_admin: bool, limit: int = 500) -> tuple[Cursor, list[OutboxRow]]:
+                        is_admin: bool, limit: int = 500) -> tuple[Cursor, list[OutboxRow], bool]:
     """read_after in a tenant transaction on a dedicated connection (row-level security
-    decides what this face sees). A None cursor starts at head. Returns (cursor, rows)."""
+    decides what this face sees). A None cursor starts at head. Returns (cursor, rows,
+    held): held when more of this face's events are committed but still above the horizon."""
     async with conn.transaction(isolation="read_committed", readonly=True):
         await conn.execute("SELECT set_config('app.operator_id', $1, true), set_config('app.is_admin', $2, true)",
                            operator_id, "true" if is_admin else "false")
         if after is None:
-            return await head(conn), []
+            return await head(conn), [], False
         rows = await read_after(conn, after, limit=limit)
-    return (rows[-1].cursor if rows else after), rows
+        held = len(rows) < limit and await held_back(conn)
+    return (rows[-1].cursor if rows else after), rows, held

@@ -1,10 +1,12 @@
 """Real agents in their image, behind the egress allow-list.
 
-The image is built by the console script (`fleet-tui image build --agent claude`, quick when
-up to date: scripts/services builds it first in CI). A conductor runs the pinned Claude Code
-in it against the loopback fake Anthropic API, reached only through the egress path (the
-conductor's allow-list proxy on a unix socket, the launcher's loopback forwarder inside).
-The probe is the repository's test command, which the agent itself runs with its Bash tool:
+Each image is built by the console script (`fleet-tui image build --agent claude`, quick when
+up to date: scripts/services builds them first in CI). A conductor runs each pinned CLI
+(claude, codex, gemini, aider, opencode) in its image against the loopback fake of its model
+API, reached only through the egress path (the conductor's allow-list proxy on a unix
+socket, the launcher's loopback forwarder inside), and the agent commits as the user.
+The probe is the repository's test command, which the agent itself runs with its shell tool
+(aider has none: its run shows the rest):
 so it runs inside the same container, as the agent's child, while the agent works, and it
 tries every other address (the host's PostgreSQL, the API port, the host's own addresses,
 the metadata address, the proxy asked for something else) and reads its limits."""
@@ -17,6 +19,7 @@ import shlex
 import socket
 import subprocess
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import docker
@@ -38,8 +41,7 @@ FLEET = ROOT / ".venv" / "bin" / "fleet-tui"
 AGENT_UID = 1000
 RESULT = "egress-probe.json"
 PROBE = "egress_probe.py"
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Agent In A Box", "GIT_AUTHOR_EMAIL": "agent@test.invalid",
-                "GIT_COMMITTER_NAME": "Agent In A Box", "GIT_COMMITTER_EMAIL": "agent@test.invalid"}
+IDENTITY = ("Agent In A Box", "agent@test.invalid")  # the user's, in their ~/.gitconfig on the host
 
 # Runs as the repository's test command: on the host (the conductor's CI) it does nothing;
 # inside the container it records what it could reach and the limits it lives under.
@@ -101,24 +103,56 @@ def claude_image() -> str:
     return build_image("claude")
 
 
-# What a user sets for each agent: its key and the base URL of the (here loopback) API.
-AGENT_ENV = {
-    "claude": lambda url: {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sk-ant-test-0000"},
-    "gemini": lambda url: {"GOOGLE_GEMINI_BASE_URL": url, "GEMINI_API_KEY": "gm-test-0000"},
-}
-# gemini's API-key login is chosen in its settings: a user's system settings, bound read-only
+# What a user sets for each agent: its key and where the (here loopback) API is. claude, gemini
+# and aider take a base URL from the environment (the egress allow-list follows it); codex
+# and opencode are routed by a provider in their system config, a user's file bound
+# read-only, so the profile's egress names the endpoint. GEMINI_SETTINGS: gemini's API-key
+# login is chosen in its settings.
 GEMINI_SETTINGS = {"security": {"auth": {"selectedType": "gemini-api-key"}},
                    "privacy": {"usageStatisticsEnabled": False},
-                   "general": {"disableAutoUpdate": True, "maxAttempts": 1}}
+                   "general": {"enableAutoUpdate": False, "maxAttempts": 1}}
+AGENTS = ("aider", "claude", "codex", "gemini", "opencode")
+SHELL_LESS = {"aider"}  # edits through text and commits itself: it runs no probe in the box
 
 
-def agent_mounts(agent: str, tmp_path: Path) -> list[str]:
-    if agent != "gemini":
-        return []
-    settings = tmp_path / "gemini-system"
-    settings.mkdir()
-    (settings / "settings.json").write_text(json.dumps(GEMINI_SETTINGS))
-    return [f"{settings}:/etc/gemini-cli:ro"]
+@dataclass
+class Setup:
+    env: dict[str, str]
+    mounts: list[str] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+def system_config(tmp_path: Path, name: str, filename: str, text: str) -> str:
+    """A user's system-wide config of the CLI, bound read-only at /etc/NAME."""
+    directory = tmp_path / f"etc-{name}"
+    directory.mkdir()
+    (directory / filename).write_text(text)
+    return f"{directory}:/etc/{name}:ro"
+
+
+def agent_setup(agent: str, api_url: str, port: int, tmp_path: Path) -> Setup:
+    if agent == "claude":
+        return Setup({"ANTHROPIC_BASE_URL": api_url, "ANTHROPIC_API_KEY": "sk-ant-test-0000"})
+    if agent == "gemini":
+        return Setup({"GOOGLE_GEMINI_BASE_URL": api_url, "GEMINI_API_KEY": "gm-test-0000"},
+                     [system_config(tmp_path, "gemini-cli", "settings.json", json.dumps(GEMINI_SETTINGS))])
+    if agent == "aider":
+        return Setup({"OPENAI_API_BASE": f"{api_url}/v1", "OPENAI_API_KEY": "sk-test-0000"},
+                     profile={"default_model": "openai/test-model"})
+    endpoint = {"egress": [f"127.0.0.1:{port}"]}
+    if agent == "codex":
+        config = (f'model_provider = "fleetfake"\n[model_providers.fleetfake]\nname = "loopback fake"\n'
+                  f'base_url = "{api_url}/v1"\nenv_key = "OPENAI_API_KEY"\nwire_api = "responses"\n'
+                  "request_max_retries = 0\nstream_max_retries = 0\n")
+        return Setup({"OPENAI_API_KEY": "sk-test-0000"},
+                     [system_config(tmp_path, "codex", "config.toml", config)], endpoint)
+    assert agent == "opencode"
+    config = {"provider": {"fleetfake": {"npm": "@ai-sdk/openai-compatible", "name": "loopback fake",
+                                         "options": {"baseURL": f"{api_url}/v1", "apiKey": "{env:OPENAI_API_KEY}"},
+                                         "models": {"test-model": {"name": "test-model"}}}},
+              "model": "fleetfake/test-model", "autoupdate": False, "share": "disabled"}
+    return Setup({"OPENAI_API_KEY": "sk-test-0000"},
+                 [system_config(tmp_path, "opencode", "opencode.json", json.dumps(config))], endpoint)
 
 
 @pytest.fixture
@@ -155,7 +189,7 @@ def test_image_build_is_one_line_errors_and_a_cached_rebuild(claude_image: str) 
     assert "/npm" not in out and "/pip" not in out  # no package manager in the image
 
 
-@pytest.mark.parametrize("agent", sorted(AGENT_ENV))
+@pytest.mark.parametrize("agent", AGENTS)
 async def test_a_real_agent_in_its_image_reaches_ready_through_the_egress_path_and_nothing_else(
         make_conductor: Any, git_repo: Path, api_port_listener: int, monkeypatch: pytest.MonkeyPatch,
         agent: str, tmp_path: Path) -> None:
@@ -177,16 +211,21 @@ async def test_a_real_agent_in_its_image_reaches_ready_through_the_egress_path_a
     api.script = [Step(path="hello.txt", text="hello from a box\n"), Step(command=test_command),
                   Step(command="git add hello.txt"), Step(command="git commit -m 'Add hello'"),
                   Step(text="Done: added hello.txt.")]
-    for name, value in AGENT_ENV[agent](api.url).items():
+    setup = agent_setup(agent, api.url, port, tmp_path)
+    for name, value in setup.env.items():
         monkeypatch.setenv(name, value)
+    home = tmp_path / "home"  # the user's: a container has none, so their identity is given to it
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[user]\n\tname = {IDENTITY[0]}\n\temail = {IDENTITY[1]}\n")
+    monkeypatch.setenv("HOME", str(home))
     profile = builtin_profiles()[agent]
     try:
         conductor = await make_conductor(
             runtime__default=RuntimeKind.DOCKER, runtime__docker_images={agent: image},
             runtime__docker_user="auto", runtime__docker_memory="1g", runtime__docker_pids_limit=200,
             runtime__stop_grace_s=2, forge__ci_command=ci_command, review__enabled=True,
-            runtime__docker_mounts=agent_mounts(agent, tmp_path),
-            agents__profiles={agent: {"env": {**profile.env, **GIT_IDENTITY}}})
+            runtime__docker_mounts=setup.mounts,
+            agents__profiles={agent: setup.profile} if setup.profile else {})
         await conductor.start()
         spawned = await conductor.spawn(operator(), SpawnRequest(description="Add hello.txt saying hello",
                                                                  repo=str(git_repo), agent=agent))
@@ -195,15 +234,23 @@ async def test_a_real_agent_in_its_image_reaches_ready_through_the_egress_path_a
                               lambda t: t.status in (TaskStatus.READY, TaskStatus.FAILED, TaskStatus.ABANDONED),
                               timeout_s=180)
         lines = await conductor.logs(SYSTEM, task.id, 400)
-        assert task.status == TaskStatus.READY, (task.failure_context, lines[-30:])
+        assert task.status == TaskStatus.READY, "\n".join(lines[-60:])
     finally:
         api.stop()
     assert api.requests, "the model API was never reached"
     shown = "\n".join(lines)
     assert not any(line.startswith('{"type"') for line in lines)  # rendered, not raw JSON
-    assert "[fleet] usage" in shown, lines[-20:]  # the launcher's summary, from inside the container
+    if profile.stream:
+        assert "[fleet] usage" in shown, lines[-20:]  # the launcher's summary, from inside the container
     (execution,) = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
     assert execution["input_tokens"] and execution["output_tokens"]  # usage read back from it
+    # it committed itself (codex too: in a container its sandbox is the container), as the user
+    assert "conductor_committed" not in [row["action"] for row in (await conductor.detail(SYSTEM, task.id)).audit]
+    author = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(task.worktree_path), "log", "-1", "--format=%an <%ae>"],
+                            capture_output=True, text=True).stdout.strip()
+    assert author == f"{IDENTITY[0]} <{IDENTITY[1]}>"
+    if agent in SHELL_LESS:
+        return
     result = json.loads((Path(task.worktree_path) / RESULT).read_text())
     assert result["model_api"].startswith("open:HTTP/1."), result  # the one endpoint, via the forwarder
     assert all(v.startswith("closed") for v in result["others"].values()), result["others"]

@@ -104,3 +104,36 @@ async def test_listener_resumes_from_a_saved_cursor(outbox_db: Database) -> None
             break
     await resumed.close()
     assert [e["id"] for e in got + rest] == ids
+
+
+async def test_events_held_back_by_an_open_transaction_are_read_soon_after_it_ends(outbox_db: Database) -> None:
+    """A NOTIFY wakes the face; one event is readable, a later one is committed but above
+    the horizon (an older transaction is open). Its end sends no NOTIFY: the face must look
+    again soon, not after its poll interval."""
+    listener = OutboxListener(outbox_db.app_url, poll_s=60.0)
+    await listener.start()
+    seen: list[dict[str, Any]] = []
+    reader = asyncio.create_task(collect(listener, seen))
+    holder = await asyncpg.connect(outbox_db.app_url)
+    loop = asyncio.get_running_loop()
+    try:
+        first = await write_events(outbox_db, 1)
+        older = holder.transaction()
+        await older.start()
+        await holder.fetchval("SELECT pg_current_xact_id()")  # an id below the next event's
+        held = await write_events(outbox_db, 1, wait=False)
+        async with outbox_db.system() as conn:
+            await conn.execute("SELECT pg_notify('fleet_events', $1)", str(first[0]))  # the relay's wake
+        await until(lambda: len(seen) >= 1)
+        await asyncio.sleep(0.3)
+        assert [e["id"] for e in seen] == first  # the later one waits for the open transaction
+        await older.rollback()
+        ended = loop.time()
+        await until(lambda: len(seen) >= 2)
+        assert loop.time() - ended < 10, "the event waited for the 60 s poll"
+    finally:
+        await holder.close()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await listener.close()
+    assert [e["id"] for e in seen] == first + held

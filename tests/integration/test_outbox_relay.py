@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 
+import asyncpg
 import pytest
 
 from fleet_tui.domain import webhooks
@@ -255,3 +256,32 @@ async def test_terminal_events_record_one_notification_each_inv_018(outbox_db: D
         [(tasks["merged"].id, "completed"), (tasks["abandoned"].id, "abandoned"),
          (tasks["cancelled"].id, "cancelled")])
     assert live.id not in {r["task_id"] for r in found}
+
+
+async def test_a_row_held_back_by_an_open_transaction_goes_out_soon_after_it_ends(outbox_db: Database) -> None:
+    """The commit's NOTIFY wakes the relay while an older transaction is still open: the row
+    is above the horizon and cannot be claimed yet, and that transaction's end sends no
+    NOTIFY. The relay must look again soon, not after its poll interval (a `fleet-tui stop`
+    reached the control room seconds late when the relay just slept)."""
+    loop = asyncio.get_running_loop()
+    sink = RecordingSink()
+    relay = OutboxRelay(outbox_db, fast_outbox(poll_s=60.0), [sink], wake_url=outbox_db.app_url)
+    relay.start()
+    holder = await asyncpg.connect(outbox_db.app_url)
+    try:
+        while relay._wakeup is None or relay._wakeup.connects < 1:  # listening before the commit
+            await asyncio.sleep(0.01)
+        older = holder.transaction()
+        await older.start()
+        await holder.fetchval("SELECT pg_current_xact_id()")  # an id below the row's: the horizon stays
+        await write_events(outbox_db, 1, wait=False)
+        await asyncio.sleep(0.3)
+        assert sink.received == []  # woken, but held back
+        await older.rollback()
+        ended = loop.time()
+        while not sink.received:
+            assert loop.time() - ended < 10, "the row waited for the 60 s poll"
+            await asyncio.sleep(0.01)
+    finally:
+        await holder.close()
+        await relay.stop()
