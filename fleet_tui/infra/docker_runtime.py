@@ -227,7 +227,7 @@ class DockerRuntime:
             proxy = await self._start_egress(launch)
             env = _read_env_file(env_file)
             if "GIT_CONFIG_COUNT" not in env:  # the profile's own git configuration wins whole
-                env = {**await asyncio.to_thread(host_git_identity, launch.workdir), **env}
+                env = {**await asyncio.to_thread(host_git_identity, launch.git_common), **env}
             create_kwargs = self._create_kwargs(launch, task_dir, env, user, branch_mounts, proxy)
             work = asyncio.ensure_future(
                 asyncio.to_thread(
@@ -620,16 +620,19 @@ def _numeric_user(user: str) -> tuple[int | None, int | None]:
     )
 
 
-def host_git_identity(workdir: Path) -> dict[str, str]:
-    """The author git on the host would record in this checkout (the user's own config), as
+def host_git_identity(git_common: Path | None) -> dict[str, str]:
+    """The author git on the host would record in this repository (the user's own config), as
     git configuration in the environment: in a container there is no ~/.gitconfig, and an
-    agent's commits (and aider's start-up check of user.name) need one. Empty when the host
-    has none, as a tmux agent's git would."""
+    agent's commits (and aider's start-up check of user.name) need one. Read from the
+    repository the task record names (its common dir, which no agent can write), never
+    through the worktree; empty when the host has none, as a tmux agent's git would."""
+    where = ["--git-dir", str(git_common)] if git_common is not None else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     found = {}
     for key in ("user.name", "user.email"):
         try:
-            done = subprocess.run(["git", "-C", str(workdir), "config", "--get", key], capture_output=True,
-                                  text=True, timeout=10)
+            done = subprocess.run(["git", *where, "config", "--get", key], capture_output=True, text=True,
+                                  timeout=10, cwd="/", env=env)
         except (OSError, subprocess.TimeoutExpired):
             return {}
         if done.returncode == 0 and done.stdout.strip():
