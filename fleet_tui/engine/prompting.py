@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,15 +47,35 @@ def rank_similar(description: str, tasks: list[dict[str, Any]], limit: int = SIM
     return [t for score, _, t in sorted(scored, key=lambda x: (-x[0], x[1])) if score > 0][:limit]
 
 
-async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], limit: int) -> list[str]:
-    """Lines of a git command on the task's repository (named explicitly, never discovered
-    from the worktree, whose `.git` a previous attempt's agent may have rewritten)."""
+_BY_COMMIT: OrderedDict[tuple[str, str, tuple[str, ...]], list[str]] = OrderedDict()
+BY_COMMIT_KEPT = 256  # answers kept, latest used first out
+
+
+async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], branch: str,
+                     limit: int) -> list[str]:
+    """Lines of a git command on a branch of the task's repository (named explicitly, never
+    discovered from the worktree, whose `.git` a previous attempt's agent may have rewritten).
+    What git says of a commit never changes, so answers are kept by commit: spawns on the
+    same base start no git process for them."""
     try:
-        result = await parts.worktrees.repository(task.repo).run(args, check=False, timeout_s=15)
+        dirs = parts.worktrees.repository(task.repo)
+        commit = dirs.branch_commit(branch)
+        key = (str(dirs.common), commit or "", tuple(args))
+        if commit is not None and key in _BY_COMMIT:
+            _BY_COMMIT.move_to_end(key)
+            return _BY_COMMIT[key][:limit]
+        result = await dirs.run([*args, commit or f"refs/heads/{branch}"], check=False, timeout_s=15)
     except Exception as exc:  # a missing repo costs a BACKGROUND section, not the spawn
         log.debug("git %s failed: %s", args[0], exc)
         return []
-    return result.stdout.splitlines()[:limit] if result.ok else []
+    if not result.ok:
+        return []
+    lines = result.stdout.splitlines()[:limit]
+    if commit is not None:
+        _BY_COMMIT[key] = list(lines)
+        while len(_BY_COMMIT) > BY_COMMIT_KEPT:
+            _BY_COMMIT.popitem(last=False)
+    return lines
 
 
 @dataclass(frozen=True)
@@ -83,9 +104,8 @@ async def prompt_lookups(parts: "EngineParts", task: TaskRecord) -> PromptLookup
         history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
                                  task_type=str(task.task_type)),
         history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
-        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree", f"refs/heads/{tree}"], FILES_SAMPLE),
-        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15",
-                                 f"refs/heads/{task.base_branch}"], 15),
+        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree"], tree, FILES_SAMPLE),
+        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15"], task.base_branch, 15),
         no_ooms() if fresh else history.oom_attempts(parts.db, task_id=task.id),  # no attempt ran yet
     )
     return PromptLookups(counts, similar, files, recent, ooms)

@@ -147,6 +147,30 @@ class RepoDirs:
             return head[len("ref: refs/heads/"):] or None
         return "HEAD" if _HEX.fullmatch(head) else None
 
+    def branch_commit(self, branch: str) -> str | None:
+        """The commit refs/heads/<branch> names (its loose ref file, else packed-refs); None
+        when it does not exist or the files cannot tell (ask git then)."""
+        if (self.common / "reftable").exists():
+            return None
+        ref = f"refs/heads/{branch}"
+        try:
+            loose = (self.common / ref).read_text(errors="replace").strip()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            loose = None
+        except OSError:
+            return None
+        if loose is not None:
+            return loose if _HEX.fullmatch(loose) else None  # e.g. a symbolic ref: git knows
+        try:
+            with open(self.common / "packed-refs", encoding="utf-8", errors="replace") as packed:
+                for line in packed:
+                    commit, _, name = line.rstrip("\n").partition(" ")
+                    if name == ref:
+                        return commit if _HEX.fullmatch(commit) else None
+        except OSError:
+            return None
+        return None
+
     def has_branch(self, branch: str) -> bool | None:
         """Whether refs/heads/<branch> exists: its loose ref file, else a packed-refs line."""
         if (self.common / "reftable").exists():
