@@ -33,6 +33,8 @@ class AgentLaunch:
     stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
     agent: str | None = None  # the profile's name: picks its image (runtime.docker_images)
     egress: tuple[str, ...] = ()  # the profile's endpoints, host:port (infra/egress.py)
+    # no process of this task was ever started (it was just admitted): nothing to look for
+    first_start: bool = False
 
 
 @dataclass(frozen=True)
