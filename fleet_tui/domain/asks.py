@@ -2,8 +2,12 @@
 may give back: a permission granted for the task, or an answer.
 
 A headless agent cannot ask anyone: claude in print mode denies every tool use its policy
-does not allow and reports each denial in its result event (``permission_denials``); the
-launcher writes them as ``[fleet] denied TOOL: TARGET`` lines (infra/agent_streams.py). Such
+does not allow and reports each denial in its result event (``permission_denials``), and
+``opencode run`` rejects what its permission config says to ask about and reports the tool
+call as rejected; the launcher writes them as ``[fleet] denied TOOL: TARGET`` lines
+(infra/agent_streams.py). codex exec cannot ask (approvals off; "request_user_input is not
+supported in exec mode") and gemini headless never offers a tool that would need a
+confirmation (and with --approval-mode yolo none does). Such
 a run did not fail on its own: it waits for a person (``needs_input``), who can grant the
 permission for this task (``retry --allow RULE``) or answer (``answer TEXT``). Pure: no I/O.
 """

@@ -46,6 +46,9 @@ TERMINAL_STATUSES: frozenset[TaskStatus] = frozenset({S.MERGED, S.ABANDONED, S.C
 LIVE_STATUSES: frozenset[TaskStatus] = frozenset(set(S) - TERMINAL_STATUSES)
 # Statuses in which an agent process is expected to exist.
 PROCESS_STATUSES: frozenset[TaskStatus] = frozenset({S.RUNNING})
+# An agent runs, or is about to start: what "stop agents" stops and a followed log waits on.
+# A change waiting for CI, review or a merge has no agent.
+AGENT_STATUSES: frozenset[TaskStatus] = frozenset({S.PROPOSED, S.SPAWNING, S.RUNNING, S.RETRYING})
 
 
 def is_terminal(status: TaskStatus | str) -> bool:

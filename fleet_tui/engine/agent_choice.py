@@ -7,6 +7,7 @@ them ("agent" or "agent:model"); the fallback is settings.agents.default_profile
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import shutil
@@ -99,7 +100,10 @@ def paused_reason(paused: Mapping[str, datetime], agent: str, now: datetime | No
 
 def pauses_for(parts: "EngineParts", operator_id: str | None) -> dict[str, datetime]:
     """The usage pauses routing honours for this operator (none for one who opted out)."""
-    if operator_id is not None and operator_id in parts.settings.retry.usage_limit_opt_out:
+    opted_out = parts.usage_opt_outs
+    if opted_out is None:
+        opted_out = frozenset(parts.settings.retry.usage_limit_opt_out)
+    if operator_id is not None and operator_id in opted_out:
         return {}
     return dict(parts.usage_pauses)
 
@@ -118,13 +122,22 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
                  gate: BudgetGate | None = None) -> RouteDecision:
     """The full decision, its model resolved against the profile. A budget refusal records
     a budget_exceeded notification and raises BudgetRefused."""
+    from fleet_tui.engine.preferences import usage_limit_opt_outs
     from fleet_tui.store import reputation as history
 
-    gate = gate or await load_budget_gate(parts, operator.id)
-    await parts.breakers.refresh()  # open anywhere in the fleet: skipped here too
-    parts.usage_pauses = await history.usage_pauses(parts.db)  # limited anywhere in the fleet
+    async def given() -> BudgetGate | None:
+        return gate
+
+    # independent reads, gathered: they sit on every spawn's path
+    gate, _, parts.usage_pauses, parts.usage_opt_outs, counts = await asyncio.gather(
+        given() if gate is not None else load_budget_gate(parts, operator.id),
+        parts.breakers.refresh(),  # open anywhere in the fleet: skipped here too
+        history.usage_pauses(parts.db),  # limited anywhere in the fleet
+        usage_limit_opt_outs(parts),  # chosen at run time, anywhere
+        history.route_counts(parts.db, task_type=str(request.task_type)),
+    )
+    assert gate is not None
     paused = pauses_for(parts, operator.id)
-    counts = await history.route_counts(parts.db, task_type=str(request.task_type))
     try:
         decision = choose_route(
             task_type=request.task_type, override_agent=request.agent, override_model=request.model,

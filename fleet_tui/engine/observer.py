@@ -32,7 +32,7 @@ from fleet_tui.domain.models import (
     TaskQuery,
     TaskRecord,
 )
-from fleet_tui.domain.status import TaskStatus
+from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.engine.bus import EventBus, MonitorTick, TaskChanged, TaskDeleted
 from fleet_tui.engine.command_client import CommandClient
 from fleet_tui.engine.conductor import TaskDetail
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 LISTEN_POLL_S = 2.0   # a missed outbox NOTIFY costs at most this
 FOLLOW_EVERY_S = 1.0  # how often a followed log is polled once it is quiet
 FOLLOW_LINES = 1_000  # the tail a follow starts with, and each read after it
-AGENT_STATUSES = frozenset({TaskStatus.PROPOSED, TaskStatus.SPAWNING, TaskStatus.RUNNING, TaskStatus.RETRYING})
 
 
 class LogPage(NamedTuple):

@@ -25,6 +25,7 @@ SUMMARY_TAG = "[fleet] "
 SHORT = 160  # characters of a tool result or command shown per line
 DENIAL_CHARS = 400  # a denied command is kept whole up to this: the operator may grant exactly it
 USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "total_tokens")
+OPENCODE_REJECTED = "rejected permission"  # "The user rejected permission to use this specific tool call."
 
 
 def _short(text: Any, limit: int = SHORT) -> str:
@@ -201,6 +202,9 @@ class StreamReader:
             return [f"assistant: {_short(part.get('text'), 400)}"]
         if kind == "tool_use":
             state = part.get("state") or {}
+            if state.get("status") == "error" and OPENCODE_REJECTED in str(state.get("error")):
+                # `opencode run` rejects what its permission config says to ask about
+                self.denials.append(f"{part.get('tool')}: {_tool_target('', state.get('input'), DENIAL_CHARS)}")
             return [f"tool {part.get('tool')}: {_tool_target('', state.get('input'))}",
                     f"  {state.get('status', 'result')}: {_short(state.get('output') or state.get('error'))}"]
         if kind == "step_finish":

@@ -82,7 +82,8 @@ class AgentProfile(BaseModel):
     # The JSON event stream the CLI prints (agent_streams.py), rendered by the launcher.
     stream: Literal["claude", "codex", "gemini", "opencode"] | None = None
     # Fixed environment values (telemetry and update checks off, ...): never secrets, which
-    # come only from the provider through env_allow.
+    # come only from the provider through env_allow. "{task_id}" in a value is the task's id
+    # (task_env); any other brace is literal.
     env: dict[str, str] = Field(default_factory=dict)
     version_command: list[str] = Field(default_factory=list)  # prints the CLI's version
     proven_versions: str = ""  # ">=A,<B": the versions the contract tests passed on
@@ -97,6 +98,10 @@ class AgentProfile(BaseModel):
     # What {sandbox} stands for: the CLI's own sandbox on the host, and in a container, where
     # the container is the sandbox (a CLI's sandbox inside it may be unable to start, or keep
     # .git read-only so the agent cannot commit).
+    # The variable that carries the rules an operator granted a task, as a permission map
+    # {"tool": {"pattern": "allow"}} (opencode's OPENCODE_PERMISSION, merged over its config),
+    # for a CLI that takes them there rather than as {granted_tools} arguments.
+    grants_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     sandbox: str = Field(default="", pattern=r"^[a-z0-9_-]{0,64}$")
     container_sandbox: str = Field(default="", pattern=r"^[a-z0-9_-]{0,64}$")
 
@@ -337,8 +342,14 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             default_model=None,
             models=[],  # provider/model, as opencode names them
             env_allow=["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENCODE_CONFIG", "GEMINI_API_KEY"],
-            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1"},
+            # Each task its own session database, beside the user's (same data dir: logins and
+            # settings stay shared): two first-ever runs on one database race on its migration
+            # ("Failed query: CREATE TABLE workspace"), and --continue finds this task's session.
+            env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1",
+                 "OPENCODE_DB": "fleet-{task_id}.db"},
             stream="opencode",
+            resume_command=["opencode", "run", "--continue", "--format", "json", MODEL_ARGS_TOKEN],
+            grants_env="OPENCODE_PERMISSION",
             version_command=["opencode", "--version"],
             proven_versions=">=1.18.33,<1.19",
             packages=["npm:opencode-ai@1.18.33"],
@@ -451,9 +462,28 @@ def build_argv(
     return argv + model_args  # no marker: model flag goes last
 
 
+def task_env(profile: AgentProfile, task_id: str) -> dict[str, str]:
+    """The profile's fixed environment for one task ({task_id} filled in)."""
+    return {name: value.replace("{task_id}", task_id) for name, value in profile.env.items()}
+
+
 def takes_grants(profile: AgentProfile) -> bool:
     """Whether the operator can grant this profile's agent a permission for a task."""
-    return GRANTS_TOKEN in profile.command
+    return GRANTS_TOKEN in profile.command or profile.grants_env is not None
+
+
+def grants_env(profile: AgentProfile, granted: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The granted rules ("tool(pattern)" or "tool") in the profile's grants variable."""
+    if profile.grants_env is None or not granted:
+        return {}
+    allowed: dict[str, Any] = {}
+    for rule in granted:
+        tool, _, pattern = rule.partition("(")
+        if not pattern:
+            allowed[tool] = "allow"
+        elif allowed.get(tool) != "allow":
+            allowed.setdefault(tool, {})[pattern[:-1]] = "allow"
+    return {profile.grants_env: json.dumps(allowed)}
 
 
 def bind_prompt_file(argv: list[str], prompt_file: Path | str) -> list[str]:

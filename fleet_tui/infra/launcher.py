@@ -1,8 +1,8 @@
 """Starts an agent inside a tmux pane without any shell seeing user text.
 
-tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.json`` (argv exec'd directly).
-LAUNCH.json (mode 0600, written by TmuxRuntime) holds the agent's argv, its working
-directory, the prompt file, how the prompt is given, the secret environment and where to
+tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.marshal`` (argv exec'd directly).
+The spec (mode 0600, written by TmuxRuntime; LAUNCH.json in a container) holds the agent's
+argv, its working directory, the prompt file, how the prompt is given, the secret environment and where to
 record the exit status. The launcher reads it and deletes it at once (secrets live on disk
 only between spawn and start), runs the agent as its child with the prompt file on stdin
 when the profile reads stdin, forwards termination signals, writes the agent's exit status
@@ -27,10 +27,14 @@ on a read-only mount, so it stays; ``forwards`` there are the egress listeners
 from __future__ import annotations
 
 import errno
-import json
+import marshal
 import os
-import signal
 import sys
+
+try:  # the C module: `signal` imports enum, a few milliseconds before every agent starts
+    import _signal as signal
+except ImportError:  # another Python than CPython
+    import signal  # type: ignore[no-redef]
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
@@ -50,7 +54,10 @@ def _start_child(spec: dict, stdout_fd: int | None = None) -> int:
             fd = os.open(spec["prompt_file"], os.O_RDONLY)
             os.dup2(fd, 0)
             os.close(fd)
-        env = {**os.environ, **spec.get("env", {})}
+        # PWD names the directory the agent runs in: opencode takes its project from PWD,
+        # not from the process's directory (it edited the conductor's own directory when
+        # started with another one's PWD)
+        env = {**os.environ, **spec.get("env", {}), "PWD": spec["cwd"]}
         env.pop("TMUX", None)  # the agent should not drive our private tmux server
         env.pop("TMUX_PANE", None)
         os.execvpe(spec["argv"][0], spec["argv"], env)
@@ -105,14 +112,25 @@ def _render(kind: str, fd: int) -> None:
     sys.stdout.flush()
 
 
+def _read_spec(path: str) -> dict:
+    """A host spec is in marshal format (written by the same interpreter that runs this: no
+    json import, whose `re` costs milliseconds at every start); a container's is JSON."""
+    if path.endswith(".marshal"):
+        with open(path, "rb") as handle:
+            return marshal.load(handle)
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m fleet_tui.infra.launcher LAUNCH.json", file=sys.stderr)
         return 2
     path = argv[1]
     try:
-        with open(path, encoding="utf-8") as handle:
-            spec = json.load(handle)
+        spec = _read_spec(path)
     finally:
         try:
             os.unlink(path)

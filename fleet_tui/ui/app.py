@@ -23,7 +23,7 @@ from textual.notifications import SeverityLevel
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, TaskRecord
-from fleet_tui.domain.status import LIVE_STATUSES
+from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
 from fleet_tui.ui.commands import FleetCommands
@@ -458,19 +458,19 @@ class FleetApp(App[None]):
     async def action_quit(self) -> None:
         if isinstance(self.screen, QuitScreen):
             return
-        live = sum(1 for t in self.main.table.tasks.values()
-                   if t.operator_id == self.operator.id and t.status in LIVE_STATUSES)
+        agents = sum(1 for t in self.main.table.tasks.values()
+                     if t.operator_id == self.operator.id and t.status in AGENT_STATUSES)
 
         def chosen(choice: str | None) -> None:
             if choice is not None:
                 self.run_worker(self.shutdown(stop_agents=choice == STOP_ALL), group="shutdown")
 
-        self.push_screen(QuitScreen(live), chosen)
+        self.push_screen(QuitScreen(agents), chosen)
 
     async def shutdown(self, *, stop_agents: bool = False) -> None:
         if stop_agents and self.conductor is not None:
             for task in list(self.main.table.tasks.values()):
-                if task.operator_id == self.operator.id and task.status in LIVE_STATUSES:
+                if task.operator_id == self.operator.id and task.status in AGENT_STATUSES:
                     try:
                         await self.conductor.stop(self.operator, task.id)
                     except FleetError as exc:

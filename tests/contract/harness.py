@@ -114,3 +114,20 @@ def fleet_cli(run: Run, *argv: str) -> subprocess.CompletedProcess[str]:
         "FLEET_OPERATOR__ID": run.task.operator_id, "FLEET_OPERATOR__TIER": "sovereign",
         "FLEET_OPERATOR__IS_ADMIN": "false"})
     return subprocess.run([FLEET_TUI, *argv], env=env, capture_output=True, text=True, timeout=120)
+
+
+ANSWER = "Skip the download; write hello.txt instead."
+
+
+async def answer_and_finish(run: Run, denied: str) -> TaskRecord:
+    """The person answers the waiting agent from the shell; its session goes on to ready,
+    the model told the answer after the refused command."""
+    from tests.e2e.test_conductor_flow import wait_for
+
+    answered = fleet_cli(run, "answer", run.task.id, ANSWER)
+    assert answered.returncode == 0, answered.stderr
+    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
+    assert task.status == S.READY, task.failure_context
+    bodies = [json.dumps(r["body"]) for r in run.api.requests]  # the same session, told the answer
+    assert any(ANSWER in b and denied in b for b in bodies)
+    return task

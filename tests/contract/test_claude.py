@@ -4,7 +4,6 @@ loopback Anthropic Messages API with SSE: the contract every shipped profile mus
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -164,15 +163,9 @@ async def test_a_refused_command_waits_for_a_person_who_grants_it_for_the_task(r
 
 
 async def test_a_person_answers_the_agent_and_its_session_goes_on(refused_run: Any) -> None:
-    from tests.contract.harness import fleet_cli
-    from tests.e2e.test_conductor_flow import wait_for
+    from tests.contract.harness import answer_and_finish
     from tests.fakes.model_api import Step
 
     run = await refused_run(Step(text="(never said: the refusal ends the first run)"))
     await _waits_for_the_denied_command(run)
-    answered = fleet_cli(run, "answer", run.task.id, "Skip the download; write hello.txt instead.")
-    assert answered.returncode == 0, answered.stderr
-    task = await wait_for(run.conductor, run.task.id, lambda t: t.status in (S.READY, S.FAILED, S.ABANDONED), 120)
-    assert task.status == S.READY, task.failure_context
-    bodies = [json.dumps(r["body"]) for r in run.api.requests]  # the same session, told the answer
-    assert any("Skip the download; write hello.txt instead." in b and DENIED in b for b in bodies)
+    await answer_and_finish(run, DENIED)

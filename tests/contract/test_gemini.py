@@ -27,7 +27,7 @@ def gemini_settings(home: Path) -> None:
         "privacy": {"usageStatisticsEnabled": False},
         # no retries against the fake (a user's own choice too): 10 attempts with backoff
         # made an outage take 4 minutes
-        "general": {"disableAutoUpdate": True, "maxAttempts": 1}}))
+        "general": {"enableAutoUpdate": False, "maxAttempts": 1}}))
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def claude_image() -> str:
 # login is chosen in its settings.
 GEMINI_SETTINGS = {"security": {"auth": {"selectedType": "gemini-api-key"}},
                    "privacy": {"usageStatisticsEnabled": False},
-                   "general": {"disableAutoUpdate": True, "maxAttempts": 1}}
+                   "general": {"enableAutoUpdate": False, "maxAttempts": 1}}
 AGENTS = ("aider", "claude", "codex", "gemini", "opencode")
 SHELL_LESS = {"aider"}  # edits through text and commits itself: it runs no probe in the box
 

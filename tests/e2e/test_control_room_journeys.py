@@ -141,13 +141,19 @@ async def test_the_log_tab_shows_the_agents_lines_while_it_runs(room: ControlRoo
 # Under load this once "ended 129 (SIGHUP)": the harness read tmux's "pane dead, status not
 # reaped yet" as signal 1; the app had exited 0 (tests/e2e/test_terminal_harness.py).
 async def test_quitting_with_stop_agents_stops_them(room: ControlRoom) -> None:
+    """Stops the agents, and only them: a change that is ready has no agent, and quitting
+    must not cancel it (it counted as 'live' and x cancelled it)."""
     await room.start()
+    finished = await spawn_from_cli(room, "finished work")
+    await room.term.wait_for(lambda s: status_on_screen(s, finished) == "ready", 30, what="ready on screen")
     task_id = await spawn_from_cli(room, "outlives nothing\nFLEET-DEMO: sleep 120")
     await room.term.wait_for(lambda s: status_on_screen(s, task_id) == "running", 10, what="running on screen")
     code = await room.quit("x")
+    assert "1 of your agents is running" in "\n".join(room.term.seen), room.term.seen[-1]
     assert code == 0, room.term.history()
     assert await room.status(task_id) == "cancelled"
     assert f"fleet-{task_id}" not in room.agent_sessions()
+    assert await room.status(finished) == "ready", await room.story(finished)
     room.assert_no_traceback()
 
 

@@ -509,3 +509,24 @@ async def test_unreachable_engine_is_a_spawn_error_naming_the_cause(
     assert raised.value.code is SpawnErrorCode.PROCESS_FAILED
     assert "docker engine unreachable" in str(raised.value)
     assert not (tmp_path / "logs" / "dkrt-unreachable").exists()
+
+
+def test_an_agent_commits_as_the_repositorys_user_not_as_what_its_worktree_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity given to a container comes from the repository the task record names,
+    never through the worktree, whose own config an agent can write (its admin dir is bound
+    read-write): a git identity is read with the user's config, not the agent's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.gitconfig
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "config", "user.name", "Repo User")
+    git(repo, "config", "user.email", "repo@test.invalid")
+    git(repo, "config", "extensions.worktreeConfig", "true")
+    worktree = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "task", str(worktree))
+    git(worktree, "config", "--worktree", "user.name", "Written By The Agent")
+    env = dr.host_git_identity(repo / ".git")
+    assert env == {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Repo User",
+                   "GIT_CONFIG_KEY_1": "user.email", "GIT_CONFIG_VALUE_1": "repo@test.invalid"}
+    git(repo, "config", "--unset", "user.name")
+    git(repo, "config", "--unset", "user.email")
+    assert dr.host_git_identity(repo / ".git") == {}  # none on the host: none in the box

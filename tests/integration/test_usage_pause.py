@@ -85,3 +85,48 @@ def test_the_pause_reason_names_the_reset_and_ends_with_it() -> None:
     assert paused_reason(paused, "claude", now) == "usage limited until 2026-12-07 01:30 UTC"
     assert paused_reason(paused, "claude", now + timedelta(minutes=31)) is None
     assert paused_reason(paused, "codex", now) is None
+
+
+async def test_an_operator_opts_out_at_run_time_from_the_shell_and_every_conductor_follows(
+        make_conductor: Any, git_repo: Path, tmp_path: Path) -> None:
+    """`fleet-tui prefs set retry.usage_limit_opt_out true`, in its own process, is a
+    fleet_config row: a running conductor (and any other on the fleet) honours it at the next
+    decision, with no restart and no settings file; false wins over the settings file's list."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    bold = operator()
+    conductor = await make_conductor(agents__profiles=INSTALLED)
+    other = await make_conductor(same_db=conductor, agents__profiles=INSTALLED,
+                                 retry__usage_limit_opt_out=[bold.id])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_") and k != "DATABASE_URL"}
+    env.update({"FLEET_DATABASE__URL": conductor.settings.database_url or "", "FLEET_DATA_DIR": str(tmp_path / "cli"),
+                "FLEET_OPERATOR__ID": bold.id, "FLEET_OPERATOR__IS_ADMIN": "false"})
+
+    def prefs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fleet_tui", "prefs", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    async def decision(c: Any) -> str:
+        return (await retry_or_abandon(c, await usage_limited(c, bold, git_repo), actor="test"))["decision"]
+
+    assert await decision(conductor) == "wait"
+    done = prefs("set", "retry.usage_limit_opt_out", "true")
+    assert done.returncode == 0 and "retry.usage_limit_opt_out true" in done.stdout, done.stderr
+    assert json.loads(prefs("list", "--json").stdout) == {"retry.usage_limit_opt_out": True}
+    assert await decision(conductor) == "retry"  # the running conductor, without a restart
+    await retry_or_abandon(conductor, await usage_limited(conductor, operator(), git_repo), actor="test")
+    assert (await conductor.parts.route(bold, feature(git_repo))).agent == "claude"  # routing too
+
+    assert prefs("set", "retry.usage_limit_opt_out", "false").returncode == 0
+    assert await decision(other) == "wait"  # their own false beats the settings file's list
+    assert prefs("unset", "retry.usage_limit_opt_out").returncode == 0
+    assert await decision(other) == "retry"  # unset: the settings file decides again
+
+    for args, field in ((("set", "retry.nope", "true"), "key"), (("set", "retry.usage_limit_opt_out", "maybe"), "value")):
+        bad = prefs(*args)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and field in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
+    assert json.loads(prefs("list", "--json").stdout) == {"retry.usage_limit_opt_out": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fleet_tui.infra.agents import (
     builtin_profiles,
     load_profiles,
     parse_usage,
+    task_env,
     waits_for_input,
 )
 from fleet_tui.infra.secrets import REDACTED, SecretsProvider, redact
@@ -38,6 +40,31 @@ def test_model_flag_sits_where_the_marker_is() -> None:
     argv = build_argv(codex, model="o4-mini", prompt_file=None, workdir=WORK)
     assert argv[:2] == ["codex", "exec"] and "--full-auto" not in argv  # removed in 0.16x
     assert argv[-3:] == ["--model", "o4-mini", "-"]
+
+
+def test_codex_sandbox_is_its_own_on_the_host_and_the_container_in_a_container() -> None:
+    codex = builtin_profiles()["codex"]
+    host = build_argv(codex, model=None, prompt_file=None, workdir=WORK)
+    boxed = build_argv(codex, model=None, prompt_file=None, workdir=WORK, in_container=True)
+    assert host[host.index("--sandbox") + 1] == "workspace-write"
+    assert boxed[boxed.index("--sandbox") + 1] == "danger-full-access"
+    resumed = build_argv(codex, model=None, prompt_file=None, workdir=WORK, resume=True, in_container=True)
+    assert 'sandbox_mode="danger-full-access"' in resumed and "--sandbox" not in resumed
+
+
+@pytest.mark.parametrize(("fields", "rule"), [
+    ({"container_sandbox": ""}, "needs sandbox and container_sandbox"),
+    ({"sandbox": 'x" && y'}, "should match pattern")])
+def test_sandbox_values_are_checked(fields: dict[str, str], rule: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        load_profiles({"codex": fields})
+    assert info.value.field.startswith("agents.profiles.codex") and rule in info.value.rule
+
+
+def test_fixed_environment_names_the_task_where_asked() -> None:
+    opencode = builtin_profiles()["opencode"]
+    assert task_env(opencode, "t-1")["OPENCODE_DB"] == "fleet-t-1.db"
+    assert task_env(load_profiles({"custom": {"env": {"J": '{"a": 1}'}}})["custom"], "t")["J"] == '{"a": 1}'
 
 
 def test_no_model_drops_the_flag() -> None:
@@ -135,3 +162,24 @@ def test_secrets_issue_only_allowed_and_audit_names() -> None:
     line = "token sk-ant-very-secret leaked"
     assert provider.redact_issued(line) == f"token {REDACTED} leaked"
     assert redact("ab cd", ["ab"]) == "ab cd"  # too short to redact safely
+
+
+def test_opencode_takes_grants_as_its_permission_map() -> None:
+    from fleet_tui.infra.agents import grants_env, takes_grants
+
+    opencode = builtin_profiles()["opencode"]
+    assert takes_grants(opencode) and grants_env(opencode, []) == {}
+    env = grants_env(opencode, ["bash(curl -s x)", "bash(make lint)", "webfetch"])
+    assert json.loads(env["OPENCODE_PERMISSION"]) == {"bash": {"curl -s x": "allow", "make lint": "allow"},
+                                                      "webfetch": "allow"}
+    assert grants_env(builtin_profiles()["claude"], ["Bash(x)"]) == {}  # claude takes them as arguments
+
+
+def test_opencode_reports_a_rejected_call_as_denied() -> None:
+    from fleet_tui.infra.agent_streams import StreamReader
+
+    reader = StreamReader("opencode")  # as opencode-ai 1.18.33 printed it
+    reader.feed(json.dumps({"type": "tool_use", "sessionID": "ses_1", "part": {"type": "tool", "tool": "bash", "state": {
+        "status": "error", "input": {"command": "curl -s http://x/", "description": "run a command"},
+        "error": "The user rejected permission to use this specific tool call."}}}))
+    assert "[fleet] denied bash: curl -s http://x/" in reader.summary()

@@ -14,6 +14,7 @@ from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import Notice
 from fleet_tui.engine.retry import RETRY_AT_KEY, RetryPolicy, retry_at
 from fleet_tui.engine.leases import held_lease
+from fleet_tui.engine.preferences import usage_limit_opt_outs
 from fleet_tui.engine.router.model import Sequence, Step
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": reason}
     waited = (task.failure_context or {}).get("retry_at")
-    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in conductor.settings.retry.usage_limit_opt_out
+    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in await usage_limit_opt_outs(conductor.parts)
     if task.failure_reason in WAITED_OUT and waited and not opted_out:
         # a usage limit or a runtime that is down is no fault of the attempt: wait, spend no budget
         reason = f"{WAITED_OUT[task.failure_reason]}: attempt {task.retry_count + 1} again at {waited}"

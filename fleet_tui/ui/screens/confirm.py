@@ -48,6 +48,12 @@ KEEP = "keep"
 STOP_ALL = "stop"
 
 
+def agents_running(count: int) -> str:
+    if count == 0:
+        return "None of your agents is running."
+    return f"{count} of your agents {'is' if count == 1 else 'are'} running or starting."
+
+
 class QuitScreen(ModalScreen[str | None]):
     """Quitting leaves agents running by default: they outlive the control room."""
 
@@ -59,15 +65,16 @@ class QuitScreen(ModalScreen[str | None]):
         Binding("escape", "choose(None)", "Cancel", id="quit.cancel"),
     ]
 
-    def __init__(self, live: int) -> None:
+    def __init__(self, agents: int) -> None:
         super().__init__(classes="dialog-screen")
-        self.live = live
+        self.agents = agents
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(
-                f"Quit the control room? {self.live} of your agents are live.\n"
-                "By default they keep running and the next control room picks them up.",
+                f"Quit the control room? {agents_running(self.agents)}\n"
+                "By default they keep running and the next control room picks them up.\n"
+                "Changes waiting for CI, review or a merge are kept either way.",
                 id="question")
             with Horizontal(classes="buttons"):
                 yield Button("Quit, keep agents (enter)", variant="primary", id=KEEP)
