@@ -33,7 +33,7 @@ from fleet_tui.ui.screens.confirm import QUESTIONS, STOP_ALL, ConfirmScreen, Qui
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
-from fleet_tui.ui.verbs import attach_command, outside_tmux, with_return_hint
+from fleet_tui.ui.verbs import attach_command, outside_tmux, return_hint, with_return_hint
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
@@ -423,6 +423,8 @@ class FleetApp(App[None]):
         started = time.monotonic()
         with self.batch_update():
             with self.suspend():
+                if argv[:1] != ["tmux"]:  # tmux says it on the agent's status line
+                    print(f"fleet-tui: attached to {task.id}, {return_hint(argv)}", flush=True)
                 proc = await asyncio.create_subprocess_exec(*with_return_hint(argv), env=outside_tmux())
                 await proc.wait()
         self.notify(f"detached from {task.id} after {time.monotonic() - started:.0f}s", timeout=3)
@@ -433,7 +435,7 @@ class FleetApp(App[None]):
         logged, never painted over the table, and the caller suspends instead."""
         inner = "env -u TMUX " + shlex.join(argv)  # display-popup takes one shell command (tmux 3.3)
         proc = await asyncio.create_subprocess_exec(
-            "tmux", "display-popup", "-E", "-w", "90%", "-h", "90%", inner,
+            "tmux", "display-popup", "-E", "-w", "90%", "-h", "90%", "-T", f" {return_hint(argv)} ", inner,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         _, err = await proc.communicate()
         if proc.returncode == 0:

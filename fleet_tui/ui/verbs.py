@@ -96,12 +96,19 @@ class TaskVerbActions:
 
 
 RETURN_HINT = "detach with Ctrl-b d to return to fleet-tui"
+SHELL_RETURN_HINT = "a shell in the agent's container: type exit (or press Ctrl-d) to return to fleet-tui"
+
+
+def return_hint(argv: list[str]) -> str:
+    """How the operator comes back from the attach command: a tmux client detaches (the
+    agents' tmux server runs with no config: prefix Ctrl-b); a container shell (docker exec,
+    not docker attach: no detach keys) is left with `exit`."""
+    return RETURN_HINT if argv[:1] == ["tmux"] else SHELL_RETURN_HINT
 
 
 def with_return_hint(argv: list[str]) -> list[str]:
     """The attach command, telling the operator on arrival how to come back: tmux shows it
-    on the agent's status line (the agents' tmux server runs with no config: prefix Ctrl-b);
-    a container shell is left with `exit`."""
+    on the agent's status line; the caller prints it above a container's shell prompt."""
     if argv[:1] == ["tmux"]:
         return [*argv, ";", "display-message", "-d", "8000", RETURN_HINT]
     return argv

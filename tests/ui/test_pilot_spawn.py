@@ -68,10 +68,9 @@ async def test_the_form_shows_every_fields_error_at_once_its_own_and_the_engines
     app = make_app(conductor=conductor, operator=operator(), repo=str(git_repo))
     async with app.run_test(size=SIZE) as pilot:
         form = await open_spawn_form(pilot)
-        form.query_one("#description").text = "something"
-        form.query_one("#priority").value = "250"
-        form.query_one("#base_branch").value = "no-such-branch"
-        form.query_one("#agent").value = "nosuchagent"
+        form.query_one("#description").text = "all errors at once"
+        for name, value in (("priority", "250"), ("base_branch", "no-such-branch"), ("agent", "nosuchagent")):
+            form.query_one(f"#{name}").value = value
         await pilot.press("ctrl+s")
 
         def error(name: str) -> str:
