@@ -90,6 +90,23 @@ def short(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def short_path(path: str, width: int, home: str = "") -> str:
+    """path in at most width characters on one line: the home directory as ~, then the
+    middle left out ("~/…/logs/control-room.log"): the file and its nearest directories
+    say what it is, the start says whose."""
+    if home and (path == home or path.startswith(home.rstrip("/") + "/")):
+        path = "~" + path[len(home.rstrip("/")):]
+    if len(path) <= width:
+        return path
+    head = "~/…/" if path.startswith("~/") else "…/"
+    parts = path.split("/")
+    tail = parts.pop()
+    while parts and len(head) + len(parts[-1]) + 1 + len(tail) <= width:
+        tail = f"{parts.pop()}/{tail}"
+    shown = head + tail
+    return shown if len(shown) <= width else "…" + shown[len(shown) - width + 1:]
+
+
 @dataclass(frozen=True)
 class Column:
     """A table column: the least width it takes (its text then ends in "…") and when it

@@ -4,8 +4,10 @@ the thresholds; a conductor without fleet_health, or whose read fails, still sho
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -23,6 +25,8 @@ SIZE = (150, 40)
 def panel_rows(app: Any) -> dict[str, Text]:
     """label -> value cell of the health panel as shown now."""
     grid = app.main.query_one(HealthPanel).content
+    if isinstance(grid, Group):  # the grid, then the log's line
+        grid = grid.renderables[0]
     assert isinstance(grid, Table)
     labels, values = grid.columns[0].cells, grid.columns[1].cells
     return {str(label): value if isinstance(value, Text) else Text(str(value)) for label, value in zip(labels, values)}
@@ -157,3 +161,28 @@ def test_a_degraded_check_shows_its_reason_and_where_the_log_is() -> None:
                         "log": "/data/logs/control-room.log"})
     assert ("degraded", "runtime:tmux: OSError: tmux: no such file", "warn") in rows
     assert ("log", "/data/logs/control-room.log", "") in rows
+
+
+async def test_the_logs_path_takes_one_line_its_middle_left_out() -> None:
+    """A long path used to fold over four or five lines of the narrow panel; now one line:
+    the file and its nearest directories, the middle left out."""
+    long_path = "/tmp/pytest-of-root/pytest-226/test_a_task_run_by_another_hos0/room/data/logs/control-room.log"
+    app = make_app(conductor=SeededConductor(), operator=ME, now=frozen_now, log_path=Path(long_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        panel = app.main.query_one(HealthPanel)
+        lines = [strip.text.rstrip() for strip in panel.render_lines(panel.region.reset_offset)]
+        shown = [line for line in lines if "control-room" in line]
+        assert len(shown) == 1 and shown[0].strip().startswith("…/") and shown[0].endswith("/logs/control-room.log")
+        assert len(shown[0].strip()) <= panel.content_size.width
+        assert not any("pytest-of" in line for line in lines)
+
+
+def test_short_path_keeps_the_file_and_says_home() -> None:
+    from fleet_tui.ui.format import short_path
+
+    assert short_path("/home/ann/.local/share/fleet-tui/logs/control-room.log", 30, home="/home/ann") \
+        == "~/…/logs/control-room.log"
+    assert short_path("/home/ann/logs/a.log", 30, home="/home/ann") == "~/logs/a.log"
+    assert short_path("/srv/x/logs/control-room.log", 40) == "/srv/x/logs/control-room.log"
+    assert short_path("/a/b/control-room.log", 10) == "…-room.log"  # not even the name fits: its end

@@ -6,13 +6,15 @@ than the frame it sits in when batches arrive many times a second."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from fleet_tui.ui.format import plain
+from fleet_tui.ui.format import plain, short_path
 
 # thresholds for the warning colours of the health panel
 OUTBOX_LAG_WARN_S = 5.0
@@ -25,7 +27,7 @@ class _Panel(Static):
     _shown: tuple[Any, ...] | None = None
     _height = -1
 
-    def _show(self, figures: tuple[Any, ...], grid: Table) -> None:
+    def _show(self, figures: tuple[Any, ...], grid: RenderableType) -> None:
         """Show grid for these figures; lay the screen out again only if its height changed
         (values wrap in the panel's width, so the height is measured, not counted)."""
         self._shown = figures
@@ -120,19 +122,36 @@ def health_rows(health: dict[str, Any]) -> list[Row]:
 
 class HealthPanel(_Panel):
     """Monitor status and timing, outbox lag, dead letters, open breakers, spawn queue depth,
-    agent CLIs outside their proven versions and bus drops: whichever the engine has."""
+    agent CLIs outside their proven versions and bus drops: whichever the engine has; then
+    where the log is, on a line of its own (a path folded over four lines read as noise)."""
+
+    _health: dict[str, Any] | None = None
 
     def show(self, health: dict[str, Any]) -> None:
+        self._health = health
         rows = tuple(health_rows(health))
-        if rows == self._shown:
+        width = self.content_size.width
+        if (rows, width) == self._shown:
             return
         theme = self.app.current_theme
         colours = {"ok": theme.success or "green", "warn": theme.warning or "yellow",
                    "alert": theme.error or "red", "": ""}
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(overflow="fold")  # a reason or the log's path shows whole, over lines
+        grid.add_column(overflow="fold")  # a reason shows whole, over lines
         for label, value, level in rows:
+            if label == "log":
+                continue
             style = colours[level] + (" bold" if level == "alert" and label != "monitor" else "")
             grid.add_row(label, plain(value, style=style.strip()))  # reasons quote error text
-        self._show(rows, grid)
+        log = next((value for label, value, _ in rows if label == "log"), None)
+        if log is None:
+            self._show((rows, width), grid)
+            return
+        grid.add_row("log", "")
+        where = Text(short_path(log, width or len(log), home=os.path.expanduser("~")), no_wrap=True)
+        self._show((rows, width), Group(grid, where))
+
+    def on_resize(self) -> None:
+        if self._health is not None:  # the log's line is fitted to the width
+            self.show(self._health)
