@@ -130,16 +130,24 @@ async def admissions(db: Database, requesters: int = 200, total: int = 4000) -> 
 
 
 async def finish_everything(url: str, at_least: int) -> int:
-    """Every task finished (merged), topped up with finished ones to at_least: history."""
+    """Every task finished (merged), topped up with finished ones to at_least: history. The
+    added tasks are the spawner's, each with a costed execution (routing's reputation and
+    the budget read executions: history that must not slow a spawn down)."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("UPDATE fleet_tasks SET status = 'merged', completed_at = now()"
                            " WHERE status NOT IN ('merged', 'abandoned', 'cancelled')")
         have = await conn.fetchval("SELECT count(*) FROM fleet_tasks")
+        ids = [(uuid.uuid4().hex[:12],) for _ in range(max(at_least - have, 0))]
         await conn.executemany(
-            "INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch, completed_at)"
-            " VALUES ($1, 'history', 'merged', 'old', '/r', 'main', now())",
-            [(uuid.uuid4().hex[:12],) for _ in range(max(at_least - have, 0))])
+            "INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch, completed_at,"
+            " agent, model, task_type) VALUES ($1, 'bench-spawner', 'merged', 'old', '/r', 'main', now(),"
+            " 'demo', 'demo-small', 'feature')", ids)
+        await conn.executemany(
+            "INSERT INTO fleet_executions (task_id, operator_id, attempt, agent, model, task_type, runtime,"
+            " finished_at, exit_code, cost_usd) VALUES ($1, 'bench-spawner', 1, 'demo', 'demo-small', 'feature',"
+            " 'tmux', now(), 0, 0.01)", ids)
+        await conn.execute("ANALYZE fleet_tasks; ANALYZE fleet_executions")
         return await conn.fetchval("SELECT count(*) FROM fleet_tasks")
     finally:
         await conn.close()

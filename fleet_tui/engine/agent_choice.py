@@ -7,6 +7,7 @@ them ("agent" or "agent:model"); the fallback is settings.agents.default_profile
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import shutil
@@ -124,12 +125,19 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
     from fleet_tui.engine.preferences import usage_limit_opt_outs
     from fleet_tui.store import reputation as history
 
-    gate = gate or await load_budget_gate(parts, operator.id)
-    await parts.breakers.refresh()  # open anywhere in the fleet: skipped here too
-    parts.usage_pauses = await history.usage_pauses(parts.db)  # limited anywhere in the fleet
-    parts.usage_opt_outs = await usage_limit_opt_outs(parts)  # chosen at run time, anywhere
+    async def given() -> BudgetGate | None:
+        return gate
+
+    # independent reads, gathered: they sit on every spawn's path
+    gate, _, parts.usage_pauses, parts.usage_opt_outs, counts = await asyncio.gather(
+        given() if gate is not None else load_budget_gate(parts, operator.id),
+        parts.breakers.refresh(),  # open anywhere in the fleet: skipped here too
+        history.usage_pauses(parts.db),  # limited anywhere in the fleet
+        usage_limit_opt_outs(parts),  # chosen at run time, anywhere
+        history.route_counts(parts.db, task_type=str(request.task_type)),
+    )
+    assert gate is not None
     paused = pauses_for(parts, operator.id)
-    counts = await history.route_counts(parts.db, task_type=str(request.task_type))
     try:
         decision = choose_route(
             task_type=request.task_type, override_agent=request.agent, override_model=request.model,

@@ -7,6 +7,7 @@ in the fleet, else settings.budget.default_run_estimate_usd."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,14 +45,15 @@ class BudgetGate:
 async def load_budget_gate(parts: "EngineParts", operator_id: str) -> BudgetGate:
     from fleet_tui.store import reputation as history
 
-    limit = await history.credit_budget(parts.db, operator_id=operator_id)
+    limit, spent = await asyncio.gather(history.credit_budget(parts.db, operator_id=operator_id),
+                                        history.spent_usd(parts.db, operator_id=operator_id))
     if limit is None:
         limit = parts.settings.budget.default_usd
-    if limit is None:  # nothing to enforce: skip the cost queries
-        return BudgetGate(None, await history.spent_usd(parts.db, operator_id=operator_id))
+    if limit is None:  # nothing to enforce: skip the cost estimates
+        return BudgetGate(None, spent)
     return BudgetGate(
         limit_usd=limit,
-        spent_usd=await history.spent_usd(parts.db, operator_id=operator_id),
+        spent_usd=spent,
         estimates=await history.average_run_cost(parts.db),
         default_estimate_usd=parts.settings.budget.default_run_estimate_usd,
     )

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor
@@ -44,7 +44,7 @@ from fleet_tui.engine.governor import Governor
 from fleet_tui.engine.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
 from fleet_tui.engine.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
-from fleet_tui.engine.prompting import plan_for_task
+from fleet_tui.engine.prompting import plan_for_task, prompt_lookups
 from fleet_tui.engine.spawner import SpawnPlan, Spawner
 from fleet_tui.engine.tracing import current_trace_id, trace
 from fleet_tui.infra.git import GitError, TaskCheckout
@@ -85,7 +85,7 @@ class Conductor:
         self.governor = Governor(parts.registry, parts.settings.governor)
         self.spawner = Spawner(
             worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.move,
-            audit=self.audit, reread=self._reread,
+            audit=self.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
         )
         self.monitor: Any = None  # set by start()
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
@@ -125,11 +125,15 @@ class Conductor:
         return self.parts.runtime(RuntimeKind(kind))
 
     async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None,
-                   *, actor: str, reason: str | None = None, operator: Operator | None = None) -> TaskRecord:
-        """One guarded transition (audit + outbox in the same transaction), then publish."""
+                   *, actor: str, reason: str | None = None, operator: Operator | None = None,
+                   notes: Sequence[tuple[str, dict[str, Any]]] = (), within: Any = None) -> TaskRecord:
+        """One guarded transition (audit + outbox in the same transaction), then publish.
+        notes: the conductor's audit rows (action, detail) written first; within(conn, moved):
+        more writes; all in the move's transaction."""
         moved = await self.registry.transition(
             task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
             actor=actor, reason=reason, lease=None if operator else held_lease.get(),
+            notes=[("conductor", action, detail) for action, detail in notes], within=within,
         )
         self.bus.publish(TaskChanged(moved))
         if target in TERMINAL_STATUSES:
@@ -141,6 +145,9 @@ class Conductor:
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
         await self.parts.audit(task, action, detail)
+
+    async def audit_many(self, task: TaskRecord, notes: list[tuple[str, dict[str, Any]]]) -> None:
+        await self.parts.audit_many(task, notes)
 
     async def _reread(self, task_id: str) -> TaskRecord:
         return await self.registry.get(task_id, operator=SYSTEM)
@@ -197,8 +204,8 @@ class Conductor:
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
         runtime = request.runtime or self.settings.runtime.default
-        await self.runtime_for(runtime).check_available()  # refused before anything is made
         decision = await self.parts.route(operator, request)
+        await self.runtime_for(runtime).check_available(decision.agent)  # refused before anything is made
         key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
         admission = await self.governor.decide(
             operator, key=key, queue_id=queue_id, may_queue=queue_id is None,
@@ -218,8 +225,8 @@ class Conductor:
         self._spawning.add(task.id)
         try:
             self.bus.publish(TaskChanged(task))
-            await self.audit(task, "route_chosen", decision.to_dict())
             return await self.launch(task, actor=actor, metadata={"route": decision.to_dict()},
+                                     notes=[("route_chosen", decision.to_dict())],
                                      lease=Lease(owner=self.conductor_id, epoch=1), lease_granted_at=granted_at)
         finally:
             self._spawning.discard(task.id)
@@ -230,28 +237,39 @@ class Conductor:
 
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
                      lease: Lease | None = None, plan_for: Any = None,
-                     lease_granted_at: float | None = None) -> TaskRecord:
+                     lease_granted_at: float | None = None,
+                     notes: Sequence[tuple[str, dict[str, Any]]] = ()) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
         one, granted at time.monotonic() lease_granted_at when known, else the one the caller
         holds) until the task is running. plan_for(task, path):
-        the agent's plan (default: a new attempt's, plan_for_task)."""
-        plans: list[SpawnPlan] = []
+        the agent's plan (default: a new attempt's, plan_for_task). notes: audit rows
+        (action, detail) written with the move to spawning."""
         lease = lease or held_lease.get()
+        lookups: list[asyncio.Task[Any]] = []
+
+        def begun() -> None:  # the default plan's look-ups need no worktree: they run beside its making
+            if plan_for is None:
+                lookups.append(asyncio.create_task(prompt_lookups(self.parts, task)))
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
-            plans.append(await (plan_for or partial(plan_for_task, self.parts))(t, path))
-            return plans[-1]
+            if plan_for is None:
+                return await plan_for_task(self.parts, t, path, await lookups[0] if lookups else None)
+            return await plan_for(t, path)
 
-        with trace(task.trace_id), holding(lease):
-            if lease is None:
-                launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata)
-            else:
-                async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
-                                          extended_at=lease_granted_at) as ownership:
-                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
-                                                         ownership=ownership)
-        if launched.status == TaskStatus.RUNNING and plans:
-            await self.parts.start_execution(launched, plans[-1])
+        try:
+            with trace(task.trace_id), holding(lease):
+                if lease is None:
+                    launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata, notes=notes,
+                                                         begun=begun)
+                else:
+                    async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
+                                              extended_at=lease_granted_at) as ownership:
+                        launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
+                                                             ownership=ownership, notes=notes, begun=begun)
+        finally:
+            for unused in lookups:  # unused when the saga stopped before its plan
+                unused.cancel()
+            await asyncio.gather(*lookups, return_exceptions=True)
         return launched
 
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:
@@ -493,19 +511,29 @@ class Conductor:
         if base is not None:
             self.parts.worktrees.validate_branch(base, field="base_branch")
         dirs = self.parts.worktrees.repository(path)  # named explicitly: never discovered from cwd
-        try:
-            current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
-        except (GitError, ProcTimeout):
-            raise ValidationFailed("repo", f"not a git repository: {repo}") from None
+        current = dirs.current_branch()  # the user's own checkout: its files answer without git
+        born = True if current == "HEAD" else None if current is None else dirs.has_branch(current)
+        if born is None:
+            try:
+                current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
+            except (GitError, ProcTimeout):
+                raise ValidationFailed("repo", f"not a git repository: {repo}") from None
+        elif not born:  # as rev-parse answers on a branch without commits
+            raise ValidationFailed("repo", f"not a git repository: {repo}")
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
             return dirs.top, current
         if base != current:
-            try:
-                await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
-            except GitError:
-                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}") from None
+            exists = dirs.has_branch(base)
+            if exists is None:
+                try:
+                    await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
+                    exists = True
+                except GitError:
+                    exists = False
+            if not exists:
+                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}")
         return dirs.top, base
 
 

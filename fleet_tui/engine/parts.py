@@ -7,8 +7,9 @@ import logging
 import random
 from datetime import datetime
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
@@ -108,10 +109,17 @@ class EngineParts:
     # --- registry helpers ---------------------------------------------------------------
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
+        await self.audit_many(task, [(action, detail)])
+
+    async def audit_many(self, task: TaskRecord, notes: list[tuple[str, dict[str, Any]]]) -> None:
+        """The conductor's audit rows (action, detail) of one task, in one transaction."""
+        if not notes:
+            return
         async with self.db.system() as conn:
-            await audit_store.append(conn, operator_id=task.operator_id, action=action,
-                                     actor="conductor", task_id=task.id, detail=detail,
-                                     trace_id=task.trace_id)
+            for action, detail in notes:
+                await audit_store.append(conn, operator_id=task.operator_id, action=action,
+                                         actor="conductor", task_id=task.id, detail=detail,
+                                         trace_id=task.trace_id)
 
     async def audit_trail(self, task_id: str, operator: Operator) -> list[dict[str, Any]]:
         entries = await audit_store.list_for_task(self.db, task_id, operator=operator)
@@ -122,10 +130,12 @@ class EngineParts:
 
         return await executions.list_for_task(self.db, task_id, operator=operator)
 
-    async def start_execution(self, task: TaskRecord, plan: Any) -> None:
+    def opens_execution(self, plan: Any) -> Callable[[Any, TaskRecord], Awaitable[None]]:
+        """The write that opens the attempt's execution row (with the prompt its plan gave),
+        for the transaction of the move to running."""
         from fleet_tui.store import executions
 
-        await executions.start(self.db, task, prompt=plan.prompt, context_hash=plan.context_hash)
+        return partial(executions.open_attempt, prompt=plan.prompt, context_hash=plan.context_hash)
 
     async def finish_execution(self, task: TaskRecord, *, exit_code: int | None,
                                failure: str | None = None) -> None:

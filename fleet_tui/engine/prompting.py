@@ -12,10 +12,13 @@ import asyncio
 import logging
 import os
 import re
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.domain.models import RuntimeKind, TaskRecord
+from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.enrichment import EnrichedPrompt, build_task_prompt
 from fleet_tui.engine.spawner import SpawnPlan
 
@@ -44,37 +47,81 @@ def rank_similar(description: str, tasks: list[dict[str, Any]], limit: int = SIM
     return [t for score, _, t in sorted(scored, key=lambda x: (-x[0], x[1])) if score > 0][:limit]
 
 
-async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], limit: int) -> list[str]:
-    """Lines of a git command on the task's repository (named explicitly, never discovered
-    from the worktree, whose `.git` a previous attempt's agent may have rewritten)."""
+_BY_COMMIT: OrderedDict[tuple[str, str, tuple[str, ...]], list[str]] = OrderedDict()
+BY_COMMIT_KEPT = 256  # answers kept, latest used first out
+
+
+async def _git_lines(parts: "EngineParts", task: TaskRecord, args: list[str], branch: str,
+                     limit: int) -> list[str]:
+    """Lines of a git command on a branch of the task's repository (named explicitly, never
+    discovered from the worktree, whose `.git` a previous attempt's agent may have rewritten).
+    What git says of a commit never changes, so answers are kept by commit: spawns on the
+    same base start no git process for them."""
     try:
-        result = await parts.worktrees.repository(task.repo).run(args, check=False, timeout_s=15)
+        dirs = parts.worktrees.repository(task.repo)
+        commit = dirs.branch_commit(branch)
+        key = (str(dirs.common), commit or "", tuple(args))
+        if commit is not None and key in _BY_COMMIT:
+            _BY_COMMIT.move_to_end(key)
+            return _BY_COMMIT[key][:limit]
+        result = await dirs.run([*args, commit or f"refs/heads/{branch}"], check=False, timeout_s=15)
     except Exception as exc:  # a missing repo costs a BACKGROUND section, not the spawn
         log.debug("git %s failed: %s", args[0], exc)
         return []
-    return result.stdout.splitlines()[:limit] if result.ok else []
+    if not result.ok:
+        return []
+    lines = result.stdout.splitlines()[:limit]
+    if commit is not None:
+        _BY_COMMIT[key] = list(lines)
+        while len(_BY_COMMIT) > BY_COMMIT_KEPT:
+            _BY_COMMIT.popitem(last=False)
+    return lines
 
 
-async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Path) -> EnrichedPrompt:
-    from fleet_tui.engine.reputation import CandidateStats, reputation_note
+@dataclass(frozen=True)
+class PromptLookups:
+    """What a prompt needs from the registry and the repository: nothing in the worktree,
+    so a spawn starts them with its saga and they run while the worktree is made."""
+
+    counts: Any
+    similar: list[dict[str, Any]]
+    files: list[str]
+    recent: list[str]
+    ooms: int
+
+
+async def prompt_lookups(parts: "EngineParts", task: TaskRecord) -> PromptLookups:
     from fleet_tui.store import reputation as history
+
+    # A just-admitted task's branch is made from its base with the worktree: list the base.
+    fresh = task.status == TaskStatus.PROPOSED
+    tree = task.base_branch if fresh else task.branch or task.base_branch
+
+    async def no_ooms() -> int:
+        return 0
+
+    counts, similar, files, recent, ooms = await asyncio.gather(
+        history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
+                                 task_type=str(task.task_type)),
+        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
+        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree"], tree, FILES_SAMPLE),
+        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15"], task.base_branch, 15),
+        no_ooms() if fresh else history.oom_attempts(parts.db, task_id=task.id),  # no attempt ran yet
+    )
+    return PromptLookups(counts, similar, files, recent, ooms)
+
+
+async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Path,
+                           lookups: PromptLookups | None = None) -> EnrichedPrompt:
+    from fleet_tui.engine.reputation import CandidateStats, reputation_note
 
     failure = dict(task.failure_context or {}) if task.retry_count else {}
     remarks: list[dict[str, Any]] = []
     if failure and task.failure_reason == "review_rejected":
         # blocking comments are in the failure context; the non-blocking ones come here
         remarks = [v for v in task.review_verdicts if v.get("verdict") == "comment" and v.get("comments")]
-    # independent look-ups, gathered: they sit on every spawn's path
-    counts, similar, files, recent, ooms = await asyncio.gather(
-        history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
-                                 task_type=str(task.task_type)),
-        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
-        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree",
-                                 f"refs/heads/{task.branch or task.base_branch}"], FILES_SAMPLE),
-        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15",
-                                 f"refs/heads/{task.base_branch}"], 15),
-        history.oom_attempts(parts.db, task_id=task.id),
-    )
+    found = lookups or await prompt_lookups(parts, task)
+    counts = found.counts
     return build_task_prompt(
         description=clean_description(task.description),
         task_type=str(task.task_type),
@@ -82,24 +129,25 @@ async def build_prompt_for(parts: "EngineParts", task: TaskRecord, worktree: Pat
         repo_name=Path(task.repo).name,
         branch=task.branch,
         worktree=worktree,
-        files_sample=files,
+        files_sample=found.files,
         failure_context=failure or None,
         verdicts=remarks,
         reputation_text=reputation_note(CandidateStats(counts.agent, counts.model, counts.successes,
                                                        counts.failures), str(task.task_type)),
-        similar=rank_similar(task.description, similar),
-        recent_changes=recent,
+        similar=rank_similar(task.description, found.similar),
+        recent_changes=found.recent,
         budget_tokens=parts.settings.agents.prompt_budget_tokens,
-        oom_count=ooms,
+        oom_count=found.ooms,
         agent_commits=parts.profile(task.agent).auto_commits,
     )
 
 
-async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) -> SpawnPlan:
+async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path,
+                        lookups: PromptLookups | None = None) -> SpawnPlan:
     from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
     profile = parts.profile(task.agent)
-    enriched = await build_prompt_for(parts, task, worktree)
+    enriched = await build_prompt_for(parts, task, worktree, lookups)
     prompt = enriched.prompt
     # the prompt file's place is the runtime's: the token stays for it to bind (a host path
     # under tmux, /fleet/prompt.txt in a container, where a host path does not exist)
@@ -107,13 +155,14 @@ async def plan_for_task(parts: "EngineParts", task: TaskRecord, worktree: Path) 
                       test_command=repo_test_command(parts), granted=granted_rules(task),
                       in_container=task.runtime == RuntimeKind.DOCKER)
     env = parts.secrets.issue(profile, task.id)
+    notes: list[tuple[str, dict[str, Any]]] = []
     if env:  # names only: values never reach the database
-        await parts.audit(task, "secrets_issued", {"names": sorted(env)})
-    await parts.audit(task, "prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()})
+        notes.append(("secrets_issued", {"names": sorted(env)}))
+    notes.append(("prompt_built", {"attempt": task.retry_count + 1, **enriched.to_dict()}))
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
                      env={**task_env(profile, task.id), **grants_env(profile, granted_rules(task)), **env},
                      context_hash=enriched.context_hash,
-                     stream=profile.stream, egress=tuple(profile.egress))
+                     stream=profile.stream, egress=tuple(profile.egress), notes=notes)
 
 
 async def resume_plan(parts: "EngineParts", task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:

@@ -4,12 +4,14 @@ failed with the SpawnError code, unless the operator cancelled it meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from fleet_tui.domain.errors import (
     RUNTIME_UNAVAILABLE,
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 RUNTIME_WAIT_S = 60.0  # a task whose runtime is down tries again after this, without spending a retry
 
 Move = Callable[..., Awaitable[TaskRecord]]
-Audit = Callable[..., Awaitable[None]]
+Audit = Callable[[TaskRecord, list[tuple[str, dict[str, Any]]]], Awaitable[None]]  # rows (action, detail)
 
 
 @dataclass
@@ -43,32 +45,46 @@ class SpawnPlan:
     context_hash: str | None = None
     stream: str | None = None
     egress: tuple[str, ...] = ()
+    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # audit rows: (action, detail)
 
 
 class Spawner:
     def __init__(self, *, worktrees: Any, runtime_for: Callable[[RuntimeKind], Runtime],
-                 move: Move, audit: Audit, reread: Callable[[str], Awaitable[TaskRecord]]) -> None:
+                 move: Move, audit: Audit, reread: Callable[[str], Awaitable[TaskRecord]],
+                 opens_execution: Callable[[SpawnPlan], Any]) -> None:
         self._worktrees = worktrees
         self._runtime_for = runtime_for
         self._move = move
         self._audit = audit
         self._reread = reread
+        self._opens_execution = opens_execution  # the attempt's execution row, opened with `running`
 
     async def launch(self, task: TaskRecord, plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]],
                      *, actor: str, metadata: dict[str, Any] | None = None,
-                     ownership: SpawnOwnership | None = None) -> TaskRecord:
+                     ownership: SpawnOwnership | None = None,
+                     notes: Sequence[tuple[str, dict[str, Any]]] = (),
+                     begun: Callable[[], None] | None = None) -> TaskRecord:
         """task must be proposed or retrying; returns it running or failed (or as another
-        conductor left it, once this one lost the task's lease: nothing is undone then)."""
+        conductor left it, once this one lost the task's lease: nothing is undone then).
+        notes: audit rows (action, detail) written with the move to spawning; begun(): called
+        once the task is spawning, before the worktree is made (work to run beside it). Each database
+        write on the way is folded into a transaction that the spawn needs anyway, or made
+        while tmux starts the agent: a commit costs milliseconds."""
         branch = task.branch or f"fleet/{task.id}"
+        first_start = task.status == TaskStatus.PROPOSED  # just admitted: no agent ever started
         path = self._worktrees.resolve_path(task.id)
         patch = TaskPatch(branch=branch, worktree_path=str(path))
         if metadata:
             patch.metadata = metadata
         try:
-            task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor)
+            task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor, notes=notes)
         except LeaseLostError:  # taken over before it began: the new owner spawns it
             log.warning("spawn of %s not begun: its lease was taken over", task.id)
+            if notes:  # still said, though the move they came with did not happen
+                await self._audit(task, list(notes))
             return await self._reread(task.id)
+        if begun is not None:
+            begun()
         runtime = self._runtime_for(task.runtime)
         repo = Path(task.repo)
         reuse = path.exists()  # a retry continues in the attempt's worktree
@@ -101,8 +117,17 @@ class Spawner:
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
                 stream=plan.stream, agent=task.agent, egress=plan.egress,
                 git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
+                first_start=first_start,
             )
-            state["process"] = await runtime.spawn(launch)
+            state["plan"] = plan
+            # the plan's audit rows are written while tmux starts the agent; both before `running`
+            written, started = await asyncio.gather(self._audit(task, plan.notes), runtime.spawn(launch),
+                                                    return_exceptions=True)
+            if isinstance(started, BaseException):
+                raise started
+            state["process"] = started
+            if isinstance(written, BaseException):
+                raise written
 
         async def undo_process() -> None:
             await runtime.kill(task.id)
@@ -115,13 +140,14 @@ class Spawner:
                 patch.container_id = proc.ref
             else:
                 patch.tmux_session = proc.ref
-            return await self._move(task, TaskStatus.RUNNING, patch, actor=actor)
+            return await self._move(task, TaskStatus.RUNNING, patch, actor=actor,
+                                    within=self._opens_execution(state["plan"]))
 
         async def audited(step: str, error: str | None) -> None:
-            await self._audit(task, "compensate", {"step": step, "error": error})
+            await self._audit(task, [("compensate", {"step": step, "error": error})])
 
         steps = [
-            SagaStep("runtime", runtime.check_available),  # before anything is made
+            SagaStep("runtime", partial(runtime.check_available, task.agent)),  # before anything is made
             SagaStep("worktree", make_worktree, None if reuse else undo_worktree),
             SagaStep("process", start_process, undo_process),
             SagaStep("running", mark_running),
@@ -134,8 +160,8 @@ class Spawner:
                 log.warning("spawn of %s stopped at %s: its lease was taken over; nothing undone",
                             task.id, failed.step)
                 try:
-                    await self._audit(task, "spawn_disowned", {"step": failed.step,
-                                                               "error": _scrub(str(failed.cause))})
+                    await self._audit(task, [("spawn_disowned", {"step": failed.step,
+                                                                 "error": _scrub(str(failed.cause))})])
                     return await self._reread(task.id)
                 except Exception:  # the database away too: the lease's next holder decides
                     return task

@@ -66,6 +66,7 @@ from fleet_tui.config import RuntimeSettings
 from fleet_tui.domain.errors import FleetError, RuntimeUnavailableError, SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra import launcher as launcher_module
+from fleet_tui.infra.agent_image import IMAGE_AGENTS, IMAGE_REPOSITORY, image_tag
 from fleet_tui.infra.agents import bind_prompt_file
 from fleet_tui.infra.egress import (
     SOCKET_DIR_IN_CONTAINER,
@@ -182,14 +183,23 @@ class DockerRuntime:
                     raise FleetError(f"docker engine unreachable: {exc}") from None
             return self._client
 
-    async def check_available(self) -> None:
+    async def check_available(self, agent: str | None = None) -> None:
         try:
-            await self._call((await self.client()).ping)
+            client = await self.client()
+            await self._call(client.ping)
         except FleetError as exc:
             where = os.environ.get("DOCKER_HOST") or "the default socket"
             raise RuntimeUnavailableError(
                 "docker", f"the Docker engine at {where} is unreachable ({exc}); start it, or use "
                           "the tmux runtime") from None
+        image = self.image_for(agent)
+        try:
+            await self._call(client.images.get, image)
+        except NotFound:
+            raise RuntimeUnavailableError("docker", missing_image(image, agent)) from None
+
+    def image_for(self, agent: str | None) -> str:
+        return self.images.get(agent or "", self.image)
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -399,7 +409,7 @@ class DockerRuntime:
             entrypoint, command = [argv[0]], argv[1:]
         return dict(
             **extra,
-            image=self.images.get(launch.agent or "", self.image),
+            image=self.image_for(launch.agent),
             name=container_name(launch.task_id),
             entrypoint=entrypoint,
             command=command,
@@ -562,6 +572,17 @@ class DockerRuntime:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+def missing_image(image: str, agent: str | None) -> str:
+    """One line: which image is missing, for whom, and the command that makes it."""
+    if agent in IMAGE_AGENTS and image == image_tag(agent):
+        how = f"build it with `fleet-tui image build --agent {agent}`"
+    elif image == f"{IMAGE_REPOSITORY}:latest":
+        how = "build it with `fleet-tui image build` (every agent)"
+    else:
+        how = "build or load it on this engine, or name another in runtime.docker_images"
+    return f"the Docker engine has no image {image} (agent {agent or 'default'}); {how}, or use the tmux runtime"
+
 
 def container_name(task_id: str) -> str:
     return f"fleet-{task_id}"

@@ -19,6 +19,7 @@ are dropped. See git(1) ENVIRONMENT and git-config(1)."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Mapping, Sequence
 
 from fleet_tui.infra.proc import ProcResult, run
 
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # an object id (SHA-1 or SHA-256)
 # keys a program could hide in; values that make git run nothing (or fail)
 SAFE_CONFIG: dict[str, str] = {
     "core.hooksPath": "/dev/null",
@@ -129,6 +131,61 @@ class RepoDirs:
 
     async def out(self, args: Sequence[str], *, timeout_s: float = 60.0) -> str:
         return (await self.run(args, timeout_s=timeout_s)).stdout.strip()
+
+    # Two answers read from the user's repository files instead of a git process (a spawn
+    # asks both; a process costs milliseconds). None: not answerable from files (reftable
+    # refs, an unusual HEAD): ask git. Never used on a task's worktree, which an agent writes.
+
+    def current_branch(self) -> str | None:
+        """The branch this checkout's HEAD names; "HEAD" when detached (as `git rev-parse
+        --abbrev-ref HEAD` says)."""
+        try:
+            head = (self.git_dir / "HEAD").read_text(errors="replace").strip()
+        except OSError:
+            return None
+        if head.startswith("ref: refs/heads/"):
+            return head[len("ref: refs/heads/"):] or None
+        return "HEAD" if _HEX.fullmatch(head) else None
+
+    def branch_commit(self, branch: str) -> str | None:
+        """The commit refs/heads/<branch> names (its loose ref file, else packed-refs); None
+        when it does not exist or the files cannot tell (ask git then)."""
+        if (self.common / "reftable").exists():
+            return None
+        ref = f"refs/heads/{branch}"
+        try:
+            loose = (self.common / ref).read_text(errors="replace").strip()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            loose = None
+        except OSError:
+            return None
+        if loose is not None:
+            return loose if _HEX.fullmatch(loose) else None  # e.g. a symbolic ref: git knows
+        try:
+            with open(self.common / "packed-refs", encoding="utf-8", errors="replace") as packed:
+                for line in packed:
+                    commit, _, name = line.rstrip("\n").partition(" ")
+                    if name == ref:
+                        return commit if _HEX.fullmatch(commit) else None
+        except OSError:
+            return None
+        return None
+
+    def has_branch(self, branch: str) -> bool | None:
+        """Whether refs/heads/<branch> exists: its loose ref file, else a packed-refs line."""
+        if (self.common / "reftable").exists():
+            return None
+        ref = f"refs/heads/{branch}"
+        try:
+            if (self.common / ref).is_file():
+                return True
+            with open(self.common / "packed-refs", encoding="utf-8", errors="replace") as packed:
+                return any(line.rstrip("\n").partition(" ")[2] == ref for line in packed
+                           if not line.startswith(("#", "^")))
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return None
 
 
 class NotARepository(Exception):

@@ -1,8 +1,8 @@
 """Starts an agent inside a tmux pane without any shell seeing user text.
 
-tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.json`` (argv exec'd directly).
-LAUNCH.json (mode 0600, written by TmuxRuntime) holds the agent's argv, its working
-directory, the prompt file, how the prompt is given, the secret environment and where to
+tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.marshal`` (argv exec'd directly).
+The spec (mode 0600, written by TmuxRuntime; LAUNCH.json in a container) holds the agent's
+argv, its working directory, the prompt file, how the prompt is given, the secret environment and where to
 record the exit status. The launcher reads it and deletes it at once (secrets live on disk
 only between spawn and start), runs the agent as its child with the prompt file on stdin
 when the profile reads stdin, forwards termination signals, writes the agent's exit status
@@ -27,10 +27,14 @@ on a read-only mount, so it stays; ``forwards`` there are the egress listeners
 from __future__ import annotations
 
 import errno
-import json
+import marshal
 import os
-import signal
 import sys
+
+try:  # the C module: `signal` imports enum, a few milliseconds before every agent starts
+    import _signal as signal
+except ImportError:  # another Python than CPython
+    import signal  # type: ignore[no-redef]
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
@@ -115,14 +119,25 @@ def _render(kind: str, fd: int, child: int, env: dict) -> None:
     sys.stdout.flush()
 
 
+def _read_spec(path: str) -> dict:
+    """A host spec is in marshal format (written by the same interpreter that runs this: no
+    json import, whose `re` costs milliseconds at every start); a container's is JSON."""
+    if path.endswith(".marshal"):
+        with open(path, "rb") as handle:
+            return marshal.load(handle)
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m fleet_tui.infra.launcher LAUNCH.json", file=sys.stderr)
         return 2
     path = argv[1]
     try:
-        with open(path, encoding="utf-8") as handle:
-            spec = json.load(handle)
+        spec = _read_spec(path)
     finally:
         try:
             os.unlink(path)

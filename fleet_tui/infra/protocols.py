@@ -33,6 +33,8 @@ class AgentLaunch:
     stream: str | None = None  # the CLI's JSON event stream, rendered by the launcher
     agent: str | None = None  # the profile's name: picks its image (runtime.docker_images)
     egress: tuple[str, ...] = ()  # the profile's endpoints, host:port (infra/egress.py)
+    # no process of this task was ever started (it was just admitted): nothing to look for
+    first_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ class Runtime(Protocol):
     kind: RuntimeKind
 
     async def spawn(self, launch: AgentLaunch) -> ProcessState: ...
-    async def check_available(self) -> None:
-        """Raise RuntimeUnavailableError (one line: what is unreachable, and what to do)
-        when this runtime cannot start an agent now."""
+    async def check_available(self, agent: str | None = None) -> None:
+        """Raise RuntimeUnavailableError (one line: what is unreachable or missing, and what
+        to do) when this runtime cannot start this agent now (docker: the engine, the image)."""
         ...
     async def is_alive(self, task_id: str) -> bool: ...
     async def exit_status(self, task_id: str) -> ProcessState | None: ...

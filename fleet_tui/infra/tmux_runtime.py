@@ -23,7 +23,7 @@ Choices:
 from __future__ import annotations
 
 import asyncio
-import json
+import marshal
 import os
 import shlex
 import shutil
@@ -131,7 +131,7 @@ class TmuxRuntime:
 
     # --- spawn ---------------------------------------------------------------------------
 
-    async def check_available(self) -> None:
+    async def check_available(self, agent: str | None = None) -> None:
         if shutil.which(self.tmux_bin) is None:
             raise RuntimeUnavailableError("tmux", f"{self.tmux_bin} is not installed; install tmux, or use "
                                                   "the docker runtime")
@@ -140,8 +140,8 @@ class TmuxRuntime:
         name = session_name(launch.task_id)
         if not Path(launch.workdir).is_dir():
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"workdir is not a directory: {launch.workdir}")
-        try:
-            previous = await self.exit_status(launch.task_id)
+        try:  # a first start skips the look (a tmux call): no session can have the new task's name
+            previous = None if launch.first_start else await self.exit_status(launch.task_id)
         except (OSError, ProcTimeout) as exc:
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc}") from None
         if previous is not None and previous.alive:
@@ -152,7 +152,8 @@ class TmuxRuntime:
         task_dir = self._task_run_dir(launch.task_id)
         log = launch.log_path or self.log_path(launch.task_id)
         try:
-            spec_path = await asyncio.to_thread(self._write_launch_files, launch, task_dir, log)
+            # three small local files: written inline (a hop to a thread costs more than the writes)
+            spec_path = self._write_launch_files(launch, task_dir, log)
         except OSError as exc:
             shutil.rmtree(task_dir, ignore_errors=True)
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot write launch files: {exc.strerror}") from None
@@ -191,8 +192,8 @@ class TmuxRuntime:
             "exit_file": str(task_dir / EXIT_FILE),
             "stream": launch.stream,
         }
-        spec_path = task_dir / f"launch-{uuid.uuid4().hex}.json"
-        _write_private(spec_path, json.dumps(spec).encode("utf-8"))
+        spec_path = task_dir / f"launch-{uuid.uuid4().hex}.marshal"  # read by this interpreter: see launcher
+        _write_private(spec_path, marshal.dumps(spec))
         log.parent.mkdir(parents=True, exist_ok=True)
         _write_private(log, b"")  # a fresh log per attempt; pipe-pane appends to it
         return spec_path

@@ -122,6 +122,9 @@ class WorktreeManager:
     async def branch_exists(self, repo: Path | RepoDirs, branch: str) -> bool:
         validate_branch(branch)
         dirs = repo if isinstance(repo, RepoDirs) else self.repository(repo)
+        known = dirs.has_branch(branch)  # the registered repository's ref files: no process
+        if known is not None:
+            return known
         return await self._ok(dirs, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}")
 
     async def _commit(self, dirs: TaskCheckout | RepoDirs, rev: str) -> str | None:

@@ -27,6 +27,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pool connection needs no reset query when it goes back (asyncpg still rolls back an
+    open transaction): every scope's settings are transaction-local (set_config(..., true)),
+    its advisory locks are transaction locks, and LISTEN and cursors never use the pool. The
+    default query (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL) cost every scope a round trip,
+    about ten on each spawn's path."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def resolve_owner_url(settings: Settings) -> tuple[str, embedded.EmbeddedPostgres | None]:
     """DATABASE_URL when given, else the embedded server under data_dir (started if needed)."""
     if settings.database_url:
@@ -87,6 +98,7 @@ class Database:
                 max_inactive_connection_lifetime=cfg.idle_s,
                 timeout=cfg.connect_timeout_s,
                 init=_init_connection,
+                connection_class=PooledConnection,
                 server_settings={
                     "application_name": "fleet-tui",
                     # a floor for anything run outside tenant(); tenant() sets its own

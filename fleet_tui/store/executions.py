@@ -19,14 +19,20 @@ async def start(db: Database, task: TaskRecord, *, prompt: str | None = None,
     """Open the row of the task's current attempt (idempotent for a relaunch). The prompt
     is kept so that an operator can see what each attempt was told (it holds no secrets)."""
     async with db.system() as conn:
-        await conn.execute(
-            "INSERT INTO fleet_executions (task_id, operator_id, attempt, agent, model, task_type,"
-            " runtime, prompt, context_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            " ON CONFLICT (task_id, attempt) DO UPDATE SET started_at = now(), finished_at = NULL,"
-            " prompt = EXCLUDED.prompt, context_hash = EXCLUDED.context_hash",
-            task.id, task.operator_id, task.retry_count + 1, task.agent or "unknown", task.model,
-            str(task.task_type), str(task.runtime), prompt, context_hash,
-        )
+        await open_attempt(conn, task, prompt=prompt, context_hash=context_hash)
+
+
+async def open_attempt(conn: Any, task: TaskRecord, *, prompt: str | None = None,
+                       context_hash: str | None = None) -> None:
+    """start() inside the caller's transaction (the move to running's)."""
+    await conn.execute(
+        "INSERT INTO fleet_executions (task_id, operator_id, attempt, agent, model, task_type,"
+        " runtime, prompt, context_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (task_id, attempt) DO UPDATE SET started_at = now(), finished_at = NULL,"
+        " prompt = EXCLUDED.prompt, context_hash = EXCLUDED.context_hash",
+        task.id, task.operator_id, task.retry_count + 1, task.agent or "unknown", task.model,
+        str(task.task_type), str(task.runtime), prompt, context_hash,
+    )
 
 
 def _added(column: str, param: int) -> str:

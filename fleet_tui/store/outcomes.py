@@ -15,10 +15,9 @@ from fleet_tui.domain.models import Operator
 if TYPE_CHECKING:
     from fleet_tui.store.db import Database
 
-_LATEST = "e.attempt = t.retry_count + 1"
-_SUCCESS = f"({_LATEST} AND t.status IN ('ready', 'merged'))"
-_FAILURE = (f"(e.attempt < t.retry_count + 1 OR ({_LATEST}"
-            " AND t.status IN ('failed', 'rejected', 'abandoned')))")
+# the definition is fleet_outcome (sql/013), which also keeps the fleet's counts per route
+_SUCCESS = "fleet_outcome(e.attempt, t.status, t.retry_count) = 'success'"
+_FAILURE = "fleet_outcome(e.attempt, t.status, t.retry_count) = 'failure'"
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,15 @@ Outcome counts per (agent, model) for a task type use the definitions of outcome
 attempt succeeded when it is its task's latest and the task reached ready or merged; it
 failed when a later attempt superseded it or the task ended failed/rejected/abandoned.
 A run without a model is keyed by its agent name (as routing keys a profile's default).
-These read the whole fleet's history (system scope): reputation belongs to the fleet."""
+These read the whole fleet's history (system scope): reputation belongs to the fleet. The
+counts, costs and spend are kept by triggers (fleet_route_stats, fleet_spend: sql/013), so
+a spawn reads a few rows however long the history is."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from fleet_tui.store.outcomes import _FAILURE, _SUCCESS
 
 if TYPE_CHECKING:
     from fleet_tui.store.db import Database
@@ -27,14 +27,11 @@ class RouteCounts:
 
 
 async def route_counts(db: Database, *, task_type: str) -> list[RouteCounts]:
-    """Every (agent, model) that ran this task type, with its outcome counts, best first."""
+    """Every (agent, model) with an outcome on this task type, best first."""
     async with db.system(kind="read") as conn:
         rows = await conn.fetch(
-            "SELECT e.agent, coalesce(e.model, e.agent) AS model,"
-            f" count(*) FILTER (WHERE {_SUCCESS}) AS successes,"
-            f" count(*) FILTER (WHERE {_FAILURE}) AS failures"
-            " FROM fleet_executions e JOIN fleet_tasks t ON t.id = e.task_id"
-            " WHERE e.task_type = $1 GROUP BY 1, 2 ORDER BY 3 DESC, 4, 1, 2",
+            "SELECT agent, model, successes, failures FROM fleet_route_stats"
+            " WHERE task_type = $1 AND (successes > 0 OR failures > 0) ORDER BY 3 DESC, 4, 1, 2",
             task_type,
         )
     return [RouteCounts(r["agent"], r["model"], int(r["successes"]), int(r["failures"])) for r in rows]
@@ -43,26 +40,26 @@ async def route_counts(db: Database, *, task_type: str) -> list[RouteCounts]:
 async def one_route_counts(db: Database, *, agent: str, model: str | None, task_type: str) -> RouteCounts:
     """Counts of one (agent, model); model None means runs recorded without a model."""
     key = model or agent
-    for counts in await route_counts(db, task_type=task_type):
-        if counts.agent == agent and counts.model == key:
-            return counts
-    return RouteCounts(agent, key, 0, 0)
+    async with db.system(kind="read") as conn:
+        row = await conn.fetchrow(
+            "SELECT successes, failures FROM fleet_route_stats WHERE task_type = $1 AND agent = $2 AND model = $3",
+            task_type, agent, key)
+    return RouteCounts(agent, key, int(row["successes"]) if row else 0, int(row["failures"]) if row else 0)
 
 
 async def spent_usd(db: Database, *, operator_id: str) -> float:
     """What the operator's runs cost so far, from what the agents reported."""
     async with db.system(kind="read") as conn:
-        value = await conn.fetchval(
-            "SELECT coalesce(sum(cost_usd), 0) FROM fleet_executions WHERE operator_id = $1", operator_id)
-    return float(value)
+        value = await conn.fetchval("SELECT spent_usd FROM fleet_spend WHERE operator_id = $1", operator_id)
+    return float(value or 0)
 
 
 async def average_run_cost(db: Database) -> dict[tuple[str, str], float]:
     """Mean reported cost of a finished run per (agent, model), fleet-wide."""
     async with db.system(kind="read") as conn:
         rows = await conn.fetch(
-            "SELECT agent, coalesce(model, agent) AS model, avg(cost_usd) AS cost FROM fleet_executions"
-            " WHERE cost_usd IS NOT NULL GROUP BY 1, 2")
+            "SELECT agent, model, sum(cost_usd) / sum(costed_runs) AS cost FROM fleet_route_stats"
+            " GROUP BY 1, 2 HAVING sum(costed_runs) > 0")
     return {(r["agent"], r["model"]): float(r["cost"]) for r in rows}
 
 

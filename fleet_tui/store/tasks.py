@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
 
 import asyncpg
 
@@ -242,20 +242,28 @@ class TaskRegistry:
         reason: str | None = None,
         conn: asyncpg.Connection | None = None,
         lease: Lease | None = None,
+        notes: Sequence[tuple[str, str, dict[str, Any]]] = (),
+        within: Callable[[asyncpg.Connection, TaskRecord], Awaitable[None]] | None = None,
     ) -> TaskRecord:
         """Move a task to target if it is still at expected_version and the move is allowed.
         With a lease, also only while that lease is held (else LeaseLostError).
 
         Raises InvalidTransitionError, StaleVersionError (someone else changed it first) or
-        NotFoundError. One guarded UPDATE; audit and outbox rows in the same transaction."""
+        NotFoundError. One guarded UPDATE; audit and outbox rows in the same transaction,
+        with the audit rows of notes, (actor, action, detail) written before the move's, and
+        whatever within(conn, moved) writes: one commit (a spawn's moves are on its path)."""
         target = TaskStatus(target)
         async with self._scope(operator, conn) as c:
-            current = await c.fetchrow("SELECT status, version FROM fleet_tasks WHERE id = $1", task_id)
+            current = await c.fetchrow(
+                "SELECT status, version, operator_id, trace_id FROM fleet_tasks WHERE id = $1", task_id)
             if current is None:
                 raise NotFoundError("task", task_id)
             if current["version"] != expected_version:
                 raise StaleVersionError(task_id, expected_version)
             check_transition(current["status"], target)
+            for note_actor, action, note in notes:
+                await audit.append(c, operator_id=current["operator_id"], action=action, actor=note_actor,
+                                   task_id=task_id, detail=note, trace_id=current["trace_id"])
 
             fields = patch.set_fields() if patch is not None else {}
             args: list[Any] = [task_id, expected_version, current["status"], str(target)]
@@ -278,6 +286,8 @@ class TaskRegistry:
                 detail["reason"] = reason
             await self._record(c, task, actor=actor, action="transition",
                                from_status=current["status"], detail=detail)
+            if within is not None:
+                await within(c, task)
             return task
 
     async def update(self, task_id: str, expected_version: int, *, operator: Operator | None,

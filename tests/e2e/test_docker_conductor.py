@@ -35,9 +35,9 @@ def remove_new_containers() -> Any:
             container.remove(force=True)
 
 
-async def docker_conductor(make_conductor: Any, repo: Path) -> Any:
+async def docker_conductor(make_conductor: Any, repo: Path, image: str = "fleet-agent-test:latest") -> Any:
     subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(repo)], check=True)  # a user's repo
-    return await make_conductor(runtime__default=RuntimeKind.DOCKER, runtime__docker_image="fleet-agent-test:latest",
+    return await make_conductor(runtime__default=RuntimeKind.DOCKER, runtime__docker_image=image,
                                 runtime__docker_user="auto", runtime__docker_mounts=MOUNTS,
                                 runtime__docker_memory="512m", runtime__stop_grace_s=2)
 

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def test_the_agent_is_told_the_directory_it_runs_in(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("form", ["json", "marshal"])  # a container's spec, a host's (tmux)
+def test_the_agent_is_told_the_directory_it_runs_in(tmp_path: Path, form: str) -> None:
     """PWD is where the agent runs, whatever the starter's was: opencode takes its project
     from PWD, and with the conductor's it edited the conductor's own directory."""
     work = tmp_path / "worktree"
     work.mkdir()
     (tmp_path / "prompt.txt").write_text("hi")
-    spec = tmp_path / "launch.json"
-    spec.write_text(json.dumps({
+    spec = tmp_path / f"launch.{form}"
+    fields = {
         "argv": [sys.executable, "-c", "import os; print(os.environ['PWD'], os.getcwd())"],
         "cwd": str(work), "prompt_file": str(tmp_path / "prompt.txt"), "prompt_via": "stdin",
-        "exit_file": str(tmp_path / "exit")}))
+        "exit_file": str(tmp_path / "exit")}
+    spec.write_bytes(json.dumps(fields).encode() if form == "json" else marshal.dumps(fields))
     done = subprocess.run([sys.executable, "-m", "fleet_tui.infra.launcher", str(spec)], capture_output=True,
                           text=True, cwd=tmp_path, env={**os.environ, "PWD": str(tmp_path)}, timeout=30)
     assert done.returncode == 0, done.stderr

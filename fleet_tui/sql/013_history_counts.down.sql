@@ -1,0 +1,12 @@
+DROP INDEX IF EXISTS fleet_tasks_similar_idx;
+DROP FUNCTION IF EXISTS fleet_history_recount();
+DROP TRIGGER IF EXISTS fleet_executions_count ON fleet_executions;
+DROP TRIGGER IF EXISTS fleet_tasks_uncount_outcomes ON fleet_tasks;
+DROP TRIGGER IF EXISTS fleet_tasks_count_outcomes ON fleet_tasks;
+DROP FUNCTION IF EXISTS fleet_count_execution();
+DROP FUNCTION IF EXISTS fleet_count_task_outcomes();
+DROP FUNCTION IF EXISTS fleet_note_route(text, text, text, text, numeric, integer);
+DROP FUNCTION IF EXISTS fleet_outcome(integer, text, integer);
+DROP FUNCTION IF EXISTS fleet_status_outcome(text);
+DROP TABLE IF EXISTS fleet_spend;
+DROP TABLE IF EXISTS fleet_route_stats;
