@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,11 @@ SUMMARY_TAG = "[fleet] "
 SHORT = 160  # characters of a tool result or command shown per line
 DENIAL_CHARS = 400  # a denied command is kept whole up to this: the operator may grant exactly it
 USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "total_tokens")
+# codex 0.171 waits for its API forever when it cannot connect ("Reconnecting... waiting for
+# network", backing off, retries setting or not): after this long the run is given up, so an
+# unreachable API ends as api_unavailable instead of holding the task until its timeout.
+NETWORK_WAIT_S = 120.0
+CODEX_WAITING = "waiting for network"
 OPENCODE_REJECTED = "rejected permission"  # "The user rejected permission to use this specific tool call."
 
 
@@ -67,7 +73,11 @@ class StreamReader:
     status: str | None = None  # "ok" or "error" once the CLI said how the run ended
     errors: list[str] = field(default_factory=list)
     denials: list[str] = field(default_factory=list)  # tools the permission policy refused
+    # set once the CLI is stuck where it will not end on its own: the launcher stops it
+    gave_up: str | None = None
+    network_wait_s: float = NETWORK_WAIT_S
     _claude_totals: bool = False
+    _waiting_since: float | None = None
 
     def feed(self, line: str) -> list[str]:
         text = line.rstrip("\n")
@@ -140,6 +150,9 @@ class StreamReader:
             self.usage["cached_tokens"] += _int(usage.get("cached_input_tokens"))
             self.status = self.status or "ok"
             return []
+        if kind == "error" and CODEX_WAITING in str(event.get("message")):
+            return self._codex_waits(str(event.get("message")))
+        self._waiting_since = None
         if kind in ("turn.failed", "error"):
             error = event.get("error") or {}
             message = error.get("message") if isinstance(error, dict) else None
@@ -161,6 +174,16 @@ class StreamReader:
                 self.errors.append(_short(item.get("message"), 400))
                 return [f"error: {_short(item.get('message'), 400)}"]
         return []
+
+    def _codex_waits(self, message: str) -> list[str]:
+        now = time.monotonic()
+        since = self._waiting_since = self._waiting_since or now
+        if now - since < self.network_wait_s or self.gave_up:
+            return [f"error: {_short(message, 400)}"]
+        self.gave_up = f"could not connect to the model API for {now - since:.0f} s: {_short(message, 300)}"
+        self.status = "error"
+        self.errors.append(self.gave_up)
+        return [f"error: {self.gave_up}; stopping the agent"]
 
     # --- gemini stream-json ----------------------------------------------------------------
 

@@ -99,15 +99,22 @@ def _stream_reader(kind: str):
     return _sibling("agent_streams").StreamReader(kind)
 
 
-def _render(kind: str, fd: int) -> None:
-    """Print the agent's JSON events readably as they come, then the summary."""
+def _render(kind: str, fd: int, child: int, env: dict) -> None:
+    """Print the agent's JSON events readably as they come, then the summary. An agent the
+    reader finds stuck for good (gave_up) is stopped as a termination signal would stop it."""
     reader = _stream_reader(kind)
+    if env.get("FLEET_NETWORK_WAIT_S"):  # a shorter wait, for tests
+        reader.network_wait_s = float(env["FLEET_NETWORK_WAIT_S"])
+    stopped = False
     with os.fdopen(fd, "r", encoding="utf-8", errors="replace", newline="\n") as events:
         for line in events:
             out = reader.feed(line)
             if out:
                 sys.stdout.write("\n".join(out) + "\n")
                 sys.stdout.flush()
+            if reader.gave_up and not stopped:
+                stopped = True
+                _forward(child, signal.SIGTERM)
     sys.stdout.write("\n".join(reader.summary()) + "\n")
     sys.stdout.flush()
 
@@ -152,7 +159,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, lambda signum, _frame: _forward(child, signum))
     if stream and reader_fd is not None and writer_fd is not None:
         os.close(writer_fd)
-        _render(stream, reader_fd)
+        _render(stream, reader_fd, child, {**os.environ, **spec.get("env", {})})
     _, status = os.waitpid(child, 0)  # retried on EINTR (PEP 475)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N -> 128+N, as shells report

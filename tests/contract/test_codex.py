@@ -91,3 +91,25 @@ def _system():
     from fleet_tui.engine.conductor import SYSTEM
 
     return SYSTEM
+
+
+async def test_codex_with_its_api_unreachable_is_stopped_as_api_unavailable(
+        make_conductor: Any, git_repo: Path, codex_env: Any) -> None:
+    """codex waits for an API it cannot connect to forever ("Reconnecting... waiting for
+    network", even with no retries configured): the launcher stops it after the wait
+    (FLEET_NETWORK_WAIT_S here, 120 s by default) and the task ends api_unavailable."""
+    import socket
+
+    from tests.contract.harness import drive, profile_env
+    from tests.fakes.model_api import FakeModelApi
+
+    with socket.socket() as closed:  # a port that refuses: nothing listens on it
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    codex_env(f"http://127.0.0.1:{port}")
+    api = FakeModelApi([])  # never started: it only stands in the run record
+    run = await drive(make_conductor, git_repo, agent=AGENT, api=api, timeout_s=90,
+                      profile_changes={"env": profile_env(AGENT, {"FLEET_NETWORK_WAIT_S": "3"})})
+    assert run.task.failure_reason == "api_unavailable", run.task.failure_context
+    shown = "\n".join(await run.conductor.logs(_system(), run.task.id, 400))
+    assert "could not connect to the model API" in shown and "stopping the agent" in shown

@@ -234,7 +234,7 @@ async def test_a_real_agent_in_its_image_reaches_ready_through_the_egress_path_a
                               lambda t: t.status in (TaskStatus.READY, TaskStatus.FAILED, TaskStatus.ABANDONED),
                               timeout_s=180)
         lines = await conductor.logs(SYSTEM, task.id, 400)
-        assert task.status == TaskStatus.READY, "\n".join(lines[-60:])
+        assert task.status == TaskStatus.READY, (task.failure_context, lines[-30:])
     finally:
         api.stop()
     assert api.requests, "the model API was never reached"

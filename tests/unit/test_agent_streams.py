@@ -64,3 +64,15 @@ def test_an_unknown_event_shape_never_stops_the_stream() -> None:
     reader = StreamReader("claude")
     assert reader.feed('{"type": "assistant", "message": {"content": 5}}') != []
     assert reader.feed("[1, 2]") == ["  [1, 2]"]
+
+
+def test_codex_waiting_for_an_unreachable_api_is_given_up_after_the_wait() -> None:
+    waiting = json.dumps({"type": "error", "message": "Reconnecting... waiting for network (Connection failed)"})
+    reader = StreamReader("codex", network_wait_s=3600)
+    reader.feed(waiting)
+    reader.feed(waiting)
+    assert reader.gave_up is None  # still within the wait
+    reader = StreamReader("codex", network_wait_s=0)
+    assert "could not connect to the model API" in reader.feed(waiting)[0]
+    assert reader.gave_up and reader.status == "error"
+    assert any(line.startswith("[fleet] error could not connect") for line in reader.summary())
