@@ -235,6 +235,11 @@ def _write_holders(root: Path, pids: list[int]) -> None:
 
 # --- start / stop -------------------------------------------------------------------------
 
+def initialised(root: Path) -> bool:
+    """A cluster exists under root (its first start, initdb, is done)."""
+    return (root.expanduser() / "data" / "PG_VERSION").exists()
+
+
 def start_sync(root: Path) -> EmbeddedPostgres:
     """Initialise (first time) and start the server under root, or join a running one."""
     root = root.expanduser().resolve()
@@ -245,7 +250,7 @@ def start_sync(root: Path) -> EmbeddedPostgres:
         server = EmbeddedPostgres(root, choose_bin_dir(root / "data"), _socket_dir(root), run_as)
         if run_as is not None:
             _open_traverse(root)
-        if not (server.pgdata / "PG_VERSION").exists():
+        if not initialised(root):
             _initdb(server)
         _make_private_dir(server.socket_dir, run_as)
         (server.pgdata / "fleet.conf").write_text(
