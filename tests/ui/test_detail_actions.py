@@ -91,3 +91,21 @@ async def test_retry_and_merge_from_the_detail_screen(make_conductor: Any, git_r
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="merge asks first")
         await pilot.press("y")
         await until(pilot, lambda: detail.record.status == S.MERGED, timeout_s=30, what="merged")
+
+
+async def test_reads_that_end_after_the_detail_screen_is_gone_change_nothing_and_raise_nothing() -> None:
+    """esc right after enter: the screen's reads (attempts, audit, diff) can end after its
+    widgets are gone; the query then failed in the worker and ended the whole app (seen in
+    the real terminal on a loaded machine: NoMatches '#attempts', '#diff')."""
+    from tests.ui.seeded import ME, SeededConductor, frozen_now
+
+    app = make_app(conductor=SeededConductor(), operator=ME, now=frozen_now)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, app.engine_ready.is_set, what="engine ready")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the detail screen")
+        detail = app.screen
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main and not detail.is_attached, what="back")
+        await detail._load()  # a read ending now, with the screen gone
+        assert app.is_running and app.screen is app.main

@@ -160,14 +160,21 @@ class DetailScreen(TaskVerbActions, Screen[None]):
     async def _load(self) -> None:
         app: Any = self.app
         detail = await app.conductor.detail(app.operator, self.record.id)
-        self.query_one("#attempts", Static).update(attempts_table(detail.executions))
-        self.query_one("#audit", Static).update(audit_view(detail.audit))
+        self._put("#attempts", attempts_table(detail.executions))
+        self._put("#audit", audit_view(detail.audit))
         try:
             diff = await app.conductor.diff(app.operator, self.record.id) if self.record.branch else ""
         except FleetError as exc:  # e.g. an observer's conductor did not answer
-            self.query_one("#diff", Static).update(plain(f"diff unavailable: {exc}", style="yellow"))
+            self._put("#diff", plain(f"diff unavailable: {exc}", style="yellow"))
             return
-        self.query_one("#diff", Static).update(diff_view(diff))
+        self._put("#diff", diff_view(diff))
+
+    def _put(self, selector: str, content: Any) -> None:
+        """Show what a read brought, unless the operator left the screen while it was read
+        (esc right after enter): its widgets are gone, and a failed query in this worker
+        ended the whole app."""
+        for widget in self.query(selector).results(Static):  # none once the screen is gone
+            widget.update(content)
 
     # --- live updates, from the app's @on handlers ----------------------------------------
 
