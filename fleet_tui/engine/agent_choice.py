@@ -118,9 +118,11 @@ def decide_without_history(parts: "EngineParts", request: SpawnRequest,
 
 
 async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest,
-                 gate: BudgetGate | None = None) -> RouteDecision:
+                 gate: BudgetGate | None = None, rate: Any = None) -> RouteDecision:
     """The full decision, its model resolved against the profile. A budget refusal records
-    a budget_exceeded notification and raises BudgetRefused."""
+    a budget_exceeded notification and raises BudgetRefused. rate (a RateLimiter): the
+    request is taken from the operator's rate limit in the same transaction as the reads,
+    and one over it is refused (PermissionDeniedError) before anything is decided."""
     from fleet_tui.engine.preferences import usage_limit_opt_outs
     from fleet_tui.store import reputation as history
 
@@ -133,6 +135,9 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
         parts.usage_pauses = await history.usage_pauses(conn)  # limited anywhere in the fleet
         parts.usage_opt_outs = await usage_limit_opt_outs(parts, conn)  # chosen at run time, anywhere
         counts = await history.route_counts(conn, task_type=str(request.task_type))
+        wait_s = 0.0 if rate is None else await rate.hit(conn, operator.id)  # last: its row lock ends at commit
+    if rate is not None:  # refused here, never as a budget refusal (no budget_exceeded notification)
+        rate.refuse_over(operator.id, wait_s)
     paused = pauses_for(parts, operator.id)
     try:
         decision = choose_route(
