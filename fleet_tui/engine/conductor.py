@@ -136,12 +136,24 @@ class Conductor:
             notes=[("conductor", action, detail) for action, detail in notes], within=within,
         )
         self.bus.publish(TaskChanged(moved))
+        if task.status == TaskStatus.RUNNING:
+            await self._release(moved)
         if target in TERMINAL_STATUSES:
             await self.parts.notify_terminal(moved)  # recorded now, whatever the routes say
             self.background(self.router.dispatch(
                 f"task.{target}", {"task_id": moved.id, "status": str(target), "reason": reason},
                 operator_id=moved.operator_id, trace_id=moved.trace_id), name=f"route-{target}-{moved.id}")
         return moved
+
+    async def _release(self, task: TaskRecord) -> None:
+        """Out of running: what an exited agent left in its runtime goes now, not at the
+        retention sweep (a tmux session kept a dead pane and the log pipe's `cat`, two
+        processes per task for 72 h). Before the move returns, so a retry's new session is
+        never the one released; a live agent is left to whoever stops it."""
+        try:
+            await self.runtime_for(task.runtime).release(task.id)
+        except Exception as exc:  # the sweep removes it later
+            log.warning("could not release what the agent of %s left: %s", task.id, exc)
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
         await self.parts.audit(task, action, detail)
