@@ -136,12 +136,24 @@ class Conductor:
             notes=[("conductor", action, detail) for action, detail in notes], within=within,
         )
         self.bus.publish(TaskChanged(moved))
+        if task.status == TaskStatus.RUNNING:
+            await self._release(moved)
         if target in TERMINAL_STATUSES:
             await self.parts.notify_terminal(moved)  # recorded now, whatever the routes say
             self.background(self.router.dispatch(
                 f"task.{target}", {"task_id": moved.id, "status": str(target), "reason": reason},
                 operator_id=moved.operator_id, trace_id=moved.trace_id), name=f"route-{target}-{moved.id}")
         return moved
+
+    async def _release(self, task: TaskRecord) -> None:
+        """Out of running: what an exited agent left in its runtime goes now, not at the
+        retention sweep (a tmux session kept a dead pane and the log pipe's `cat`, two
+        processes per task for 72 h). Before the move returns, so a retry's new session is
+        never the one released; a live agent is left to whoever stops it."""
+        try:
+            await self.runtime_for(task.runtime).release(task.id)
+        except Exception as exc:  # the sweep removes it later
+            log.warning("could not release what the agent of %s left: %s", task.id, exc)
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
         await self.parts.audit(task, action, detail)
@@ -166,9 +178,8 @@ class Conductor:
         request queues (priority, then age) and a monitor admits it when room frees."""
         with trace() as trace_id:
             require_spawner(operator)
-            await self.rate_limiter.take(operator.id)
             asked_at = time.monotonic()  # the spawn lease, if granted, lasts from no earlier
-            admission, decision = await self._admit(operator, request, trace_id=trace_id)
+            admission, decision = await self._admit(operator, request, trace_id=trace_id, rate=self.rate_limiter)
             if admission.outcome in ("queued", "merged"):
                 return SpawnResult(task=None, created=False, queued=True, queue_id=int(admission.ref or 0))
             assert admission.task is not None, admission
@@ -197,14 +208,15 @@ class Conductor:
             return admission.outcome, admission.task
 
     async def _admit(self, operator: Operator, request: SpawnRequest, *, trace_id: str | None,
-                     queue_id: int | None = None) -> tuple[Any, Any]:
+                     queue_id: int | None = None, rate: RateLimiter | None = None) -> tuple[Any, Any]:
         """Validate, route, then the governor's one decision (the task with its spawn lease,
-        owned by this conductor, or a queue entry)."""
+        owned by this conductor, or a queue entry). rate: a fresh request is taken from it in
+        the routing reads' transaction (a commit less than a transaction of its own)."""
         repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
         runtime = request.runtime or self.settings.runtime.default
-        decision = await self.parts.route(operator, request)
+        decision = await self.parts.route(operator, request, rate=rate)
         await self.runtime_for(runtime).check_available(decision.agent)  # refused before anything is made
         key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
         admission = await self.governor.decide(

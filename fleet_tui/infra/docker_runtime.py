@@ -562,6 +562,10 @@ class DockerRuntime:
         await settle_branch(self.log_dir / task_id)
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
 
+    async def release(self, task_id: str) -> None:
+        """An exited container runs nothing; it stays (its logs are the task's output) until
+        the task is deleted or swept."""
+
     async def forget(self, task_id: str) -> None:
         await self.kill(task_id)  # the container's log goes with the container
 

@@ -246,6 +246,14 @@ class TmuxRuntime:
         await asyncio.to_thread(self._kill_session_sync, name)
         await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
 
+    async def release(self, task_id: str) -> None:
+        """The session of an exited agent (dead pane) goes, and the pipe's `cat` with it;
+        the log stays. A live agent's session is left alone."""
+        name = session_name(task_id)
+        code, out, _err = await self._tmux("list-panes", "-t", f"={name}:", "-F", "#{pane_dead}")
+        if code == 0 and out.split()[:1] == ["1"]:
+            await self._tmux("kill-session", "-t", f"={name}")
+
     async def forget(self, task_id: str) -> None:
         await self.kill(task_id)  # the session's pipe-pane `cat` ends with its pane
         await asyncio.to_thread(self.log_path(task_id).unlink, True)

@@ -4,6 +4,7 @@ local forge with a real CI command."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -55,6 +56,30 @@ async def test_three_tasks_reach_a_reviewable_change_with_ci_passing(make_conduc
         assert "FLEET_DEMO.md" in diff
         seen = await statuses_seen(conductor, task.id)
         assert seen[:3] == ["spawning", "running", "pr_created"]
+
+
+def sessions_and_pipes(socket: str, task_id: str) -> tuple[list[str], list[str]]:
+    """The task's tmux session on the fleet's socket, and the pipe-pane processes writing its log."""
+    listed = subprocess.run(["tmux", "-L", socket, "list-sessions", "-F", "#{session_name}"],
+                            capture_output=True, text=True).stdout.split()
+    pipes = subprocess.run(["pgrep", "-f", f"cat >> .*{task_id}.log"], capture_output=True, text=True).stdout.split()
+    return [s for s in listed if s == f"fleet-{task_id}"], pipes
+
+
+async def test_an_agent_that_has_exited_leaves_no_session_or_pipe_behind(make_conductor: Any, git_repo: Path) -> None:
+    """Its dead pane and the pipe's `cat` (two processes) stayed until the retention sweep, 72 h
+    by default: hundreds of processes on a busy day. The log keeps every line."""
+    conductor = await make_conductor()
+    await conductor.start()
+    spawned = await conductor.spawn(operator(), SpawnRequest(description="leaves nothing", repo=str(git_repo)))
+    socket = conductor.settings.runtime.tmux_socket
+    assert sessions_and_pipes(socket, spawned.task.id)[0]  # while it runs
+    task = await wait_for(conductor, spawned.task.id, reviewable)
+    deadline = time.monotonic() + 5
+    while any(sessions_and_pipes(socket, task.id)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert sessions_and_pipes(socket, task.id) == ([], [])
+    assert any("[demo] done" in line for line in await conductor.logs(SYSTEM, task.id, 50))
 
 
 async def test_failing_twice_then_succeeding_carries_the_failure_into_the_next_prompt(
