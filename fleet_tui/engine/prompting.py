@@ -94,7 +94,8 @@ async def prompt_lookups(parts: "EngineParts", task: TaskRecord) -> PromptLookup
     from fleet_tui.store import reputation as history
 
     # A just-admitted task's branch is made from its base with the worktree: list the base.
-    fresh = task.status == TaskStatus.PROPOSED
+    # (spawning here: admitted straight into it; a launch is otherwise of a proposed or retrying task)
+    fresh = task.status in (TaskStatus.PROPOSED, TaskStatus.SPAWNING)
     tree = task.base_branch if fresh else task.branch or task.base_branch
 
     async def from_the_registry() -> tuple[Any, list[dict[str, Any]], int]:  # one scope: one acquire, one transaction
