@@ -7,7 +7,6 @@ them ("agent" or "agent:model"); the fallback is settings.agents.default_profile
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import shutil
@@ -119,24 +118,26 @@ def decide_without_history(parts: "EngineParts", request: SpawnRequest,
 
 
 async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest,
-                 gate: BudgetGate | None = None) -> RouteDecision:
+                 gate: BudgetGate | None = None, rate: Any = None) -> RouteDecision:
     """The full decision, its model resolved against the profile. A budget refusal records
-    a budget_exceeded notification and raises BudgetRefused."""
+    a budget_exceeded notification and raises BudgetRefused. rate (a RateLimiter): the
+    request is taken from the operator's rate limit in the same transaction as the reads,
+    and one over it is refused (PermissionDeniedError) before anything is decided."""
     from fleet_tui.engine.preferences import usage_limit_opt_outs
     from fleet_tui.store import reputation as history
 
-    async def given() -> BudgetGate | None:
-        return gate
-
-    # independent reads, gathered: they sit on every spawn's path
-    gate, _, parts.usage_pauses, parts.usage_opt_outs, counts = await asyncio.gather(
-        given() if gate is not None else load_budget_gate(parts, operator.id),
-        parts.breakers.refresh(),  # open anywhere in the fleet: skipped here too
-        history.usage_pauses(parts.db),  # limited anywhere in the fleet
-        usage_limit_opt_outs(parts),  # chosen at run time, anywhere
-        history.route_counts(parts.db, task_type=str(request.task_type)),
-    )
-    assert gate is not None
+    # every read on the spawn's path in one scope: one acquire, one transaction, no more round
+    # trips than reads (each read its own scope cost four: begin, settings, read, commit)
+    async with parts.db.system(kind="read") as conn:
+        if gate is None:
+            gate = await load_budget_gate(parts, operator.id, conn)
+        await parts.breakers.refresh(conn)  # open anywhere in the fleet: skipped here too
+        parts.usage_pauses = await history.usage_pauses(conn)  # limited anywhere in the fleet
+        parts.usage_opt_outs = await usage_limit_opt_outs(parts, conn)  # chosen at run time, anywhere
+        counts = await history.route_counts(conn, task_type=str(request.task_type))
+        wait_s = 0.0 if rate is None else await rate.hit(conn, operator.id)  # last: its row lock ends at commit
+    if rate is not None:  # refused here, never as a budget refusal (no budget_exceeded notification)
+        rate.refuse_over(operator.id, wait_s)
     paused = pauses_for(parts, operator.id)
     try:
         decision = choose_route(

@@ -87,10 +87,20 @@ class RateLimiter:
         self.refused = 0
 
     async def take(self, operator_id: str) -> None:
+        """Take one request of operator_id's, in a transaction of its own; raises
+        PermissionDeniedError over the limit."""
         async with self._db.system() as conn:
-            # not durable: a spawn request counted less after a database crash is harmless, and a
-            # flush of the log would cost every spawn a millisecond or more
-            wait_s = await limit_store.take(conn, f"spawn:{operator_id}", self.limit, self.per_s, durable=False)
+            wait_s = await self.hit(conn, operator_id)
+        self.refuse_over(operator_id, wait_s)
+
+    async def hit(self, conn: Any, operator_id: str) -> float:
+        """Take one request in the caller's transaction (its key's row stays locked until that
+        commits: take it last): 0.0, or seconds to wait (then call refuse_over after the commit)."""
+        # not durable: a spawn request counted less after a database crash is harmless, and a
+        # flush of the log would cost every spawn a millisecond or more
+        return await limit_store.take(conn, f"spawn:{operator_id}", self.limit, self.per_s, durable=False)
+
+    def refuse_over(self, operator_id: str, wait_s: float) -> None:
         if wait_s > 0:
             self.refused += 1
             raise PermissionDeniedError(

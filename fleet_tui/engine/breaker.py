@@ -176,8 +176,9 @@ class BreakerRegistry:
         breaker = self.get(name)
         breaker.record_success() if ok else breaker.record_failure()
 
-    async def refresh(self) -> None:
-        """Bring the sync views (peek, open_names, snapshot) up to date; nothing to do here."""
+    async def refresh(self, conn: Any = None) -> None:
+        """Bring the sync views (peek, open_names, snapshot) up to date (conn: read on the
+        caller's connection); nothing to do here."""
 
     def peek(self, name: str) -> CircuitBreaker | None:
         return self._breakers.get(name)

@@ -42,11 +42,16 @@ class BudgetGate:
         return {"limit_usd": self.limit_usd, "spent_usd": round(self.spent_usd, 6)}
 
 
-async def load_budget_gate(parts: "EngineParts", operator_id: str) -> BudgetGate:
+async def load_budget_gate(parts: "EngineParts", operator_id: str, conn: Any = None) -> BudgetGate:
+    """conn: read on the caller's connection (one after another), else each read its own, at once."""
     from fleet_tui.store import reputation as history
 
-    limit, spent = await asyncio.gather(history.credit_budget(parts.db, operator_id=operator_id),
-                                        history.spent_usd(parts.db, operator_id=operator_id))
+    if conn is not None:
+        limit = await history.credit_budget(conn, operator_id=operator_id)
+        spent = await history.spent_usd(conn, operator_id=operator_id)
+    else:
+        limit, spent = await asyncio.gather(history.credit_budget(parts.db, operator_id=operator_id),
+                                            history.spent_usd(parts.db, operator_id=operator_id))
     if limit is None:
         limit = parts.settings.budget.default_usd
     if limit is None:  # nothing to enforce: skip the cost estimates
@@ -54,6 +59,6 @@ async def load_budget_gate(parts: "EngineParts", operator_id: str) -> BudgetGate
     return BudgetGate(
         limit_usd=limit,
         spent_usd=spent,
-        estimates=await history.average_run_cost(parts.db),
+        estimates=await history.average_run_cost(conn or parts.db),
         default_estimate_usd=parts.settings.budget.default_run_estimate_usd,
     )

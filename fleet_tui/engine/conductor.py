@@ -178,15 +178,14 @@ class Conductor:
         request queues (priority, then age) and a monitor admits it when room frees."""
         with trace() as trace_id:
             require_spawner(operator)
-            await self.rate_limiter.take(operator.id)
             asked_at = time.monotonic()  # the spawn lease, if granted, lasts from no earlier
-            admission, decision = await self._admit(operator, request, trace_id=trace_id)
+            admission, decision = await self._admit(operator, request, trace_id=trace_id, rate=self.rate_limiter)
             if admission.outcome in ("queued", "merged"):
                 return SpawnResult(task=None, created=False, queued=True, queue_id=int(admission.ref or 0))
             assert admission.task is not None, admission
             if admission.outcome != "created":
                 return SpawnResult(task=admission.task, created=False)
-            task = await self._launch_admitted(admission.task, decision, actor=operator.id, granted_at=asked_at)
+            task = await self._launch_admitted(admission.task, actor=operator.id, granted_at=asked_at)
             return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
 
     async def admit_queued(self, entry: Any, operator: Operator) -> tuple[str, TaskRecord | None]:
@@ -204,21 +203,29 @@ class Conductor:
             if admission.outcome == "created" and admission.task is not None:
                 task = admission.task
                 self._spawning.add(task.id)  # owned from now: our monitor leaves it alone
-                self.background(self._launch_admitted(task, decision, actor=operator.id, granted_at=asked_at),
+                self.background(self._launch_admitted(task, actor=operator.id, granted_at=asked_at),
                                 name=f"spawn-{task.id}")
             return admission.outcome, admission.task
 
     async def _admit(self, operator: Operator, request: SpawnRequest, *, trace_id: str | None,
-                     queue_id: int | None = None) -> tuple[Any, Any]:
+                     queue_id: int | None = None, rate: RateLimiter | None = None) -> tuple[Any, Any]:
         """Validate, route, then the governor's one decision (the task with its spawn lease,
-        owned by this conductor, or a queue entry)."""
+        owned by this conductor, or a queue entry). rate: a fresh request is taken from it in
+        the routing reads' transaction (a commit less than a transaction of its own)."""
         repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
         runtime = request.runtime or self.settings.runtime.default
-        decision = await self.parts.route(operator, request)
+        decision = await self.parts.route(operator, request, rate=rate)
         await self.runtime_for(runtime).check_available(decision.agent)  # refused before anything is made
         key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
+        route = decision.to_dict()
+
+        def spawning(task_id: str) -> dict[str, Any]:  # the saga's first move, made by the admission
+            fields = self.spawner.spawning_patch(task_id, request.branch, {"route": route}).model_dump(
+                mode="json", exclude_unset=True)
+            return {**fields, "fields": sorted(fields), "notes": [{"action": "route_chosen", "detail": route}]}
+
         admission = await self.governor.decide(
             operator, key=key, queue_id=queue_id, may_queue=queue_id is None,
             request=request.model_dump(mode="json"), owner=self.conductor_id,
@@ -228,18 +235,16 @@ class Conductor:
             runtime=str(runtime), priority=request.priority,
             max_retries=request.max_retries if request.max_retries is not None
             else self.settings.retry.max_retries,
-            branch=request.branch, trace_id=trace_id,
+            branch=request.branch, trace_id=trace_id, spawn=spawning,
         )
         return admission, decision
 
-    async def _launch_admitted(self, task: TaskRecord, decision: Any, *, actor: str,
-                               granted_at: float) -> TaskRecord:
+    async def _launch_admitted(self, task: TaskRecord, *, actor: str, granted_at: float) -> TaskRecord:
         self._spawning.add(task.id)
         try:
             self.bus.publish(TaskChanged(task))
-            return await self.launch(task, actor=actor, metadata={"route": decision.to_dict()},
-                                     notes=[("route_chosen", decision.to_dict())],
-                                     lease=Lease(owner=self.conductor_id, epoch=1), lease_granted_at=granted_at)
+            return await self.launch(task, actor=actor, lease=Lease(owner=self.conductor_id, epoch=1),
+                                     lease_granted_at=granted_at, already_spawning=True)
         finally:
             self._spawning.discard(task.id)
 
@@ -250,12 +255,13 @@ class Conductor:
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
                      lease: Lease | None = None, plan_for: Any = None,
                      lease_granted_at: float | None = None,
-                     notes: Sequence[tuple[str, dict[str, Any]]] = ()) -> TaskRecord:
+                     notes: Sequence[tuple[str, dict[str, Any]]] = (), already_spawning: bool = False) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
         one, granted at time.monotonic() lease_granted_at when known, else the one the caller
         holds) until the task is running. plan_for(task, path):
         the agent's plan (default: a new attempt's, plan_for_task). notes: audit rows
-        (action, detail) written with the move to spawning."""
+        (action, detail) written with the move to spawning. already_spawning: the admission
+        made that move (sql/014), with the route as metadata and note."""
         lease = lease or held_lease.get()
         lookups: list[asyncio.Task[Any]] = []
 
@@ -272,12 +278,13 @@ class Conductor:
             with trace(task.trace_id), holding(lease):
                 if lease is None:
                     launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata, notes=notes,
-                                                         begun=begun)
+                                                         begun=begun, already_spawning=already_spawning)
                 else:
                     async with SpawnOwnership(self.parts.db, task.id, lease, self.settings.monitor.lease_ttl_s,
                                               extended_at=lease_granted_at) as ownership:
                         launched = await self.spawner.launch(task, plan, actor=actor, metadata=metadata,
-                                                             ownership=ownership, notes=notes, begun=begun)
+                                                             ownership=ownership, notes=notes, begun=begun,
+                                                             already_spawning=already_spawning)
         finally:
             for unused in lookups:  # unused when the saga stopped before its plan
                 unused.cancel()

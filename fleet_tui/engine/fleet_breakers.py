@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from fleet_tui.engine.breaker import BreakerRegistry, CircuitBreaker
 from fleet_tui.store import breakers as breaker_store
-from fleet_tui.store.db import Database
+from fleet_tui.store.db import Database, system_read
 
 
 class SharedBreakerRegistry(BreakerRegistry):
@@ -28,14 +28,14 @@ class SharedBreakerRegistry(BreakerRegistry):
     async def record(self, name: str, ok: bool) -> None:
         await self._change(name, lambda b: b.record_success() if ok else b.record_failure())
 
-    async def refresh(self) -> None:
+    async def refresh(self, conn: Any = None) -> None:
         """Every breaker as the fleet has it, read at most once per max_age_s: a spawn's route,
         a preview, the health panel ask often; the decisive allow() reads under the row lock."""
         started = time.monotonic()
         if started - self._read_at < self.max_age_s:
             return
-        async with self._db.system(kind="read") as conn:
-            states = await breaker_store.all_states(conn)
+        async with system_read(conn or self._db) as scope:
+            states = await breaker_store.all_states(scope)
         self._read_at = started
         for name, state in states.items():  # a name never recorded in the fleet stays as it is here
             self._breakers[name] = self._restore(name, state)

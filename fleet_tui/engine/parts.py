@@ -93,13 +93,14 @@ class EngineParts:
         decision = resolved(self, decide_without_history(self, request))
         return decision.agent, decision.model
 
-    async def route(self, operator: Operator, request: SpawnRequest) -> Any:
+    async def route(self, operator: Operator, request: SpawnRequest, *, rate: Any = None) -> Any:
         """The full routing decision (RouteDecision): override, reputation (Thompson sampling
         over the fleet's history), default, fallback, gated by availability, breakers and the
-        operator's credit budget. Raises BudgetRefused (after a budget_exceeded notification)."""
+        operator's credit budget. Raises BudgetRefused (after a budget_exceeded notification).
+        rate: the RateLimiter to take the request from, with the routing reads."""
         from fleet_tui.engine.agent_choice import decide
 
-        return await decide(self, operator, request)
+        return await decide(self, operator, request, rate=rate)
 
     async def record_route(self, task: TaskRecord, decision: Any) -> TaskRecord:
         """Every decision keeps its reason: an audit row and task.metadata['route']."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator
 from fleet_tui.store import preferences as rows
+from fleet_tui.store.db import system_read
 
 if TYPE_CHECKING:
     from fleet_tui.engine.parts import EngineParts
@@ -47,10 +48,10 @@ async def set_for(parts: "EngineParts", operator: Operator, key: str, value: boo
             await rows.put(conn, operator.id, key, value)
 
 
-async def usage_limit_opt_outs(parts: "EngineParts") -> frozenset[str]:
+async def usage_limit_opt_outs(parts: "EngineParts", conn: Any = None) -> frozenset[str]:
     """Operators who opted out of waiting for usage limits: their own choice, else the
-    settings file's list."""
-    async with parts.db.system(kind="read") as conn:
-        chosen = await rows.values_of(conn, USAGE_LIMIT_OPT_OUT)
+    settings file's list (conn: read on the caller's connection)."""
+    async with system_read(conn or parts.db) as scope:
+        chosen = await rows.values_of(scope, USAGE_LIMIT_OPT_OUT)
     listed = set(parts.settings.retry.usage_limit_opt_out) - {op for op, value in chosen.items() if not value}
     return frozenset(listed | {op for op, value in chosen.items() if value})

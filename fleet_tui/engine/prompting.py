@@ -94,19 +94,23 @@ async def prompt_lookups(parts: "EngineParts", task: TaskRecord) -> PromptLookup
     from fleet_tui.store import reputation as history
 
     # A just-admitted task's branch is made from its base with the worktree: list the base.
-    fresh = task.status == TaskStatus.PROPOSED
+    # (spawning here: admitted straight into it; a launch is otherwise of a proposed or retrying task)
+    fresh = task.status in (TaskStatus.PROPOSED, TaskStatus.SPAWNING)
     tree = task.base_branch if fresh else task.branch or task.base_branch
 
-    async def no_ooms() -> int:
-        return 0
+    async def from_the_registry() -> tuple[Any, list[dict[str, Any]], int]:  # one scope: one acquire, one transaction
+        async with parts.db.system(kind="read") as conn:
+            counts = await history.one_route_counts(conn, agent=task.agent or "unknown", model=task.model,
+                                                    task_type=str(task.task_type))
+            similar = await history.similar_tasks(conn, operator_id=task.operator_id, repo=task.repo,
+                                                  task_type=str(task.task_type), exclude_id=task.id)
+            ooms = 0 if fresh else await history.oom_attempts(conn, task_id=task.id)  # no attempt ran yet
+        return counts, similar, ooms
 
-    counts, similar, files, recent, ooms = await asyncio.gather(
-        history.one_route_counts(parts.db, agent=task.agent or "unknown", model=task.model,
-                                 task_type=str(task.task_type)),
-        history.similar_tasks(parts.db, operator_id=task.operator_id, repo=task.repo, task_type=str(task.task_type), exclude_id=task.id),
+    (counts, similar, ooms), files, recent = await asyncio.gather(
+        from_the_registry(),
         _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree"], tree, FILES_SAMPLE),
         _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15"], task.base_branch, 15),
-        no_ooms() if fresh else history.oom_attempts(parts.db, task_id=task.id),  # no attempt ran yet
     )
     return PromptLookups(counts, similar, files, recent, ooms)
 

@@ -63,28 +63,52 @@ class Spawner:
                      *, actor: str, metadata: dict[str, Any] | None = None,
                      ownership: SpawnOwnership | None = None,
                      notes: Sequence[tuple[str, dict[str, Any]]] = (),
-                     begun: Callable[[], None] | None = None) -> TaskRecord:
+                     begun: Callable[[], None] | None = None, already_spawning: bool = False) -> TaskRecord:
         """task must be proposed or retrying; returns it running or failed (or as another
         conductor left it, once this one lost the task's lease: nothing is undone then).
         notes: audit rows (action, detail) written with the move to spawning; begun(): called
         once the task is spawning, before the worktree is made (work to run beside it). Each database
         write on the way is folded into a transaction that the spawn needs anyway, or made
-        while tmux starts the agent: a commit costs milliseconds."""
-        branch = task.branch or f"fleet/{task.id}"
-        first_start = task.status == TaskStatus.PROPOSED  # just admitted: no agent ever started
-        path = self._worktrees.resolve_path(task.id)
-        patch = TaskPatch(branch=branch, worktree_path=str(path))
-        if metadata:
-            patch.metadata = metadata
-        try:
-            task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor, notes=notes)
-        except LeaseLostError:  # taken over before it began: the new owner spawns it
-            log.warning("spawn of %s not begun: its lease was taken over", task.id)
-            if notes:  # still said, though the move they came with did not happen
-                await self._audit(task, list(notes))
-            return await self._reread(task.id)
+        while tmux starts the agent: a commit costs milliseconds. already_spawning: its
+        admission made the move to spawning (with spawning_patch, metadata and notes)."""
+        # just admitted: no agent ever started
+        first_start = task.status == TaskStatus.PROPOSED or already_spawning
+        patch = self.spawning_patch(task.id, task.branch, metadata)
+        branch, path = str(patch.branch), Path(str(patch.worktree_path))
+        flushed: asyncio.Task[bool] | None = None
+        if already_spawning:
+            if ownership is not None:  # the admission's commit did not wait for the log's flush; a
+                # renewal does (and flushes it too): beside the worktree, awaited before the agent starts
+                flushed = asyncio.create_task(ownership.renew())
+        else:
+            try:
+                task = await self._move(task, TaskStatus.SPAWNING, patch, actor=actor, notes=notes)
+            except LeaseLostError:  # taken over before it began: the new owner spawns it
+                log.warning("spawn of %s not begun: its lease was taken over", task.id)
+                if notes:  # still said, though the move they came with did not happen
+                    await self._audit(task, list(notes))
+                return await self._reread(task.id)
         if begun is not None:
             begun()
+        try:
+            return await self._run(task, plan_for, branch=branch, path=path, actor=actor, ownership=ownership,
+                                   first_start=first_start, flushed=flushed)
+        finally:
+            if flushed is not None and not flushed.done():
+                flushed.cancel()
+            if flushed is not None:
+                await asyncio.gather(flushed, return_exceptions=True)
+
+    def spawning_patch(self, task_id: str, branch: str | None, metadata: dict[str, Any] | None) -> TaskPatch:
+        """What the move to spawning writes: the task's branch and worktree path (and metadata)."""
+        patch = TaskPatch(branch=branch or f"fleet/{task_id}", worktree_path=str(self._worktrees.resolve_path(task_id)))
+        if metadata:
+            patch.metadata = metadata
+        return patch
+
+    async def _run(self, task: TaskRecord, plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]], *,
+                   branch: str, path: Path, actor: str, ownership: SpawnOwnership | None, first_start: bool,
+                   flushed: asyncio.Task[bool] | None) -> TaskRecord:
         runtime = self._runtime_for(task.runtime)
         repo = Path(task.repo)
         reuse = path.exists()  # a retry continues in the attempt's worktree
@@ -107,7 +131,8 @@ class Spawner:
 
         async def start_process() -> None:
             plan = await plan_for(task, path)
-            if ownership is not None and not await ownership.confirm():  # never start another's agent
+            ours = flushed if flushed is not None else ownership.confirm() if ownership is not None else None
+            if ours is not None and not await ours:  # never start another's agent
                 raise LeaseLostError(task.id)
             checkout = self._worktrees.checkout(repo, path, branch)
             launch = AgentLaunch(

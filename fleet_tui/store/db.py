@@ -172,3 +172,16 @@ def install_drain_handlers(loop: asyncio.AbstractEventLoop, db: Database,
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _handle)
+
+
+def system_read(source: Database | asyncpg.Connection):  # -> AsyncContextManager[Connection]
+    """A system read scope of its own, or, given a connection, that connection in its caller's
+    scope: reads on one path (a spawn's routing) share one acquire and one transaction."""
+    if isinstance(source, Database):
+        return source.system(kind="read")
+    return _given(source)
+
+
+@asynccontextmanager
+async def _given(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    yield conn

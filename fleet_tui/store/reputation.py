@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from fleet_tui.store.db import system_read
+
 if TYPE_CHECKING:
+    import asyncpg
+
     from fleet_tui.store.db import Database
+
+    Source = Database | asyncpg.Connection  # a scope of its own, or the caller's connection
 
 
 @dataclass(frozen=True)
@@ -26,9 +32,9 @@ class RouteCounts:
     failures: int
 
 
-async def route_counts(db: Database, *, task_type: str) -> list[RouteCounts]:
+async def route_counts(db: Source, *, task_type: str) -> list[RouteCounts]:
     """Every (agent, model) with an outcome on this task type, best first."""
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         rows = await conn.fetch(
             "SELECT agent, model, successes, failures FROM fleet_route_stats"
             " WHERE task_type = $1 AND (successes > 0 OR failures > 0) ORDER BY 3 DESC, 4, 1, 2",
@@ -37,35 +43,35 @@ async def route_counts(db: Database, *, task_type: str) -> list[RouteCounts]:
     return [RouteCounts(r["agent"], r["model"], int(r["successes"]), int(r["failures"])) for r in rows]
 
 
-async def one_route_counts(db: Database, *, agent: str, model: str | None, task_type: str) -> RouteCounts:
+async def one_route_counts(db: Source, *, agent: str, model: str | None, task_type: str) -> RouteCounts:
     """Counts of one (agent, model); model None means runs recorded without a model."""
     key = model or agent
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         row = await conn.fetchrow(
             "SELECT successes, failures FROM fleet_route_stats WHERE task_type = $1 AND agent = $2 AND model = $3",
             task_type, agent, key)
     return RouteCounts(agent, key, int(row["successes"]) if row else 0, int(row["failures"]) if row else 0)
 
 
-async def spent_usd(db: Database, *, operator_id: str) -> float:
+async def spent_usd(db: Source, *, operator_id: str) -> float:
     """What the operator's runs cost so far, from what the agents reported."""
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         value = await conn.fetchval("SELECT spent_usd FROM fleet_spend WHERE operator_id = $1", operator_id)
     return float(value or 0)
 
 
-async def average_run_cost(db: Database) -> dict[tuple[str, str], float]:
+async def average_run_cost(db: Source) -> dict[tuple[str, str], float]:
     """Mean reported cost of a finished run per (agent, model), fleet-wide."""
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         rows = await conn.fetch(
             "SELECT agent, model, sum(cost_usd) / sum(costed_runs) AS cost FROM fleet_route_stats"
             " GROUP BY 1, 2 HAVING sum(costed_runs) > 0")
     return {(r["agent"], r["model"]): float(r["cost"]) for r in rows}
 
 
-async def credit_budget(db: Database, *, operator_id: str) -> float | None:
+async def credit_budget(db: Source, *, operator_id: str) -> float | None:
     """The operator's credit budget (fleet_operators.credit_budget); None when unset."""
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         value = await conn.fetchval("SELECT credit_budget FROM fleet_operators WHERE id = $1", operator_id)
     return None if value is None else float(value)
 
@@ -78,12 +84,12 @@ async def set_credit_budget(db: Database, *, operator_id: str, usd: float | None
             operator_id, usd)
 
 
-async def similar_tasks(db: Database, *, operator_id: str, repo: str, task_type: str,
+async def similar_tasks(db: Source, *, operator_id: str, repo: str, task_type: str,
                         exclude_id: str, limit: int = 30) -> list[dict[str, Any]]:
     """Recent tasks of the same type on the same repo that got somewhere (or failed), of
     the requesting operator only: another operator's text never enters this one's prompt
     (even an admin's prompt holds only its own history)."""
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         rows = await conn.fetch(
             "SELECT id, description, status, agent, model, failure_reason FROM fleet_tasks"
             " WHERE operator_id = $1 AND repo = $2 AND task_type = $3 AND id <> $4"
@@ -93,16 +99,16 @@ async def similar_tasks(db: Database, *, operator_id: str, repo: str, task_type:
     return [dict(r) for r in rows]
 
 
-async def oom_attempts(db: Database, *, task_id: str) -> int:
-    async with db.system(kind="read") as conn:
+async def oom_attempts(db: Source, *, task_id: str) -> int:
+    async with system_read(db) as conn:
         return int(await conn.fetchval(
             "SELECT count(*) FROM fleet_executions WHERE task_id = $1 AND failure = 'oom'", task_id))
 
 
-async def usage_pauses(db: Database) -> dict[str, datetime]:
+async def usage_pauses(db: Source) -> dict[str, datetime]:
     """Agents whose account hit a usage limit, with when it resets: the latest reset time of
     their tasks waiting for one (retrying, usage_limited, metadata.retry_at still ahead)."""
-    async with db.system(kind="read") as conn:
+    async with system_read(db) as conn:
         rows = await conn.fetch(
             "SELECT agent, max((metadata->>'retry_at')::timestamptz) AS until FROM fleet_tasks"
             " WHERE status = 'retrying' AND failure_reason = 'usage_limited' AND agent IS NOT NULL"

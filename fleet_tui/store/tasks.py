@@ -349,19 +349,25 @@ class TaskRegistry:
     async def admit(self, operator: Operator, *, limit: int, capacity: int, key: str | None,
                     owner: str | None = None, lease_s: float = 30.0, queue_id: int | None = None,
                     may_queue: bool = True, request: dict[str, Any] | None = None,
-                    actor: str | None = None, **task: Any) -> Admission:
+                    actor: str | None = None, spawn: Callable[[str], dict[str, Any]] | None = None,
+                    **task: Any) -> Admission:
         """The governor's authority, one decision for the whole fleet (fleet_admit_one in
         sql/011, sent in batches: store/admissions.py): under one lock every conductor shares, an existing task for the idempotency key, else
         the tier limit, else fleet capacity (and requests already waiting) -> queued, else the
         task is inserted with its spawn lease (owner) and, when admitting queue entry
-        queue_id, that entry turns 'admitted' in the same transaction."""
+        queue_id, that entry turns 'admitted' in the same transaction. spawn(task_id): what
+        the spawn saga's first move would write (fleet_begin_spawn in sql/014: branch,
+        worktree_path, metadata, notes, fields): a created task is moved to spawning in the
+        admission's transaction."""
         _require_text("description", task.get("description", ""))
         _require_text("repo", task.get("repo", ""))
         _require_text("base_branch", task.get("base_branch", ""))
-        row = await self._admissions.decide({
+        task_id = new_task_id()
+        decided: dict[str, Any] = {} if spawn is None else {"spawn": spawn(task_id)}  # absent: stays proposed
+        row = await self._admissions.decide({**decided,
             "operator": operator.id, "tier": str(operator.tier), "admin": operator.is_admin, "limit": limit,
             "capacity": capacity, "queue_id": queue_id, "may_queue": may_queue, "request": request or {},
-            "actor": actor or operator.id, "owner": owner, "lease_s": float(lease_s), "id": new_task_id(),
+            "actor": actor or operator.id, "owner": owner, "lease_s": float(lease_s), "id": task_id,
             "description": task["description"], "repo": task["repo"], "base": task["base_branch"],
             "type": _plain(task.get("task_type", "feature")), "agent": task.get("agent"),
             "model": task.get("model"), "runtime": _plain(task.get("runtime", "tmux")),

@@ -25,13 +25,16 @@ MOUNTS = ["/usr:/usr:ro", f"{sys.base_prefix}:{sys.base_prefix}:ro", f"{ROOT}:{R
 
 
 @pytest.fixture(autouse=True)
-def remove_new_containers() -> Any:
-    """Containers this test made go, pass or fail: the engine is shared by every test."""
+def remove_new_containers(tmp_path: Path) -> Any:
+    """Containers this test made go, pass or fail: those that bind something of its own
+    tmp_path (its worktrees, its task dirs). The engine is shared by every test and by other
+    test runs on the machine: removing every container new since the test began removed
+    theirs too, mid-run (their agents' logs came back empty)."""
     client = docker.from_env()
-    before = {c.id for c in client.containers.list(all=True, filters={"label": "fleet=true"})}
     yield
+    mine = (str(tmp_path), str(tmp_path.resolve()))
     for container in client.containers.list(all=True, filters={"label": "fleet=true"}):
-        if container.id not in before:
+        if any(str(m.get("Source", "")).startswith(mine) for m in container.attrs.get("Mounts") or []):
             container.remove(force=True)
 
 

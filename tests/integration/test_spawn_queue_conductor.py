@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from fleet_tui.domain.errors import PermissionDeniedError
+from fleet_tui.domain.errors import BudgetRefused, PermissionDeniedError
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.store import reputation as history
 from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator
 
@@ -51,3 +52,21 @@ async def test_a_flood_of_requests_hits_the_rate_limit(make_conductor: Any, git_
         await conductor.spawn(op, SpawnRequest(description="one too many", repo=str(git_repo)))
     other = await conductor.spawn(operator(), SpawnRequest(description="another operator", repo=str(git_repo)))
     assert other.task is not None
+
+
+async def test_a_request_over_the_rate_limit_is_refused_by_it_not_by_the_budget(make_conductor: Any,
+                                                                                git_repo: Path) -> None:
+    """The rate limit is taken in the routing reads' transaction: a request over it is refused
+    before routing decides, so it never records a budget_exceeded notification; a request
+    the budget refuses still counts against the rate."""
+    conductor = await make_conductor(governor__rate_limit=1)
+    op = operator()
+    await history.set_credit_budget(conductor.parts.db, operator_id=op.id, usd=0)
+    with pytest.raises(BudgetRefused):
+        await conductor.spawn(op, SpawnRequest(description="the budget refuses it", repo=str(git_repo)))
+    with pytest.raises(PermissionDeniedError, match="rate limit"):
+        await conductor.spawn(op, SpawnRequest(description="one too many", repo=str(git_repo)))
+    async with conductor.parts.db.system() as conn:
+        notified = await conn.fetchval("SELECT count(*) FROM fleet_notifications WHERE operator_id = $1"
+                                       " AND type = 'budget_exceeded'", op.id)
+    assert notified == 1
