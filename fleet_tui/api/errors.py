@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleet_tui.api.schemas import ErrorBody, FieldError
 from fleet_tui.domain.errors import (
+    ImageMissingError,
     InvalidTransitionError,
     NotFoundError,
     RefusedError,
@@ -116,6 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RefusedError, _status_for(403))
     app.add_exception_handler(NotFoundError, _status_for(404))
     app.add_exception_handler(RuntimeUnavailableError, _status_for(503))
+    app.add_exception_handler(ImageMissingError, _status_for(409))  # the operator builds it: no outage
     for conflict in (TaskLiveError, StaleVersionError, InvalidTransitionError):
         app.add_exception_handler(conflict, _status_for(409))
     app.add_exception_handler(StarletteHTTPException, _http_exception)

@@ -98,6 +98,11 @@ class RuntimeUnavailableError(FleetError):
         self.runtime = runtime
 
 
+class ImageMissingError(RuntimeUnavailableError):
+    """The Docker engine answers but has no image for the agent: the operator builds it
+    (a conflict with the fleet's state, not an outage); its tasks wait like the engine's."""
+
+
 class SpawnErrorCode(StrEnum):
     WORKTREE_FAILED = "WORKTREE_FAILED"
     INSTALL_FAILED = "INSTALL_FAILED"

@@ -63,7 +63,13 @@ from docker.errors import DockerException, NotFound
 from docker.types import LogConfig, Mount
 
 from fleet_tui.config import RuntimeSettings
-from fleet_tui.domain.errors import FleetError, RuntimeUnavailableError, SpawnError, SpawnErrorCode
+from fleet_tui.domain.errors import (
+    FleetError,
+    ImageMissingError,
+    RuntimeUnavailableError,
+    SpawnError,
+    SpawnErrorCode,
+)
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra import launcher as launcher_module
 from fleet_tui.infra.agent_image import IMAGE_AGENTS, IMAGE_REPOSITORY, image_tag
@@ -196,7 +202,7 @@ class DockerRuntime:
         try:
             await self._call(client.images.get, image)
         except NotFound:
-            raise RuntimeUnavailableError("docker", missing_image(image, agent)) from None
+            raise ImageMissingError("docker", missing_image(image, agent)) from None
 
     def image_for(self, agent: str | None) -> str:
         return self.images.get(agent or "", self.image)

@@ -86,6 +86,13 @@ class Fleet:
                              capture_output=True, text=True).stdout
         return {name[len("fleet-"):] for name in out.split() if name.startswith("fleet-")}
 
+    async def untouched(self, task_ids: list[str]) -> list[dict[str, Any]]:
+        """The tasks whose agent was touched: neither still running in its session nor
+        exited 0 on its own (then the conductor released the session). [] when none was."""
+        alive = self.sessions()
+        rows = await self.query("SELECT id, status, exit_code FROM fleet_tasks WHERE id = ANY($1::text[])", task_ids)
+        return [dict(r) for r in rows if r["id"] not in alive and not (r["status"] != "running" and r["exit_code"] == 0)]
+
     def worktrees(self) -> set[str]:
         base = self.root / "worktrees"
         return {p.name for p in base.iterdir()} if base.exists() else set()

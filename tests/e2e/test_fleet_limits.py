@@ -262,7 +262,7 @@ async def test_a_paused_spawner_does_not_undo_the_agent_another_conductor_adopte
             reply = await answer
         assert reply.status_code == 201, reply.text
         await asyncio.sleep(1)
-        assert task_id in fleet.sessions()  # the adopted agent was not killed
+        assert await fleet.untouched([task_id]) == []  # the adopted agent was not killed
         assert (fleet.root / "worktrees" / task_id).is_dir()  # nor its worktree removed
 
         async def ready() -> bool:

@@ -172,8 +172,7 @@ async def test_a_conductor_cut_off_from_the_database_reconnects_and_catches_up(
             await fleet.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                               " WHERE datname = $1 AND usename = 'fleet_app'", database)
             await asyncio.sleep(0.7)
-        alive = fleet.sessions()
-        assert set(ids) <= alive  # agents were never touched
+        assert await fleet.untouched(ids) == []  # agents were never touched (nor retried, below)
 
         async def caught_up() -> bool:
             rows = await fleet.query("SELECT count(*) AS n FROM fleet_tasks WHERE id = ANY($1::text[])"
@@ -186,6 +185,8 @@ async def test_a_conductor_cut_off_from_the_database_reconnects_and_catches_up(
                                      ids)
             raise AssertionError(f"not caught up: {[dict(r) for r in rows]}\n{proc.tail(60)}") from None
         assert await fleet.duplicate_transitions() == []
+        retried = await fleet.query("SELECT id FROM fleet_tasks WHERE id = ANY($1::text[]) AND retry_count > 0", ids)
+        assert retried == []
         assert proc.proc.poll() is None
     finally:
         proc.kill9()

@@ -65,10 +65,14 @@ def new_operator(tier: Tier = Tier.BUILDER, *, admin: bool = False) -> Operator:
     return operator(tier, admin=admin)
 
 
+NO_IMAGE = "fleet-agent-none:never"  # docker spawns are refused, never run, on any host
+
+
 @pytest_asyncio.fixture
 async def api(make_conductor: Any, git_repo: Path, tmp_path: Path) -> AsyncIterator[Api]:
     conductor = await make_conductor(api__events_secret=[SecretStr(EVENTS_SECRET)], retry__auto=False,
-                                     notifications__telegram_bot_token=SecretStr("123:telegram-secret-token"))
+                                     notifications__telegram_bot_token=SecretStr("123:telegram-secret-token"),
+                                     runtime__docker_image=NO_IMAGE)  # whatever this host has built
     await conductor.start()
     keystore = KeyStore(conductor.settings.data_dir / "keys")
     keystore.current()

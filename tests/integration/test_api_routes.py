@@ -13,7 +13,7 @@ from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.bus import Notice
 from fleet_tui.engine.conductor import SYSTEM
 from fleet_tui.store import reputation as history
-from tests.integration.api_harness import Api, api, new_operator  # noqa: F401 (fixture)
+from tests.integration.api_harness import NO_IMAGE, Api, api, new_operator  # noqa: F401 (fixture)
 
 S = TaskStatus
 
@@ -84,6 +84,16 @@ async def test_spawn_refusals(api: Api) -> None:
     assert bad_key.status_code == 400
     status = await api.client.get("/api/fleet/status", headers=api.auth(sovereign))
     assert status.json()["tasks"] == []  # nothing was admitted
+
+
+@pytest.mark.docker
+async def test_a_docker_spawn_without_its_image_is_a_conflict_naming_the_image(api: Api) -> None:
+    op = new_operator(Tier.SOVEREIGN)
+    refused = await api.client.post("/api/fleet/spawn", headers=api.auth(op),
+                                    json=api.spawn_body("contained", runtime="docker", agent="demo"))
+    assert refused.status_code == 409, refused.text  # the operator builds it: not an outage (503)
+    assert f"no image {NO_IMAGE}" in refused.json()["detail"]
+    assert (await api.client.get("/api/fleet/status", headers=api.auth(op))).json()["tasks"] == []
 
 
 async def test_idempotency_key_returns_the_existing_task(api: Api) -> None:

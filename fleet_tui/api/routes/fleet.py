@@ -32,7 +32,7 @@ NotifyOperator = builder("sending a test notification")
     responses={
         200: {"model": SpawnResult, "description": "a task with this idempotency key exists; it is returned"},
         202: {"model": SpawnResult, "description": "admitted but queued until the fleet has capacity"},
-        **error_responses(400, 401, 403, 503),
+        **error_responses(400, 401, 403, 409, 503),
     },
 )
 async def spawn(
@@ -42,7 +42,8 @@ async def spawn(
 ) -> SpawnResult:
     """201 with the new task (a saga failure shows as a failed task with its reason);
     403 with the governor's explanation when the tier limit is reached; 503 when the task's
-    runtime (the Docker engine, tmux) cannot be reached: nothing is made."""
+    runtime (the Docker engine, tmux) cannot be reached, 409 when the engine has no image for
+    the agent (the answer names the command that builds it): nothing is made."""
     result = await conductor.spawn(op, body.to_request(idempotency_key))
     if result.queued:
         response.status_code = 202
