@@ -436,8 +436,31 @@ async def _stop_group(pid: int, grace_s: float) -> None:
             return
         deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 1.0)
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
+            if not await asyncio.to_thread(group_runs, pid):
                 return
             await asyncio.sleep(0.05)
+
+
+def group_runs(pgid: int) -> bool:
+    """Whether a process of the group still runs. An exited process stays a zombie until its
+    parent reaps it, and kill(0) still finds it: the launcher's parent is tmux, which is late
+    or (3.3a, now and then) never reaps it, so every stop waited its whole grace."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True  # no way to tell a zombie here: kill(0) answered
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                state, _ppid, group = stat.read().rsplit(b")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(group) == pgid and state != b"Z":
+            return True
+    return False

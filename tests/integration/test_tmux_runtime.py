@@ -14,7 +14,7 @@ import pytest
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.infra.agents import build_argv, builtin_profiles, parse_usage, waits_for_input
 from fleet_tui.infra.protocols import AgentLaunch, Runtime
-from fleet_tui.infra.tmux_runtime import TmuxRuntime
+from fleet_tui.infra.tmux_runtime import TmuxRuntime, _stop_group, group_runs
 from fleet_tui.infra.worktree import WorktreeManager
 from tests.fixtures.gitrepo import git
 
@@ -299,3 +299,31 @@ async def test_last_output_at_follows_the_log(tmux_runtime: TmuxRuntime, worktre
     assert await wait_exit(tmux_runtime, tid) == 0
     stamp = await tmux_runtime.last_output_at(tid)
     assert stamp is not None and abs(stamp - tmux_runtime.log_path(tid).stat().st_mtime) < 1e-6
+
+
+# A parent that does not reap: the group's leader (its child, in a session of its own) exits
+# on SIGTERM and stays a zombie, as a launcher does until tmux reaps it.
+NEGLECTFUL_PARENT = (
+    "import subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+    "print(child.pid, flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+async def test_stopping_a_group_whose_leader_exited_does_not_wait_for_its_reaping() -> None:
+    """kill(0) finds a zombie: every stop whose launcher tmux had not reaped waited its whole
+    grace (and tmux 3.3a sometimes never reaps it), then SIGKILL's second more."""
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", NEGLECTFUL_PARENT,
+                                                  stdout=asyncio.subprocess.PIPE)
+    try:
+        leader = int((await parent.stdout.readline()).decode())
+        assert group_runs(leader)
+        started = asyncio.get_running_loop().time()
+        await _stop_group(leader, grace_s=30)
+        assert asyncio.get_running_loop().time() - started < 10  # not the 30 s grace
+        assert open(f"/proc/{leader}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"  # not reaped yet
+        assert not group_runs(leader)
+    finally:
+        parent.kill()
+        await parent.wait()
