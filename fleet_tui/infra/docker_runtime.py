@@ -1,7 +1,8 @@
 """The hardened Docker runtime: one container per task, driven through the docker SDK.
 
 Every container runs with a read-only root, tmpfs /tmp, the task worktree bound at
-/workspace, memory/CPU/pids limits, no-new-privileges, every capability dropped, the
+/workspace, the task's own HOME (/home/fleet, kept across its containers until the task is
+deleted, so a resumed CLI finds its session), memory/CPU/pids limits, no-new-privileges, every capability dropped, the
 seccomp profile shipped in fleet_tui/infra/seccomp/agent.json, a non-root user, network
 `none` (or a named network) and the labels fleet=true / fleet-task-id=<id>. DOCKER_HOST
 (through docker.from_env) selects the engine. The SDK blocks, so every call runs in
@@ -94,6 +95,7 @@ DEFAULT_SECCOMP_PROFILE = Path(__file__).with_name("seccomp") / "agent.json"
 LABEL_FLEET = "fleet"
 LABEL_TASK = "fleet-task-id"
 LABEL_EGRESS = "fleet-egress"  # the allow-list, so that a restarted conductor serves it again
+HOME_IN_CONTAINER = "/home/fleet"  # the task's home (a bind that outlives each container)
 WORKSPACE = "/workspace"
 FLEET_DIR = "/fleet"
 PROMPT_IN_CONTAINER = f"{FLEET_DIR}/prompt.txt"
@@ -322,6 +324,21 @@ class DockerRuntime:
         task_dir.chmod(0o755)
         return task_dir
 
+    def _home_dir(self, task_id: str) -> Path:
+        return self.log_dir / "homes" / task_id
+
+    def _home(self, task_id: str, user: str) -> Path:
+        """The task's HOME, kept across its containers: a resume (an answer, a vanished agent)
+        runs a new container, and a CLI keeps its session there (claude's ~/.claude, opencode's
+        database). Only the agent's user may use it; the host never reads it."""
+        home = self._home_dir(task_id)
+        home.mkdir(parents=True, exist_ok=True)
+        home.chmod(0o700)
+        uid, gid = _numeric_user(user)
+        if os.geteuid() == 0 and uid is not None:
+            os.chown(home, uid, gid if gid is not None else uid)
+        return home
+
     def _user_for(self, launch: AgentLaunch) -> str:
         return _owner_user(launch) if self.user == "auto" else self.user
 
@@ -355,6 +372,12 @@ class DockerRuntime:
                        if m.get("Destination") == SOCKET_DIR_IN_CONTAINER), None)
         if self.egress != "allowlist" or not allowed or not source or not Path(source).is_dir():
             return
+        served = self._proxies.get(task_id)
+        if served is not None:
+            if served.dir == Path(source):
+                return
+            # an earlier container's: another process (a CLI's answer or retry) started this one
+            await self._stop_egress(task_id)
         proxy = EgressProxy(task_id, [parse_endpoint(e) for e in allowed.split(",")], Path(source))
         self._proxies[task_id] = proxy
         try:
@@ -387,6 +410,7 @@ class DockerRuntime:
             Mount(FLEET_DIR, str(task_dir.resolve()), type="bind", read_only=True),
             *_git_common_dir_mounts(launch),
             *branch_mounts,
+            Mount(HOME_IN_CONTAINER, str(self._home(launch.task_id, user)), type="bind", read_only=False),
             *self.extra_mounts,
         ]
         if launch.stream or proxy is not None:
@@ -421,7 +445,7 @@ class DockerRuntime:
             command=command,
             labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id,
                     **({LABEL_EGRESS: ",".join(map(str, proxy.allowed_in_order))} if proxy else {})},
-            environment={"HOME": "/tmp", **env},
+            environment={"HOME": HOME_IN_CONTAINER, **env},
             working_dir=WORKSPACE,
             user=user,
             read_only=True,
@@ -473,7 +497,7 @@ class DockerRuntime:
             if not task_id:
                 continue
             state = _state_from_summary(task_id, row)
-            if state.alive and task_id not in self._proxies:
+            if state.alive:
                 await self._serve_egress_again(task_id, row)
             if state.exit_code == OOM_EXIT:
                 state = await self.exit_status(task_id) or state
@@ -569,11 +593,14 @@ class DockerRuntime:
         shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
 
     async def release(self, task_id: str) -> None:
-        """An exited container runs nothing; it stays (its logs are the task's output) until
-        the task is deleted or swept."""
+        """An exited container stays (its logs are the task's output) until the task is
+        deleted or swept; its egress proxy, served for nobody, stops."""
+        if not await self.is_alive(task_id):
+            await self._stop_egress(task_id)
 
     async def forget(self, task_id: str) -> None:
         await self.kill(task_id)  # the container's log goes with the container
+        await asyncio.to_thread(shutil.rmtree, self._home_dir(task_id), True)
 
     async def send_input(self, task_id: str, text: str) -> None:
         """A graceful no-op: the agent's stdin is its prompt file, so a container has no

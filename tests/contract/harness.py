@@ -111,6 +111,8 @@ def fleet_cli(run: Run, *argv: str) -> subprocess.CompletedProcess[str]:
         "FLEET_WORKTREE__BASE_DIR": str(settings.worktree.base_dir),
         "FLEET_FORGE__CI_COMMAND": json.dumps(settings.forge.ci_command),
         "FLEET_AGENTS__PROFILES": json.dumps(settings.agents.profiles),
+        "FLEET_RUNTIME__DOCKER_IMAGES": json.dumps(settings.runtime.docker_images),
+        "FLEET_RUNTIME__DOCKER_USER": settings.runtime.docker_user,
         "FLEET_OPERATOR__ID": run.task.operator_id, "FLEET_OPERATOR__TIER": "sovereign",
         "FLEET_OPERATOR__IS_ADMIN": "false"})
     return subprocess.run([FLEET_TUI, *argv], env=env, capture_output=True, text=True, timeout=120)

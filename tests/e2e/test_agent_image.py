@@ -32,7 +32,7 @@ from fleet_tui.infra.agents import builtin_profiles
 from fleet_tui.store import executions
 from tests.e2e.test_conductor_flow import wait_for
 from tests.e2e.test_docker_conductor import remove_new_containers  # noqa: F401 (autouse)
-from tests.fakes.model_api import FakeModelApi, Step
+from tests.fakes.model_api import FakeModelApi, Step, agent_script
 from tests.fixtures.engine import operator
 
 pytestmark = pytest.mark.docker
@@ -319,5 +319,37 @@ async def test_a_restarted_conductor_serves_a_live_containers_egress_again(
             await asyncio.sleep(0.5)
         await wait_for_line(task_id, "reach ok", seen, timeout_s=2)
         await restarted.stop(SYSTEM, task_id)
+    finally:
+        api.stop()
+
+
+DENIED = "curl -s http://127.0.0.1:9/"
+
+
+async def test_a_person_answers_a_contained_claude_and_its_session_goes_on(
+        make_conductor: Any, git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        claude_image: str) -> None:
+    """claude in its image asks (a refused command); the person answers from the shell and
+    the answer reaches the same conversation, in a new container. claude keeps its session
+    under HOME, which was each container's fresh /tmp: `--continue` found nothing."""
+    from tests.contract.harness import answer_and_finish, drive
+
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(git_repo)], check=True)
+    ci_command = ["python3", "-c", "import pathlib,sys; sys.exit(0 if pathlib.Path('.git').exists() else 1)"]
+    api = FakeModelApi([Step(command=DENIED), Step(text="(never said: the refusal ends the first run)"),
+                        *agent_script(test_command=shlex.join(ci_command), commit=True)],
+                       workdir="/workspace", stop_when_refused=True).start()
+    for name, value in agent_setup("claude", api.url, api.server.server_address[1], tmp_path).env.items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[user]\n\tname = {IDENTITY[0]}\n\temail = {IDENTITY[1]}\n")
+    monkeypatch.setenv("HOME", str(home))
+    try:
+        run = await drive(make_conductor, git_repo, agent="claude", api=api, timeout_s=180,
+                          runtime__default=RuntimeKind.DOCKER, runtime__docker_images={"claude": claude_image},
+                          runtime__docker_user="auto", runtime__stop_grace_s=2, forge__ci_command=ci_command)
+        assert run.task.needs_input and run.task.failure_reason == "permission_denied", run.task.failure_context
+        await answer_and_finish(run, DENIED)
     finally:
         api.stop()

@@ -24,7 +24,8 @@ from fleet_tui.config import RuntimeSettings
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra import docker_runtime as dr
-from fleet_tui.infra.docker_runtime import DockerRuntime, container_name
+from fleet_tui.infra.docker_runtime import LABEL_EGRESS, DockerRuntime, container_name
+from fleet_tui.infra.egress import SOCKET_DIR_IN_CONTAINER, EgressProxy, parse_endpoint
 from fleet_tui.infra.protocols import AgentLaunch, ProcessState, Runtime
 from tests.fixtures.gitrepo import git, make_repo
 
@@ -530,3 +531,50 @@ def test_an_agent_commits_as_the_repositorys_user_not_as_what_its_worktree_says(
     git(repo, "config", "--unset", "user.name")
     git(repo, "config", "--unset", "user.email")
     assert dr.host_git_identity(repo / ".git") == {}  # none on the host: none in the box
+
+
+async def test_a_resumed_agent_finds_the_home_its_first_run_left(
+    make_runtime: Callable[..., DockerRuntime], task_ids: Callable[[], str], workdir: Path,
+) -> None:
+    """A CLI keeps its session under $HOME (claude's ~/.claude, opencode's database): a resume
+    (an answer, a vanished agent) runs a new container, and its HOME was a fresh tmpfs /tmp,
+    so `--continue` found nothing. The task's home stays with the task until it is deleted."""
+    runtime = make_runtime()
+    task_id = task_ids()
+    await runtime.spawn(AgentLaunch(task_id, workdir, sh('echo "asked: x" > "$HOME/session"; echo first'),
+                                    prompt=""))
+    assert (await wait_exit(runtime, task_id)).exit_code == 0
+    await runtime.spawn(AgentLaunch(task_id, workdir, sh('echo "home=$HOME"; cat "$HOME/session"'), prompt=""))
+    assert (await wait_exit(runtime, task_id)).exit_code == 0
+    lines = await runtime.tail(task_id, 10)
+    assert "asked: x" in lines, lines
+    await runtime.kill(task_id)  # a stop keeps it: the task may still be answered
+    await runtime.spawn(AgentLaunch(task_id, workdir, sh('cat "$HOME/session"'), prompt=""))
+    await wait_exit(runtime, task_id)
+    assert "asked: x" in await runtime.tail(task_id, 10)
+    await runtime.forget(task_id)  # deleting the task deletes its home
+    await runtime.spawn(AgentLaunch(task_id, workdir, sh('cat "$HOME/session" || echo no-session'), prompt=""))
+    await wait_exit(runtime, task_id)
+    assert "no-session" in await runtime.tail(task_id, 10)
+    await runtime.forget(task_id)
+
+
+async def test_a_tasks_new_container_gets_its_egress_served_though_an_earlier_one_was(
+    make_runtime: Callable[..., DockerRuntime], tmp_path: Path,
+) -> None:
+    """An answer or a retry from the shell starts the task's next container in that short
+    process, on a new socket dir; the conductor still held the proxy of the task's earlier
+    container, so its monitor never served the new one (the agent waited for its model API
+    until the CLI's proxy was gone for good: 'stuck in running')."""
+    conductor = make_runtime()
+    earlier = EgressProxy("dkrt-egress01", [parse_endpoint("127.0.0.1:9")])
+    await earlier.start()
+    conductor._proxies["dkrt-egress01"] = earlier  # served since the task's first container
+    new_dir = tmp_path / "new-container-socket"
+    new_dir.mkdir()
+    row = {"Labels": {LABEL_EGRESS: "127.0.0.1:9"},
+           "Mounts": [{"Destination": SOCKET_DIR_IN_CONTAINER, "Source": str(new_dir)}]}
+    await conductor._serve_egress_again("dkrt-egress01", row)
+    assert conductor._proxies["dkrt-egress01"].dir == new_dir and (new_dir / "egress.sock").exists()
+    assert not earlier.dir.exists()  # the earlier container's socket dir went with its proxy
+    await conductor.aclose()
