@@ -104,7 +104,7 @@ class AgentReviewer:
 
     async def review(self, diff: str, task: TaskRecord) -> Verdict:
         from fleet_tui.infra import proc
-        from fleet_tui.infra.agents import build_argv
+        from fleet_tui.infra.agents import build_argv, task_env
 
         prompt = review_prompt(self.spec, task, diff)
         scratch = Path(tempfile.mkdtemp(prefix="fleet-review-"))
@@ -117,7 +117,10 @@ class AgentReviewer:
             granted = self.secrets.issue(self.profile, task.id)
             if granted:
                 await self._audit(task, "secrets_issued", {"names": sorted(granted), "reviewer": self.name})
-            env = {k: os.environ[k] for k in BASE_ENV_NAMES if os.environ.get(k)} | granted
+            # the profile's fixed values too (telemetry and update checks off); its own {task_id}
+            # so a CLI's per-task state (opencode's database) is not the agent's
+            env = ({k: os.environ[k] for k in BASE_ENV_NAMES if os.environ.get(k)}
+                   | task_env(self.profile, f"review-{task.id}") | granted)
             try:
                 result = await proc.run(argv, cwd=scratch, timeout_s=self.timeout_s, env=env,
                                         stdin=prompt.encode() if prompt_file is None else b"")

@@ -164,3 +164,27 @@ async def test_an_http_reviewer_gets_its_key_from_the_secrets_provider(
     issued = [row["detail"] for row in detail.audit if row["action"] == "secrets_issued"]
     assert {"names": ["FLEET_TEST_REVIEW_KEY"], "reviewer": "claude-api"} in issued
     assert KEY not in str(detail.task.model_dump()) + str(detail.audit)
+
+
+# A reviewer CLI that says what it found in its environment as its comment.
+ENV_SAYING_REVIEWER = ("import json, os, sys; sys.stdin.read(); print(json.dumps({'verdict': 'approve', "
+                       "'comments': ['telemetry=' + os.environ.get('FLEET_PROBE_TELEMETRY', 'unset')]}))")
+
+
+async def test_an_agent_reviewer_runs_with_its_profiles_fixed_environment(
+        make_conductor: Any, git_repo: Path, tmp_path: Path) -> None:
+    """Telemetry and update checks are switched off in a profile's fixed environment; the
+    agent got it, its reviewer runs of the same CLI did not (they phoned home)."""
+    import sys
+
+    script = tmp_path / "reviewer.py"  # a file: braces in argv are the profile's placeholders
+    script.write_text(ENV_SAYING_REVIEWER)
+    profile = {"command": [sys.executable, str(script)], "prompt_via": "stdin",
+               "env": {"FLEET_PROBE_TELEMETRY": "off-{task_id}"}}
+    reviewer = ReviewerSpec(kind="agent", focus="architecture", name="env", profile="envcheck")
+    conductor = await reviewing_conductor(make_conductor, [SECURITY, reviewer],
+                                          agents__profiles={"envcheck": profile})
+    spawned = await conductor.spawn(operator(), SpawnRequest(description="a change to review", repo=str(git_repo)))
+    task = await wait_for(conductor, spawned.task.id, lambda t: t.status in (S.READY, S.REJECTED), 45)
+    comments = by_reviewer(task.review_verdicts)["env"]["comments"]
+    assert comments == [f"telemetry=off-review-{task.id}"], comments
