@@ -345,7 +345,11 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             # Each task its own session database, beside the user's (same data dir: logins and
             # settings stay shared): two first-ever runs on one database race on its migration
             # ("Failed query: CREATE TABLE workspace"), and --continue finds this task's session.
+            # MODELS_FETCH/LSP_DOWNLOAD: at every start it asked models.opencode.ai for its
+            # model list (seen through a recording proxy). Still asked: the npm registry, for
+            # the provider package the user's config names (no switch found in 1.18)
             env={**QUIET_NODE, "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_SHARE": "1",
+                 "OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
                  "OPENCODE_DB": "fleet-{task_id}.db"},
             stream="opencode",
             resume_command=["opencode", "run", "--continue", "--format", "json", MODEL_ARGS_TOKEN],

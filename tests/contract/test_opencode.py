@@ -160,3 +160,39 @@ async def test_opencode_asks_and_a_person_answers_in_the_same_session(asked_run:
     (first,) = await run.executions()
     await answer_and_finish(run, DENIED)
     assert all(e["session_id"] == first["session_id"] for e in await run.executions())
+
+
+async def test_opencode_asks_nothing_of_the_internet_on_the_way_to_ready(
+        make_conductor: Any, git_repo: Path, opencode_env: Any) -> None:
+    """At every start it asked models.opencode.ai for its model list, through whatever proxy
+    it was given: the shipped profile switches that off. The proxy here records what is
+    asked of it (and answers nothing). The npm registry is still asked once, for the provider
+    package the user's config names (@ai-sdk/openai-compatible): opencode 1.18 has no switch."""
+    import socket
+    import threading
+
+    from tests.contract.harness import profile_env
+
+    recorder = socket.create_server(("127.0.0.1", 0))
+    asked: list[str] = []
+
+    def record() -> None:
+        while True:
+            try:
+                conn, _ = recorder.accept()
+            except OSError:
+                return
+            with conn:
+                asked.append(conn.recv(200).split(b"\r\n")[0].decode(errors="replace"))
+
+    threading.Thread(target=record, daemon=True).start()
+    proxy = f"http://127.0.0.1:{recorder.getsockname()[1]}"
+    env = profile_env(AGENT, {name: proxy for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")})
+    try:
+        run = await run_agent(make_conductor, git_repo, opencode_env,
+                              agent_script(test_command=TEST_COMMAND, commit=True), agent=AGENT,
+                              profile_changes={"env": env})
+    finally:
+        recorder.close()
+    assert run.task.status == S.READY, run.task.failure_context
+    assert [line for line in asked if not line.startswith("CONNECT registry.npmjs.org:443 ")] == []
