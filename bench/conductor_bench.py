@@ -27,7 +27,7 @@ from fleet_tui.config import GovernorSettings  # noqa: E402
 from fleet_tui.domain.errors import SpawnDeniedError  # noqa: E402
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
 from fleet_tui.engine.conductor import Conductor  # noqa: E402
-from fleet_tui.engine.governor import Governor  # noqa: E402
+from fleet_tui.engine.spawn.governor import Governor  # noqa: E402
 from fleet_tui.engine.parts import build_parts  # noqa: E402
 from fleet_tui.engine.session import close_conductor  # noqa: E402
 from fleet_tui.store.db import Database  # noqa: E402

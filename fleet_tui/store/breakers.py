@@ -1,5 +1,5 @@
 """fleet_breakers: circuit breaker states shared by every conductor of a fleet. A change is
-read under the row's lock, decided by the breaker's own rules (engine.breaker), written back
+read under the row's lock, decided by the breaker's own rules (engine.kit.breaker), written back
 in the same transaction."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """fleet_config: an operator's preferences, one JSON value per key, in the database so that
 every conductor of the fleet reads the same and a change holds at once (row-level security:
 an operator reads and writes only their own). The engine decides which keys exist
-(engine/preferences.py); this module only reads and writes."""
+(engine/choice/preferences.py); this module only reads and writes."""
 
 from __future__ import annotations
 

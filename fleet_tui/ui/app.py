@@ -25,7 +25,7 @@ from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, TaskRecord
 from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.domain.text import strip_ansi
-from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
+from fleet_tui.engine.kit.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
 from fleet_tui.ui.commands import FleetCommands
 from fleet_tui.ui.format import utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
@@ -43,7 +43,7 @@ TASK_LIMIT = 5_000
 HEALTH_POLL_S = 3.0      # the fleet's figures (database queries) are read this often, in a worker
 HEALTH_TIMEOUT_S = 10.0
 HEALTH_AT_START_S = 1.0  # the first read comes with the tasks unless slower than this
-# the fleet's figures (Conductor.fleet_health -> engine.metrics.collect) the health panel shows
+# the fleet's figures (Conductor.fleet_health -> engine.ops.metrics.collect) the health panel shows
 # beside the in-process monitor's
 FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers",
                      "agent_warnings")
@@ -540,7 +540,7 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
     if conductor is None and observe:
         async def open_engine() -> Any:
             import_engine_here()
-            from fleet_tui.engine.observer import Observer
+            from fleet_tui.engine.observer.observer import Observer
 
             observer = await Observer.open(settings, operator=op)
             await observer.start()
@@ -551,7 +551,7 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
     elif conductor is None:
         async def open_engine() -> Any:
             """The engine this app owns: conductor, outbox relay and notification worker."""
-            from fleet_tui.engine.early_database import start_early
+            from fleet_tui.engine.kit.early_database import start_early
 
             start_early(settings)  # PostgreSQL starts while the engine's modules load
             import_engine_here()

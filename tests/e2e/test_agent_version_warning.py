@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 
 import pytest_asyncio
 
-from fleet_tui.engine.agents_report import version_warnings
+from fleet_tui.engine.choice.agents_report import version_warnings
 from tests.e2e.terminal import FLEET_TUI, ControlRoom
 
 OLD_CLI = "oldagent"

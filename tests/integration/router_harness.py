@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.router.adapters import AdapterRegistry, StepContext, builtin_adapters
-from fleet_tui.engine.router.model import Step
-from fleet_tui.engine.router.service import RouterService
+from fleet_tui.engine.events.adapters import AdapterRegistry, StepContext, builtin_adapters
+from fleet_tui.engine.events.policy import Step
+from fleet_tui.engine.events.service import RouterService
 from fleet_tui.store.db import Database
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from fleet_tui.engine.breaker import BreakerRegistry
-from fleet_tui.engine.health import HealthMonitor, HealthThresholds
-from fleet_tui.engine.logsink import DatabaseLogHandler, cleanup
+from fleet_tui.engine.kit.breaker import BreakerRegistry
+from fleet_tui.engine.ops.health import HealthMonitor, HealthThresholds
+from fleet_tui.engine.ops.logsink import DatabaseLogHandler, cleanup
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet_tui.engine.metrics import collect, exposition
-from fleet_tui.engine.tracing import span, trace
+from fleet_tui.engine.ops.metrics import collect, exposition
+from fleet_tui.engine.ledger.tracing import span, trace
 from fleet_tui.store import executions
 from fleet_tui.store import logs as log_store
 from tests.fixtures.engine import operator

@@ -12,7 +12,7 @@ import uuid
 import nats
 import pytest
 
-from fleet_tui.engine.outbox_relay import OutboxRelay
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay
 from fleet_tui.infra.nats_sink import NatsSink, redacted, subject_for
 from fleet_tui.store.db import Database
 from tests.integration.outbox_harness import event_ids, fast_outbox, outbox_db, write_events  # noqa: F401

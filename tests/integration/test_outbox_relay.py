@@ -13,7 +13,7 @@ import pytest
 
 from fleet_tui.domain import webhooks
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.outbox_relay import OutboxRelay, PgNotifySink, TerminalNotificationSink
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay, PgNotifySink, TerminalNotificationSink
 from fleet_tui.infra.webhook_sink import WebhookSink, sink_name
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outbox as outbox_store

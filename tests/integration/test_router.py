@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
-from fleet_tui.engine.router.defaults import default_policy
-from fleet_tui.engine.router.model import Step
-from fleet_tui.engine.router.adapters import StepContext
+from fleet_tui.engine.events.defaults import default_policy
+from fleet_tui.engine.events.policy import Step
+from fleet_tui.engine.events.adapters import StepContext
 from fleet_tui.store import routes as route_store
 from tests.integration.router_harness import Harness, make_harness, new_operator, step
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskPatch, TaskType
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.agent_choice import paused_reason
-from fleet_tui.engine.router.transitions import retry_or_abandon
+from fleet_tui.engine.choice.agent_choice import paused_reason
+from fleet_tui.engine.events.transitions import retry_or_abandon
 from fleet_tui.store import reputation as history
 from tests.fixtures.engine import operator
 from tests.integration.test_routing_db import INSTALLED

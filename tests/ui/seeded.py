@@ -17,9 +17,9 @@ from fleet_tui.domain.models import (
     CIStatus, Operator, SpawnRequest, SpawnResult, StatusSummary, TaskRecord, TaskType, Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
-from fleet_tui.engine.bus import EventBus
+from fleet_tui.engine.kit.bus import EventBus
 from fleet_tui.engine.conductor import TaskDetail
-from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.spawn.governor import Governor
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 ME = Operator(id="ana", tier=Tier.SOVEREIGN, is_admin=True)
@@ -133,7 +133,7 @@ class SeededConductor:
         pass
 
     async def fleet_health(self) -> dict[str, float]:
-        """Fixed figures, as engine.metrics.collect names them: the health panel's rows."""
+        """Fixed figures, as engine.ops.metrics.collect names them: the health panel's rows."""
         return dict(FLEET_FIGURES)
 
     async def status(self, operator: Operator, *, all_operators: bool = False, limit: int = 500) -> StatusSummary:

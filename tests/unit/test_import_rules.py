@@ -64,7 +64,7 @@ def test_rule_checker_sees_a_violation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("module", ["fleet_tui.domain", "fleet_tui.store.db", "fleet_tui.store.tasks",
                                     "fleet_tui.engine.conductor", "fleet_tui.engine.session",
-                                    "fleet_tui.engine.monitor"])
+                                    "fleet_tui.engine.watch.monitor"])
 def test_importing_lower_floors_pulls_in_no_ui_library(module: str) -> None:
     code = (f"import sys, {module}\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
@@ -138,8 +138,9 @@ def test_the_control_room_paints_before_it_imports_the_engine() -> None:
         "make_app(load_settings(database={'url': 'postgresql://u@h/db'}))\n")
     assert not {m for m in loaded if m.startswith("fleet_tui.commands.")}
     assert not {m for m in loaded if m.startswith(("fleet_tui.store", "fleet_tui.infra"))}
-    assert {m for m in loaded if m.startswith("fleet_tui.engine.")} <= {"fleet_tui.engine.bus",
-                                                                         "fleet_tui.engine.tracing"}
+    assert {m for m in loaded if m.startswith("fleet_tui.engine.")} <= {
+        "fleet_tui.engine.kit", "fleet_tui.engine.kit.bus", "fleet_tui.engine.ledger",
+        "fleet_tui.engine.ledger.tracing"}
     assert not {"libtmux", "docker", "httpx", "cryptography"} & {m.split(".")[0] for m in loaded}
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fleet_tui.config import RetrySettings
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.retry import backoff_delay, may_retry
-from fleet_tui.engine.retry import RetryPolicy
+from fleet_tui.engine.attempts.retry import RetryPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
