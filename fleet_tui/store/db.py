@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 
@@ -151,7 +151,7 @@ class Database:
         self._closed = True
         try:
             await asyncio.wait_for(self.pool.close(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("pool did not drain within %ss; terminating connections", timeout_s)
             self.pool.terminate()
         if self._server is not None:

@@ -10,7 +10,8 @@ import uuid
 from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
 
