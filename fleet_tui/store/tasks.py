@@ -196,7 +196,8 @@ class TaskRegistry:
     async def recount_live(self) -> int:
         """Rebuild the live counts admissions read (fleet_live_counts, kept by a trigger) from
         the tasks themselves, under the fleet lock: the number of rows that were wrong."""
-        return await self.db.pool.fetchval("SELECT fleet_recount()")
+        corrected: int = await self.db.pool.fetchval("SELECT fleet_recount()")
+        return corrected
 
     async def count_all_active(self) -> int:
         return await self._read(None, None, lambda c: c.fetchval(
