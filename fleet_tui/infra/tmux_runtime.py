@@ -33,7 +33,7 @@ import time
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import libtmux
 
@@ -352,7 +352,7 @@ class TmuxRuntime:
                     timeout = None if wd is not None else self.poll_interval_s
                     try:
                         await asyncio.wait_for(waiter.event.wait(), timeout)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
         finally:
             watcher.unwatch(wd, waiter.event)

@@ -13,7 +13,8 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from textual import on
 from textual.app import App
@@ -215,7 +216,7 @@ class FleetApp(App[None]):
             return dict(await asyncio.wait_for(read(), timeout_s)), None
         except asyncio.CancelledError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None, None if quiet_timeout else f"no answer in {timeout_s:g} s"
         except Exception as exc:  # the database away, a conductor of another make: say so, go on
             return None, f"unavailable ({type(exc).__name__})"

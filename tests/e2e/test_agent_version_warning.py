@@ -8,7 +8,8 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 

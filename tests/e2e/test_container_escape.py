@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from fleet_tui.domain.models import RuntimeKind, SpawnRequest, TaskRecord

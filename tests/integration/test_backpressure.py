@@ -4,7 +4,6 @@ capacity frees; dedup merges within the window only; the rate limit; batch files
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

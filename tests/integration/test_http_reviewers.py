@@ -9,7 +9,8 @@ import json
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn

@@ -93,7 +93,7 @@ async def test_critical_failure_aborts_retries_and_dead_letters(h: Harness) -> N
     assert result.steps["fails"].attempts == 3 and h.sleeps == [1.0, 2.0]
     assert result.steps["later"].status == "not_run" and "later" not in h.recorder.calls
     letters = await h.service.dlq.list(h.operator)
-    assert [(l["id"], l["run_id"], l["step_name"], l["task_id"]) for l in letters] == [
+    assert [(d["id"], d["run_id"], d["step_name"], d["task_id"]) for d in letters] == [
         (result.dead_letter_id, result.run_id, "fails", "t123456")]
     assert "fails is broken" in letters[0]["error"]
     assert (letters[0]["next_attempt_at"] - h.wall.now).total_seconds() == 60
