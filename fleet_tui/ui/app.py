@@ -21,6 +21,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 
+from fleet_tui.assets import asset_dir
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, TaskRecord
@@ -36,7 +37,7 @@ from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
 from fleet_tui.ui.verbs import attach_command, outside_tmux, return_hint, with_return_hint
 
-STYLES = Path(__file__).resolve().parent.parent / "styles"
+STYLES = asset_dir("styles")
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
 LOG_FLUSH_S = 0.03      # log lines reach the pane in batches this often
 LOG_YIELD_EVERY = 2_000  # lines read before the reader lets the loop breathe
