@@ -27,7 +27,7 @@ from fleet_tui.config import GovernorSettings  # noqa: E402
 from fleet_tui.domain.errors import SpawnDeniedError  # noqa: E402
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
 from fleet_tui.engine.conductor import Conductor  # noqa: E402
-from fleet_tui.engine.governor import Governor  # noqa: E402
+from fleet_tui.engine.spawn.governor import Governor  # noqa: E402
 from fleet_tui.engine.parts import build_parts  # noqa: E402
 from fleet_tui.engine.session import close_conductor  # noqa: E402
 from fleet_tui.store.db import Database  # noqa: E402
@@ -44,7 +44,7 @@ class QueryCounter:
         self.count = 0
         self._saved: dict[str, object] = {}
 
-    def __enter__(self) -> "QueryCounter":
+    def __enter__(self) -> QueryCounter:
         for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
             original = getattr(asyncpg.Connection, name)
             self._saved[name] = original
@@ -115,10 +115,11 @@ async def admissions(db: Database, requesters: int = 200, total: int = 4000) -> 
             for n in range(total):
                 queue.put_nowait(n)
 
-            async def requester(i: int) -> None:
+            async def requester(i: int, ops: list[Operator] = ops, distinct: bool = distinct,
+                                queue: asyncio.Queue[int] = queue, admit=admit, tag: str = f"{name[:3]}{label[:3]}") -> None:
                 op = ops[i] if distinct else ops[0]
                 while not queue.empty():
-                    await admit(op, queue.get_nowait(), f"{name[:3]}{label[:3]}")
+                    await admit(op, queue.get_nowait(), tag)
             started = time.perf_counter()
             await asyncio.gather(*(requester(i) for i in range(requesters)))
             elapsed = time.perf_counter() - started

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fleet_tui.infra.docker_runtime import DEFAULT_SECCOMP_PROFILE, DockerRuntime  # noqa: E402
-from fleet_tui.infra.protocols import AgentLaunch  # noqa: E402
+from fleet_tui.infra.docker_runtime import DEFAULT_SECCOMP_PROFILE, DockerRuntime
+from fleet_tui.infra.protocols import AgentLaunch
 
 
 def raw_argv(image: str, name: str, workdir: Path, prompt_dir: Path) -> list[str]:

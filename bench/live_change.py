@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fleet_tui.store import embedded  # noqa: E402
-from tests.e2e.terminal import ControlRoom, Terminal, row_of, status_on_screen  # noqa: E402
-from tests.fixtures.db import create_database, drop_database  # noqa: E402
-from tests.fixtures.gitrepo import make_repo  # noqa: E402
+from fleet_tui.store import embedded
+from tests.e2e.terminal import ControlRoom, Terminal, status_on_screen
+from tests.fixtures.db import create_database, drop_database
+from tests.fixtures.gitrepo import make_repo
 
 OWNER_URL = os.environ.get("FLEET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 POLL_S = 0.02
@@ -104,10 +104,10 @@ async def main(args: argparse.Namespace) -> None:
             task_id = json.loads(done.stdout)["task"]["id"]
             made = (await room.query("SELECT created_at FROM fleet_tasks WHERE id = $1", task_id))[0][0]
             appear.append(shown - wall(made))
-            await on_screen(room.term, lambda s: status_on_screen(s, task_id) == "running", 60)
+            await on_screen(room.term, lambda s, task_id=task_id: status_on_screen(s, task_id) == "running", 60)
             began = time.monotonic()
             command = asyncio.create_task(room.cli("stop", task_id))
-            shown = await on_screen(room.term, lambda s: status_on_screen(s, task_id) == "cancelled")
+            shown = await on_screen(room.term, lambda s, task_id=task_id: status_on_screen(s, task_id) == "cancelled")
             done = await command
             assert done.returncode == 0, done.stderr
             stop_runs.append(time.monotonic() - began)

@@ -19,8 +19,8 @@ from pathlib import Path
 import asyncpg
 
 from fleet_tui.config import DatabaseSettings, OutboxSettings, Settings
-from fleet_tui.engine.listener import OutboxListener
-from fleet_tui.engine.outbox_relay import OutboxRelay, PgNotifySink
+from fleet_tui.engine.kit.listener import OutboxListener
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay, PgNotifySink
 from fleet_tui.store import outbox as outbox_store
 from fleet_tui.store.connect import with_database
 from fleet_tui.store.db import Database

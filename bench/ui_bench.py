@@ -38,17 +38,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
-from fleet_tui.domain.status import TaskStatus  # noqa: E402
-from fleet_tui.engine.conductor import Conductor  # noqa: E402
-from fleet_tui.engine.parts import build_parts  # noqa: E402
-from fleet_tui.engine.session import close_conductor  # noqa: E402
-from fleet_tui.store.db import Database  # noqa: E402
-from fleet_tui.ui.app import make_app  # noqa: E402
-from fleet_tui.ui.screens.detail import DetailScreen  # noqa: E402
-from fleet_tui.ui.widgets.tail_log import TailLog  # noqa: E402
-from tests.fixtures.db import create_database, drop_database, settings_for  # noqa: E402
-from tests.fixtures.gitrepo import make_repo  # noqa: E402
+from fleet_tui.domain.models import Operator, SpawnRequest, Tier
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.parts import build_parts
+from fleet_tui.engine.session import close_conductor
+from fleet_tui.store.db import Database
+from fleet_tui.ui.app import make_app
+from fleet_tui.ui.screens.detail import DetailScreen
+from fleet_tui.ui.widgets.tail_log import TailLog
+from tests.fixtures.db import create_database, drop_database, settings_for
+from tests.fixtures.gitrepo import make_repo
 
 OWNER_URL = os.environ.get("FLEET_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SELECTED_FLOOD = 400_000

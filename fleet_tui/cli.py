@@ -12,7 +12,8 @@ import importlib
 import os
 import pkgutil
 import sys
-from typing import NoReturn, Sequence
+from typing import NoReturn
+from collections.abc import Sequence
 
 from fleet_tui import commands
 from fleet_tui.config import Settings, load_settings

@@ -28,7 +28,7 @@ from fleet_tui.domain.errors import (
     ValidationFailed,
 )
 from fleet_tui.engine import api_support
-from fleet_tui.engine.tracing import current_trace_id
+from fleet_tui.engine.ledger.tracing import current_trace_id
 
 log = logging.getLogger(__name__)
 

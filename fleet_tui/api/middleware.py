@@ -13,7 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet_tui.engine.tracing import new_id, trace
+from fleet_tui.engine.ledger.tracing import new_id, trace
 
 log = logging.getLogger("fleet_tui.api.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}\Z")

@@ -23,7 +23,7 @@ def _mark(value: bool | None, yes: str, no: str, unknown: str = "-") -> str:
 
 def run_agents(args: argparse.Namespace) -> int:
     from fleet_tui.domain.text import strip_ansi
-    from fleet_tui.engine.agents_report import agents_report
+    from fleet_tui.engine.choice.agents_report import agents_report
 
     report = asyncio.run(agents_report(load_settings()))
     if args.json:

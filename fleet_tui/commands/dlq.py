@@ -29,10 +29,10 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(letters)
         return 0
-    for l in letters:
-        print(f"{l['id']:<6} {l['status']:<9} {l['sequence_name']}.{l['step_name'] or '-'} "
-              f"task={l['task_id'] or '-'} attempts={l['attempts']} next={l['next_attempt_at']:%Y-%m-%d %H:%M:%S} "
-              f"{l['error'][:80]}")
+    for letter in letters:
+        print(f"{letter['id']:<6} {letter['status']:<9} {letter['sequence_name']}.{letter['step_name'] or '-'} "
+              f"task={letter['task_id'] or '-'} attempts={letter['attempts']} "
+              f"next={letter['next_attempt_at']:%Y-%m-%d %H:%M:%S} {letter['error'][:80]}")
     if not letters:
         print("no dead letters")
     return 0

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from fleet_tui.config import load_settings
-    from fleet_tui.engine.agent_images import build_agent_image
+    from fleet_tui.engine.spawn.agent_images import build_agent_image
 
     started = time.monotonic()
 

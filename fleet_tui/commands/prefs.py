@@ -8,7 +8,7 @@ import argparse
 
 from fleet_tui.commands.tasks import _json, _print_json, _sync
 from fleet_tui.domain.models import Operator
-from fleet_tui.engine import preferences
+from fleet_tui.engine.choice import preferences
 from fleet_tui.engine.conductor import Conductor
 
 

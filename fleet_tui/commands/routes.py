@@ -12,7 +12,7 @@ from typing import Any
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.engine.router.service import RouterService
+from fleet_tui.engine.events.service import RouterService
 from fleet_tui.commands.tasks import _json, _print_json, _sync
 
 KINDS = ("route", "sequence", "handoff")

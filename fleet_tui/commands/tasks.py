@@ -12,8 +12,9 @@ import json
 import re
 import shlex
 import sys
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import load_settings
 from fleet_tui.domain.errors import (
@@ -157,7 +158,7 @@ def _print_json(data: Any) -> None:
 
 
 def task_line(task: TaskRecord, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     age = int((now - task.created_at).total_seconds())
     agent = f"{task.agent or '-'}/{task.model or '-'}"
     return (f"{task.id:<13} {task.status:<11} {agent:<24} {task.branch or '-':<22} "

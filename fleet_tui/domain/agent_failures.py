@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 AUTH = "auth"
 API_UNAVAILABLE = "api_unavailable"
@@ -78,13 +78,13 @@ class AgentFailure:
 
 def reset_time(text: str, now: datetime | None = None) -> datetime | None:
     """When a usage limit resets, if the output says (epoch, ISO time, "in N minutes")."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if m := _EPOCH.search(text):
-        return datetime.fromtimestamp(int(m.group(1)), timezone.utc)
+        return datetime.fromtimestamp(int(m.group(1)), UTC)
     if m := _ISO.search(text):
         try:
             when = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-            return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
         except ValueError:
             pass
     if m := _IN.search(text):
@@ -102,7 +102,7 @@ def classify_output(text: str, now: datetime | None = None) -> AgentFailure | No
             if any(p.search(line) for p in PATTERNS[reason]):
                 retry_at = None
                 if reason == USAGE_LIMITED:
-                    now = now or datetime.now(timezone.utc)
+                    now = now or datetime.now(UTC)
                     retry_at = reset_time(text, now) or now + timedelta(seconds=USAGE_LIMIT_DEFAULT_WAIT_S)
                 return AgentFailure(reason, line.strip()[:300], retry_at)
     return None

@@ -17,7 +17,7 @@ def backoff_delay(
     """min(base * 2^attempt + jitter, cap), doubled (still capped at 2*cap) over capacity."""
     rng = rng or random.Random()
     exponent = min(max(attempt, 0), 32)  # keep 2**n finite for absurd attempts
-    delay = min(base_s * (2**exponent) + rng.uniform(0.0, jitter_s), cap_s)
+    delay = min(base_s * (2.0**exponent) + rng.uniform(0.0, jitter_s), cap_s)
     return delay * 2 if over_capacity else delay
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
+from collections.abc import Mapping
 
 from fleet_tui.domain.errors import InvalidTransitionError
 

@@ -3,7 +3,8 @@ rule ("priority: must be at most 100"), never pydantic's multi-line report."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ValidationError
 

@@ -11,9 +11,9 @@ import asyncpg
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.models import Operator, TaskType
-from fleet_tui.engine.bus import Notice
+from fleet_tui.engine.kit.bus import Notice
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.engine.reputation import Reputation, reputation
+from fleet_tui.engine.choice.reputation import Reputation, reputation
 from fleet_tui.store import event_receipts
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outcomes
@@ -81,8 +81,8 @@ async def publish_external_event(conductor: Conductor, *, event_id: str, kind: s
 
 async def metrics_text(conductor: Conductor, operator: Operator) -> tuple[bytes, str]:
     """Prometheus text exposition of the fleet (from the database) and this conductor's own
-    counters and histograms, with its content type (engine.metrics, prometheus_client)."""
-    from fleet_tui.engine.metrics import CONTENT_TYPE, exposition
+    counters and histograms, with its content type (engine.ops.metrics, prometheus_client)."""
+    from fleet_tui.engine.ops.metrics import CONTENT_TYPE, exposition
 
     body = await exposition(conductor.parts.db, conductor=conductor, breakers=conductor.router.breakers)
     return body, CONTENT_TYPE

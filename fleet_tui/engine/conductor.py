@@ -36,17 +36,17 @@ from fleet_tui.domain.models import (
     Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
-from fleet_tui.engine.agent_choice import demo_notice
-from fleet_tui.engine.agents_report import AgentWarnings
-from fleet_tui.engine.backpressure import RateLimiter, SpawnQueue
-from fleet_tui.engine.bus import EventBus, Notice, TaskChanged, TaskDeleted
-from fleet_tui.engine.governor import Governor
-from fleet_tui.engine.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
-from fleet_tui.engine.metrics import Telemetry
+from fleet_tui.engine.choice.agent_choice import demo_notice
+from fleet_tui.engine.choice.agents_report import AgentWarnings
+from fleet_tui.engine.spawn.backpressure import RateLimiter, SpawnQueue
+from fleet_tui.engine.kit.bus import EventBus, Notice, TaskChanged, TaskDeleted
+from fleet_tui.engine.spawn.governor import Governor
+from fleet_tui.engine.ledger.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
+from fleet_tui.engine.ops.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
-from fleet_tui.engine.prompting import plan_for_task, prompt_lookups
-from fleet_tui.engine.spawner import SpawnPlan, Spawner
-from fleet_tui.engine.tracing import current_trace_id, trace
+from fleet_tui.engine.spawn.prompting import plan_for_task, prompt_lookups
+from fleet_tui.engine.spawn.spawner import SpawnPlan, Spawner
+from fleet_tui.engine.ledger.tracing import current_trace_id, trace
 from fleet_tui.infra.git import GitError, TaskCheckout
 from fleet_tui.infra.proc import ProcTimeout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
@@ -114,7 +114,7 @@ class Conductor:
     def router(self) -> Any:
         """The event router over this conductor (policies as data), built on first use."""
         if self._router is None:
-            from fleet_tui.engine.router.service import RouterService
+            from fleet_tui.engine.events.service import RouterService
 
             self._router = RouterService.for_conductor(self)
         return self._router
@@ -314,7 +314,7 @@ class Conductor:
         rules granted to the task from now on (its next attempts and resumes). A task that
         waited for a person (needs_input) spends no retry: its run was refused, not failed."""
         from fleet_tui.domain.asks import check_grants
-        from fleet_tui.engine.prompting import GRANTED_KEY, granted_rules
+        from fleet_tui.engine.spawn.prompting import GRANTED_KEY, granted_rules
         from fleet_tui.infra.agents import takes_grants
 
         rules = check_grants(list(allow or []))
@@ -345,7 +345,7 @@ class Conductor:
         """Answer an agent that waits for a person: its session resumes with `text` as the
         prompt (the profile's resume command), spending no retry."""
         from fleet_tui.domain.asks import check_answer
-        from fleet_tui.engine.prompting import resume_plan
+        from fleet_tui.engine.spawn.prompting import resume_plan
 
         text = check_answer(text)
         task = await self._owned(operator, task_id)
@@ -449,9 +449,9 @@ class Conductor:
 
     async def fleet_health(self) -> dict[str, Any]:
         """The fleet's figures (outbox lag, DLQ depth, queue depth, open breakers, monitor)
-        as engine.metrics collects them, and agent_warnings (installed CLIs outside their
+        as engine.ops.metrics collects them, and agent_warnings (installed CLIs outside their
         proven range, probed beside the engine): what the faces' health panels show."""
-        from fleet_tui.engine.metrics import collect
+        from fleet_tui.engine.ops.metrics import collect
 
         figures: dict[str, Any] = dict(await collect(self.parts.db, conductor=self, breakers=self.router.breakers))
         warnings = self.agent_warnings.current()
@@ -461,13 +461,13 @@ class Conductor:
 
     async def sweep(self) -> Any:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
-        from fleet_tui.engine.sweep import sweep_worktrees
+        from fleet_tui.engine.ops.sweep import sweep_worktrees
 
         return await sweep_worktrees(self)
 
     async def invariants(self) -> list[Any]:
         """INV-014..INV-018, each with satisfied + detail."""
-        from fleet_tui.engine.invariants import check_all
+        from fleet_tui.engine.ops.invariants import check_all
 
         return await check_all(self)
 
@@ -486,16 +486,16 @@ class Conductor:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def change_feed(self, operator: Operator) -> Any:
-        """A started engine.feed.ChangeFeed: the changes other processes make to the fleet
+        """A started engine.observer.feed.ChangeFeed: the changes other processes make to the fleet
         (as `operator` may see them) published on this conductor's bus; the caller closes it."""
-        from fleet_tui.engine.feed import ChangeFeed
+        from fleet_tui.engine.observer.feed import ChangeFeed
 
         feed = ChangeFeed(self.parts.db, self.bus, operator=operator)
         await feed.start()
         return feed
 
     async def start(self, *, monitor: bool = True) -> None:
-        from fleet_tui.engine.monitor import Monitor
+        from fleet_tui.engine.watch.monitor import Monitor
 
         self.monitor = Monitor(self)
         fixed = await self.registry.recount_live()

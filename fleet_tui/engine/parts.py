@@ -15,8 +15,8 @@ from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.breaker import BreakerRegistry
-from fleet_tui.engine.bus import EventBus, Notice
+from fleet_tui.engine.kit.breaker import BreakerRegistry
+from fleet_tui.engine.kit.bus import EventBus, Notice
 from fleet_tui.infra.agents import AgentProfile, load_profiles
 from fleet_tui.infra.protocols import Forge, Runtime
 from fleet_tui.infra.secrets import SecretsProvider
@@ -53,7 +53,7 @@ class EngineParts:
     # agent -> when its usage limit resets, as the last routing decision read it (usage_pauses)
     usage_pauses: dict[str, datetime] = field(default_factory=dict)
     # operators who opted out of those pauses, as the last routing decision read them
-    # (engine/preferences.py); None until then: the settings file's list
+    # (engine/choice/preferences.py); None until then: the settings file's list
     usage_opt_outs: frozenset[str] | None = None
     _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
 
@@ -73,7 +73,7 @@ class EngineParts:
         if self.reviews is not None:
             return self.reviews
         if self.builtin_reviews is None:
-            from fleet_tui.engine.review import ReviewPipeline
+            from fleet_tui.engine.review.pipeline import ReviewPipeline
 
             self.builtin_reviews = ReviewPipeline.builtin(self.settings.review)
         return self.builtin_reviews
@@ -88,7 +88,7 @@ class EngineParts:
     def choose_agent(self, request: SpawnRequest) -> tuple[str, str | None]:
         """Override, else the task type's default, else the fallback; unavailable agents and
         open model breakers skipped. No I/O: reputation and budget need route()."""
-        from fleet_tui.engine.agent_choice import decide_without_history, resolved
+        from fleet_tui.engine.choice.agent_choice import decide_without_history, resolved
 
         decision = resolved(self, decide_without_history(self, request))
         return decision.agent, decision.model
@@ -98,7 +98,7 @@ class EngineParts:
         over the fleet's history), default, fallback, gated by availability, breakers and the
         operator's credit budget. Raises BudgetRefused (after a budget_exceeded notification).
         rate: the RateLimiter to take the request from, with the routing reads."""
-        from fleet_tui.engine.agent_choice import decide
+        from fleet_tui.engine.choice.agent_choice import decide
 
         return await decide(self, operator, request, rate=rate)
 
@@ -183,7 +183,7 @@ class EngineParts:
                                  failure: str | None) -> None:
         """A clean exit closes the model's breaker; a crash or a vanished process counts
         against it (timeouts, stalls, OOM and CI failures are the task's, not the model's)."""
-        from fleet_tui.engine.routing import breaker_name
+        from fleet_tui.engine.choice.routing import breaker_name
 
         name = breaker_name(task.model, task.agent or "unknown")
         if exit_code == 0 and failure is None:
@@ -192,11 +192,11 @@ class EngineParts:
             await self.breakers.record(name, False)
 
     async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
-        from fleet_tui.engine.leases import held_lease
+        from fleet_tui.engine.ledger.leases import held_lease
 
         moved = await self.registry.update(task.id, task.version, patch=patch, operator=None,
                                            lease=held_lease.get())
-        from fleet_tui.engine.bus import TaskChanged
+        from fleet_tui.engine.kit.bus import TaskChanged
 
         self.bus.publish(TaskChanged(moved))
         return moved
@@ -233,7 +233,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         setup_command=settings.worktree.setup_command, setup_timeout_s=settings.worktree.setup_timeout_s,
     )
     if settings.forge.kind == "github":
-        from fleet_tui.engine.fleet_limits import SharedCallBudget
+        from fleet_tui.engine.kit.call_budget import SharedCallBudget
         from fleet_tui.infra.forge_github import BUDGET_WINDOW_S, GithubForge
 
         # one budget for the fleet: every conductor's gh calls count against it
@@ -253,7 +253,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
 
         return DockerRuntime.from_settings(settings.runtime, log_dir=data / "logs")
 
-    from fleet_tui.engine.fleet_breakers import SharedBreakerRegistry
+    from fleet_tui.engine.kit.fleet_breakers import SharedBreakerRegistry
 
     parts = EngineParts(
         settings=settings, db=db, registry=TaskRegistry(db), worktrees=worktrees, forge=forge,
@@ -262,7 +262,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         breakers=SharedBreakerRegistry(db),  # the models' breakers are the fleet's
     )
     if settings.review.enabled:
-        from fleet_tui.engine.review import ReviewPipeline
+        from fleet_tui.engine.review.pipeline import ReviewPipeline
 
         parts.reviews = ReviewPipeline.from_settings(settings.review)
     for key, value in overrides.items():

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fleet_tui.config import Settings
-from fleet_tui.engine.command_worker import CommandWorker
+from fleet_tui.engine.workers.command_worker import CommandWorker
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.engine.notifier import NotificationWorker
-from fleet_tui.engine.outbox_relay import OnPark, OutboxRelay, build_sinks
+from fleet_tui.engine.workers.notifier import NotificationWorker
+from fleet_tui.engine.workers.outbox_relay import OnPark, OutboxRelay, build_sinks
 from fleet_tui.engine.parts import build_parts
-from fleet_tui.engine.tracing import configure_logging
+from fleet_tui.engine.ledger.tracing import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
     relay.start()
     notifier.start()
     commands.start()
-    from fleet_tui.engine.ops import attach_log_sink, run_ops
+    from fleet_tui.engine.ops.duties import attach_log_sink, run_ops
 
     ops_stop = asyncio.Event()
     ops = asyncio.create_task(run_ops(conductor, ops_stop, attach_log_sink(conductor)), name="fleet-ops")

@@ -17,7 +17,8 @@ import re
 import string
 import sys
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -302,8 +303,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             auto_answer="y",
             # "Tokens: 2.3k sent, 150 received. Cost: $0.01 message, $0.05 session."
             usage_patterns=[
-                r"Tokens:\s*(?P<input_tokens>[\d,.]+[kKmM]?) sent,\s*"
-                r"(?P<output_tokens>[\d,.]+[kKmM]?) received",
+                (r"Tokens:\s*(?P<input_tokens>[\d,.]+[kKmM]?) sent,\s*"
+                r"(?P<output_tokens>[\d,.]+[kKmM]?) received"),
                 r"Cost:\s*\$[\d.]+ message,\s*\$(?P<cost_usd>[\d.]+) session",
             ],
             auto_commits=True,
@@ -378,8 +379,8 @@ def builtin_profiles() -> dict[str, AgentProfile]:
             auto_answer="y",
             resume_command=["{python}", "-m", "fleet_tui.infra.demo_agent", "--resume", MODEL_ARGS_TOKEN],
             usage_patterns=[
-                r"usage: input_tokens=(?P<input_tokens>\d+) output_tokens=(?P<output_tokens>\d+)"
-                r" cost_usd=(?P<cost_usd>[0-9.]+)"
+                (r"usage: input_tokens=(?P<input_tokens>\d+) output_tokens=(?P<output_tokens>\d+)"
+                r" cost_usd=(?P<cost_usd>[0-9.]+)")
             ],
         ),
     ]

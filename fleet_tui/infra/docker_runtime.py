@@ -57,7 +57,8 @@ from contextlib import closing
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -254,7 +255,7 @@ class DockerRuntime:
             )
             try:
                 container = await asyncio.wait_for(asyncio.shield(work), self.spawn_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await asyncio.gather(work, return_exceptions=True)  # let the thread finish
                 raise SpawnError(
                     SpawnErrorCode.TIMEOUT,

@@ -15,7 +15,8 @@ import re
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from fleet_tui.domain.models import CIStatus
 from fleet_tui.infra.forge_errors import (

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from fleet_tui.domain.models import CIStatus
 from fleet_tui.infra.forge_errors import ForgeError

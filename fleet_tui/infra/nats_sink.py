@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from fleet_tui.extras import require

@@ -7,7 +7,7 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ async def run(
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), timeout_s)
-    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+    except (TimeoutError, asyncio.CancelledError) as exc:
         _kill_group(proc.pid)
         await proc.wait()
         if isinstance(exc, asyncio.CancelledError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+from collections.abc import AsyncIterator
 
 from fleet_tui.domain.models import CIStatus, RuntimeKind
 

@@ -4,7 +4,8 @@ is audited by name (never by value), and a redaction helper keeps values out of 
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
 
 REDACTED = "[REDACTED]"
 MIN_REDACT_LEN = 4  # shorter values would blank out ordinary words

@@ -40,7 +40,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import libtmux
 
@@ -492,7 +492,7 @@ class TmuxRuntime:
                     timeout = None if wd is not None else self.poll_interval_s
                     try:
                         await asyncio.wait_for(waiter.event.wait(), timeout)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
         finally:
             watcher.unwatch(wd, waiter.event)

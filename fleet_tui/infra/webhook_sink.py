@@ -10,7 +10,8 @@ import asyncio
 import hashlib
 import json
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from fleet_tui.domain import webhooks

@@ -43,7 +43,7 @@ async def append(
     trace_id: str | None = None,
 ) -> int:
     """Write one audit row inside the caller's transaction; returns its id."""
-    return await conn.fetchval(
+    audit_id: int = await conn.fetchval(
         "INSERT INTO fleet_audit (task_id, operator_id, actor, action, from_status, to_status,"
         " version, detail, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         task_id, operator_id, actor, action,
@@ -51,6 +51,7 @@ async def append(
         None if to_status is None else str(to_status),
         version, detail or {}, trace_id,
     )
+    return audit_id
 
 
 async def list_for_task(db: Database, task_id: str, *, operator: Operator | None) -> list[AuditEntry]:

@@ -1,5 +1,5 @@
 """fleet_breakers: circuit breaker states shared by every conductor of a fleet. A change is
-read under the row's lock, decided by the breaker's own rules (engine.breaker), written back
+read under the row's lock, decided by the breaker's own rules (engine.kit.breaker), written back
 in the same transaction."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import asyncpg
 async def lock(conn: asyncpg.Connection, name: str) -> dict[str, Any]:
     """The breaker's stored state (empty for a new one), its row locked until commit."""
     await conn.execute("INSERT INTO fleet_breakers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name)
-    return await conn.fetchval("SELECT state FROM fleet_breakers WHERE name = $1 FOR UPDATE", name)
+    state: dict[str, Any] = await conn.fetchval("SELECT state FROM fleet_breakers WHERE name = $1 FOR UPDATE", name)
+    return state
 
 
 async def save(conn: asyncpg.Connection, name: str, state: dict[str, Any]) -> None:

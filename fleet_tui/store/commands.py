@@ -67,10 +67,11 @@ async def submit(db: Database, operator: Operator, verb: str, *, task_id: str | 
     known, task_id, args = validate_command(verb, task_id, args)
     async with db.tenant(operator) as conn:
         try:
-            return await conn.fetchval(
+            command_id: int = await conn.fetchval(
                 "INSERT INTO fleet_commands (operator_id, operator_tier, operator_is_admin, task_id, verb, args)"
                 " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 operator.id, str(operator.tier), operator.is_admin, task_id, str(known), args)
+            return command_id
         except asyncpg.PostgresError as exc:
             raise as_validation_error(exc) or exc from None
 
@@ -122,7 +123,7 @@ async def finish(db: Database, command_id: int, conductor_id: str, *, result: di
     """Done (result) or failed (error). False when the claim was no longer ours."""
     status = CommandStatus.FAILED if error is not None else CommandStatus.DONE
     async with db.system() as conn:
-        outcome = await conn.execute(
+        outcome: str = await conn.execute(
             "UPDATE fleet_commands SET status = $3, result = $4, error = $5, error_kind = $6, finished_at = now()"
             " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
             command_id, conductor_id, str(status), result, error, error_kind)
@@ -139,7 +140,7 @@ async def abandon(db: Database, operator: Operator, command_id: int, reason: str
     """Withdraw a command no conductor has taken yet (so it never runs late). False when a
     conductor took it meanwhile."""
     async with db.tenant(operator) as conn:
-        outcome = await conn.execute(
+        outcome: str = await conn.execute(
             "UPDATE fleet_commands SET status = 'failed', error = $2, error_kind = $3, finished_at = now()"
             " WHERE id = $1 AND status = 'pending'", command_id, reason, ABANDONED)
     return outcome.endswith(" 1")

@@ -7,8 +7,8 @@ import asyncio
 import json
 import logging
 import signal
-from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 
@@ -27,7 +27,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-class PooledConnection(asyncpg.Connection):
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped (Any)
     """A pool connection needs no reset query when it goes back (asyncpg still rolls back an
     open transaction): every scope's settings are transaction-local (set_config(..., true)),
     its advisory locks are transaction locks, and LISTEN and cursors never use the pool. The
@@ -133,13 +133,13 @@ class Database:
                 )
                 yield conn
 
-    def tenant(self, operator: Operator | None, *, kind: str = "write"):  # -> AsyncContextManager[Connection]
+    def tenant(self, operator: Operator | None, *, kind: str = "write") -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A transaction acting as `operator` (None: sees nothing; admin: sees all)."""
         if operator is None:
             return self._scoped("", False, kind)
         return self._scoped(operator.id, operator.is_admin, kind)
 
-    def system(self, *, kind: str = "write"):
+    def system(self, *, kind: str = "write") -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A transaction with admin visibility, for the monitor, relay and governor counts."""
         return self._scoped("", True, kind)
 
@@ -151,7 +151,7 @@ class Database:
         self._closed = True
         try:
             await asyncio.wait_for(self.pool.close(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("pool did not drain within %ss; terminating connections", timeout_s)
             self.pool.terminate()
         if self._server is not None:
@@ -174,7 +174,7 @@ def install_drain_handlers(loop: asyncio.AbstractEventLoop, db: Database,
         loop.add_signal_handler(sig, _handle)
 
 
-def system_read(source: Database | asyncpg.Connection):  # -> AsyncContextManager[Connection]
+def system_read(source: Database | asyncpg.Connection) -> AbstractAsyncContextManager[asyncpg.Connection]:
     """A system read scope of its own, or, given a connection, that connection in its caller's
     scope: reads on one path (a spawn's routing) share one acquire and one transaction."""
     if isinstance(source, Database):

@@ -21,19 +21,21 @@ async def fail_run(conn: asyncpg.Connection, run_id: int, *, results: dict[str, 
         "WITH failed AS (UPDATE fleet_route_runs SET status = 'failed', results = $2, error = $3,"
         " finished_at = now() WHERE id = $1 RETURNING *)")
     if dead_letter_id is None:
-        return await conn.fetchval(
+        letter_id: int = await conn.fetchval(
             failed_cte +
             " INSERT INTO fleet_dead_letters (run_id, operator_id, task_id, event_type, sequence_name,"
             " step_name, context, error, depth, trace_id, next_attempt_at)"
             " SELECT id, operator_id, context->>'task_id', event_type, sequence_name, $4, context, error,"
             " depth, trace_id, $5 FROM failed RETURNING id",
             run_id, results, error, step_name, next_attempt_at)
-    return await conn.fetchval(
+        return letter_id
+    letter_id = await conn.fetchval(
         failed_cte +
         " UPDATE fleet_dead_letters d SET run_id = failed.id, error = failed.error, step_name = $4,"
         " attempts = d.attempts + 1, status = 'pending', next_attempt_at = $5"
         " FROM failed WHERE d.id = $6 RETURNING d.id",
         run_id, results, error, step_name, next_attempt_at, dead_letter_id)
+    return letter_id
 
 
 async def resolve(conn: asyncpg.Connection, letter_id: int, run_id: int) -> None:
@@ -82,11 +84,12 @@ async def release(conn: asyncpg.Connection, letter_id: int) -> None:
 
 
 async def discard(conn: asyncpg.Connection, letter_id: int) -> bool:
-    status = await conn.execute(
+    status: str = await conn.execute(
         "UPDATE fleet_dead_letters SET status = 'discarded' WHERE id = $1 AND status IN ('pending', 'retrying')",
         letter_id)
     return status.endswith(" 1")
 
 
 async def depth(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT count(*) FROM fleet_dead_letters WHERE status IN ('pending', 'retrying')")
+    pending: int = await conn.fetchval("SELECT count(*) FROM fleet_dead_letters WHERE status IN ('pending', 'retrying')")
+    return pending

@@ -28,9 +28,10 @@ import stat
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypedDict
 from hashlib import sha256
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from fleet_tui.extras import install_hint
@@ -162,7 +163,13 @@ def choose_run_as() -> str | None:
         "embedded PostgreSQL: running as root and no 'postgres' or 'nobody' account exists to run it")
 
 
-def _identity(run_as: str | None) -> dict[str, object]:
+class _Identity(TypedDict, total=False):
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def _identity(run_as: str | None) -> _Identity:
     """subprocess kwargs to drop root fully: uid, primary gid and no supplementary groups
     (keeping root's groups would make root-group directories deny via their group bits)."""
     if run_as is None:

@@ -73,10 +73,11 @@ async def metric_series(conn: asyncpg.Connection, *, spawn_buckets: tuple[float,
 
 async def insert_snapshot(conn: asyncpg.Connection, *, live_agents: int, failure_rate: float, dlq_depth: int,
                           open_breakers: list[str], outbox_lag_s: float, alerts: list[dict[str, Any]]) -> int:
-    return await conn.fetchval(
+    snapshot_id: int = await conn.fetchval(
         "INSERT INTO fleet_health_snapshots (live_agents, failure_rate, dlq_depth, open_breakers,"
         " outbox_lag_s, alerts) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         live_agents, failure_rate, dlq_depth, open_breakers, outbox_lag_s, alerts)
+    return snapshot_id
 
 
 async def latest(conn: asyncpg.Connection, limit: int = 20) -> list[dict[str, Any]]:

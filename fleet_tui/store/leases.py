@@ -102,9 +102,10 @@ LEASE_CLAUSE = ("EXISTS (SELECT 1 FROM fleet_leases l WHERE l.task_id = fleet_ta
 async def live_conductors(db: Database, alive_s: float) -> int:
     """Conductors that beat within alive_s and did not stop: what an observer reports."""
     async with db.system(kind="read") as conn:
-        return await conn.fetchval(
+        alive: int = await conn.fetchval(
             "SELECT count(*) FROM fleet_conductors WHERE stopped_at IS NULL"
             " AND heartbeat_at > now() - make_interval(secs => $1)", float(alive_s))
+        return alive
 
 
 async def owners_of(db: Database, task_ids: list[str]) -> dict[str, str]:
@@ -117,6 +118,7 @@ async def owners_of(db: Database, task_ids: list[str]) -> dict[str, str]:
 async def holder_host(db: Database, task_id: str) -> str | None:
     """The host of the conductor holding (or that last held) the task's lease."""
     async with db.system(kind="read") as conn:
-        return await conn.fetchval(
+        host: str | None = await conn.fetchval(
             "SELECT c.host FROM fleet_leases l JOIN fleet_conductors c ON c.id = l.owner WHERE l.task_id = $1",
             task_id)
+        return host

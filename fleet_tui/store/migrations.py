@@ -1,4 +1,4 @@
-"""Plain SQL migrations from fleet_tui/sql: NNN_name.sql up, NNN_name.down.sql down.
+"""Plain SQL migrations from sql/ (fleet_tui/assets.py finds it): NNN_name.sql up, NNN_name.down.sql down.
 
 Each migration runs in its own transaction and is recorded in fleet_schema_migrations with
 the SHA-256 of its up file; an upgrade first compares every applied migration's recorded
@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
-from importlib import resources
 
 import asyncpg
 
+from fleet_tui.assets import asset_dir
 from fleet_tui.domain.errors import FleetError, ValidationFailed
 from fleet_tui.store.connect import connect_owner
 
@@ -68,8 +68,8 @@ class MigrationEditedError(FleetError):
 
 
 def load_migrations() -> list[Migration]:
-    """Every migration shipped in fleet_tui/sql, in order; each must have its down file."""
-    folder = resources.files("fleet_tui") / "sql"
+    """Every migration shipped in sql/, in order; each must have its down file."""
+    folder = asset_dir("sql")
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _FILE_RE.match(entry.name)
@@ -82,7 +82,7 @@ def load_migrations() -> list[Migration]:
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in fleet_tui/sql: {versions}")
+        raise RuntimeError(f"duplicate migration numbers in {folder}: {versions}")
     return found
 
 

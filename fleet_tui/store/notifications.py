@@ -41,22 +41,24 @@ def terminal_dedup_key(task_id: str) -> str:
 async def record(conn: asyncpg.Connection, *, task_id: str | None, operator_id: str, type: str,
                  summary: str, channel: str = "all", dedup_key: str | None = None) -> int | None:
     """Insert a pending notification. A repeated dedup_key is a no-op returning None."""
-    return await conn.fetchval(
+    notification_id: int | None = await conn.fetchval(
         "INSERT INTO fleet_notifications (task_id, operator_id, type, channel, payload, dedup_key)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         task_id, operator_id, type, channel, {"summary": summary}, dedup_key,
     )
+    return notification_id
 
 
 async def record_terminal(conn: asyncpg.Connection, *, task_id: str, operator_id: str, type: str,
                           summary: str) -> int | None:
     """The task's one terminal notification (None if already recorded). The task may have
     been deleted since: the row then keeps no task reference, like any after a delete."""
-    return await conn.fetchval(
+    notification_id: int | None = await conn.fetchval(
         "INSERT INTO fleet_notifications (task_id, operator_id, type, channel, payload, dedup_key)"
         " VALUES ((SELECT id FROM fleet_tasks WHERE id = $1), $2, $3, 'all', $4, $5)"
         " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         task_id, operator_id, type, {"summary": summary, "task_id": task_id}, terminal_dedup_key(task_id))
+    return notification_id
 
 
 async def claim_pending(conn: asyncpg.Connection, worker_id: str, *, limit: int,
@@ -79,11 +81,12 @@ async def count_attempt(conn: asyncpg.Connection, notification_id: int, worker_i
                         *, lease_s: float) -> int | None:
     """Before each delivery attempt: attempts + 1 (updated_at by trigger), lease renewed.
     Returns the new count, None when the row is no longer this worker's."""
-    return await conn.fetchval(
+    attempts: int | None = await conn.fetchval(
         "UPDATE fleet_notifications SET attempts = attempts + 1,"
         " claimed_until = now() + make_interval(secs => $3)"
         " WHERE id = $1 AND claimed_by = $2 RETURNING attempts",
         notification_id, worker_id, float(lease_s))
+    return attempts
 
 
 async def settle(conn: asyncpg.Connection, notification_id: int, worker_id: str, *, sent: bool,

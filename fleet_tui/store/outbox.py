@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
@@ -96,11 +97,12 @@ async def enqueue(
 ) -> int | None:
     """Add an event inside the caller's transaction. A repeated dedup_key is a no-op
     (returns None), so a retried writer never announces the same change twice."""
-    return await conn.fetchval(
+    event_id: int | None = await conn.fetchval(
         "INSERT INTO fleet_outbox (event_type, payload, task_id, operator_id, dedup_key)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         event_type, payload, task_id, operator_id, dedup_key,
     )
+    return event_id
 
 
 # --- the relay ------------------------------------------------------------------------------
@@ -203,9 +205,10 @@ def notify_payloads(ids: Sequence[int], limit: int = NOTIFY_PAYLOAD_MAX) -> list
 async def held_back(conn: asyncpg.Connection) -> bool:
     """Committed rows still waiting above the horizon: an older transaction, somewhere on
     the server, is open. They become readable the moment it ends, and no NOTIFY says so."""
-    return await conn.fetchval(
+    held: bool = await conn.fetchval(
         f"SELECT EXISTS (SELECT 1 FROM fleet_outbox WHERE processed_at IS NULL AND parked_at IS NULL"
         f" AND txid >= {HORIZON})")
+    return held
 
 
 def next_look_s(held_rounds: int, poll_s: float) -> float:
@@ -220,10 +223,11 @@ def next_look_s(held_rounds: int, poll_s: float) -> float:
 
 async def due_count(conn: asyncpg.Connection) -> int:
     """Committed rows a relay could claim now if the horizon allowed."""
-    return await conn.fetchval(
+    due: int = await conn.fetchval(
         "SELECT count(*) FROM fleet_outbox WHERE processed_at IS NULL AND parked_at IS NULL"
         " AND (claimed_until IS NULL OR claimed_until < now())"
         " AND (next_attempt_at IS NULL OR next_attempt_at <= now())")
+    return due
 
 
 async def stats(conn: asyncpg.Connection) -> OutboxStats:

@@ -1,7 +1,7 @@
 """fleet_config: an operator's preferences, one JSON value per key, in the database so that
 every conductor of the fleet reads the same and a change holds at once (row-level security:
 an operator reads and writes only their own). The engine decides which keys exist
-(engine/preferences.py); this module only reads and writes."""
+(engine/choice/preferences.py); this module only reads and writes."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ async def put(conn: asyncpg.Connection, operator_id: str, key: str, value: Any) 
 
 
 async def remove(conn: asyncpg.Connection, operator_id: str, key: str) -> bool:
-    return await conn.execute("DELETE FROM fleet_config WHERE operator_id = $1 AND key = $2",
-                              operator_id, key) != "DELETE 0"
+    status: str = await conn.execute("DELETE FROM fleet_config WHERE operator_id = $1 AND key = $2",
+                                     operator_id, key)
+    return status != "DELETE 0"
 
 
 async def values_of(conn: asyncpg.Connection, key: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fleet_tui.store.db import system_read
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from fleet_tui.store.db import Database
 
-    Source = Database | asyncpg.Connection  # a scope of its own, or the caller's connection
+    Source: TypeAlias = Database | asyncpg.Connection  # a scope of its own, or the caller's connection
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def _table(kind: str) -> PolicyTable:
 
 async def resolve_policy(conn: asyncpg.Connection, operator_id: str) -> dict[str, Any]:
     """The effective policy of the operator, decided by fleet_resolve_policy()."""
-    return await conn.fetchval("SELECT fleet_resolve_policy($1)", operator_id)
+    policy: dict[str, Any] = await conn.fetchval("SELECT fleet_resolve_policy($1)", operator_id)
+    return policy
 
 
 async def list_rows(conn: asyncpg.Connection, kind: str, operator_id: str | None) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ async def upsert(conn: asyncpg.Connection, kind: str, operator_id: str | None,
 
 async def delete(conn: asyncpg.Connection, kind: str, operator_id: str | None, key: str) -> bool:
     t = _table(kind)
-    status = await conn.execute(
+    status: str = await conn.execute(
         f"DELETE FROM {t.table} WHERE operator_id IS NOT DISTINCT FROM $1 AND {t.key} = $2",
         operator_id, key)
     return status.endswith(" 1")
@@ -93,12 +94,13 @@ async def operator_identity(conn: asyncpg.Connection, operator_id: str) -> tuple
 async def start_run(conn: asyncpg.Connection, *, operator_id: str, event_type: str, sequence_name: str,
                     depth: int, parent_run_id: int | None, context: dict[str, Any],
                     trace_id: str | None, status: str = "running", error: str | None = None) -> int:
-    return await conn.fetchval(
+    run_id: int = await conn.fetchval(
         "INSERT INTO fleet_route_runs (operator_id, event_type, sequence_name, depth, parent_run_id,"
         " context, trace_id, status, error, finished_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $8 = 'running' THEN NULL ELSE now() END)"
         " RETURNING id",
         operator_id, event_type, sequence_name, depth, parent_run_id, context, trace_id, status, error)
+    return run_id
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int, *, status: str, results: dict[str, Any],

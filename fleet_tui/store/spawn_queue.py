@@ -35,7 +35,8 @@ async def list_queued(conn: asyncpg.Connection, limit: int = 500) -> list[dict[s
 
 
 async def count_queued(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT count(*) FROM fleet_spawn_queue WHERE status = 'queued'")
+    queued: int = await conn.fetchval("SELECT count(*) FROM fleet_spawn_queue WHERE status = 'queued'")
+    return queued
 
 
 # --- dedup keys ----------------------------------------------------------------------------

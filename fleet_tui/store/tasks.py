@@ -10,7 +10,8 @@ import uuid
 from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -195,7 +196,8 @@ class TaskRegistry:
     async def recount_live(self) -> int:
         """Rebuild the live counts admissions read (fleet_live_counts, kept by a trigger) from
         the tasks themselves, under the fleet lock: the number of rows that were wrong."""
-        return await self.db.pool.fetchval("SELECT fleet_recount()")
+        corrected: int = await self.db.pool.fetchval("SELECT fleet_recount()")
+        return corrected
 
     async def count_all_active(self) -> int:
         return await self._read(None, None, lambda c: c.fetchval(

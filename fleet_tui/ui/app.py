@@ -13,19 +13,21 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 
+from fleet_tui.assets import asset_dir
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, TaskRecord
 from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.domain.text import strip_ansi
-from fleet_tui.engine.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
+from fleet_tui.engine.kit.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
 from fleet_tui.ui.commands import FleetCommands
 from fleet_tui.ui.format import utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
@@ -35,7 +37,7 @@ from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
 from fleet_tui.ui.verbs import attach_command, outside_tmux, return_hint, with_return_hint
 
-STYLES = Path(__file__).resolve().parent.parent / "styles"
+STYLES = asset_dir("styles")
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
 LOG_FLUSH_S = 0.03      # log lines reach the pane in batches this often
 LOG_YIELD_EVERY = 2_000  # lines read before the reader lets the loop breathe
@@ -43,7 +45,7 @@ TASK_LIMIT = 5_000
 HEALTH_POLL_S = 3.0      # the fleet's figures (database queries) are read this often, in a worker
 HEALTH_TIMEOUT_S = 10.0
 HEALTH_AT_START_S = 1.0  # the first read comes with the tasks unless slower than this
-# the fleet's figures (Conductor.fleet_health -> engine.metrics.collect) the health panel shows
+# the fleet's figures (Conductor.fleet_health -> engine.ops.metrics.collect) the health panel shows
 # beside the in-process monitor's
 FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers",
                      "agent_warnings")
@@ -215,7 +217,7 @@ class FleetApp(App[None]):
             return dict(await asyncio.wait_for(read(), timeout_s)), None
         except asyncio.CancelledError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None, None if quiet_timeout else f"no answer in {timeout_s:g} s"
         except Exception as exc:  # the database away, a conductor of another make: say so, go on
             return None, f"unavailable ({type(exc).__name__})"
@@ -540,7 +542,7 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
     if conductor is None and observe:
         async def open_engine() -> Any:
             import_engine_here()
-            from fleet_tui.engine.observer import Observer
+            from fleet_tui.engine.observer.observer import Observer
 
             observer = await Observer.open(settings, operator=op)
             await observer.start()
@@ -551,7 +553,7 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
     elif conductor is None:
         async def open_engine() -> Any:
             """The engine this app owns: conductor, outbox relay and notification worker."""
-            from fleet_tui.engine.early_database import start_early
+            from fleet_tui.engine.kit.early_database import start_early
 
             start_early(settings)  # PostgreSQL starts while the engine's modules load
             import_engine_here()

@@ -4,7 +4,8 @@ status filters."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.keys import format_key

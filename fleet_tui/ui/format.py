@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import datetime, UTC
+from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -20,7 +20,7 @@ DESCRIPTION_MAX = 200  # of a description's first line, what a table cell keeps
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def plain(text: str, style: str = "") -> Text:

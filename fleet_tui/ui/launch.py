@@ -40,13 +40,13 @@ def choose_repo(settings: Settings, cwd: Path) -> tuple[Path, str]:
 
 
 def observer_banner(database_url: str) -> str:
-    from fleet_tui.engine.observer import fleet_address
+    from fleet_tui.engine.observer.observer import fleet_address
 
     return f"observing the fleet at {fleet_address(database_url)} (conductor runs elsewhere)"
 
 
 def run(settings: Settings, cwd: Path | None = None, *, observe: bool = False) -> int:
-    from fleet_tui.engine.tracing import log_to_file
+    from fleet_tui.engine.ledger.tracing import log_to_file
     from fleet_tui.ui.app import make_app
 
     # the engine's modules load inside the app, after its first frame (app.import_engine_here)

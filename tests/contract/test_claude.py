@@ -4,7 +4,7 @@ loopback Anthropic Messages API with SSE: the contract every shipped profile mus
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ async def test_claude_usage_limit_waits_for_the_reset_without_spending_a_retry(
     assert run.task.status == S.RETRYING and run.task.failure_reason == "usage_limited", run.task.failure_context
     assert run.task.retry_count == 0
     waits_until = datetime.fromisoformat(run.task.metadata["retry_at"])
-    assert waits_until > datetime.now(timezone.utc)
+    assert waits_until > datetime.now(UTC)
     # until the reset, routing sends other work elsewhere (the account is the fleet's)
     from fleet_tui.domain.models import SpawnRequest
     from tests.fixtures.engine import operator

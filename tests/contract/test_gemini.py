@@ -5,7 +5,7 @@ its settings as a user would."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ async def test_gemini_usage_limit_waits_for_the_reset_without_spending_a_retry(
                           agent=AGENT, max_retries=1, until=(S.RETRYING, S.ABANDONED), timeout_s=120)
     assert run.task.status == S.RETRYING and run.task.failure_reason == "usage_limited", run.task.failure_context
     assert run.task.retry_count == 0
-    assert datetime.fromisoformat(run.task.metadata["retry_at"]) > datetime.now(timezone.utc)
+    assert datetime.fromisoformat(run.task.metadata["retry_at"]) > datetime.now(UTC)
 
 
 async def test_gemini_without_skip_trust_is_cli_changed_and_not_retried(

@@ -7,7 +7,7 @@ one fake that fails per model: about two minutes instead of eight."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -57,4 +57,4 @@ async def test_aider_and_opencode_outages_and_usage_limits_end_with_their_own_re
         assert task.failure_reason == REASON[scenario], (agent, scenario, task.failure_context)
         if scenario == USAGE_LIMIT:  # waits for the reset the answer named, no retry spent
             assert task.status == S.RETRYING and task.retry_count == 0, (agent, task.failure_context)
-            assert datetime.fromisoformat(task.metadata["retry_at"]) > datetime.now(timezone.utc)
+            assert datetime.fromisoformat(task.metadata["retry_at"]) > datetime.now(UTC)

@@ -51,14 +51,14 @@ class Fleet:
         })
         return env
 
-    def start_conductor(self, name: str) -> "Proc":
+    def start_conductor(self, name: str) -> Proc:
         log = self.root / f"{name}.log"
         handle = log.open("ab")
         proc = subprocess.Popen([str(FLEET_TUI), "--headless", "--listen", "127.0.0.1:0"],
                                 cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT)
         return Proc(proc, log, handle)
 
-    def start_cli(self, *args: str, name: str = "cli") -> "Proc":
+    def start_cli(self, *args: str, name: str = "cli") -> Proc:
         log = self.root / f"{name}.log"
         handle = log.open("ab")
         proc = subprocess.Popen([str(FLEET_TUI), *args], cwd=self.root, env=self.env(),

@@ -15,7 +15,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import asyncpg
 
@@ -117,8 +118,8 @@ class Terminal:
         proc = Path("/proc") / pid
         if not pid or not proc.exists():
             return f"pid {pid or '?'}: gone"
-        lines = [f"pid {pid}: " + " ".join(l for l in (proc / "status").read_text().splitlines()
-                                           if l.startswith(("State", "PPid", "SigIgn", "SigBlk", "Threads")))]
+        lines = [f"pid {pid}: " + " ".join(line for line in (proc / "status").read_text().splitlines()
+                                           if line.startswith(("State", "PPid", "SigIgn", "SigBlk", "Threads")))]
         for task in sorted((proc / "task").iterdir()):
             try:
                 lines.append(f"  thread {task.name} {(task / 'comm').read_text().strip()} "

@@ -20,7 +20,8 @@ import socket
 import subprocess
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import docker
 import pytest
@@ -180,8 +181,8 @@ def test_image_build_is_one_line_errors_and_a_cached_rebuild(claude_image: str) 
     assert missing.returncode == 3 and "--base" in missing.stderr.splitlines()[-1]
     assert "Traceback" not in bad.stderr + missing.stderr
     client = docker.from_env()
-    out = client.containers.run(claude_image, ["sh", "-c", "id -u; git --version; claude --version; "
-                                               "command -v node npm pip || true"],
+    out = client.containers.run(claude_image, ["sh", "-c", ("id -u; git --version; claude --version; "
+                                               "command -v node npm pip || true")],
                                 remove=True, network_mode="none").decode()
     pinned = builtin_profiles()["claude"].packages[0].rsplit("@", 1)[1]
     assert out.splitlines()[0] == str(AGENT_UID)  # non-root by default

@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from fleet_tui.engine.agents_report import version_warnings
+from fleet_tui.engine.choice.agents_report import version_warnings
 from tests.e2e.terminal import FLEET_TUI, ControlRoom
 
 OLD_CLI = "oldagent"

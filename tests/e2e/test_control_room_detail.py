@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
@@ -72,7 +73,7 @@ async def test_stop_from_the_detail_screen_asks_kills_the_agent_and_says_why_oth
                      ("s", "there is nothing to stop"),
                      ("a", "no agent is running to attach to")):
         room.term.keys(key)
-        screen = await room.term.wait_for(lambda s: why in flat(s), 5, what=f"why {key} does not apply")
+        screen = await room.term.wait_for(lambda s, why=why: why in flat(s), 5, what=f"why {key} does not apply")
         assert detail_status(screen) == "cancelled"  # still on the detail screen, nothing else happened
     assert await room.status(task_id) == "cancelled"
     room.assert_no_traceback()

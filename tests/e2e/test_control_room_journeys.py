@@ -10,7 +10,8 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
@@ -176,7 +177,7 @@ async def test_columns_line_up_and_fit_at_80_120_and_160_columns(room: ControlRo
     for width, panel, last in ((160, True, "OPERATOR"), (120, True, "DESCRIPTION"), (80, False, "DESCRIPTION")):
         room.term.resize(width, 40)
         screen = await room.term.wait_for(
-            lambda s: ("Governor headroom" in s) == panel and all(row_of(s, i) for i in ids)
+            lambda s, panel=panel, last=last: ("Governor headroom" in s) == panel and all(row_of(s, i) for i in ids)
             and re.search(rf" {last}( |$)", header_of(s), re.M) is not None, 10, what=f"the table at {width} columns")
         lines = screen.splitlines()
         header = header_of(screen)

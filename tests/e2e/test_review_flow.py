@@ -11,7 +11,7 @@ from fleet_tui.config import Settings
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.engine.review import ReviewPipeline
+from fleet_tui.engine.review.pipeline import ReviewPipeline
 from fleet_tui.infra.demo_agent import FAKE_AWS_KEY
 from fleet_tui.store import executions
 from tests.e2e.test_conductor_flow import statuses_seen, wait_for

@@ -58,7 +58,7 @@ class FakeModelApi:
     # of one test meet different failures on one server
     scenario_for_model: dict[str, str] = field(default_factory=dict)
 
-    def start(self) -> "FakeModelApi":
+    def start(self) -> FakeModelApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):

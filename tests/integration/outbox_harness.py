@@ -8,7 +8,8 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import pytest_asyncio
 

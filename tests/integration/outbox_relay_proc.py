@@ -12,9 +12,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
-from fleet_tui.engine.outbox_relay import OutboxRelay
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay
 from fleet_tui.infra.nats_sink import NatsSink
 from fleet_tui.store.db import Database
 from tests.integration.outbox_harness import fast_outbox

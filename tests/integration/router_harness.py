@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.router.adapters import AdapterRegistry, StepContext, builtin_adapters
-from fleet_tui.engine.router.model import Step
-from fleet_tui.engine.router.service import RouterService
+from fleet_tui.engine.events.adapters import AdapterRegistry, StepContext, builtin_adapters
+from fleet_tui.engine.events.policy import Step
+from fleet_tui.engine.events.service import RouterService
 from fleet_tui.store.db import Database
 
 
@@ -26,7 +26,7 @@ class Clock:
 
 class WallClock:
     def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -21,7 +21,7 @@ from fleet_tui.api.keys import KeyStore
 from fleet_tui.api.routes.public import MAX_EVENT_BYTES
 from fleet_tui.domain import webhooks
 from fleet_tui.domain.models import Tier
-from fleet_tui.engine.bus import Notice
+from fleet_tui.engine.kit.bus import Notice
 from tests.integration.api_harness import EVENTS_SECRET, Api, api, new_operator  # noqa: F401 (fixture)
 
 SPOOFED = {

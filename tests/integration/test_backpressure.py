@@ -4,7 +4,6 @@ capacity frees; dedup merges within the window only; the rate limit; batch files
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.store import reputation as history
-from fleet_tui.engine.backpressure import Deduper, RateLimiter, SpawnQueue, enqueue_batch, load_batch
+from fleet_tui.engine.spawn.backpressure import Deduper, RateLimiter, SpawnQueue, enqueue_batch, load_batch
 from tests.integration.router_harness import WallClock, new_operator
 
 

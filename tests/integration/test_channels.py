@@ -11,8 +11,9 @@ import logging
 import re
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -185,7 +186,7 @@ def note(type_: str = "failed", outcome: Any = None, summary: str = "agent exite
          **fields: str) -> Notification:
     return Notification(event_id="evt-1", type=type_, task_id="t-42", summary=summary,
                         outcome=outcome, fields=fields,
-                        created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+                        created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
 
 
 # --- Discord ------------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from fleet_tui.domain.commands import CommandStatus
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.command_worker import CommandWorker
+from fleet_tui.engine.workers.command_worker import CommandWorker
 from fleet_tui.engine.conductor import SYSTEM
-from fleet_tui.engine.command_client import NoConductorAnswered
-from fleet_tui.engine.observer import Observer
+from fleet_tui.engine.workers.command_client import NoConductorAnswered
+from fleet_tui.engine.observer.observer import Observer
 from fleet_tui.store import commands as command_store
 from fleet_tui.store import leases
 from fleet_tui.store.db import Database

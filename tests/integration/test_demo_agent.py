@@ -75,7 +75,7 @@ def test_wait_input_reads_stdin_when_prompt_is_a_file(git_repo: Path, tmp_path: 
 
 
 def test_a_conductors_prompt_commits_under_the_descriptions_first_line(git_repo: Path) -> None:
-    from fleet_tui.engine.enrichment import build_prompt, safety_section, task_section
+    from fleet_tui.engine.spawn.enrichment import build_prompt, safety_section, task_section
 
     prompt = build_prompt([task_section("Add a greeting\nin two lines\nFLEET-DEMO: sleep 0", "feature",
                                         "fleet/x", "main"), safety_section()]).prompt

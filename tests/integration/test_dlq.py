@@ -3,7 +3,7 @@ success, manual retry and discard, tenant visibility."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.integration.router_harness import Harness, make_harness, new_operator
 async def failed(database) -> tuple[Harness, int]:
     h = make_harness(database)
     # letters of other tests share the session database; theirs fall due in 2030, not now
-    h.wall.now = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    h.wall.now = datetime(2000, 1, 1, tzinfo=UTC)
     await h.service.admin.upsert(h.operator, "sequence", {"name": "fragile", "steps": [step("x", "test_boom")]})
     result = await h.service.router.run("fragile", {"task_id": "dlq001"}, operator_id=h.op, event_type="ev")
     assert result.dead_letter_id is not None

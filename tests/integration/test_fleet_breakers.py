@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fleet_tui.engine.fleet_breakers import SharedBreakerRegistry
+from fleet_tui.engine.kit.fleet_breakers import SharedBreakerRegistry
 
 
 async def test_failures_on_two_conductors_open_the_breaker_for_both(database: Any) -> None:

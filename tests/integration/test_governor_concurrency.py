@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 from fleet_tui.config import GovernorSettings
 from fleet_tui.domain.errors import SpawnDeniedError
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.store.tasks import TaskRegistry
 
 ARCHITECT_LIMIT = 3
@@ -51,7 +50,7 @@ import asyncio, json, sys
 from fleet_tui.config import GovernorSettings
 from fleet_tui.domain.errors import SpawnDeniedError
 from fleet_tui.domain.models import Operator
-from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.store.db import Database
 from fleet_tui.store.tasks import TaskRegistry
 from tests.fixtures.db import settings_for

@@ -9,7 +9,8 @@ import json
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
@@ -18,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fleet_tui.engine.breaker import BreakerState, CircuitBreaker
-from fleet_tui.engine.reviewers.http import (
+from fleet_tui.engine.kit.breaker import BreakerState, CircuitBreaker
+from fleet_tui.engine.review.reviewers.http import (
     AnthropicReviewer,
     GeminiReviewer,
     HttpReviewer,
@@ -307,7 +308,8 @@ def test_importing_these_engine_modules_pulls_in_no_rich_or_textual() -> None:
     import subprocess
     import sys
 
-    modules = "breaker reputation routing enrichment sanitize reviewers reviewers.builtin reviewers.http"
+    modules = ("kit.breaker choice.reputation choice.routing spawn.enrichment kit.sanitize review.reviewers"
+               " review.reviewers.builtin review.reviewers.http")
     code = (
         "import importlib, sys\n"
         f"for m in {modules.split()!r}: importlib.import_module('fleet_tui.engine.' + m)\n"

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.listener import OutboxListener
-from fleet_tui.engine.outbox_relay import OutboxRelay, PgNotifySink
+from fleet_tui.engine.kit.listener import OutboxListener
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay, PgNotifySink
 from fleet_tui.store.db import Database
 from tests.integration.outbox_harness import fast_outbox, outbox_db, write_events  # noqa: F401
 

@@ -4,15 +4,15 @@ trace/span ids, and retention cleanup, on a fresh real database."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
-from fleet_tui.engine.breaker import BreakerRegistry
-from fleet_tui.engine.health import HealthMonitor, HealthThresholds
-from fleet_tui.engine.logsink import DatabaseLogHandler, cleanup
+from fleet_tui.engine.kit.breaker import BreakerRegistry
+from fleet_tui.engine.ops.health import HealthMonitor, HealthThresholds
+from fleet_tui.engine.ops.logsink import DatabaseLogHandler, cleanup
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet_tui.engine.metrics import collect, exposition
-from fleet_tui.engine.tracing import span, trace
+from fleet_tui.engine.ops.metrics import collect, exposition
+from fleet_tui.engine.ledger.tracing import span, trace
 from fleet_tui.store import executions
 from fleet_tui.store import logs as log_store
 from tests.fixtures.engine import operator
@@ -98,7 +98,7 @@ async def test_log_sink_keeps_trace_and_span_and_retention_trims(make_conductor)
     inner_end = next(r for r in rows if r["fields"].get("span") == "inner")
     assert inner_end["span_id"] == inner and inner_end["parent_span_id"] == outer
     removed = await cleanup(c.parts.db, retention=timedelta(days=1),
-                            now=datetime.now(timezone.utc) + timedelta(days=2))
+                            now=datetime.now(UTC) + timedelta(days=2))
     assert removed["logs"] == 3
     async with c.parts.db.system() as conn:
         assert await log_store.by_trace(conn, tid) == []

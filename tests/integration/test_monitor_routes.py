@@ -14,8 +14,8 @@ from fleet_tui.config import ReviewerSpec
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM, Conductor
-from fleet_tui.engine.router.defaults import DEFAULT_SEQUENCES
-from fleet_tui.engine.router.service import RouterService
+from fleet_tui.engine.events.defaults import DEFAULT_SEQUENCES
+from fleet_tui.engine.events.service import RouterService
 from fleet_tui.store import routes as route_store
 from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator

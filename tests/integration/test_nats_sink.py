@@ -10,9 +10,8 @@ import os
 import uuid
 
 import nats
-import pytest
 
-from fleet_tui.engine.outbox_relay import OutboxRelay
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay
 from fleet_tui.infra.nats_sink import NatsSink, redacted, subject_for
 from fleet_tui.store.db import Database
 from tests.integration.outbox_harness import event_ids, fast_outbox, outbox_db, write_events  # noqa: F401
@@ -67,7 +66,7 @@ async def test_jetstream_acknowledges_and_deduplicates_on_the_event_id(outbox_db
         await js.add_stream(name=stream, subjects=[f"{prefix}.>"], duplicate_window=120)
     except Exception as exc:
         await nc.close()
-        raise AssertionError(f"JetStream not available at {NATS_URL} (scripts/services starts it): {exc!r}")
+        raise AssertionError(f"JetStream not available at {NATS_URL} (scripts/services starts it): {exc!r}") from exc
     sink = NatsSink(NATS_URL, stream=stream, subject_prefix=prefix)
     try:
         await write_events(outbox_db, 20, event_type="task.failed")

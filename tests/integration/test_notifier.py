@@ -16,8 +16,8 @@ from starlette.requests import Request
 
 from fleet_tui.config import NotificationSettings
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.notifier import NotificationWorker
-from fleet_tui.engine.outbox_relay import OutboxRelay, TerminalNotificationSink
+from fleet_tui.engine.workers.notifier import NotificationWorker
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay, TerminalNotificationSink
 from fleet_tui.engine.parts import build_parts
 from fleet_tui.infra.channels import CliChannel, DiscordChannel, TelegramChannel
 from fleet_tui.store import notifications as notification_store

@@ -7,7 +7,6 @@ crash_limit attempts, and its batch-mates are delivered."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -124,7 +123,7 @@ async def test_a_poison_event_that_kills_the_relay_is_parked_after_crash_limit(o
                 assert time.monotonic() < deadline
                 try:
                     await asyncio.wait_for(proc.wait(), 0.1)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             if proc.returncode == -signal.SIGKILL:
                 crashes += 1

@@ -11,8 +11,8 @@ import random
 import time
 from typing import Any
 
-from fleet_tui.engine.listener import OutboxListener
-from fleet_tui.engine.outbox_relay import OutboxRelay, PgNotifySink
+from fleet_tui.engine.kit.listener import OutboxListener
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay, PgNotifySink
 from fleet_tui.store import outbox as outbox_store
 from fleet_tui.store.db import Database
 from tests.integration.outbox_harness import RecordingSink, fast_outbox, outbox_db  # noqa: F401

@@ -13,7 +13,7 @@ import pytest
 
 from fleet_tui.domain import webhooks
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.outbox_relay import OutboxRelay, PgNotifySink, TerminalNotificationSink
+from fleet_tui.engine.workers.outbox_relay import OutboxRelay, PgNotifySink, TerminalNotificationSink
 from fleet_tui.infra.webhook_sink import WebhookSink, sink_name
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outbox as outbox_store
@@ -174,7 +174,7 @@ async def test_webhook_sink_posts_signed_events_over_loopback(outbox_db: Databas
     finally:
         await sink.close()
     by_event: dict[str, int] = {}
-    for path, headers, body in http_receiver.requests:
+    for _path, headers, body in http_receiver.requests:
         event = json.loads(body)
         for key in (new_key, old_key):  # a receiver holding either key accepts it
             assert webhooks.verify([key], headers, body, now=time.time()) == event["event_id"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fleet_tui.engine.listener import OutboxListener
+from fleet_tui.engine.kit.listener import OutboxListener
 from fleet_tui.engine.session import start_workers
 from tests.fixtures.engine import operator
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from fleet_tui.domain.errors import PermissionDeniedError, ValidationFailed
-from fleet_tui.engine.router.defaults import default_policy
-from fleet_tui.engine.router.model import Step
-from fleet_tui.engine.router.adapters import StepContext
+from fleet_tui.engine.events.defaults import default_policy
+from fleet_tui.engine.events.policy import Step
+from fleet_tui.engine.events.adapters import StepContext
 from fleet_tui.store import routes as route_store
 from tests.integration.router_harness import Harness, make_harness, new_operator, step
 
@@ -93,7 +93,7 @@ async def test_critical_failure_aborts_retries_and_dead_letters(h: Harness) -> N
     assert result.steps["fails"].attempts == 3 and h.sleeps == [1.0, 2.0]
     assert result.steps["later"].status == "not_run" and "later" not in h.recorder.calls
     letters = await h.service.dlq.list(h.operator)
-    assert [(l["id"], l["run_id"], l["step_name"], l["task_id"]) for l in letters] == [
+    assert [(d["id"], d["run_id"], d["step_name"], d["task_id"]) for d in letters] == [
         (result.dead_letter_id, result.run_id, "fails", "t123456")]
     assert "fails is broken" in letters[0]["error"]
     assert (letters[0]["next_attempt_at"] - h.wall.now).total_seconds() == 60

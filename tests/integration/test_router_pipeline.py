@@ -8,9 +8,9 @@ from pathlib import Path
 
 from fleet_tui.domain.models import CIStatus, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.retry import RETRY_AT_KEY
-from fleet_tui.engine.router.defaults import DEFAULT_SEQUENCES
-from fleet_tui.engine.router.service import RouterService
+from fleet_tui.engine.attempts.retry import RETRY_AT_KEY
+from fleet_tui.engine.events.defaults import DEFAULT_SEQUENCES
+from fleet_tui.engine.events.service import RouterService
 from tests.fixtures.engine import operator
 from tests.fixtures.gitrepo import git
 from tests.integration.router_harness import Clock

@@ -14,7 +14,6 @@ from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import SYSTEM
 from fleet_tui.store import reputation as history
-from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator
 
 

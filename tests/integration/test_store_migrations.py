@@ -84,25 +84,25 @@ async def test_concurrent_upgrades_apply_each_migration_once(fresh_database) -> 
 
 
 BAD_ROWS = [
-    ("fleet_tasks_status_check", "INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch)"
-     " VALUES ('abcdef1', 'a', 'dancing', 'd', 'r', 'main')"),
-    ("fleet_tasks_id_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch)"
-     " VALUES ('BAD ID', 'a', 'd', 'r', 'main')"),
-    ("fleet_tasks_retry_budget_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
-     " retry_count, max_retries) VALUES ('abcdef2', 'a', 'd', 'r', 'main', 4, 3)"),
-    ("fleet_tasks_retry_count_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
-     " retry_count) VALUES ('abcdef3', 'a', 'd', 'r', 'main', -1)"),
-    ("fleet_tasks_priority_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
-     " priority) VALUES ('abcdef4', 'a', 'd', 'r', 'main', 101)"),
-    ("fleet_tasks_task_type_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
-     " task_type) VALUES ('abcdef5', 'a', 'd', 'r', 'main', 'poem')"),
-    ("fleet_tasks_runtime_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
-     " runtime) VALUES ('abcdef6', 'a', 'd', 'r', 'main', 'vm')"),
-    ("fleet_tasks_ci_status_check", "INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
-     " ci_status) VALUES ('abcdef7', 'a', 'd', 'r', 'main', 'green')"),
+    ("fleet_tasks_status_check", ("INSERT INTO fleet_tasks (id, operator_id, status, description, repo, base_branch)"
+     " VALUES ('abcdef1', 'a', 'dancing', 'd', 'r', 'main')")),
+    ("fleet_tasks_id_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch)"
+     " VALUES ('BAD ID', 'a', 'd', 'r', 'main')")),
+    ("fleet_tasks_retry_budget_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+     " retry_count, max_retries) VALUES ('abcdef2', 'a', 'd', 'r', 'main', 4, 3)")),
+    ("fleet_tasks_retry_count_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+     " retry_count) VALUES ('abcdef3', 'a', 'd', 'r', 'main', -1)")),
+    ("fleet_tasks_priority_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+     " priority) VALUES ('abcdef4', 'a', 'd', 'r', 'main', 101)")),
+    ("fleet_tasks_task_type_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+     " task_type) VALUES ('abcdef5', 'a', 'd', 'r', 'main', 'poem')")),
+    ("fleet_tasks_runtime_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+     " runtime) VALUES ('abcdef6', 'a', 'd', 'r', 'main', 'vm')")),
+    ("fleet_tasks_ci_status_check", ("INSERT INTO fleet_tasks (id, operator_id, description, repo, base_branch,"
+     " ci_status) VALUES ('abcdef7', 'a', 'd', 'r', 'main', 'green')")),
     ("fleet_operators_tier_check", "INSERT INTO fleet_operators (id, tier) VALUES ('a', 'emperor')"),
-    ("fleet_notifications_status_check", "INSERT INTO fleet_notifications (operator_id, type, channel, status)"
-     " VALUES ('a', 't', 'cli', 'lost')"),
+    ("fleet_notifications_status_check", ("INSERT INTO fleet_notifications (operator_id, type, channel, status)"
+     " VALUES ('a', 't', 'cli', 'lost')")),
 ]
 
 

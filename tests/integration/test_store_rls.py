@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from fleet_tui.domain.errors import NotFoundError
-from fleet_tui.domain.models import Operator, TaskPatch, Tier
+from fleet_tui.domain.models import Operator, Tier
 from fleet_tui.store.db import Database
 from fleet_tui.store.tasks import TaskRegistry
 

@@ -42,9 +42,9 @@ async def wait_exit(runtime: TmuxRuntime, task_id: str, timeout_s: float = 20.0)
     out = (await runtime._tmux("list-panes", "-a", "-F", "#{pane_pid} #{pane_dead} #{pane_dead_status}"))[1]
     pid = out.split()[0]
     ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,cmd"], capture_output=True, text=True).stdout
-    srv = [l for l in ps.splitlines() if runtime.socket_name in l]
+    srv = [line for line in ps.splitlines() if runtime.socket_name in line]
     mask = subprocess.run(["grep", "-E", "Sig", f"/proc/{srv[0].split()[0]}/status"], capture_output=True, text=True).stdout if srv else ""
-    raise AssertionError(f"{task_id} did not exit: {out} {[l for l in ps.splitlines() if pid in l]} {srv} {mask}")
+    raise AssertionError(f"{task_id} did not exit: {out} {[line for line in ps.splitlines() if pid in line]} {srv} {mask}")
 
 
 @pytest.fixture

@@ -4,20 +4,20 @@ and routing sends no new work to that agent until then, fleet-wide; an operator 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from typing import Any
 
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskPatch, TaskType
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.agent_choice import paused_reason
-from fleet_tui.engine.router.transitions import retry_or_abandon
+from fleet_tui.engine.choice.agent_choice import paused_reason
+from fleet_tui.engine.events.transitions import retry_or_abandon
 from fleet_tui.store import reputation as history
 from tests.fixtures.engine import operator
 from tests.integration.test_routing_db import INSTALLED
 
 S = TaskStatus
-RESET = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+RESET = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
 
 
 async def usage_limited(conductor: Any, op: Operator, repo: Path, *, resets: datetime = RESET) -> Any:
@@ -73,14 +73,14 @@ async def test_an_operator_who_opted_out_is_retried_and_routed_as_usual(make_con
 
 async def test_a_past_reset_pauses_nothing(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor(agents__profiles=INSTALLED)
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    past = datetime.now(UTC) - timedelta(minutes=1)
     await retry_or_abandon(conductor, await usage_limited(conductor, operator(), git_repo, resets=past), actor="test")
     assert await history.usage_pauses(conductor.parts.db) == {}
     assert (await conductor.parts.route(operator(), feature(git_repo))).agent == "claude"
 
 
 def test_the_pause_reason_names_the_reset_and_ends_with_it() -> None:
-    now = datetime(2026, 12, 7, 1, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
     paused = {"claude": now + timedelta(minutes=30)}
     assert paused_reason(paused, "claude", now) == "usage limited until 2026-12-07 01:30 UTC"
     assert paused_reason(paused, "claude", now + timedelta(minutes=31)) is None

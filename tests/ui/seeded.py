@@ -7,9 +7,10 @@ tests use the real conductor; this exists only so the SVGs are byte-stable."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
@@ -17,11 +18,11 @@ from fleet_tui.domain.models import (
     CIStatus, Operator, SpawnRequest, SpawnResult, StatusSummary, TaskRecord, TaskType, Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
-from fleet_tui.engine.bus import EventBus
+from fleet_tui.engine.kit.bus import EventBus
 from fleet_tui.engine.conductor import TaskDetail
-from fleet_tui.engine.governor import Governor
+from fleet_tui.engine.spawn.governor import Governor
 
-NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
 ME = Operator(id="ana", tier=Tier.SOVEREIGN, is_admin=True)
 S = TaskStatus
 
@@ -133,7 +134,7 @@ class SeededConductor:
         pass
 
     async def fleet_health(self) -> dict[str, float]:
-        """Fixed figures, as engine.metrics.collect names them: the health panel's rows."""
+        """Fixed figures, as engine.ops.metrics.collect names them: the health panel's rows."""
         return dict(FLEET_FIGURES)
 
     async def status(self, operator: Operator, *, all_operators: bool = False, limit: int = 500) -> StatusSummary:

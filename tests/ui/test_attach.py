@@ -6,7 +6,6 @@ while attached (the asyncio subprocess keeps the loop running), and the UI must 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys

@@ -66,7 +66,7 @@ async def test_stop_from_the_detail_screen_asks_then_kills_and_dims_what_no_long
         for key, why in (("s", "there is nothing to stop"), ("r", "only a failed or rejected task"),
                          ("m", "only a ready task can be merged"), ("a", "no agent is running")):
             await pilot.press(key)
-            await until(pilot, lambda: any(why in n for n in notices(app)), what=f"why {key} does not apply")
+            await until(pilot, lambda why=why: any(why in n for n in notices(app)), what=f"why {key} does not apply")
             assert app.screen is detail  # nothing else happened
         assert all("\n" not in n for n in notices(app))  # one line each
 

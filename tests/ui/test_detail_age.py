@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ async def test_age_ticks_in_the_detail_header(make_conductor: Any, git_repo: Pat
     later = timedelta()
 
     def now() -> datetime:
-        return datetime.now(timezone.utc) + later
+        return datetime.now(UTC) + later
 
     app = make_app(conductor=conductor, operator=op, now=now)
     async with app.run_test(size=(150, 40)) as pilot:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.breaker import BreakerState
+from fleet_tui.engine.kit.breaker import BreakerState
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.widgets.fleet_panels import HealthPanel
 from tests.fixtures.engine import operator

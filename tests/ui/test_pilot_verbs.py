@@ -134,7 +134,7 @@ async def test_quitting_while_the_detail_screen_is_being_built_exits_cleanly(
     for turns in range(10):  # exit at a different point of the screen's composition each time
         app = make_app(conductor=conductor, operator=op, start_monitor=False)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.engine_ready.is_set() and app.main.table.row_count == 1,
+            await until(pilot, lambda app=app: app.engine_ready.is_set() and app.main.table.row_count == 1,
                         what="the row")
             app.main.action_diff()  # what `d` does: the detail screen, opened on its diff tab
             for _ in range(turns):

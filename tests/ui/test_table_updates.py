@@ -14,7 +14,7 @@ from textual.render import measure
 from textual.widgets import DataTable, Input
 from textual.widgets._footer import FooterKey
 
-from fleet_tui.engine.bus import TaskChanged
+from fleet_tui.engine.kit.bus import TaskChanged
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.verbs import TASK_VERBS, applies
 from fleet_tui.ui.format import matches

@@ -4,7 +4,7 @@ written: Rich and Textual parse a str as markup, so "[/]" would crash a frame an
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ async def test_spawn_form_errors_echoing_markup_show_as_written(make_conductor: 
 
 
 def _record(**extra: Any) -> TaskRecord:
-    now = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 5, 1, tzinfo=UTC)
     return TaskRecord(id="t1", operator_id="ana", status=TaskStatus.REJECTED, version=1,
                       description="x", repo="/r", base_branch="main", created_at=now, updated_at=now, **extra)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
 from fleet_tui.domain.agent_failures import classify_output, reset_time
 
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("text", "reason"), [
@@ -31,8 +31,8 @@ def test_reasons(text: str, reason: str | None) -> None:
 
 def test_a_usage_limit_carries_its_reset_time() -> None:
     assert reset_time("Usage limit reached; the limit resets at 2026-12-06T13:30:00Z", NOW) == \
-        datetime(2026, 12, 6, 13, 30, tzinfo=timezone.utc)
-    assert reset_time("Claude AI usage limit reached|1796558400", NOW) == datetime.fromtimestamp(1796558400, timezone.utc)
+        datetime(2026, 12, 6, 13, 30, tzinfo=UTC)
+    assert reset_time("Claude AI usage limit reached|1796558400", NOW) == datetime.fromtimestamp(1796558400, UTC)
     assert reset_time("rate limited, try again in 20 minutes", NOW) == NOW + timedelta(minutes=20)
     found = classify_output("429 Too Many Requests", NOW)
     assert found is not None and found.retry_at == NOW + timedelta(minutes=15)  # none printed: a default wait

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet_tui.engine.breaker import BreakerRegistry, BreakerState, CircuitBreaker
+from fleet_tui.engine.kit.breaker import BreakerRegistry, BreakerState, CircuitBreaker
 
 
 class FakeClock:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_tui.engine.reviewers import BuiltinReviewer, Verdict, aggregate, parse_verdict_text
-from fleet_tui.engine.reviewers.builtin import is_test_path, parse_diff
+from fleet_tui.engine.review.reviewers.builtin import BuiltinReviewer
+from fleet_tui.engine.review.reviewers.verdict import Verdict, aggregate, parse_verdict_text
+from fleet_tui.engine.review.reviewers.builtin import is_test_path, parse_diff
 
 
 def make_diff(files: dict[str, list[str]]) -> str:
@@ -64,7 +65,7 @@ def test_placeholders_and_lookups_are_not_secrets() -> None:
         'password = os.environ["DB_PASSWORD"]',
         'api_key = "<your-api-key>"',
         'token = "${GITHUB_TOKEN}"',
-        'path = "src/fleet_tui/engine/reviewers/builtin_reviewer_module.py"',
+        'path = "src/fleet_tui/engine/review/reviewers/builtin_reviewer_module.py"',
     ]
     verdict = BuiltinReviewer().review(make_diff({"app/conf.py": lines, "tests/test_conf.py": ["ok"]}))
     assert verdict.verdict == "approve", verdict.comments

@@ -48,3 +48,9 @@ def test_ci_runs_the_whole_suite_on_the_newest_supported_python() -> None:
     # `scripts/dev test` is the oldest (.venv, the machine's python3: 3.11 here); the newest by
     # name, with no pytest arguments (the whole suite, not a subset)
     assert ["bash", "scripts/dev", "test-python", versions[-1]] in ci, ci
+
+
+def test_ci_lints_before_it_tests() -> None:
+    ci = commands(ROOT / ".ci" / "run")
+    lint, test = ["bash", "scripts/dev", "lint"], readme_test_command()
+    assert lint in ci and ci.index(lint) < ci.index(test), ci

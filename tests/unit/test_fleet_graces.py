@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from fleet_tui.config import Settings
-from fleet_tui.engine.ci_polls import CIPolls
-from fleet_tui.engine.saga import SagaFailed, SagaStep, run_saga
+from fleet_tui.engine.watch.ci_polls import CIPolls
+from fleet_tui.engine.kit.saga import SagaFailed, SagaStep, run_saga
 
 
 def test_the_spawn_grace_is_derived_from_the_setup_timeout_and_shown_in_the_config() -> None:

@@ -12,8 +12,8 @@ from fleet_tui import cli
 from fleet_tui.domain.commands import describe_error, rebuild_error
 from fleet_tui.domain.errors import FleetError, SpawnDeniedError, TaskLiveError, ValidationFailed
 from fleet_tui.domain.commands import validate_command
-from fleet_tui.engine.command_worker import MAX_DIFF_BYTES, MAX_LOG_BYTES, capped_lines, capped_text
-from fleet_tui.engine.observer import fleet_address
+from fleet_tui.engine.workers.command_worker import MAX_DIFF_BYTES, MAX_LOG_BYTES, capped_lines, capped_text
+from fleet_tui.engine.observer.observer import fleet_address
 from fleet_tui.infra.docker_runtime import LogCursor, _log_entry
 from fleet_tui.ui.launch import observer_banner
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_tui.engine.reputation import (
+from fleet_tui.engine.choice.reputation import (
     CandidateStats,
     reputation,
     reputation_note,

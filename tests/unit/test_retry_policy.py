@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from fleet_tui.config import RetrySettings
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.retry import backoff_delay, may_retry
-from fleet_tui.engine.retry import RetryPolicy
+from fleet_tui.engine.attempts.retry import RetryPolicy
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def task(retry_count: int, max_retries: int) -> TaskRecord:

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from fleet_tui.domain.errors import ValidationFailed
-from fleet_tui.engine.router.handoffs import conditions_hold, longest_chain, map_context
-from fleet_tui.engine.router.model import Conditions, Handoff, Sequence, dead_letter_delay_s, parse, step_retry_delay_s
+from fleet_tui.engine.events.handoffs import conditions_hold, longest_chain, map_context
+from fleet_tui.engine.events.policy import Conditions, Handoff, Sequence, dead_letter_delay_s, parse, step_retry_delay_s
 
 OUTPUT = {"confidence": 0.8, "risk_score": 7, "intent": "fix", "classification": "bug",
           "details": {"files": ["a.py"]}}

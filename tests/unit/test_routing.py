@@ -8,13 +8,13 @@ from collections import Counter
 import pytest
 
 from fleet_tui.domain.models import TaskType
-from fleet_tui.engine.breaker import BreakerRegistry
-from fleet_tui.engine.reputation import CandidateStats
-from fleet_tui.engine.routing import (
+from fleet_tui.engine.kit.breaker import BreakerRegistry
+from fleet_tui.engine.choice.reputation import CandidateStats
+from fleet_tui.engine.choice.routing import (
     DEFAULT_ROUTES,
     FALLBACK_ROUTE,
     BudgetRefused,
-    Route,
+    AgentRoute,
     breaker_name,
     choose_route,
     merge_routes,
@@ -165,10 +165,10 @@ def test_reputation_decision_carries_samples_and_reason() -> None:
 
 def test_settings_routes_merge_over_defaults() -> None:
     merged = merge_routes({"docs": "aider:cheap-model", TaskType.REVIEW: "gemini"})
-    assert merged[TaskType.DOCS] == Route("aider", "cheap-model")
-    assert merged[TaskType.REVIEW] == Route("gemini", None)
+    assert merged[TaskType.DOCS] == AgentRoute("aider", "cheap-model")
+    assert merged[TaskType.REVIEW] == AgentRoute("gemini", None)
     assert merged[TaskType.FEATURE] == DEFAULT_ROUTES[TaskType.FEATURE]
-    assert parse_route("codex:openai/gpt-5") == Route("codex", "openai/gpt-5")
+    assert parse_route("codex:openai/gpt-5") == AgentRoute("codex", "openai/gpt-5")
     with pytest.raises(ValueError):
         parse_route(":model")
     with pytest.raises(ValueError):

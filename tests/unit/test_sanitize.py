@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet_tui.engine.sanitize import (
+from fleet_tui.engine.kit.sanitize import (
     DIFF_LIMIT,
     OUTPUT_LIMIT,
-    capture_failure,
+    failure_context,
     is_oom,
     redact_secrets,
     sanitize,
@@ -34,7 +34,7 @@ URL = "https://example.com/docs/getting-started"
 class ThisIsAVeryLongCamelCaseClassNameForTesting123:
     def test_that_the_conductor_retries_when_the_agent_crashes_v2(self) -> None:
         ratio = total / count  # plain division
-        path = Path("src/fleet_tui/engine/reviewers/builtin_reviewer_module.py")
+        path = Path("src/fleet_tui/engine/review/reviewers/builtin_reviewer_module.py")
         sha_name = "test_sha256_of_identical_inputs_is_identical"
         return {"status": "production", "ok": a // b}
 '''
@@ -133,7 +133,7 @@ def test_capture_failure_truncates_and_sanitizes() -> None:
     diff = f"error in {WT}/src/a.py\n" + "".join(f"+line {i}\n" for i in range(1000))
     secret = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789") for _ in range(48))
     error = "x" * 10_000 + f"\nTraceback: {secret} in /home/bob/lib.py\nboom"
-    ctx = capture_failure(
+    ctx = failure_context(
         diff=diff,
         modified_files=[f"{WT}/src/a.py", "/etc/hosts"],
         error_output=error,
@@ -156,7 +156,7 @@ def test_capture_failure_truncates_and_sanitizes() -> None:
 
 def test_capture_failure_drops_env_values_everywhere() -> None:
     env = {"STRIPE_SECRET": "rk_live_abcdef12"}
-    ctx = capture_failure(diff="+k = 'rk_live_abcdef12'", error_output="rk_live_abcdef12", env=env)
+    ctx = failure_context(diff="+k = 'rk_live_abcdef12'", error_output="rk_live_abcdef12", env=env)
     assert "rk_live" not in repr(ctx)
 
 
@@ -166,7 +166,7 @@ def test_oom_detection() -> None:
     assert is_oom(None, "Container was OOMKilled")
     assert not is_oom(1, "AssertionError: 1 != 2")
     assert not is_oom(0)
-    assert capture_failure(exit_code=137)["oom"] is True
+    assert failure_context(exit_code=137)["oom"] is True
 
 
 def test_sanitize_is_idempotent_on_its_output() -> None:

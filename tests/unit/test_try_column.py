@@ -3,7 +3,7 @@ attempts the retry budget allows. The control room showed 2/4 where the CLI show
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from fleet_tui.commands.tasks import task_line
 from fleet_tui.domain.models import TaskRecord
@@ -11,7 +11,7 @@ from fleet_tui.ui.format import attempts_cell
 
 
 def test_ui_cli_and_api_say_the_same_try() -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     task = TaskRecord(id="abc123def456", operator_id="op", status="running", version=3, description="d",
                       repo="/r", base_branch="main", created_at=now, updated_at=now, retry_count=1, max_retries=3)
     assert attempts_cell(task) == "2/4"  # the UI's TRY column

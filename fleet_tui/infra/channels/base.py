@@ -4,9 +4,10 @@ secrets (webhook URLs, bot tokens): messages go through `scrub` first."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from enum import StrEnum
-from typing import Iterable, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Iterable
 
 Outcome = Literal["success", "failure", "warning", "info"]
 
@@ -46,7 +47,7 @@ class Notification:
     summary: str
     outcome: Outcome | None = None  # None: the type's default outcome
     fields: dict[str, str] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def resolved_outcome(self) -> Outcome:

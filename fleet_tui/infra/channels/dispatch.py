@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 RecordAttempt = Callable[[str, int], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer is not waited on blindly
+STDERR_FALLBACK = CliChannel()  # stateless (finds sys.stderr at send time), so one serves every call
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ async def deliver(
     cap_s: float = 30.0,
     max_attempts: int = 4,
     max_retry_after_s: float = MAX_RETRY_AFTER_S,
-    fallback: Channel | None = CliChannel(),
+    fallback: Channel | None = STDERR_FALLBACK,
 ) -> dict[str, DeliveryOutcome]:
     """record_attempt(channel name, attempt number from 1) runs before each attempt."""
 

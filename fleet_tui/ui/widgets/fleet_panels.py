@@ -80,7 +80,7 @@ class HeadroomPanel(_Panel):
 
 def health_rows(health: dict[str, Any]) -> list[Row]:
     """What the health panel shows, from the monitor's in-process figures merged with the
-    fleet's (engine.metrics via fleet_health): rows only for the figures that exist."""
+    fleet's (engine.ops.metrics via fleet_health): rows only for the figures that exist."""
     running = bool(health.get("running"))
     rows: list[Row] = [("monitor", "running" if running else "stopped", "ok" if running else "alert")]
     if "conductors" in health:  # an observer: the fleet's monitors run in its conductors

@@ -5,7 +5,8 @@ again only when a resize changes them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from rich.style import Style
 from rich.text import Text

@@ -10,7 +10,8 @@ recomposes only when a key it does not have appears (e.g. after a keymap change)
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from textual.widget import Widget
 from textual.widgets import Footer
