@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 80
 
 
-async def capture_task_failure(c: "Conductor", task: TaskRecord, *, exit_code: int | None,
+async def capture_task_failure(c: Conductor, task: TaskRecord, *, exit_code: int | None,
                                oom: bool = False, ci_output: str = "", note: str = "") -> dict[str, Any]:
     from fleet_tui.engine.kit.sanitize import failure_context, is_oom
 

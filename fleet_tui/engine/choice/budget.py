@@ -42,7 +42,7 @@ class BudgetGate:
         return {"limit_usd": self.limit_usd, "spent_usd": round(self.spent_usd, 6)}
 
 
-async def load_budget_gate(parts: "EngineParts", operator_id: str, conn: Any = None) -> BudgetGate:
+async def load_budget_gate(parts: EngineParts, operator_id: str, conn: Any = None) -> BudgetGate:
     """conn: read on the caller's connection (one after another), else each read its own, at once."""
     from fleet_tui.store import reputation as history
 

@@ -32,14 +32,14 @@ def parse(key: str, text: str) -> bool:
     return lowered == "true"
 
 
-async def list_for(parts: "EngineParts", operator: Operator) -> dict[str, Any]:
+async def list_for(parts: EngineParts, operator: Operator) -> dict[str, Any]:
     """Every key with the operator's value (None: not set; the settings file decides)."""
     async with parts.db.tenant(operator, kind="read") as conn:
         mine = await rows.all_of(conn, operator.id)
     return {key: mine.get(key) for key in sorted(KEYS)}
 
 
-async def set_for(parts: "EngineParts", operator: Operator, key: str, value: bool | None) -> None:
+async def set_for(parts: EngineParts, operator: Operator, key: str, value: bool | None) -> None:
     """Set (or, with None, remove) one of the operator's preferences."""
     async with parts.db.tenant(operator) as conn:
         if value is None:
@@ -48,7 +48,7 @@ async def set_for(parts: "EngineParts", operator: Operator, key: str, value: boo
             await rows.put(conn, operator.id, key, value)
 
 
-async def usage_limit_opt_outs(parts: "EngineParts", conn: Any = None) -> frozenset[str]:
+async def usage_limit_opt_outs(parts: EngineParts, conn: Any = None) -> frozenset[str]:
     """Operators who opted out of waiting for usage limits: their own choice, else the
     settings file's list (conn: read on the caller's connection)."""
     async with system_read(conn or parts.db) as scope:

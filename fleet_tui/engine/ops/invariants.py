@@ -23,11 +23,11 @@ class InvariantResult:
         return asdict(self)
 
 
-async def check_all(c: "Conductor") -> list[InvariantResult]:
+async def check_all(c: Conductor) -> list[InvariantResult]:
     return [await inv_014(c), await inv_015(c), await inv_016(c), await inv_017(c), await inv_018(c)]
 
 
-async def inv_014(c: "Conductor") -> InvariantResult:
+async def inv_014(c: Conductor) -> InvariantResult:
     over = [f"{r['operator_id']} ({r['tier']}) has {r['live']} live, limit {c.governor.limit_for(Tier(r['tier']))}"
             for r in await queries.live_counts(c.parts.db)
             if r["live"] > c.governor.limit_for(Tier(r["tier"]))]
@@ -35,7 +35,7 @@ async def inv_014(c: "Conductor") -> InvariantResult:
                            "; ".join(over) or "every operator within its limit")
 
 
-async def inv_015(c: "Conductor") -> InvariantResult:
+async def inv_015(c: Conductor) -> InvariantResult:
     """Every agent process belongs to a task row that was moved to spawning first."""
     process_ids: list[str] = []
     unreachable: list[str] = []
@@ -54,19 +54,19 @@ async def inv_015(c: "Conductor") -> InvariantResult:
                            + (f" ({', '.join(unreachable)} not reachable)" if unreachable else ""))
 
 
-async def inv_016(c: "Conductor") -> InvariantResult:
+async def inv_016(c: Conductor) -> InvariantResult:
     missing = await queries.terminal_without_audit(c.parts.db)
     return InvariantResult("INV-016", "every terminal task has an audit trail", not missing,
                            f"terminal tasks without audit: {', '.join(missing)}" if missing else "all audited")
 
 
-async def inv_017(c: "Conductor") -> InvariantResult:
+async def inv_017(c: Conductor) -> InvariantResult:
     over = await queries.over_retry_budget(c.parts.db)
     return InvariantResult("INV-017", "retry_count <= max_retries", not over,
                            f"over budget: {', '.join(over)}" if over else "all within budget")
 
 
-async def inv_018(c: "Conductor") -> InvariantResult:
+async def inv_018(c: Conductor) -> InvariantResult:
     missing = await queries.terminal_without_notification(c.parts.db)
     return InvariantResult("INV-018", "every terminal status produced a notification", not missing,
                            f"terminal tasks without notification: {', '.join(missing)}" if missing

@@ -25,7 +25,7 @@ class SweepReport:
     disk_bytes: int = 0
 
 
-async def sweep_worktrees(c: "Conductor") -> SweepReport:
+async def sweep_worktrees(c: Conductor) -> SweepReport:
     report = SweepReport()
     retention_s = c.settings.worktree.retention_hours * 3600
     for task in await sweep_store.expired_worktrees(c.parts.db, retention_s):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from fleet_tui.config import DONE_CHECKS
 from fleet_tui.domain.models import CIStatus, TaskRecord, TaskType
@@ -49,7 +50,7 @@ def checks_for(task_type: TaskType | str, configured: Mapping[TaskType, Sequence
     return list(configured.get(TaskType(task_type), DONE_CHECKS))
 
 
-async def evaluate_done(c: "Conductor", task: TaskRecord, *, checks: Sequence[str], approvals: int,
+async def evaluate_done(c: Conductor, task: TaskRecord, *, checks: Sequence[str], approvals: int,
                         needed: int, approvals_waived: str | None = None) -> DoneState:
     """Run the task type's checks. A forge that cannot answer raises (FleetError): the
     caller tries again next cycle rather than judging the task on a missing answer."""

@@ -9,7 +9,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import ReviewerSpec
 from fleet_tui.domain.models import TaskRecord
@@ -92,7 +93,7 @@ class AgentReviewer:
     """An agent profile run headless in a scratch directory (not the worktree: a reviewer
     must not edit the change), with only its profile's secrets in the environment."""
 
-    def __init__(self, spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, audit: Audit) -> None:
+    def __init__(self, spec: ReviewerSpec, parts: EngineParts, *, timeout_s: float, audit: Audit) -> None:
         self.spec = spec
         self.name = spec.label
         self.focus = spec.focus
@@ -140,7 +141,7 @@ class AgentReviewer:
 class HttpSpecReviewer:
     """A hosted model API; the key is issued by the secrets provider at call time."""
 
-    def __init__(self, spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, audit: Audit) -> None:
+    def __init__(self, spec: ReviewerSpec, parts: EngineParts, *, timeout_s: float, audit: Audit) -> None:
         from fleet_tui.engine.review.reviewers.http import make_http_reviewer
 
         self.spec = spec
@@ -185,7 +186,7 @@ class MissingReviewer:
         return Verdict.failed(self.name, self.focus, f"reviewer missing: {self.why}")
 
 
-def make_runner(spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, audit: Audit,
+def make_runner(spec: ReviewerSpec, parts: EngineParts, *, timeout_s: float, audit: Audit,
                 max_diff_lines: int = 1500) -> ReviewRunner:
     from fleet_tui.domain.errors import ValidationFailed
 

@@ -17,7 +17,8 @@ import asyncio
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.engine.events.resolve import CACHE_TTL_S
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class TaskRoutes:
-    def __init__(self, conductor: "Conductor", *, recheck_s: float = CACHE_TTL_S) -> None:
+    def __init__(self, conductor: Conductor, *, recheck_s: float = CACHE_TTL_S) -> None:
         self.c = conductor
         self.recheck_s = recheck_s
         self.runs: dict[str, asyncio.Task[Any]] = {}
