@@ -1,0 +1,37 @@
+"""The engine's ports: the narrow collaborators a service receives instead of the whole
+Conductor. Protocols only, satisfied structurally (the conductor satisfies Workplace today;
+a test passes a small fake)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
+from fleet_tui.infra.git import TaskCheckout
+from fleet_tui.infra.protocols import ChangeRef, Runtime
+
+
+class Workplace(Protocol):
+    """Where a task's agent runs and where its work lives: its runtime, its checkout, the
+    change (branch) a forge knows it by."""
+
+    def runtime_for(self, kind: RuntimeKind | str) -> Runtime: ...
+
+    def checkout(self, task: TaskRecord) -> TaskCheckout: ...
+
+    def change_ref(self, task: TaskRecord) -> ChangeRef: ...
+
+
+class TaskPatcher(Protocol):
+    """Write fields of a task that are not its state (the ledger's moves are separate)."""
+
+    async def __call__(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
+
+
+class Dispatch(Protocol):
+    """Hand an event to the event router: the operator's route for it runs (None: no route
+    applies). The watch room reaches the router through this, never through the conductor."""
+
+    def __call__(self, event_type: str, context: dict[str, Any], *, operator_id: str,
+                 trace_id: str | None = None) -> Awaitable[object | None]: ...
