@@ -10,7 +10,8 @@ import pkgutil
 import signal
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.models import TaskRecord

@@ -42,7 +42,7 @@ async def run_ops(*, db: Database, stop: asyncio.Event, handler: DatabaseLogHand
                     log.exception("scheduled %s failed", name)
             try:
                 await asyncio.wait_for(stop.wait(), interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     finally:
         stop.set()

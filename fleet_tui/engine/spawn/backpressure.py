@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from collections.abc import Awaitable
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.domain.errors import PermissionDeniedError, RefusedError, ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
@@ -30,7 +30,7 @@ DRAIN_SLACK = 20  # entries looked at beyond the room: some may wait on their ti
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class SpawnQueue:
 
     async def drain(self, admit: Admit, room: int) -> list[tuple[QueuedSpawn, str]]:
         """Admit what fits, highest priority then oldest first, through the one admission
-        decision (admit: the conductor's admit_queued) (each entry turns 'admitted' in the transaction that makes its
+        decision, admit (each entry turns 'admitted' in the transaction that makes its
         task): (entry, task id, or what stopped it). An entry its operator's tier limit
         refuses stays in line; the first that finds the fleet full ends the round."""
         outcomes: list[tuple[QueuedSpawn, str]] = []
