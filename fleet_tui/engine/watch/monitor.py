@@ -239,7 +239,7 @@ class Monitor:
         room = self.c.governor.fleet_capacity - self.fleet_live
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
-                await self.c.queue.drain(self.c, room)
+                await self.c.queue.drain(self.c.admit_queued, room)
             except Exception as exc:
                 if is_connection_lost(exc):
                     raise  # the cycle says it in one line
