@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor
@@ -98,6 +99,9 @@ class Conductor:
         self._background: set[asyncio.Task[Any]] = set()
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
         self.agent_warnings = AgentWarnings(parts.settings)
+        # called with (task, its terminal status, reason) once a move to a terminal status is
+        # committed; the composition root (session.build_conductor) registers the event router's
+        self.on_terminal: list[Callable[[TaskRecord, TaskStatus, str | None], None]] = []
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
@@ -141,9 +145,8 @@ class Conductor:
             await self._release(moved)
         if target in TERMINAL_STATUSES:
             await self.parts.notify_terminal(moved)  # recorded now, whatever the routes say
-            self.background(self.router.dispatch(
-                f"task.{target}", {"task_id": moved.id, "status": str(target), "reason": reason},
-                operator_id=moved.operator_id, trace_id=moved.trace_id), name=f"route-{target}-{moved.id}")
+            for hook in self.on_terminal:
+                hook(moved, target, reason)
         return moved
 
     async def _release(self, task: TaskRecord) -> None:
@@ -254,7 +257,8 @@ class Conductor:
         return task_id in self._spawning
 
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
-                     lease: Lease | None = None, plan_for: Any = None,
+                     lease: Lease | None = None,
+                     plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]] | None = None,
                      lease_granted_at: float | None = None,
                      notes: Sequence[tuple[str, dict[str, Any]]] = (), already_spawning: bool = False) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
@@ -329,6 +333,7 @@ class Conductor:
             granted = granted_rules(task) + [r for r in rules if r not in granted_rules(task)]
             patch.metadata = {GRANTED_KEY: granted}
             await self.audit(task, "permission_granted", {"rules": rules, "by": operator.id})
+        counted: TaskRecord | None
         if task.needs_input:
             counted = task
         else:
@@ -561,6 +566,7 @@ class Conductor:
                 raise ValidationFailed("repo", f"not a git repository: {repo}") from None
         elif not born:  # as rev-parse answers on a branch without commits
             raise ValidationFailed("repo", f"not a git repository: {repo}")
+        assert current is not None  # a born branch was named by the checkout, else by rev-parse
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")

@@ -8,13 +8,13 @@ import random
 from datetime import datetime
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskPatch, TaskRecord
-from fleet_tui.domain.status import TaskStatus
+from fleet_tui.domain.status import TERMINAL_NOTIFICATION, TaskStatus
 from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.bus import EventBus, Notice
 from fleet_tui.infra.agents import AgentProfile, load_profiles
@@ -28,11 +28,6 @@ from fleet_tui.store.tasks import TaskRegistry
 
 log = logging.getLogger(__name__)
 
-TERMINAL_NOTIFICATION = {
-    TaskStatus.MERGED: ("completed", "merged into base"),
-    TaskStatus.ABANDONED: ("abandoned", "retry budget spent or abandoned"),
-    TaskStatus.CANCELLED: ("cancelled", "stopped by the operator"),
-}
 
 
 @dataclass
@@ -246,7 +241,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
     def tmux() -> Runtime:
         from fleet_tui.infra.tmux_runtime import TmuxRuntime
 
-        return TmuxRuntime(settings.runtime.tmux_socket, data / "logs")
+        return TmuxRuntime(settings.tmux_socket, data / "logs")
 
     def docker() -> Runtime:
         from fleet_tui.infra.docker_runtime import DockerRuntime

@@ -8,8 +8,13 @@ from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
+from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.kit.bus import EventBus
+from fleet_tui.infra.agents import AgentProfile
 from fleet_tui.infra.git import TaskCheckout
-from fleet_tui.infra.protocols import ChangeRef, Runtime
+from fleet_tui.infra.protocols import ChangeRef, Forge, Runtime
+from fleet_tui.infra.secrets import SecretsProvider
+from fleet_tui.store.tasks import TaskRegistry
 
 
 class Workplace(Protocol):
@@ -35,3 +40,54 @@ class Dispatch(Protocol):
 
     def __call__(self, event_type: str, context: dict[str, Any], *, operator_id: str,
                  trace_id: str | None = None) -> Awaitable[object | None]: ...
+
+
+class AuditNote(Protocol):
+    """Add one row to a task's audit trail (action and its detail)."""
+
+    def __call__(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> Awaitable[None]: ...
+
+
+class Notify(Protocol):
+    """Record a notification for the task's operator (the notification worker delivers it);
+    a repeated dedup_key records nothing new."""
+
+    def __call__(self, task: TaskRecord, kind: str, summary: str, *,
+                 dedup_key: str | None = None) -> Awaitable[None]: ...
+
+
+class ReviewParts(Protocol):
+    """What the review pipeline uses of the engine's parts."""
+
+    @property
+    def forge(self) -> Forge: ...
+
+    @property
+    def secrets(self) -> SecretsProvider: ...
+
+    def profile(self, name: str | None) -> AgentProfile: ...
+
+    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
+
+    async def notify(self, task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None: ...
+
+
+class ReviewHost(Protocol):
+    """What the review pipeline drives: the task's moves and audit, its change, the faces'
+    bus. The conductor satisfies it; the pipeline never sees the rest of it."""
+
+    @property
+    def parts(self) -> ReviewParts: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def registry(self) -> TaskRegistry: ...
+
+    def change_ref(self, task: TaskRecord) -> ChangeRef: ...
+
+    async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
+                   actor: str, reason: str | None = None) -> TaskRecord: ...
+
+    async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None: ...

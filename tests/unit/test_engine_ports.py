@@ -131,3 +131,63 @@ async def test_task_routes_look_again_when_no_route_applied() -> None:
     await asyncio.gather(*routes.runs.values())
     assert routes.dispatch(a_task(), "task.pr_created")  # no route ran: the cache may have changed
     await asyncio.gather(*routes.runs.values())
+
+
+class WaitingRuntime(FakeRuntime):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines)
+        self.output_at = 1.0
+
+    async def last_output_at(self, task_id: str) -> float | None:
+        return self.output_at
+
+
+async def test_attention_flags_an_agent_waiting_for_input_and_notifies_once_per_wait() -> None:
+    from fleet_tui.engine.watch.attention import Attention
+    from fleet_tui.infra.agents import builtin_profiles
+
+    place = FakeWorkplace([])
+    place.runtime = WaitingRuntime(["working", "Continue? [y/N]"])
+    patched: list[Any] = []
+    notified: list[tuple[str, str]] = []
+
+    async def patch(task: TaskRecord, change: Any) -> TaskRecord:
+        patched.append(change.needs_input)
+        return task.model_copy(update={"needs_input": change.needs_input})
+
+    async def notify(task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None:
+        notified.append((kind, dedup_key or ""))
+
+    async def audit(task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
+        raise AssertionError("the demo profile does not answer by itself")
+
+    async def no_resume(task: TaskRecord, worktree: Path, *, prompt: str) -> Any:
+        raise AssertionError("not asked to resume")
+
+    attention = Attention(profiles={"demo": builtin_profiles()["demo"]}, place=place, patch=patch, notify=notify,
+                          audit=audit, plan_resume=no_resume)
+    task = a_task().model_copy(update={"agent": "demo"})
+    task = await attention.check(task)
+    assert task.needs_input and patched == [True]
+    assert notified == [("needs_input", "needs_input:t-1:1.000")]
+    assert (await attention.check(task)).needs_input and len(notified) == 1  # same output: not read again
+
+
+def test_the_conductor_satisfies_the_ports_the_services_take(tmp_path: Path) -> None:
+    """The composition root passes the conductor where a service asks for a port: mypy
+    (strict) checks that it has every member the port names, with compatible types."""
+    import subprocess
+    import sys
+
+    snippet = tmp_path / "conductor_ports.py"
+    snippet.write_text(
+        "from fleet_tui.engine.conductor import Conductor\n"
+        "from fleet_tui.engine.ports import ReviewHost, Workplace\n\n\n"
+        "def review_host(c: Conductor) -> ReviewHost:\n    return c\n\n\n"
+        "def workplace(c: Conductor) -> Workplace:\n    return c\n\n\n"
+        "def not_a_port(c: Conductor) -> int:\n    return c  # the check must see this one\n")
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-error-summary",
+                          "--cache-dir", str(tmp_path / "cache"), str(snippet)],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "conductor_ports.py:14:" in errors[0], out.stdout

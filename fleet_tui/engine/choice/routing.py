@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
 
 from fleet_tui.domain.errors import BudgetRefused
 from fleet_tui.domain.models import TaskType
@@ -69,7 +70,7 @@ def parse_route(text: str) -> AgentRoute:
 
 
 def merge_routes(
-    overrides: Mapping[TaskType | str, str | AgentRoute] | None,
+    overrides: Mapping[TaskType, str | AgentRoute] | Mapping[str, str | AgentRoute] | None,
     defaults: Mapping[TaskType, AgentRoute] = DEFAULT_ROUTES,
 ) -> dict[TaskType, AgentRoute]:
     merged = dict(defaults)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
 
 from fleet_tui.domain.errors import FleetError
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
@@ -31,7 +32,7 @@ class StepContext:
     sequence: Sequence
     context: dict[str, Any]
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # earlier steps' outputs
-    conductor: "Conductor | None" = None
+    conductor: Conductor | None = None
     trace_id: str | None = None
 
     @property
@@ -39,7 +40,7 @@ class StepContext:
         value = self.context.get("task_id")
         return str(value) if value else None
 
-    def need_conductor(self, step: Step) -> "Conductor":
+    def need_conductor(self, step: Step) -> Conductor:
         if self.conductor is None:
             raise StepFailed(f"step {step.name} ({step.adapter}) needs a conductor")
         return self.conductor
@@ -94,6 +95,8 @@ async def spawn_agent(step: Step, ctx: StepContext) -> dict[str, Any]:
     fields = {k: ctx.context[k] for k in SpawnRequest.model_fields if k in ctx.context}
     fields.update(step.params)
     result = await conductor.spawn(operator, SpawnRequest.model_validate(fields))
+    if result.task is None:  # queued over the fleet's capacity: the queue admits it when room frees
+        return {"task_id": None, "created": False, "status": "queued", "queue_id": result.queue_id}
     return {"task_id": result.task.id, "created": result.created, "status": str(result.task.status)}
 
 
@@ -109,7 +112,8 @@ async def run_reviewer(step: Step, ctx: StepContext) -> dict[str, Any]:
         return {"skipped": True, "reason": f"no reviewer configured for focus {step.params.get('focus')!r}"}
     if task.status != TaskStatus.REVIEWING:
         return {"skipped": True, "reason": f"task is {task.status}, not reviewing"}
-    return (await pipeline.review(conductor, task, spec)).to_dict()
+    verdict: dict[str, Any] = (await pipeline.review(conductor, task, spec)).to_dict()
+    return verdict
 
 
 async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -133,7 +137,7 @@ async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
 def terminal_key(task: TaskRecord, kind: str) -> str | None:
     """A terminal task's own notification kind is recorded once per task, whether the
     route or the conductor records it first (INV-018 without duplicates)."""
-    from fleet_tui.engine.parts import TERMINAL_NOTIFICATION
+    from fleet_tui.domain.status import TERMINAL_NOTIFICATION
     from fleet_tui.store.notifications import terminal_dedup_key
 
     terminal = TERMINAL_NOTIFICATION.get(TaskStatus(task.status))
@@ -153,7 +157,7 @@ async def run_command(step: Step, ctx: StepContext) -> dict[str, Any]:
         *argv, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise StepFailed(f"step {step.name}: {argv[0]} ran longer than {timeout_s:g}s") from None

@@ -3,11 +3,11 @@ their conditions. Parsing turns pydantic's errors into ValidationFailed naming t
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.validation import M, validated
 
 MAX_CHAIN_DEPTH = 5
@@ -123,7 +123,7 @@ DEAD_LETTER_CAP_S = 3600.0
 
 def dead_letter_delay_s(attempts: int) -> float:
     """Wait before retry number attempts+1 of a dead letter: 1 min * 4^attempts, capped at 1 h."""
-    return min(DEAD_LETTER_BASE_S * 4 ** min(max(attempts, 0), 16), DEAD_LETTER_CAP_S)
+    return min(DEAD_LETTER_BASE_S * 4.0 ** min(max(attempts, 0), 16), DEAD_LETTER_CAP_S)
 
 
 def step_retry_delay_s(retry: int) -> float:

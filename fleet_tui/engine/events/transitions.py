@@ -46,7 +46,7 @@ def sequence_reviewers(pipeline: ReviewPipeline, sequence: Sequence) -> list[str
     return labels
 
 
-async def open_review(conductor: "Conductor", task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+async def open_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
     if task.status not in (TaskStatus.PR_CREATED, TaskStatus.REVIEWING):
         return {"status": str(task.status), "changed": False}
     pipeline = conductor.parts.review_pipeline()
@@ -55,15 +55,16 @@ async def open_review(conductor: "Conductor", task: TaskRecord, sequence: Sequen
             "reviewers": opened.metadata.get("review", {}).get("reviewers", [])}
 
 
-async def conclude_review(conductor: "Conductor", task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+async def conclude_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
     pipeline = conductor.parts.review_pipeline()
-    return await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
+    concluded: dict[str, Any] = await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
+    return concluded
 
 
 WAITED_OUT = {USAGE_LIMITED: "usage limited", RUNTIME_UNAVAILABLE: "runtime unavailable"}
 
 
-async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: str) -> dict[str, Any]:
+async def retry_or_abandon(conductor: Conductor, task: TaskRecord, *, actor: str) -> dict[str, Any]:
     """The retry policy on a failed or rejected task: count the failure and schedule the next
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):
@@ -75,7 +76,8 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": reason}
     waited = (task.failure_context or {}).get("retry_at")
-    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in await usage_limit_opt_outs(conductor.parts)
+    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in await usage_limit_opt_outs(
+        conductor.parts.db, conductor.settings.retry.usage_limit_opt_out)
     if task.failure_reason in WAITED_OUT and waited and not opted_out:
         # a usage limit or a runtime that is down is no fault of the attempt: wait, spend no budget
         reason = f"{WAITED_OUT[task.failure_reason]}: attempt {task.retry_count + 1} again at {waited}"

@@ -17,7 +17,8 @@ import asyncio
 import logging
 import shlex
 import time
-from typing import Any, AsyncIterator, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 from fleet_tui.config import Settings
@@ -33,7 +34,7 @@ from fleet_tui.domain.models import (
     TaskRecord,
 )
 from fleet_tui.domain.status import AGENT_STATUSES
-from fleet_tui.engine.kit.bus import EventBus, MonitorTick, TaskChanged, TaskDeleted
+from fleet_tui.engine.kit.bus import EventBus, MonitorTick
 from fleet_tui.engine.workers.command_client import CommandClient
 from fleet_tui.engine.conductor import TaskDetail
 from fleet_tui.engine.spawn.governor import Governor
@@ -257,7 +258,7 @@ class Observer:
         if task.runtime == RuntimeKind.DOCKER and task.container_id:
             argv = ["docker", "exec", "-it", task.container_id, "sh"]
         else:
-            argv = ["tmux", "-L", self.settings.runtime.tmux_socket, "attach-session", "-t",
+            argv = ["tmux", "-L", self.settings.tmux_socket, "attach-session", "-t",
                     f"={task.tmux_session or f'fleet-{task.id}'}"]
         host = await lease_store.holder_host(self.db, task.id)
         where = f"on {host}" if host else "on its conductor's host"
@@ -268,7 +269,7 @@ class Observer:
             from fleet_tui.infra.tmux_runtime import TmuxRuntime
 
             # only asked whether a session exists: nothing is started
-            self._tmux = TmuxRuntime(self.settings.runtime.tmux_socket, self.settings.data_dir / "logs")
+            self._tmux = TmuxRuntime(self.settings.tmux_socket, self.settings.data_dir / "logs")
         return self._tmux
 
 

@@ -13,12 +13,13 @@ import math
 import os
 import socket
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.config import spawn_grace_s
 from fleet_tui.domain.agent_failures import PERMISSION_DENIED
 from fleet_tui.domain.asks import ASKED_KEY, asked_in, describe_asked
-from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError
+from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError, ValidationFailed
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.watch.attention import Attention
@@ -43,7 +44,7 @@ S = TaskStatus
 
 
 class Monitor:
-    def __init__(self, conductor: "Conductor") -> None:
+    def __init__(self, conductor: Conductor) -> None:
         self.c = conductor
         self.settings = conductor.settings.monitor
         self.cycles = 0
@@ -54,7 +55,11 @@ class Monitor:
         self._stopping = asyncio.Event()
         self._launching: dict[str, asyncio.Task[Any]] = {}
         self.fleet_live = 0
-        self.attention = Attention(conductor)
+        from fleet_tui.engine.spawn.prompting import resume_plan
+
+        self.attention = Attention(profiles=conductor.parts.profiles, place=conductor, patch=conductor.parts.patch,
+                                   notify=conductor.parts.notify, audit=conductor.audit,
+                                   plan_resume=partial(resume_plan, conductor.parts))
         self.actor = f"{ACTOR}@{conductor.conductor_id}"  # which conductor wrote, in the audit
         self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
         self.last_sweep: Any = None
@@ -108,7 +113,7 @@ class Monitor:
             await self.run_cycle()
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def run_cycle(self) -> None:
@@ -239,7 +244,7 @@ class Monitor:
         room = self.c.governor.fleet_capacity - self.fleet_live
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
-                await self.c.queue.drain(self.c, room)
+                await self.c.queue.drain(self.c.admit_queued, room)
             except Exception as exc:
                 if is_connection_lost(exc):
                     raise  # the cycle says it in one line

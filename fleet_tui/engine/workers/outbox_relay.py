@@ -19,8 +19,9 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from datetime import datetime, UTC
+from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fleet_tui.config import OutboxSettings
 from fleet_tui.engine.kit.polling import PollingWorker
@@ -81,20 +82,20 @@ class TerminalNotificationSink:
         self._db = db
 
     async def deliver(self, events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-        from fleet_tui.engine.parts import TERMINAL_NOTIFICATION
+        from fleet_tui.domain.status import TERMINAL_NOTIFICATION
 
-        terminal = [e for e in events if _terminal_status(e["type"]) is not None]
+        terminal = [(e, status) for e in events if (status := _terminal_status(e["type"])) is not None]
         if not terminal:
             return {}
         try:
             async with self._db.system() as conn:
-                for event in terminal:
-                    kind, summary = TERMINAL_NOTIFICATION[_terminal_status(event["type"])]
+                for event, status in terminal:
+                    kind, summary = TERMINAL_NOTIFICATION[status]
                     await notification_store.record_terminal(
                         conn, task_id=event["task_id"], operator_id=event["operator_id"],
                         type=kind, summary=summary)
         except Exception as exc:
-            return {e["event_id"]: f"terminal_notifications: {type(exc).__name__}" for e in terminal}
+            return {e["event_id"]: f"terminal_notifications: {type(exc).__name__}" for e, _ in terminal}
         return {}
 
     async def close(self) -> None:
@@ -217,7 +218,7 @@ class OutboxRelay(PollingWorker):
             elif s.error is None:
                 self.stats.delivered += 1
                 if self._observe_lag is not None:
-                    self._observe_lag(max(0.0, (datetime.now(timezone.utc) - row.created_at).total_seconds()))
+                    self._observe_lag(max(0.0, (datetime.now(UTC) - row.created_at).total_seconds()))
             else:
                 self.stats.failed_attempts += 1
                 if s.park:
