@@ -1,8 +1,9 @@
 """Task verbs for scripts and SSH sessions, straight against the database (no server in
 between): spawn, status, show, logs, stop, retry (--allow RULE), answer, delete, merge. Each takes --json.
 
-Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
-4 refused (tier, governor limit, retry budget, runtime unreachable); 5 conflict (task in the wrong status)."""
+Exit codes scripts can rely on (the error catalogue's, domain/errors.py): 0 done; 2 bad input or
+configuration; 3 not found; 4 refused (tier, governor limit, credit or retry budget, runtime
+unreachable); 5 conflict (task in the wrong status)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,18 @@ import asyncio
 import json
 import re
 import shlex
-import sys
 from datetime import datetime, UTC
 from typing import Any
 from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import load_settings
-from fleet_tui.domain.errors import (
-    NotFoundError,
-    RefusedError,
-    RuntimeUnavailableError,
-    TaskLiveError,
-)
 from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
 from fleet_tui.domain.asks import ASKED_KEY, check_answer, check_grants, describe_asked
-from fleet_tui.domain.text import one_line, strip_ansi
+from fleet_tui.domain.text import strip_ansi
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.session import close_conductor, open_conductor
 
-EXIT_NOT_FOUND = 3
-EXIT_REFUSED = 4
-EXIT_CONFLICT = 5
 MAX_LOG_LINES = 10_000
 # spawn's flags by the SpawnRequest field each fills: errors name what the user typed
 SPAWN_FLAGS = {"base_branch": "--base", "task_type": "--type", "agent": "--agent", "model": "--model",
@@ -130,21 +121,10 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
     settings = load_settings()
     me = Operator(id=settings.operator.id, tier=settings.operator.tier, is_admin=settings.operator.is_admin)
     conductor = await open_conductor(settings)
-    try:
+    try:  # a FleetError reaches cli.main, which exits with the catalogue's code
         return await handler(conductor, me, args)
-    except NotFoundError as exc:
-        return _fail(str(exc), EXIT_NOT_FOUND)
-    except (RefusedError, RuntimeUnavailableError) as exc:
-        return _fail(str(exc), EXIT_REFUSED)
-    except TaskLiveError as exc:
-        return _fail(str(exc), EXIT_CONFLICT)
     finally:
         await close_conductor(conductor)
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"fleet-tui: {one_line(message)}", file=sys.stderr)
-    return code
 
 
 def _say(text: str) -> None:

@@ -35,6 +35,7 @@ from fleet_tui.ui.screens.confirm import QUESTIONS, STOP_ALL, ConfirmScreen, Qui
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
+from fleet_tui.ui.notices import error_notice
 from fleet_tui.ui.verbs import attach_command, outside_tmux, return_hint, with_return_hint
 
 STYLES = asset_dir("styles")
@@ -320,6 +321,10 @@ class FleetApp(App[None]):
         text = question.format(id=task.id, status=task.status, base=task.base_branch)
         self.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
 
+    def notify_error(self, exc: FleetError, action: str | None = None, *, timeout: float = 8) -> None:
+        notice = error_notice(exc, action)
+        self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=timeout)
+
     def run_verb(self, verb: str, task_id: str) -> None:
         self.run_worker(self._verb(verb, task_id), group="verbs", exit_on_error=False)
 
@@ -327,7 +332,7 @@ class FleetApp(App[None]):
         try:
             result = await getattr(self.conductor, verb)(self.operator, task_id)
         except FleetError as exc:
-            self.notify(str(exc), title=verb, severity="error", timeout=8)
+            self.notify_error(exc, verb)
             return
         status = f" ({result.status})" if isinstance(result, TaskRecord) else ""
         self.notify(f"{verb}: task {task_id}{status}", title=verb, timeout=3)
@@ -478,7 +483,7 @@ class FleetApp(App[None]):
                     try:
                         await self.conductor.stop(self.operator, task.id)
                     except FleetError as exc:
-                        self.notify(str(exc), severity="error")
+                        self.notify_error(exc, "stop")
         await self.close_engine()
         self.exit()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from fleet_tui.config import ReviewerSpec, ReviewSettings
-from fleet_tui.domain.errors import FleetError, StaleVersionError
+from fleet_tui.domain.errors import FleetError, ReviewTimedOut, StaleVersionError
 from fleet_tui.domain.models import TaskPatch, TaskRecord, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import Notice
@@ -38,10 +38,6 @@ ACTOR = "review"
 S = TaskStatus
 RunnerFactory = Callable[[ReviewerSpec, "Conductor"], ReviewRunner]
 BUILTIN_FOCUSES = ("security", "logic", "architecture")
-
-
-class ReviewTimedOut(FleetError):
-    """A reviewer gave no verdict within the review's timeout."""
 
 
 class ReviewPipeline:

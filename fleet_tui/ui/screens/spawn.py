@@ -15,9 +15,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from fleet_tui.domain.errors import FleetError, RefusedError, ValidationFailed
+from fleet_tui.domain.errors import FleetError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
 from fleet_tui.ui.format import plain
+from fleet_tui.ui.notices import admission_line
 
 FIELDS = ("description", "repo", "base_branch", "task_type", "agent", "model", "priority")
 LABELS = {
@@ -130,7 +131,7 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
                     errors.setdefault(name if name in FIELDS else "description", rule)
         except FleetError as exc:
             self.submitting = False
-            self.show_admission(f"failed: {exc}", "denied")
+            self.show_admission(admission_line(exc), "denied")
             return
         self.show_errors(errors)
         if errors:
@@ -147,10 +148,8 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
         except ValidationFailed as exc:
             self.show_errors({exc.field if exc.field in FIELDS else "description": exc.rule})
             self.show_admission("not submitted: fix the fields marked above", "invalid")
-        except RefusedError as exc:
-            self.show_admission(f"denied: {exc}", "denied")
         except FleetError as exc:
-            self.show_admission(f"failed: {exc}", "denied")
+            self.show_admission(admission_line(exc), "denied")
         else:
             self.dismiss(result)
         finally:
