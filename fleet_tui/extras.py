@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from fleet_tui.domain.errors import MissingExtraError
+from fleet_tui.domain.errors import MissingExtraError as MissingExtraError  # in the error catalogue
 
 # extra -> (the part it brings, the modules that part imports)
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {

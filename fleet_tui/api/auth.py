@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleet_tui.api.keys import JwksCache, KeyStore
-from fleet_tui.domain.errors import AuthError
+from fleet_tui.domain.errors import AuthError as AuthError  # in the error catalogue
 from fleet_tui.domain.models import Operator, Tier
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleet_tui.domain.errors import KeyStoreError
+from fleet_tui.domain.errors import KeyStoreError as KeyStoreError  # in the error catalogue
 
 log = logging.getLogger(__name__)
 

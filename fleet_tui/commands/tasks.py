@@ -22,6 +22,7 @@ from fleet_tui.domain.asks import ASKED_KEY, check_answer, check_grants, describ
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.ports import FleetFace
 from fleet_tui.engine.session import close_conductor, open_conductor
 
 MAX_LOG_LINES = 10_000
@@ -103,6 +104,8 @@ def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+# Opened here, a Conductor; the task verbs ask only what any fleet answers (FleetFace), the
+# admin verbs (dlq, routes, prefs, ops) reach into its engine.
 Handler = Callable[[Conductor, Operator, argparse.Namespace], Awaitable[int]]
 
 
@@ -161,7 +164,7 @@ def spawn_request(args: argparse.Namespace) -> None:
     args.request = validated(SpawnRequest, fields, names=SPAWN_FLAGS)
 
 
-async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_spawn(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     result = await c.spawn(me, args.request)
     if args.json:
         _print_json(result.model_dump(mode="json"))
@@ -177,7 +180,7 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
     return 0
 
 
-async def run_status(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_status(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     summary = await c.status(me, all_operators=args.all)
     if args.json:
         _print_json(summary.model_dump(mode="json"))
@@ -189,7 +192,7 @@ async def run_status(c: Conductor, me: Operator, args: argparse.Namespace) -> in
     return 0
 
 
-async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_show(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     detail = await c.detail(me, args.task_id)
     if args.json:
         _print_json({"task": detail.task.model_dump(mode="json"), "audit": detail.audit,
@@ -221,7 +224,7 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_logs(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_logs(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     """The last lines; with --follow, then every line after them once, as it is written."""
     lines, cursor = await c.logs_from(me, args.task_id, None, args.lines)
     for line in lines:
@@ -232,7 +235,7 @@ async def run_logs(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_action(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     if args.verb == "delete":
         await c.delete(me, args.task_id)
         if args.json:
@@ -252,7 +255,7 @@ def _check_action(args: argparse.Namespace) -> None:
     check_grants(getattr(args, "allow", None) or [])
 
 
-async def run_answer(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_answer(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     _print_task(await c.answer(me, args.task_id, args.text), args.json)
     return 0
 

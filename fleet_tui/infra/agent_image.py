@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable, Mapping
 
-from fleet_tui.domain.errors import ImageBuildError
+from fleet_tui.domain.errors import ImageBuildError as ImageBuildError  # in the error catalogue
 
 RECIPE_DIR = Path(__file__).with_name("image")
 DOCKERFILE = RECIPE_DIR / "Dockerfile"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
 import typing
 from pathlib import Path
@@ -21,6 +22,7 @@ from fleet_tui.api.app import create_app
 from fleet_tui.api.auth import mint
 from fleet_tui.api.keys import KeyStore
 from fleet_tui.domain import errors
+from fleet_tui.domain.commands import describe_error, rebuild_error
 from fleet_tui.domain.errors import FleetError, SpawnErrorCode, face_of
 from fleet_tui.domain.models import Tier
 from fleet_tui.ui.notices import admission_line, error_notice
@@ -157,3 +159,12 @@ def test_the_ui_notice_reads_the_catalogue(cls: type[FleetError]) -> None:
     notice = error_notice(exc, "retry")
     assert (notice.message, notice.title, notice.severity) == (str(exc), f"retry: {face.title}", face.severity)
     assert admission_line(exc) == f"{face.title}: {exc}"
+
+
+@pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
+def test_an_error_from_another_hosts_conductor_answers_the_same(cls: type[FleetError]) -> None:
+    """An observer's face raises what a conductor raised across the database (commands)."""
+    exc = instance(cls)
+    kind, message, detail = describe_error(exc)
+    rebuilt = rebuild_error(kind, message, json.loads(json.dumps(detail)))
+    assert type(rebuilt) is cls and str(rebuilt) == str(exc) and face_of(rebuilt) == face_of(exc)

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
-from fleet_tui.domain.errors import StepFailed
+from fleet_tui.domain.errors import StepFailed as StepFailed  # in the error catalogue
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
 from fleet_tui.engine.events.policy import Sequence, Step
 from fleet_tui.domain.status import TaskStatus

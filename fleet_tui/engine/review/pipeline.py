@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from fleet_tui.config import ReviewerSpec, ReviewSettings
-from fleet_tui.domain.errors import FleetError, ReviewTimedOut, StaleVersionError
+from fleet_tui.domain.errors import FleetError, StaleVersionError
+from fleet_tui.domain.errors import ReviewTimedOut as ReviewTimedOut  # in the error catalogue
 from fleet_tui.domain.models import TaskPatch, TaskRecord, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import Notice

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from fleet_tui.domain.commands import READ_VERBS, CommandStatus, CommandVerb, rebuild_error
-from fleet_tui.domain.errors import FleetError, NoConductorAnswered
+from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import NoConductorAnswered as NoConductorAnswered  # in the error catalogue
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.kit.listener import Wakeup
 from fleet_tui.store import commands as command_store
