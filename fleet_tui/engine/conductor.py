@@ -459,13 +459,16 @@ class Conductor:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
         from fleet_tui.engine.ops.sweep import sweep_worktrees
 
-        return await sweep_worktrees(self)
+        return await sweep_worktrees(db=self.parts.db, place=self, worktrees=self.parts.worktrees,
+                                     patch=self.parts.patch,
+                                     retention_hours=self.settings.worktree.retention_hours)
 
     async def invariants(self) -> list[Any]:
         """INV-014..INV-018, each with satisfied + detail."""
         from fleet_tui.engine.ops.invariants import check_all
 
-        return await check_all(self)
+        return await check_all(db=self.parts.db, limit_for=self.governor.limit_for, runtime_for=self.runtime_for,
+                               runtimes={RuntimeKind.TMUX, *self.parts._runtimes})
 
     def checkout(self, task: TaskRecord) -> TaskCheckout:
         """The task's worktree, repository and branch as its record says (never as its files

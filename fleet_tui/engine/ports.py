@@ -1,25 +1,60 @@
-"""Protocols only: what one room of the engine, or a face, may ask of another.
+"""The engine's ports: Protocols only, satisfied structurally.
 
-FleetFace is everything the faces (ui, api, commands) ask of a fleet. The Conductor (the
-fleet in this process), the Observer (a fleet whose conductors run elsewhere) and the tests'
-seeded fleet all satisfy it; a feature one of them lacks is still a method there, answering
-None or empty, so a face never asks `getattr` whether it exists."""
+The narrow collaborators a service receives instead of the whole Conductor (the conductor
+satisfies Workplace today; a test passes a small fake), and FleetFace: everything the faces
+(ui, api, commands) ask of a fleet. The Conductor (the fleet in this process), the Observer (a
+fleet whose conductors run elsewhere) and the tests' seeded fleet all satisfy it; a feature one
+of them lacks is still a method there, answering None or empty, so a face never asks `getattr`
+whether it exists."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Protocol, runtime_checkable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.models import (
     Operator,
+    RuntimeKind,
     SpawnRequest,
     SpawnResult,
     StatusSummary,
     TaskDetail,
+    TaskPatch,
     TaskRecord,
     Tier,
 )
 from fleet_tui.engine.kit.bus import EventBus
+from fleet_tui.infra.git import TaskCheckout
+from fleet_tui.infra.protocols import ChangeRef, Runtime
+
+
+class Workplace(Protocol):
+    """Where a task's agent runs and where its work lives: its runtime, its checkout, the
+    change (branch) a forge knows it by."""
+
+    def runtime_for(self, kind: RuntimeKind | str) -> Runtime: ...
+
+    def checkout(self, task: TaskRecord) -> TaskCheckout: ...
+
+    def change_ref(self, task: TaskRecord) -> ChangeRef: ...
+
+
+class TaskPatcher(Protocol):
+    """Write fields of a task that are not its state (the ledger's moves are separate)."""
+
+    async def __call__(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
+
+
+class Dispatch(Protocol):
+    """Hand an event to the event router: the operator's route for it runs (None: no route
+    applies). The watch room reaches the router through this, never through the conductor."""
+
+    def __call__(self, event_type: str, context: dict[str, Any], *, operator_id: str,
+                 trace_id: str | None = None) -> Awaitable[object | None]: ...
+
+
+# --- the faces' view of a fleet ---------------------------------------------------------
 
 
 class Health(Protocol):

@@ -1,6 +1,10 @@
 """Starts an agent inside a tmux pane without any shell seeing user text.
 
-tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.marshal`` (argv exec'd directly).
+tmux starts ``python -m fleet_tui.infra.launcher LAUNCH.marshal [START_FIFO]`` (argv exec'd
+directly). With START_FIFO the session was opened while the worktree was still being made:
+the launcher first waits there for the conductor's go (a byte), or for the conductor's end of
+the FIFO to close; either way it then starts the agent if the spec is there, and exits
+without starting anything if it is not (the spawn stopped, or its conductor died).
 The spec (mode 0600, written by TmuxRuntime; LAUNCH.json in a container) holds the agent's
 argv, its working directory, the prompt file, how the prompt is given, the secret environment and where to
 record the exit status. The launcher reads it and deletes it at once (secrets live on disk
@@ -131,13 +135,41 @@ def _read_spec(path: str) -> dict:
         return json.load(handle)
 
 
+NOT_STARTED = 127  # as for an agent that could not be started
+EXIT_FILE = "exit"  # beside a host spec: where a launcher given none records its status
+
+
+def _await_go(fifo: str) -> None:
+    """Return once the conductor said go, or let go of the FIFO (closed, or died)."""
+    try:  # non-blocking open: never waits for a writer, there may be none left
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:  # removed as the conductor said go, before we looked
+        return
+    try:
+        os.set_blocking(fd, True)
+        os.read(fd, 1)  # a byte, or the end once no writer holds it
+    finally:
+        os.close(fd)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m fleet_tui.infra.launcher LAUNCH.json", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python -m fleet_tui.infra.launcher LAUNCH.json [START_FIFO]", file=sys.stderr)
         return 2
     path = argv[1]
+    if len(argv) == 3:
+        _await_go(argv[2])
     try:
         spec = _read_spec(path)
+    except FileNotFoundError:
+        if len(argv) == 3:  # never given: its spawn stopped before the agent's start
+            print("fleet launcher: no launch came; nothing started", file=sys.stderr)
+            try:
+                _record(os.path.join(os.path.dirname(path), EXIT_FILE), NOT_STARTED)
+            except OSError:  # its directory removed meanwhile (the session's undoing)
+                pass
+            return NOT_STARTED
+        raise
     finally:
         try:
             os.unlink(path)

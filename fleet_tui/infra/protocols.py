@@ -36,6 +36,9 @@ class AgentLaunch:
     egress: tuple[str, ...] = ()  # the profile's endpoints, host:port (infra/egress.py)
     # no process of this task was ever started (it was just admitted): nothing to look for
     first_start: bool = False
+    # a session the runtime opened ahead, while the worktree was made (TmuxRuntime.prestart):
+    # its launcher waits for this launch
+    early: object | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ Choices:
 - Spawn is ONE tmux invocation (new-session ; set remain-on-exit ; pipe-pane): the server
   runs the chain before it reads the pane, so no early output or fast exit is missed, and
   spawn costs one process, close to a bare `tmux new-session`.
+- That invocation and the launcher's start overlap the making of the worktree (prestart):
+  the launcher waits on a FIFO the conductor holds open, named after the task under
+  .run/.starting, and starts the agent only once its spec is there (see launcher.py). The
+  FIFO is the mark of a session whose agent has not started: states() reports it not
+  alive, so no monitor adopts it as an agent; the conductor removes it as it says go. If
+  the conductor dies or gives up, its end of the FIFO closes and the launcher exits.
 - Hot paths (spawn, states over 500 tasks in one list-panes -a) call the tmux binary
   through fleet_tui.infra.proc (async, argv lists, timeouts). libtmux's new_session joins
   the command into one string for `sh -c` and costs an extra `tmux -V`, so it is used for
@@ -32,6 +38,7 @@ import sys
 import time
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import AsyncIterator, Callable
 
@@ -56,7 +63,9 @@ SESSION_PREFIX = "fleet-"
 # Variables a pane may inherit from the conductor; everything else (API keys above all)
 # reaches an agent only through the secrets provider.
 SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TZ", "TMPDIR")
-EXIT_FILE = "exit"
+EXIT_FILE = launcher_module.EXIT_FILE
+STARTING_DIR = ".starting"  # under the run dir: one FIFO per session whose launcher waits
+GO = b"1"
 # The launcher needs only the standard library: run its file with -I -S, skipping the
 # site-packages scan, which is most of a Python start (it is on every spawn's path).
 LAUNCHER = (sys.executable, "-I", "-S", str(Path(launcher_module.__file__)))
@@ -86,6 +95,32 @@ class _Waiter:
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.dead = False
+
+
+@dataclass
+class EarlyStart:
+    """A session opened ahead of its launch (TmuxRuntime.prestart): `opened` ends once tmux
+    has started it, its launcher waiting on `fifo`, whose write end this process holds."""
+
+    task_id: str
+    workdir: Path
+    log: Path
+    spec_path: Path
+    fifo: Path
+    first_start: bool
+    opened: asyncio.Task[None] | None = None
+    fd: int | None = None
+    delivered: bool = False
+    gone: bool = False  # let go: no launch will come
+
+    def let_go(self) -> None:
+        """Close our end: a launcher still waiting sees its end and exits without starting
+        anything (a spawn that stopped, or no longer ours); a session not yet opened is not
+        opened. Idempotent."""
+        self.gone = True
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class TmuxRuntime:
@@ -121,6 +156,16 @@ class TmuxRuntime:
     def _task_run_dir(self, task_id: str) -> Path:
         return self.run_dir / validate_task_id(task_id)
 
+    def _start_fifo(self, task_id: str) -> Path:
+        return self.run_dir / STARTING_DIR / validate_task_id(task_id)
+
+    def _starting(self) -> set[str]:
+        """Tasks whose session's launcher waits for its spec (their FIFO exists)."""
+        try:
+            return set(os.listdir(self.run_dir / STARTING_DIR))
+        except FileNotFoundError:
+            return set()
+
     async def _tmux(self, *args: str) -> tuple[int, str, str]:
         result = await run([self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *args],
                            timeout_s=self.command_timeout_s, env=safe_env())
@@ -136,18 +181,66 @@ class TmuxRuntime:
             raise RuntimeUnavailableError("tmux", f"{self.tmux_bin} is not installed; install tmux, or use "
                                                   "the docker runtime")
 
+    def prestart(self, task_id: str, workdir: Path, *, first_start: bool) -> EarlyStart:
+        """Open the task's session now, its launcher waiting for spawn(launch) with
+        launch.early set to what this returns: tmux and the launcher's start overlap the
+        making of the worktree. Its `opened` raises SpawnError as spawn would; abandon() or
+        let_go() when the launch never comes."""
+        task_dir = self._task_run_dir(task_id)
+        early = EarlyStart(task_id=task_id, workdir=Path(workdir), log=self.log_path(task_id),
+                           spec_path=task_dir / f"launch-{uuid.uuid4().hex}.marshal",
+                           fifo=self._start_fifo(task_id), first_start=first_start)
+        early.opened = asyncio.get_running_loop().create_task(self._open_early(early), name=f"session-{task_id}")
+        return early
+
+    async def _open_early(self, early: EarlyStart) -> None:
+        await self._clear_previous(early.task_id, early.first_start)
+        if early.gone:
+            return
+        try:
+            task_dir = self._task_run_dir(early.task_id)  # where a launcher given nothing records so
+            task_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(task_dir, 0o700)
+            early.fifo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            early.fifo.unlink(missing_ok=True)  # an earlier attempt's, left by a conductor that died
+            os.mkfifo(early.fifo, 0o600)
+            # read-write: opening never blocks, and the launcher's read waits while we hold it
+            early.fd = os.open(early.fifo, os.O_RDWR | os.O_NONBLOCK)
+            early.log.parent.mkdir(parents=True, exist_ok=True)
+            _write_private(early.log, b"")  # a fresh log per attempt; pipe-pane appends to it
+        except OSError as exc:
+            early.let_go()
+            early.fifo.unlink(missing_ok=True)
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot prepare the session: {exc.strerror}") from None
+        try:
+            await self._new_session(early.task_id, early.workdir, early.log,
+                                    [str(early.spec_path), str(early.fifo)], early=early)
+        except asyncio.CancelledError:  # given up (abandon, a cancelled spawn): a session made anyway exits
+            early.fifo.unlink(missing_ok=True)
+            early.let_go()
+            raise
+
+    async def abandon(self, early: EarlyStart) -> None:
+        """Undo prestart (a spawn that failed before its launch): the waiting launcher is
+        told to exit and the session goes."""
+        if early.opened is not None and not early.opened.done():
+            early.opened.cancel()
+        if early.opened is not None:
+            await asyncio.gather(early.opened, return_exceptions=True)
+        if early.delivered:
+            return  # the agent's: undone as a process, by kill()
+        early.fifo.unlink(missing_ok=True)
+        early.let_go()
+        await self._undo_spawn(early.task_id)
+
     async def spawn(self, launch: AgentLaunch) -> ProcessState:
+        if isinstance(launch.early, EarlyStart):
+            return await self._deliver(launch, launch.early)
         name = session_name(launch.task_id)
         if not Path(launch.workdir).is_dir():
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"workdir is not a directory: {launch.workdir}")
-        try:  # a first start skips the look (a tmux call): no session can have the new task's name
-            previous = None if launch.first_start else await self.exit_status(launch.task_id)
-        except (OSError, ProcTimeout) as exc:
-            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc}") from None
-        if previous is not None and previous.alive:
-            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"session {name} is already running")
-        if previous is not None:  # a dead pane kept by remain-on-exit from an earlier attempt
-            await self.kill(launch.task_id)
+        await self._clear_previous(launch.task_id, launch.first_start)
+        self._start_fifo(launch.task_id).unlink(missing_ok=True)  # no mark of waiting on this session
 
         task_dir = self._task_run_dir(launch.task_id)
         log = launch.log_path or self.log_path(launch.task_id)
@@ -158,27 +251,66 @@ class TmuxRuntime:
             shutil.rmtree(task_dir, ignore_errors=True)
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot write launch files: {exc.strerror}") from None
 
+        await self._new_session(launch.task_id, launch.workdir, log, [str(spec_path)])
+        return ProcessState(task_id=launch.task_id, ref=name, alive=True)
+
+    async def _clear_previous(self, task_id: str, first_start: bool) -> None:
+        """A dead pane kept by remain-on-exit from an earlier attempt goes; a live one refuses."""
+        try:  # a first start skips the look (a tmux call): no session can have the new task's name
+            previous = None if first_start else await self.exit_status(task_id)
+        except (OSError, ProcTimeout) as exc:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc}") from None
+        if previous is not None and previous.alive:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"session {previous.ref} is already running")
+        if previous is not None:
+            await self.kill(task_id)
+
+    async def _new_session(self, task_id: str, workdir: Path, log: Path, launcher_args: list[str],
+                           early: EarlyStart | None = None) -> None:
+        name = session_name(task_id)
         target = f"={name}:"
         try:
             code, _out, err = await self._tmux(
-                "new-session", "-d", "-s", name, "-c", str(launch.workdir), "-x", "200", "-y", "50",
-                *LAUNCHER, str(spec_path), ";",
+                "new-session", "-d", "-s", name, "-c", str(workdir), "-x", "200", "-y", "50",
+                *LAUNCHER, *launcher_args, ";",
                 "set-option", "-w", "-t", target, "remain-on-exit", "on", ";",
                 "pipe-pane", "-t", target, "-o", f"cat >> {shlex.quote(str(log))}",
             )
         except ProcTimeout:
-            await self._undo_spawn(launch.task_id)
+            await self._undo_spawn(task_id, early)
             raise SpawnError(SpawnErrorCode.TIMEOUT, f"tmux did not start {name} in time") from None
         except OSError as exc:
-            await asyncio.to_thread(shutil.rmtree, task_dir, True)
+            await self._undo_spawn(task_id, early, session=False)
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot run tmux: {exc.strerror}") from None
         if code != 0:
-            await self._undo_spawn(launch.task_id)
+            await self._undo_spawn(task_id, early)
             raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"tmux refused {name}: {err.strip()[:300]}")
-        return ProcessState(task_id=launch.task_id, ref=name, alive=True)
+
+    async def _deliver(self, launch: AgentLaunch, early: EarlyStart) -> ProcessState:
+        """The launch a prestarted session waits for: its files, then go."""
+        assert early.opened is not None and early.task_id == launch.task_id, early
+        await early.opened  # its SpawnError, if tmux did not start it
+        if early.gone:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"session {session_name(early.task_id)} was given up")
+        if not Path(launch.workdir).is_dir():
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"workdir is not a directory: {launch.workdir}")
+        task_dir = self._task_run_dir(launch.task_id)
+        try:
+            staged = self._write_launch_files(launch, task_dir, None, early.spec_path.with_suffix(".tmp"))
+            os.replace(staged, early.spec_path)  # whole or absent when the launcher looks
+            early.fifo.unlink(missing_ok=True)  # no longer waiting, from now on: before go
+            if early.fd is not None:
+                os.write(early.fd, GO)
+        except OSError as exc:
+            raise SpawnError(SpawnErrorCode.PROCESS_FAILED, f"cannot write launch files: {exc.strerror}") from None
+        finally:
+            early.let_go()
+        early.delivered = True
+        return ProcessState(task_id=launch.task_id, ref=session_name(launch.task_id), alive=True)
 
     @staticmethod
-    def _write_launch_files(launch: AgentLaunch, task_dir: Path, log: Path) -> Path:
+    def _write_launch_files(launch: AgentLaunch, task_dir: Path, log: Path | None,
+                            spec_path: Path | None = None) -> Path:
         task_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(task_dir, 0o700)
         prompt_path = task_dir / "prompt.txt"
@@ -192,14 +324,20 @@ class TmuxRuntime:
             "exit_file": str(task_dir / EXIT_FILE),
             "stream": launch.stream,
         }
-        spec_path = task_dir / f"launch-{uuid.uuid4().hex}.marshal"  # read by this interpreter: see launcher
+        # read by this interpreter: see launcher
+        spec_path = spec_path or task_dir / f"launch-{uuid.uuid4().hex}.marshal"
         _write_private(spec_path, marshal.dumps(spec))
-        log.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(log, b"")  # a fresh log per attempt; pipe-pane appends to it
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            _write_private(log, b"")  # a fresh log per attempt; pipe-pane appends to it
         return spec_path
 
-    async def _undo_spawn(self, task_id: str) -> None:
-        await self._tmux("kill-session", "-t", f"={session_name(task_id)}")
+    async def _undo_spawn(self, task_id: str, early: EarlyStart | None = None, *, session: bool = True) -> None:
+        if early is not None:
+            early.fifo.unlink(missing_ok=True)
+            early.let_go()
+        if session:
+            await self._tmux("kill-session", "-t", f"={session_name(task_id)}")
         await asyncio.to_thread(shutil.rmtree, self._task_run_dir(task_id), True)
 
     # --- state ---------------------------------------------------------------------------
@@ -212,7 +350,7 @@ class TmuxRuntime:
             raise
         if code != 0:  # no server running: no sessions
             return {}
-        return _parse_states(out, self._recorded_exit)
+        return _parse_states(out, self._recorded_exit, self._starting())
 
     def _recorded_exit(self, task_id: str) -> int | None:
         """The status the launcher wrote before the pane died (see launcher.py)."""
@@ -226,7 +364,8 @@ class TmuxRuntime:
         code, out, _err = await self._tmux("list-panes", "-t", f"={name}:", "-F", _STATE_FORMAT)
         if code != 0:
             return None
-        return _parse_states(out, self._recorded_exit).get(task_id)
+        starting = {task_id} if self._start_fifo(task_id).exists() else set()
+        return _parse_states(out, self._recorded_exit, starting).get(task_id)
 
     async def is_alive(self, task_id: str) -> bool:
         state = await self.exit_status(task_id)
@@ -256,6 +395,7 @@ class TmuxRuntime:
 
     async def forget(self, task_id: str) -> None:
         await self.kill(task_id)  # the session's pipe-pane `cat` ends with its pane
+        self._start_fifo(task_id).unlink(missing_ok=True)
         await asyncio.to_thread(self.log_path(task_id).unlink, True)
 
     def _kill_session_sync(self, name: str) -> None:
@@ -392,7 +532,10 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _parse_states(out: str, recorded_exit: Callable[[str], int | None] = lambda _: None) -> dict[str, ProcessState]:
+def _parse_states(out: str, recorded_exit: Callable[[str], int | None] = lambda _: None,
+                  starting: set[str] | frozenset[str] = frozenset()) -> dict[str, ProcessState]:
+    """starting: tasks whose launcher waits for its spec: no agent runs there yet (not alive),
+    and none has exited (no code)."""
     states: dict[str, ProcessState] = {}
     for line in out.splitlines():
         parts = line.split("\t")
@@ -400,7 +543,7 @@ def _parse_states(out: str, recorded_exit: Callable[[str], int | None] = lambda 
             continue
         name, dead, status, sig, pid = parts
         task_id = name[len(SESSION_PREFIX):]
-        alive, exit_code = True, None
+        alive, exit_code = task_id not in starting, None
         if dead == "1":
             # tmux may close the pty a moment before it reaps the process, and with
             # pipe-pane active it sometimes loses the status: the launcher's file has it

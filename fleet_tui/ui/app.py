@@ -28,7 +28,6 @@ from fleet_tui.domain.models import Operator, TaskRecord
 from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.engine.kit.bus import Event, MonitorTick, Notice, TaskChanged, TaskDeleted
-from fleet_tui.engine.ports import Closable, FleetFace
 from fleet_tui.ui.commands import FleetCommands
 from fleet_tui.ui.format import utc_now
 from fleet_tui.ui.messages import EngineFailed, EngineProgress, EngineReady, FleetBatch, FleetHealth, LogLines
@@ -42,6 +41,9 @@ from fleet_tui.ui.verbs import attach_command, outside_tmux, return_hint, with_r
 if TYPE_CHECKING:  # imported after the first frame (import_engine_here)
     from fleet_tui.engine.conductor import Conductor
     from fleet_tui.engine.observer.observer import Observer
+    from fleet_tui.engine.ports import Closable, FleetFace
+
+    OpenEngine = Callable[[], Awaitable[FleetFace]]
 
 STYLES = asset_dir("styles")
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
@@ -55,8 +57,6 @@ HEALTH_AT_START_S = 1.0  # the first read comes with the tasks unless slower tha
 # beside the in-process monitor's
 FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers",
                      "agent_warnings")
-
-OpenEngine = Callable[[], Awaitable[FleetFace]]
 
 log = logging.getLogger(__name__)
 

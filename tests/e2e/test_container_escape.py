@@ -21,7 +21,6 @@ from fleet_tui.domain.models import RuntimeKind, SpawnRequest, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.conductor import SYSTEM, Conductor
 from fleet_tui.engine.attempts.failure import capture_task_failure
-from fleet_tui.engine.ops.sweep import sweep_worktrees
 from tests.e2e.test_conductor_flow import wait_for
 from tests.e2e.test_docker_conductor import AGENT_UID, MOUNTS, container_of, remove_new_containers  # noqa: F401
 from tests.fixtures.engine import operator
@@ -126,7 +125,8 @@ async def test_no_host_side_git_path_runs_what_a_contained_agent_planted(
         ("review diff", lambda: conductor.diff(SYSTEM, task.id)),
         ("change detection", lambda: conductor.parts.forge.find_change(ref)),
         ("CI status", lambda: conductor.parts.forge.ci_status(ref)),
-        ("failure capture", lambda: capture_task_failure(conductor, task, exit_code=1)),
+        ("failure capture", lambda: capture_task_failure(
+            task, place=conductor, forge=conductor.parts.forge, worktrees=conductor.parts.worktrees, exit_code=1)),
     ]
     for name, step in steps:
         await step()
@@ -166,7 +166,7 @@ async def test_cleaning_up_a_tampered_worktree_runs_nothing_and_keeps_the_work(
     elif path == "sweep":
         task = await conductor.move(task, S.ABANDONED, actor="test", reason="test")
         conductor.settings.worktree.retention_hours = 0
-        report = await sweep_worktrees(conductor)
+        report = await conductor.sweep()
         assert report.removed == [task.id], report.errors
     elif path == "delete":
         await delete_after_abandoning(conductor, task)
@@ -232,7 +232,8 @@ async def test_a_tampered_tmux_worktree_runs_nothing_on_the_host_and_is_never_re
     assert fired(markers) == []
     assert task.branch and foreign_refs(git_repo, task.branch) == before
     await conductor.diff(SYSTEM, task.id)
-    await capture_task_failure(conductor, task, exit_code=1)
+    await capture_task_failure(task, place=conductor, forge=conductor.parts.forge,
+                               worktrees=conductor.parts.worktrees, exit_code=1)
     await delete_after_abandoning(conductor, task)
     assert fired(markers) == [], fired(markers)
 

@@ -1,6 +1,7 @@
 """The spawn saga under a fault at each step: nothing it made remains (worktree, branch,
 tmux session), the task is failed with the step's code, and the audit trail shows the
-compensations in reverse order."""
+compensations in reverse order (tmux: the session opened beside the worktree is the first step
+made, so the last undone)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ async def test_setup_command_failure_is_install_failed_and_leaves_nothing(
     assert task.failure_reason == SpawnErrorCode.INSTALL_FAILED
     assert task.failure_context["step"] == "worktree"
     await assert_nothing_left(conductor, git_repo, task.id)
-    assert await compensations(conductor, task.id) == ["worktree"]
+    assert await compensations(conductor, task.id) == ["worktree", "session"]
 
 
 class FailingAfterSpawn:
@@ -71,7 +72,7 @@ async def test_process_step_fault_removes_the_session_and_the_worktree(make_cond
     assert task.failure_reason == SpawnErrorCode.PROCESS_FAILED
     assert task.failure_context["step"] == "process"
     await assert_nothing_left(conductor, git_repo, task.id)
-    assert await compensations(conductor, task.id) == ["process", "worktree"]
+    assert await compensations(conductor, task.id) == ["process", "worktree", "session"]
 
 
 class RegistryRefusingRunning:
@@ -98,4 +99,31 @@ async def test_running_step_fault_kills_the_agent_then_removes_the_worktree(
     assert task.failure_context["step"] == "running"
     assert task.failure_reason == SpawnErrorCode.PROCESS_FAILED
     await assert_nothing_left(conductor, git_repo, task.id)
-    assert await compensations(conductor, task.id) == ["process", "worktree"]
+    assert await compensations(conductor, task.id) == ["process", "worktree", "session"]
+
+
+async def test_the_session_opens_while_the_worktree_is_made_and_runs_nothing_till_then(
+        make_conductor: Any, git_repo: Path, tmp_path: Path) -> None:
+    """tmux and the launcher start beside the worktree's making (a spawn's critical path is
+    their sum otherwise); until the worktree is there, the session runs no agent and says so."""
+    import asyncio
+
+    started = tmp_path / "setup-started"
+    conductor = await make_conductor(worktree__setup_command=[
+        sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(1.5)"])
+    runtime = conductor.runtime_for("tmux")
+    spawn = asyncio.create_task(conductor.spawn(operator(), SpawnRequest(
+        description="slow setup\nFLEET-DEMO: stall 30", repo=str(git_repo))))
+    for _ in range(200):
+        if started.exists():
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    during = await runtime.states()
+    assert len(during) == 1, during  # the session is there while setup runs ...
+    state = next(iter(during.values()))
+    assert not state.alive and state.exit_code is None  # ... with no agent in it yet
+    task = (await spawn).task
+    assert task.status == TaskStatus.RUNNING, task.failure_context
+    assert (await runtime.states())[task.id].alive
+    await runtime.kill(task.id)

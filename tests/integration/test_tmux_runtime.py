@@ -13,7 +13,7 @@ import pytest
 
 from fleet_tui.domain.errors import SpawnError, SpawnErrorCode, ValidationFailed
 from fleet_tui.infra.agents import build_argv, builtin_profiles, parse_usage, waits_for_input
-from fleet_tui.infra.protocols import AgentLaunch, Runtime
+from fleet_tui.infra.protocols import AgentLaunch, ProcessState, Runtime
 from fleet_tui.infra.tmux_runtime import TmuxRuntime, _stop_group, group_runs
 from fleet_tui.infra.worktree import WorktreeManager
 from tests.fixtures.gitrepo import git
@@ -327,3 +327,86 @@ async def test_stopping_a_group_whose_leader_exited_does_not_wait_for_its_reapin
     finally:
         parent.kill()
         await parent.wait()
+
+
+async def test_a_prestarted_session_waits_unseen_then_runs_its_launch(tmux_runtime: TmuxRuntime,
+                                                                     worktree: Path, tmp_path: Path) -> None:
+    """The session opens before its worktree exists (tmux and the launcher's start overlap
+    the worktree's making); until its launch is given, no agent runs there and states() says
+    so, so that no monitor adopts it as an agent."""
+    tid = new_id()
+    later = tmp_path / "not-yet"
+    early = tmux_runtime.prestart(tid, later, first_start=True)
+    await early.opened
+    await asyncio.sleep(0.3)  # the launcher has started and waits
+    state = (await tmux_runtime.states())[tid]
+    assert not state.alive and state.exit_code is None
+    assert not (await tmux_runtime.exit_status(tid)).alive
+    assert tid not in {s.task_id for s in await tmux_runtime.list_active()}
+    assert (await tmux_runtime.tail(tid)) == []
+    os.rename(worktree, later)  # the worktree is there now
+    launch = demo_launch(tid, later, "hi\nFLEET-DEMO: stall 30")
+    state = await tmux_runtime.spawn(AgentLaunch(**{**launch.__dict__, "early": early}))
+    assert state.alive and state.ref == f"fleet-{tid}"
+    for _ in range(100):
+        if "demo" in " ".join(await tmux_runtime.tail(tid)):
+            break
+        await asyncio.sleep(0.1)
+    assert "demo" in " ".join(await tmux_runtime.tail(tid))
+    assert (await tmux_runtime.states())[tid].alive
+    assert list((tmux_runtime.run_dir / tid).glob("launch-*")) == []  # the spec, read, is gone
+    await tmux_runtime.kill(tid)
+
+
+async def test_a_prestarted_session_left_by_its_conductor_starts_nothing(tmux_runtime: TmuxRuntime,
+                                                                         worktree: Path) -> None:
+    """A spawn that stops (or a conductor that dies: its end of the FIFO closes the same way)
+    before the launch: the waiting launcher exits without starting anything; abandon()
+    removes the session and its files."""
+    tid = new_id()
+    early = tmux_runtime.prestart(tid, worktree, first_start=True)
+    await early.opened
+    early.let_go()
+    for _ in range(100):  # (wait_exit would not wait: a waiting launcher is not alive either)
+        if (await tmux_runtime._tmux("list-panes", "-t", f"=fleet-{tid}:", "-F", "#{pane_dead}"))[1].strip() == "1":
+            break
+        await asyncio.sleep(0.1)
+    assert (await tmux_runtime._tmux("list-panes", "-t", f"=fleet-{tid}:", "-F", "#{pane_dead}"))[1].strip() == "1"
+    assert await tmux_runtime.exit_status(tid) == ProcessState(tid, f"fleet-{tid}", alive=False, exit_code=127)
+    assert "no launch came" in " ".join(await tmux_runtime.tail(tid))
+    assert not (worktree / "FLEET_DEMO.md").exists()
+    await tmux_runtime.abandon(early)
+    assert await tmux_runtime.exit_status(tid) is None
+    assert not (tmux_runtime.run_dir / tid).exists()
+    assert list((tmux_runtime.run_dir / ".starting").iterdir()) == []
+    # abandoned while still waiting: the same, and at once
+    other = new_id()
+    early = tmux_runtime.prestart(other, worktree, first_start=True)
+    await tmux_runtime.abandon(early)
+    assert await tmux_runtime.exit_status(other) is None
+    assert list((tmux_runtime.run_dir / ".starting").iterdir()) == []
+
+
+async def test_a_launch_given_before_the_launcher_looks_still_starts(tmux_runtime: TmuxRuntime,
+                                                                    worktree: Path) -> None:
+    """go said and the FIFO gone before the launcher opened it (a slow start): it finds the
+    spec and starts the agent."""
+    tid = new_id()
+    early = tmux_runtime.prestart(tid, worktree, first_start=True)
+    early.opened.cancel()  # no tmux yet: deliver by hand, then start the session as tmux would
+    await asyncio.gather(early.opened, return_exceptions=True)
+    early.opened = asyncio.get_running_loop().create_task(asyncio.sleep(0))
+    os.makedirs(early.fifo.parent, exist_ok=True)
+    os.mkfifo(early.fifo, 0o600)
+    early.fd = os.open(early.fifo, os.O_RDWR | os.O_NONBLOCK)
+    await tmux_runtime.spawn(AgentLaunch(**{**demo_launch(tid, worktree, "hi\nFLEET-DEMO: stall 30").__dict__,
+                                            "early": early}))
+    assert not early.fifo.exists() and early.fd is None
+    await tmux_runtime._new_session(tid, worktree, tmux_runtime.log_path(tid),
+                                    [str(early.spec_path), str(early.fifo)])
+    for _ in range(100):
+        if "demo" in " ".join(await tmux_runtime.tail(tid)):
+            break
+        await asyncio.sleep(0.1)
+    assert (await tmux_runtime.states())[tid].alive
+    await tmux_runtime.kill(tid)

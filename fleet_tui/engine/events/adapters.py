@@ -188,7 +188,8 @@ async def capture_failure(step: Step, ctx: StepContext) -> dict[str, Any]:
         from fleet_tui.domain.models import TaskPatch
         from fleet_tui.engine.attempts.failure import capture_task_failure
 
-        context = await capture_task_failure(conductor, task, exit_code=task.exit_code)
+        context = await capture_task_failure(task, place=conductor, forge=conductor.parts.forge,
+                                             worktrees=conductor.parts.worktrees, exit_code=task.exit_code)
         await conductor.parts.patch(task, TaskPatch(failure_context=context))
     return {**context, "classification": task.failure_reason or "unknown"}
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from fleet_tui.config import DONE_CHECKS
 from fleet_tui.domain.models import CIStatus, TaskRecord, TaskType
 from fleet_tui.infra.git import repository_dirs
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
+from fleet_tui.infra.protocols import ChangeRef, Forge
 
 
 @dataclass(frozen=True)
@@ -49,16 +47,16 @@ def checks_for(task_type: TaskType | str, configured: Mapping[TaskType, Sequence
     return list(configured.get(TaskType(task_type), DONE_CHECKS))
 
 
-async def evaluate_done(c: "Conductor", task: TaskRecord, *, checks: Sequence[str], approvals: int,
-                        needed: int, approvals_waived: str | None = None) -> DoneState:
+async def evaluate_done(task: TaskRecord, *, forge: Forge, change: ChangeRef, checks: Sequence[str],
+                        approvals: int, needed: int, approvals_waived: str | None = None) -> DoneState:
     """Run the task type's checks. A forge that cannot answer raises (FleetError): the
     caller tries again next cycle rather than judging the task on a missing answer."""
     state = DoneState()
     for name in checks:
         if name == "change_exists":
-            change = await c.parts.forge.find_change(c.change_ref(task))
-            state.checks[name] = (DoneCheck(True, f"{change.commits_ahead} commit(s) ahead of {task.base_branch}")
-                                  if change else DoneCheck(False, "no change on the task branch"))
+            found = await forge.find_change(change)
+            state.checks[name] = (DoneCheck(True, f"{found.commits_ahead} commit(s) ahead of {task.base_branch}")
+                                  if found else DoneCheck(False, "no change on the task branch"))
         elif name == "synced_with_base":
             state.checks[name] = await _synced(task)
         elif name == "ci_passing":

@@ -223,7 +223,7 @@ class ReviewPipeline:
         # a route that runs fewer reviewers than the approvals asked for can still pass
         needed = min(self.approvals_needed, len(labels))
         done = await evaluate_done(
-            c, task, checks=checks_for(task.task_type, self.done_checks), approvals=outcome.approvals,
+            task, forge=c.parts.forge, change=c.change_ref(task), checks=checks_for(task.task_type, self.done_checks), approvals=outcome.approvals,
             needed=needed, approvals_waived="review timed out" if timed_out_without else None)
         if not done.holds:
             comments = [f"definition of done: {item}" for item in done.failing]

@@ -129,6 +129,16 @@ class Spawner:
         async def undo_worktree() -> None:
             await self._worktrees.remove_created(repo, path, branch, task.base_branch)
 
+        prestart = getattr(runtime, "prestart", None)  # tmux: its session opens beside the worktree
+
+        async def open_session() -> None:
+            still_ours()
+            state["early"] = prestart(task.id, path, first_start=first_start)
+
+        async def close_session() -> None:
+            if "early" in state:
+                await runtime.abandon(state["early"])  # type: ignore[attr-defined]
+
         async def start_process() -> None:
             plan = await plan_for(task, path)
             ours = flushed if flushed is not None else ownership.confirm() if ownership is not None else None
@@ -142,7 +152,7 @@ class Spawner:
                      "FLEET_ATTEMPT": str(task.retry_count + 1)},
                 stream=plan.stream, agent=task.agent, egress=plan.egress,
                 git_admin=checkout.admin, git_common=checkout.common, git_branch=checkout.branch,
-                first_start=first_start,
+                first_start=first_start, early=state.get("early"),
             )
             state["plan"] = plan
             # the plan's audit rows are written while tmux starts the agent; both before `running`
@@ -173,6 +183,7 @@ class Spawner:
 
         steps = [
             SagaStep("runtime", partial(runtime.check_available, task.agent)),  # before anything is made
+            *([SagaStep("session", open_session, close_session)] if prestart is not None else []),
             SagaStep("worktree", make_worktree, None if reuse else undo_worktree),
             SagaStep("process", start_process, undo_process),
             SagaStep("running", mark_running),
@@ -191,6 +202,11 @@ class Spawner:
                 except Exception:  # the database away too: the lease's next holder decides
                     return task
             return await self._after_failure(task, failed, actor=actor)
+        finally:
+            if "early" in state and not state["early"].delivered:  # disowned or cancelled: a launcher
+                state["early"].let_go()  # still waiting exits, one not yet started never will
+                if not state["early"].opened.done():
+                    state["early"].opened.cancel()
         return results[-1]
 
     async def _after_failure(self, task: TaskRecord, failed: SagaFailed, *, actor: str) -> TaskRecord:

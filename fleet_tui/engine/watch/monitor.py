@@ -63,7 +63,9 @@ class Monitor:
         self._outage_said = 0.0
         self._lost_check: Any = None
         self.database_error: str | None = None  # why the last cycle could not reach the database
-        self.routes = TaskRoutes(conductor)  # reviews and retries, through the event router
+        # reviews and retries, through the event router (built by the conductor on first use)
+        self.routes = TaskRoutes(lambda event_type, context, **how: conductor.router.dispatch(event_type, context,
+                                                                                              **how))
         self.conductors = 1
         self._waiting_changes = 0
         forge = conductor.parts.forge
@@ -510,7 +512,8 @@ class Monitor:
                        ci_output: str = "", note: str = "") -> dict[str, Any]:
         from fleet_tui.engine.attempts.failure import capture_task_failure
 
-        return await capture_task_failure(self.c, task, exit_code=exit_code, oom=oom,
+        return await capture_task_failure(task, place=self.c, forge=self.c.parts.forge, worktrees=self.c.parts.worktrees,
+                                          exit_code=exit_code, oom=oom,
                                           ci_output=ci_output, note=note)
 
     def _launch_later(self, task: TaskRecord) -> None:

@@ -17,20 +17,18 @@ import asyncio
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.engine.events.resolve import CACHE_TTL_S
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.ports import Dispatch
 
 log = logging.getLogger(__name__)
 
 
 class TaskRoutes:
-    def __init__(self, conductor: "Conductor", *, recheck_s: float = CACHE_TTL_S) -> None:
-        self.c = conductor
+    def __init__(self, dispatch: Dispatch, *, recheck_s: float = CACHE_TTL_S) -> None:
+        self._dispatch = dispatch
         self.recheck_s = recheck_s
         self.runs: dict[str, asyncio.Task[Any]] = {}
         self._settled: dict[str, tuple[int, float]] = {}  # task id -> (version, look again after)
@@ -58,8 +56,8 @@ class TaskRoutes:
     async def _run(self, task: TaskRecord, event_type: str, context: dict[str, Any]) -> None:
         look_again = math.inf
         try:
-            result = await self.c.router.dispatch(event_type, context, operator_id=task.operator_id,
-                                                  trace_id=task.trace_id)
+            result = await self._dispatch(event_type, context, operator_id=task.operator_id,
+                                          trace_id=task.trace_id)
             if result is None:
                 look_again = time.monotonic() + self.recheck_s
         except asyncio.CancelledError:
