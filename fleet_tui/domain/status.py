@@ -50,6 +50,14 @@ PROCESS_STATUSES: frozenset[TaskStatus] = frozenset({S.RUNNING})
 # A change waiting for CI, review or a merge has no agent.
 AGENT_STATUSES: frozenset[TaskStatus] = frozenset({S.PROPOSED, S.SPAWNING, S.RUNNING, S.RETRYING})
 
+# the notification each terminal status sends its operator: (kind, summary); written by the
+# engine when the task ends and checked by the outbox relay's terminal guard
+TERMINAL_NOTIFICATION: dict[TaskStatus, tuple[str, str]] = {
+    S.MERGED: ("completed", "merged into base"),
+    S.ABANDONED: ("abandoned", "retry budget spent or abandoned"),
+    S.CANCELLED: ("cancelled", "stopped by the operator"),
+}
+
 
 def is_terminal(status: TaskStatus | str) -> bool:
     return TaskStatus(status) in TERMINAL_STATUSES

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskPatch, TaskRecord
-from fleet_tui.domain.status import TaskStatus
+from fleet_tui.domain.status import TERMINAL_NOTIFICATION, TaskStatus
 from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.bus import EventBus, Notice
 from fleet_tui.infra.agents import AgentProfile, load_profiles
@@ -28,11 +28,6 @@ from fleet_tui.store.tasks import TaskRegistry
 
 log = logging.getLogger(__name__)
 
-TERMINAL_NOTIFICATION = {
-    TaskStatus.MERGED: ("completed", "merged into base"),
-    TaskStatus.ABANDONED: ("abandoned", "retry budget spent or abandoned"),
-    TaskStatus.CANCELLED: ("cancelled", "stopped by the operator"),
-}
 
 
 @dataclass

@@ -130,10 +130,10 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
     # trips than reads (each read its own scope cost four: begin, settings, read, commit)
     async with parts.db.system(kind="read") as conn:
         if gate is None:
-            gate = await load_budget_gate(parts, operator.id, conn)
+            gate = await load_budget_gate(parts.db, parts.settings.budget, operator.id, conn)
         await parts.breakers.refresh(conn)  # open anywhere in the fleet: skipped here too
         parts.usage_pauses = await history.usage_pauses(conn)  # limited anywhere in the fleet
-        parts.usage_opt_outs = await usage_limit_opt_outs(parts, conn)  # chosen at run time, anywhere
+        parts.usage_opt_outs = await usage_limit_opt_outs(conn, parts.settings.retry.usage_limit_opt_out)  # chosen at run time, anywhere
         counts = await history.route_counts(conn, task_type=str(request.task_type))
         wait_s = 0.0 if rate is None else await rate.hit(conn, operator.id)  # last: its row lock ends at commit
     if rate is not None:  # refused here, never as a budget refusal (no budget_exceeded notification)

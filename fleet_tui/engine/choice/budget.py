@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from fleet_tui.engine.parts import EngineParts
+from fleet_tui.config import BudgetSettings
+from fleet_tui.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class BudgetGate:
         return {"limit_usd": self.limit_usd, "spent_usd": round(self.spent_usd, 6)}
 
 
-async def load_budget_gate(parts: "EngineParts", operator_id: str, conn: Any = None) -> BudgetGate:
+async def load_budget_gate(db: Database, settings: BudgetSettings, operator_id: str, conn: Any = None) -> BudgetGate:
     """conn: read on the caller's connection (one after another), else each read its own, at once."""
     from fleet_tui.store import reputation as history
 
@@ -50,15 +50,15 @@ async def load_budget_gate(parts: "EngineParts", operator_id: str, conn: Any = N
         limit = await history.credit_budget(conn, operator_id=operator_id)
         spent = await history.spent_usd(conn, operator_id=operator_id)
     else:
-        limit, spent = await asyncio.gather(history.credit_budget(parts.db, operator_id=operator_id),
-                                            history.spent_usd(parts.db, operator_id=operator_id))
+        limit, spent = await asyncio.gather(history.credit_budget(db, operator_id=operator_id),
+                                            history.spent_usd(db, operator_id=operator_id))
     if limit is None:
-        limit = parts.settings.budget.default_usd
+        limit = settings.default_usd
     if limit is None:  # nothing to enforce: skip the cost estimates
         return BudgetGate(None, spent)
     return BudgetGate(
         limit_usd=limit,
         spent_usd=spent,
-        estimates=await history.average_run_cost(conn or parts.db),
-        default_estimate_usd=parts.settings.budget.default_run_estimate_usd,
+        estimates=await history.average_run_cost(conn or db),
+        default_estimate_usd=settings.default_run_estimate_usd,
     )

@@ -6,15 +6,15 @@ of operator ids); an operator's own row, true or false, wins over it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
 
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator
 from fleet_tui.store import preferences as rows
-from fleet_tui.store.db import system_read
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.parts import EngineParts
+from fleet_tui.store.db import Database, system_read
 
 USAGE_LIMIT_OPT_OUT = "retry.usage_limit_opt_out"
 # key -> what it means (one line, shown by `prefs list`); every one holds true or false
@@ -32,26 +32,26 @@ def parse(key: str, text: str) -> bool:
     return lowered == "true"
 
 
-async def list_for(parts: "EngineParts", operator: Operator) -> dict[str, Any]:
+async def list_for(db: Database, operator: Operator) -> dict[str, Any]:
     """Every key with the operator's value (None: not set; the settings file decides)."""
-    async with parts.db.tenant(operator, kind="read") as conn:
+    async with db.tenant(operator, kind="read") as conn:
         mine = await rows.all_of(conn, operator.id)
     return {key: mine.get(key) for key in sorted(KEYS)}
 
 
-async def set_for(parts: "EngineParts", operator: Operator, key: str, value: bool | None) -> None:
+async def set_for(db: Database, operator: Operator, key: str, value: bool | None) -> None:
     """Set (or, with None, remove) one of the operator's preferences."""
-    async with parts.db.tenant(operator) as conn:
+    async with db.tenant(operator) as conn:
         if value is None:
             await rows.remove(conn, operator.id, key)
         else:
             await rows.put(conn, operator.id, key, value)
 
 
-async def usage_limit_opt_outs(parts: "EngineParts", conn: Any = None) -> frozenset[str]:
+async def usage_limit_opt_outs(db: Database | asyncpg.Connection, configured: Iterable[str]) -> frozenset[str]:
     """Operators who opted out of waiting for usage limits: their own choice, else the
-    settings file's list (conn: read on the caller's connection)."""
-    async with system_read(conn or parts.db) as scope:
+    settings file's list (`configured`). db: the Database, or the caller's connection."""
+    async with system_read(db) as scope:
         chosen = await rows.values_of(scope, USAGE_LIMIT_OPT_OUT)
-    listed = set(parts.settings.retry.usage_limit_opt_out) - {op for op, value in chosen.items() if not value}
+    listed = set(configured) - {op for op, value in chosen.items() if not value}
     return frozenset(listed | {op for op, value in chosen.items() if value})

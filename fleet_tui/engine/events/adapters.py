@@ -129,7 +129,7 @@ async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
 def terminal_key(task: TaskRecord, kind: str) -> str | None:
     """A terminal task's own notification kind is recorded once per task, whether the
     route or the conductor records it first (INV-018 without duplicates)."""
-    from fleet_tui.engine.parts import TERMINAL_NOTIFICATION
+    from fleet_tui.domain.status import TERMINAL_NOTIFICATION
     from fleet_tui.store.notifications import terminal_dedup_key
 
     terminal = TERMINAL_NOTIFICATION.get(TaskStatus(task.status))

@@ -75,7 +75,8 @@ async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: s
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": reason}
     waited = (task.failure_context or {}).get("retry_at")
-    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in await usage_limit_opt_outs(conductor.parts)
+    opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in await usage_limit_opt_outs(
+        conductor.parts.db, conductor.settings.retry.usage_limit_opt_out)
     if task.failure_reason in WAITED_OUT and waited and not opted_out:
         # a usage limit or a runtime that is down is no fault of the attempt: wait, spend no budget
         reason = f"{WAITED_OUT[task.failure_reason]}: attempt {task.retry_count + 1} again at {waited}"

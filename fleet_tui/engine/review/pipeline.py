@@ -165,8 +165,8 @@ class ReviewPipeline:
         async def audit(task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
             await c.audit(task, action, detail)
 
-        return make_runner(spec, c.parts, timeout_s=spec.timeout_s or self.timeout_s, audit=audit,
-                           max_diff_lines=self.max_diff_lines)
+        return make_runner(spec, profile_for=c.parts.profile, secrets=c.parts.secrets,
+                           timeout_s=spec.timeout_s or self.timeout_s, audit=audit, max_diff_lines=self.max_diff_lines)
 
     async def _review_one(self, c: "Conductor", task: TaskRecord, runner: ReviewRunner) -> Verdict:
         try:

@@ -18,7 +18,8 @@ from fleet_tui.engine.review.reviewers.verdict import Verdict, parse_verdict_tex
 from fleet_tui.engine.kit.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.parts import EngineParts
+    from fleet_tui.infra.agents import AgentProfile
+    from fleet_tui.infra.secrets import SecretsProvider
 
 MAX_REVIEW_DIFF_CHARS = 120_000
 BASE_ENV_NAMES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
@@ -92,12 +93,13 @@ class AgentReviewer:
     """An agent profile run headless in a scratch directory (not the worktree: a reviewer
     must not edit the change), with only its profile's secrets in the environment."""
 
-    def __init__(self, spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, audit: Audit) -> None:
+    def __init__(self, spec: ReviewerSpec, *, profile: AgentProfile, secrets: SecretsProvider, timeout_s: float,
+                 audit: Audit) -> None:
         self.spec = spec
         self.name = spec.label
         self.focus = spec.focus
-        self.profile = parts.profile(spec.profile)
-        self.secrets = parts.secrets
+        self.profile = profile
+        self.secrets = secrets
         # the pipeline's timeout governs (it stops the run); this is the process's own net
         self.timeout_s = spec.timeout_s or timeout_s + 60
         self._audit = audit
@@ -140,14 +142,14 @@ class AgentReviewer:
 class HttpSpecReviewer:
     """A hosted model API; the key is issued by the secrets provider at call time."""
 
-    def __init__(self, spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, audit: Audit) -> None:
+    def __init__(self, spec: ReviewerSpec, *, secrets: SecretsProvider, timeout_s: float, audit: Audit) -> None:
         from fleet_tui.engine.review.reviewers.http import make_http_reviewer
 
         self.spec = spec
         self.name = spec.label
         self.focus = spec.focus
         self.key_env = spec.key_env or HTTP_KEY_ENV.get(spec.provider or "", "")
-        self.secrets = parts.secrets
+        self.secrets = secrets
         self._audit = audit
         self._task_id = ""
         self.http = make_http_reviewer(
@@ -185,7 +187,8 @@ class MissingReviewer:
         return Verdict.failed(self.name, self.focus, f"reviewer missing: {self.why}")
 
 
-def make_runner(spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, audit: Audit,
+def make_runner(spec: ReviewerSpec, *, profile_for: Callable[[str | None], AgentProfile], secrets: SecretsProvider,
+                timeout_s: float, audit: Audit,
                 max_diff_lines: int = 1500) -> ReviewRunner:
     from fleet_tui.domain.errors import ValidationFailed
 
@@ -193,10 +196,11 @@ def make_runner(spec: ReviewerSpec, parts: "EngineParts", *, timeout_s: float, a
         return FocusedBuiltinReviewer(spec.label, spec.focus, max_diff_lines)
     if spec.kind == "agent":
         try:
-            return AgentReviewer(spec, parts, timeout_s=timeout_s, audit=audit)
+            return AgentReviewer(spec, profile=profile_for(spec.profile), secrets=secrets, timeout_s=timeout_s,
+                                 audit=audit)
         except ValidationFailed as exc:
             return MissingReviewer(spec, exc.rule)
     try:
-        return HttpSpecReviewer(spec, parts, timeout_s=timeout_s, audit=audit)
+        return HttpSpecReviewer(spec, secrets=secrets, timeout_s=timeout_s, audit=audit)
     except ValueError as exc:
         return MissingReviewer(spec, str(exc))

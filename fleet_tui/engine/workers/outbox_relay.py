@@ -81,7 +81,7 @@ class TerminalNotificationSink:
         self._db = db
 
     async def deliver(self, events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-        from fleet_tui.engine.parts import TERMINAL_NOTIFICATION
+        from fleet_tui.domain.status import TERMINAL_NOTIFICATION
 
         terminal = [e for e in events if _terminal_status(e["type"]) is not None]
         if not terminal:
