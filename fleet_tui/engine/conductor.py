@@ -10,7 +10,8 @@ import re
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor

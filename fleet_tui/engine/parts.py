@@ -8,8 +8,8 @@ import random
 from datetime import datetime
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed

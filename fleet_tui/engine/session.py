@@ -9,7 +9,8 @@ import logging
 import pkgutil
 import signal
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.engine.workers.command_worker import CommandWorker

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from fleet_tui.config import RetrySettings
 from fleet_tui.domain.models import TaskRecord
@@ -43,7 +43,7 @@ class RetryPolicy:
 
 
 def retry_at(delay_s: float, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return (now + timedelta(seconds=delay_s)).isoformat()
 
 
@@ -51,5 +51,5 @@ def is_due(task: TaskRecord, now: datetime | None = None) -> bool:
     when = task.metadata.get(RETRY_AT_KEY)
     if not when:
         return True
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return datetime.fromisoformat(when) <= now

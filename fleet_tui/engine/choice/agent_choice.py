@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Mapping
+from datetime import datetime, UTC
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskType
@@ -35,22 +36,22 @@ PROFILE_DEFAULT_ROUTES: dict[TaskType, AgentRoute] = {
 }
 
 
-def routes_for(parts: "EngineParts") -> dict[TaskType, AgentRoute]:
+def routes_for(parts: EngineParts) -> dict[TaskType, AgentRoute]:
     return merge_routes(parts.settings.agents.routes, PROFILE_DEFAULT_ROUTES)
 
 
-def fallback_for(parts: "EngineParts") -> AgentRoute:
+def fallback_for(parts: EngineParts) -> AgentRoute:
     return AgentRoute(parts.settings.agents.default_profile, None)
 
 
-def configured_agents(settings: "Settings") -> set[str]:
+def configured_agents(settings: Settings) -> set[str]:
     """Agents the operator named in settings: the fallback profile, a task type's route, or
     a profile of their own (agents.profiles). Shipped default routes do not count."""
     named = {settings.agents.default_profile, *settings.agents.profiles}
     return named | {parse_route(text).agent for text in settings.agents.routes.values()}
 
 
-def why_not_ready(settings: "Settings", profile: "AgentProfile", env: Mapping[str, str] | None = None) -> str | None:
+def why_not_ready(settings: Settings, profile: AgentProfile, env: Mapping[str, str] | None = None) -> str | None:
     """Why routing may not send work to this profile unasked, or None when it may: its CLI
     must be installed, and it must be configured or have credentials (an API key variable
     or the CLI's own login). A CLI on PATH alone is not enough: without credentials every
@@ -65,7 +66,7 @@ def why_not_ready(settings: "Settings", profile: "AgentProfile", env: Mapping[st
     return "no credentials found (an API key variable or the CLI's login) and not configured"
 
 
-def demo_notice(parts: "EngineParts", decision: RouteDecision) -> str | None:
+def demo_notice(parts: EngineParts, decision: RouteDecision) -> str | None:
     """Said in the spawn result when the built-in demo agent takes a task only because no
     real agent could: which ones were passed over and why, and how to change that."""
     if decision.source != "fallback" or parts.profile(decision.agent).command[0] != "{python}":
@@ -76,7 +77,7 @@ def demo_notice(parts: "EngineParts", decision: RouteDecision) -> str | None:
             f"or choose it explicitly")
 
 
-def is_available(parts: "EngineParts", agent: str, model: str | None,
+def is_available(parts: EngineParts, agent: str, model: str | None,
                  paused: Mapping[str, datetime] | None = None) -> bool | str:
     """True when routing may use this agent and model; else False or the reason why not.
     paused: agents whose usage limit has not reset yet (usage_pauses), with when it does."""
@@ -91,13 +92,13 @@ def is_available(parts: "EngineParts", agent: str, model: str | None,
 def paused_reason(paused: Mapping[str, datetime], agent: str, now: datetime | None = None) -> str | None:
     """Why routing passes over an agent whose usage limit has not reset, or None."""
     until = paused.get(agent)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if until is None or until <= now:
         return None
-    return f"usage limited until {until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return f"usage limited until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def pauses_for(parts: "EngineParts", operator_id: str | None) -> dict[str, datetime]:
+def pauses_for(parts: EngineParts, operator_id: str | None) -> dict[str, datetime]:
     """The usage pauses routing honours for this operator (none for one who opted out)."""
     opted_out = parts.usage_opt_outs
     if opted_out is None:
@@ -107,7 +108,7 @@ def pauses_for(parts: "EngineParts", operator_id: str | None) -> dict[str, datet
     return dict(parts.usage_pauses)
 
 
-def decide_without_history(parts: "EngineParts", request: SpawnRequest,
+def decide_without_history(parts: EngineParts, request: SpawnRequest,
                            operator_id: str | None = None) -> RouteDecision:
     """Override, default, fallback; availability, breakers and the usage pauses last read (no I/O)."""
     paused = pauses_for(parts, operator_id)
@@ -117,7 +118,7 @@ def decide_without_history(parts: "EngineParts", request: SpawnRequest,
         available=lambda a, m: is_available(parts, a, m, paused), breakers=parts.breakers, rng=parts.rng)
 
 
-async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest,
+async def decide(parts: EngineParts, operator: Operator, request: SpawnRequest,
                  gate: BudgetGate | None = None, rate: Any = None) -> RouteDecision:
     """The full decision, its model resolved against the profile. A budget refusal records
     a budget_exceeded notification and raises BudgetRefused. rate (a RateLimiter): the
@@ -152,7 +153,7 @@ async def decide(parts: "EngineParts", operator: Operator, request: SpawnRequest
     return resolved(parts, decision)
 
 
-def resolved(parts: "EngineParts", decision: RouteDecision) -> RouteDecision:
+def resolved(parts: EngineParts, decision: RouteDecision) -> RouteDecision:
     from fleet_tui.infra.agents import resolve_model
 
     profile = parts.profile(decision.agent)
@@ -165,7 +166,7 @@ def resolved(parts: "EngineParts", decision: RouteDecision) -> RouteDecision:
     return dataclasses.replace(decision, model=model)
 
 
-async def reputation_of(parts: "EngineParts", *, agent: str, model: str | None, task_type: str) -> Reputation:
+async def reputation_of(parts: EngineParts, *, agent: str, model: str | None, task_type: str) -> Reputation:
     """{score, confidence, n} of one pairing from the fleet's own history."""
     from fleet_tui.store import reputation as history
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 # z for a two-sided 90% interval; confidence = 1 - width of that interval (normal approx.)
 _Z90 = 1.6449

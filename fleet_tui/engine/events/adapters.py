@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
 
 from fleet_tui.domain.errors import StepFailed as StepFailed  # in the error catalogue
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
@@ -27,7 +28,7 @@ class StepContext:
     sequence: Sequence
     context: dict[str, Any]
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # earlier steps' outputs
-    conductor: "Conductor | None" = None
+    conductor: Conductor | None = None
     trace_id: str | None = None
 
     @property
@@ -35,7 +36,7 @@ class StepContext:
         value = self.context.get("task_id")
         return str(value) if value else None
 
-    def need_conductor(self, step: Step) -> "Conductor":
+    def need_conductor(self, step: Step) -> Conductor:
         if self.conductor is None:
             raise StepFailed(f"step {step.name} ({step.adapter}) needs a conductor")
         return self.conductor
@@ -149,7 +150,7 @@ async def run_command(step: Step, ctx: StepContext) -> dict[str, Any]:
         *argv, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise StepFailed(f"step {step.name}: {argv[0]} ran longer than {timeout_s:g}s") from None

@@ -20,7 +20,7 @@ OPEN = ["pending", "retrying"]
 
 
 class DeadLetterQueue:
-    def __init__(self, db: Database, router: "Router", *, wall_clock: WallClock = utc_now) -> None:
+    def __init__(self, db: Database, router: Router, *, wall_clock: WallClock = utc_now) -> None:
         self._db = db
         self._router = router
         self._wall_clock = wall_clock

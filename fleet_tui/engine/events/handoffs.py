@@ -4,7 +4,8 @@ gets, and how deep a chain of handoffs can go."""
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from fleet_tui.engine.events.policy import Conditions, Handoff
 

@@ -3,11 +3,11 @@ their conditions. Parsing turns pydantic's errors into ValidationFailed naming t
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.validation import M, validated
 
 MAX_CHAIN_DEPTH = 5

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.events.defaults import default_policy

@@ -9,8 +9,9 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from datetime import datetime, timedelta, UTC
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.domain.errors import LeaseLostError
 from fleet_tui.engine.kit.breaker import BreakerRegistry
@@ -40,7 +41,7 @@ WallClock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _jsonable(value: Any) -> Any:
@@ -83,7 +84,7 @@ class RunResult:
 
 class Router:
     def __init__(self, db: Database, cache: PolicyCache, adapters: AdapterRegistry,
-                 breakers: BreakerRegistry, *, conductor: "Conductor | None" = None,
+                 breakers: BreakerRegistry, *, conductor: Conductor | None = None,
                  sleep: Sleep = asyncio.sleep, wall_clock: WallClock = utc_now,
                  max_depth: int = MAX_CHAIN_DEPTH) -> None:
         self.db = db

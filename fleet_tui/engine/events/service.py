@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.fleet_breakers import SharedBreakerRegistry
@@ -27,10 +28,10 @@ class RouterService:
     breakers: BreakerRegistry
     router: Router
     admin: RouterAdmin
-    dlq: "DeadLetterQueue"
+    dlq: DeadLetterQueue
 
     @classmethod
-    def build(cls, db: Database, *, conductor: "Conductor | None" = None,
+    def build(cls, db: Database, *, conductor: Conductor | None = None,
               adapters: AdapterRegistry | None = None, clock: Callable[[], float] = time.monotonic,
               wall_clock: WallClock = utc_now, sleep: Sleep | None = None,
               ttl_s: float = CACHE_TTL_S) -> RouterService:
@@ -50,7 +51,7 @@ class RouterService:
                    DeadLetterQueue(db, router, wall_clock=wall_clock))
 
     @classmethod
-    def for_conductor(cls, conductor: "Conductor", **options: Any) -> RouterService:
+    def for_conductor(cls, conductor: Conductor, **options: Any) -> RouterService:
         return cls.build(conductor.parts.db, conductor=conductor, **options)
 
     async def dispatch(self, event_type: str, context: dict[str, Any], *, operator_id: str,

@@ -46,7 +46,7 @@ def sequence_reviewers(pipeline: ReviewPipeline, sequence: Sequence) -> list[str
     return labels
 
 
-async def open_review(conductor: "Conductor", task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+async def open_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
     if task.status not in (TaskStatus.PR_CREATED, TaskStatus.REVIEWING):
         return {"status": str(task.status), "changed": False}
     pipeline = conductor.parts.review_pipeline()
@@ -55,7 +55,7 @@ async def open_review(conductor: "Conductor", task: TaskRecord, sequence: Sequen
             "reviewers": opened.metadata.get("review", {}).get("reviewers", [])}
 
 
-async def conclude_review(conductor: "Conductor", task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+async def conclude_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
     pipeline = conductor.parts.review_pipeline()
     return await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
 
@@ -63,7 +63,7 @@ async def conclude_review(conductor: "Conductor", task: TaskRecord, sequence: Se
 WAITED_OUT = {USAGE_LIMITED: "usage limited", RUNTIME_UNAVAILABLE: "runtime unavailable"}
 
 
-async def retry_or_abandon(conductor: "Conductor", task: TaskRecord, *, actor: str) -> dict[str, Any]:
+async def retry_or_abandon(conductor: Conductor, task: TaskRecord, *, actor: str) -> dict[str, Any]:
     """The retry policy on a failed or rejected task: count the failure and schedule the next
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):

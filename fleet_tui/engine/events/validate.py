@@ -4,7 +4,7 @@ adapter, every reference resolves, and no handoff chain goes deeper than the cap
 from __future__ import annotations
 
 import math
-from typing import Collection
+from collections.abc import Collection
 
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.engine.events.handoffs import longest_chain

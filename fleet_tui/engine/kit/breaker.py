@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 Clock = Callable[[], float]
 

@@ -8,7 +8,8 @@ most once per max_age_s (1 s), so a change elsewhere in the fleet shows within t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from fleet_tui.engine.kit.breaker import BreakerRegistry, CircuitBreaker
 from fleet_tui.store import breakers as breaker_store

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
@@ -48,7 +49,7 @@ class Wakeup:
                 for channel in self._channels:
                     await conn.add_listener(channel, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
                 failures += 1
                 log.warning("%s: cannot connect (%s); again in %.2fs", self._name, type(exc).__name__, delay)
@@ -80,7 +81,7 @@ class Wakeup:
         """True when woken (notification, reconnect, poke), False on timeout."""
         try:
             await asyncio.wait_for(self._event.wait(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             self._event.clear()
@@ -91,7 +92,7 @@ class Wakeup:
         if conn is not None and not conn.is_closed():
             try:
                 await asyncio.wait_for(conn.close(), 2)
-            except (asyncio.TimeoutError, OSError, asyncpg.InterfaceError):
+            except (TimeoutError, OSError, asyncpg.InterfaceError):
                 conn.terminate()
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 DIFF_LIMIT = 2000
 OUTPUT_LIMIT = 4000  # error and CI output keep their tail: that is where the error is

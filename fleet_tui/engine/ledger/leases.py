@@ -12,7 +12,8 @@ import socket
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from fleet_tui.domain.models import Lease
 

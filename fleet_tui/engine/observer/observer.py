@@ -17,7 +17,8 @@ import asyncio
 import logging
 import shlex
 import time
-from typing import Any, AsyncIterator, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 from fleet_tui.config import Settings
@@ -34,7 +35,7 @@ from fleet_tui.domain.models import (
     TaskRecord,
 )
 from fleet_tui.domain.status import AGENT_STATUSES
-from fleet_tui.engine.kit.bus import EventBus, MonitorTick, TaskChanged, TaskDeleted
+from fleet_tui.engine.kit.bus import EventBus, MonitorTick
 from fleet_tui.engine.workers.command_client import CommandClient
 from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.engine.observer.feed import ChangeFeed

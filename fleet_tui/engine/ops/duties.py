@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def attach_log_sink(conductor: "Conductor") -> DatabaseLogHandler:
+def attach_log_sink(conductor: Conductor) -> DatabaseLogHandler:
     """From now on, log records are buffered for fleet_logs (run_ops flushes them)."""
     handler = DatabaseLogHandler(conductor.parts.db)
     logging.getLogger().addHandler(handler)
     return handler
 
 
-async def run_ops(conductor: "Conductor", stop: asyncio.Event, handler: DatabaseLogHandler) -> None:
+async def run_ops(conductor: Conductor, stop: asyncio.Event, handler: DatabaseLogHandler) -> None:
     db = conductor.parts.db
     interval = conductor.settings.monitor.ops_interval_s
     health = HealthMonitor(db, breakers=conductor.router.breakers)
@@ -41,7 +41,7 @@ async def run_ops(conductor: "Conductor", stop: asyncio.Event, handler: Database
                     log.exception("scheduled %s failed", name)
             try:
                 await asyncio.wait_for(stop.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     finally:
         stop.set()

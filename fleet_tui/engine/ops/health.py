@@ -5,8 +5,9 @@ notification per crossing (not per snapshot), another when it clears and crosses
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from datetime import datetime, timedelta, UTC
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.store import health as health_store
 from fleet_tui.store import notifications as notification_store
@@ -50,7 +51,7 @@ class HealthMonitor:
         if self._breakers is not None:
             await self._breakers.refresh()
         async with self._db.system(kind="read") as conn:
-            f = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - self._window)
+            f = await health_store.fleet_figures(conn, since=datetime.now(UTC) - self._window)
         snap = HealthSnapshot(
             live_agents=f["live_agents"],
             failure_rate=round(f["recent_failures"] / f["recent_runs"], 4) if f["recent_runs"] else 0.0,

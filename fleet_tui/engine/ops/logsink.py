@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 from fleet_tui.engine.ledger import tracing
@@ -39,7 +39,7 @@ class DatabaseLogHandler(logging.Handler):
             self.dropped += 1
         extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc),
+            "ts": datetime.fromtimestamp(record.created, UTC),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage()[:10_000],
@@ -68,7 +68,7 @@ class DatabaseLogHandler(logging.Handler):
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self.flush_to_db()
@@ -78,7 +78,7 @@ class DatabaseLogHandler(logging.Handler):
 
 async def cleanup(db: Database, *, retention: timedelta, now: datetime | None = None) -> dict[str, int]:
     """Delete logs, health snapshots and dedup keys older than the retention."""
-    before = (now or datetime.now(timezone.utc)) - retention
+    before = (now or datetime.now(UTC)) - retention
     async with db.system(kind="admin") as conn:
         return {"logs": await log_store.delete_before(conn, before),
                 "health_snapshots": await health_store.delete_before(conn, before),
@@ -95,5 +95,5 @@ async def run_retention(db: Database, stop: asyncio.Event, *, retention: timedel
             log.exception("retention cleanup failed")
         try:
             await asyncio.wait_for(stop.wait(), every.total_seconds())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -10,7 +10,7 @@ it), durations are histograms in seconds, and each value is exported once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -52,7 +52,7 @@ async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) 
     if breakers is not None:
         await breakers.refresh()
     async with db.system(kind="read") as conn:
-        f = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - timedelta(hours=1))
+        f = await health_store.fleet_figures(conn, since=datetime.now(UTC) - timedelta(hours=1))
     governor = getattr(conductor, "governor", None)
     monitor = getattr(conductor, "monitor", None)
     return {
@@ -80,7 +80,7 @@ async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) 
 async def exposition(db: Database, *, conductor: Any = None, breakers: Any = None) -> bytes:
     """Prometheus text exposition (format 0.0.4, CONTENT_TYPE) of the fleet and this process."""
     async with db.system(kind="read") as conn:
-        figures = await health_store.fleet_figures(conn, since=datetime.now(timezone.utc) - timedelta(hours=1))
+        figures = await health_store.fleet_figures(conn, since=datetime.now(UTC) - timedelta(hours=1))
         series = await health_store.metric_series(conn, spawn_buckets=SPAWN_BUCKETS_S)
     families = list(_fleet_families(figures, series))
     families += list(_process_families(conductor, breakers))

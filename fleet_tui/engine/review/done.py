@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from fleet_tui.config import DONE_CHECKS
 from fleet_tui.domain.models import CIStatus, TaskRecord, TaskType

@@ -9,7 +9,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import ReviewerSpec
 from fleet_tui.domain.models import TaskRecord

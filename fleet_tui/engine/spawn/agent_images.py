@@ -3,7 +3,7 @@ packages), infra/agent_image.py builds it."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.infra.agent_image import IMAGE_AGENTS, build_image, default_cache_dir, plan_image

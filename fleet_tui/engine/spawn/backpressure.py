@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from fleet_tui.domain.errors import PermissionDeniedError, RefusedError, ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
@@ -30,7 +31,7 @@ DRAIN_SLACK = 20  # entries looked at beyond the room: some may wait on their ti
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class SpawnQueue:
         async with self._db.system() as conn:
             await queue_store.fail_queued(conn, entry.id, error[:2000])
 
-    async def drain(self, conductor: "Conductor", room: int) -> list[tuple[QueuedSpawn, str]]:
+    async def drain(self, conductor: Conductor, room: int) -> list[tuple[QueuedSpawn, str]]:
         """Admit what fits, highest priority then oldest first, through the conductor's one
         admission decision (each entry turns 'admitted' in the transaction that makes its
         task): (entry, task id, or what stopped it). An entry its operator's tier limit

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 DEFAULT_BUDGET = 8000
 MIN_BUDGET = 1000  # OOM shrinking stops here: below it even CRITICAL barely fits

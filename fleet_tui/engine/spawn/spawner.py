@@ -8,10 +8,11 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from fleet_tui.domain.errors import (
     RUNTIME_UNAVAILABLE,
@@ -170,7 +171,7 @@ class Spawner:
         async def mark_running() -> TaskRecord:
             still_ours()
             proc = state["process"]
-            patch = TaskPatch(spawned_at=datetime.now(timezone.utc), exit_code=None)
+            patch = TaskPatch(spawned_at=datetime.now(UTC), exit_code=None)
             if task.runtime == RuntimeKind.DOCKER:
                 patch.container_id = proc.ref
             else:
@@ -228,7 +229,7 @@ class Spawner:
         if isinstance(cause, RuntimeUnavailableError):  # not the attempt's fault: wait, spend no retry
             reason = RUNTIME_UNAVAILABLE
             context.update(code=reason, message=_scrub(str(cause)), retry_at=(
-                datetime.now(timezone.utc) + timedelta(seconds=RUNTIME_WAIT_S)).isoformat())
+                datetime.now(UTC) + timedelta(seconds=RUNTIME_WAIT_S)).isoformat())
         try:
             return await self._move(current, TaskStatus.FAILED, TaskPatch(
                 failure_reason=reason, failure_context=context), actor=actor)

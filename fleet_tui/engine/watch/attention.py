@@ -26,7 +26,7 @@ RESUME_PROMPT = "Your previous run was interrupted. Continue the task in this wo
 
 
 class Attention:
-    def __init__(self, conductor: "Conductor", *, max_resumes: int = 2) -> None:
+    def __init__(self, conductor: Conductor, *, max_resumes: int = 2) -> None:
         self.c = conductor
         self.max_resumes = max_resumes
         self._seen_output: dict[str, float] = {}  # task id -> output time last inspected

@@ -6,7 +6,7 @@ asked every cycle, as before."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 CAP_S = 600.0
 MONITOR_SHARE = 0.5  # of the call budget; the rest stays for operators (diffs, merges)

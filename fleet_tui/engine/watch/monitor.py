@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fleet_tui.config import spawn_grace_s
 from fleet_tui.domain.agent_failures import PERMISSION_DENIED
 from fleet_tui.domain.asks import ASKED_KEY, asked_in, describe_asked
-from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError
+from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError, ValidationFailed
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.watch.attention import Attention
@@ -43,7 +43,7 @@ S = TaskStatus
 
 
 class Monitor:
-    def __init__(self, conductor: "Conductor") -> None:
+    def __init__(self, conductor: Conductor) -> None:
         self.c = conductor
         self.settings = conductor.settings.monitor
         self.cycles = 0
@@ -108,7 +108,7 @@ class Monitor:
             await self.run_cycle()
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def run_cycle(self) -> None:

@@ -17,7 +17,8 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.engine.events.resolve import CACHE_TTL_S

@@ -47,7 +47,7 @@ class CommandClient:
                     raise await self._give_up(operator, found)
                 try:
                     await asyncio.wait_for(answered, min(remaining, POLL_S))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             self._waiters.pop(command_id, None)

@@ -11,8 +11,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from datetime import datetime, timedelta, UTC
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from fleet_tui.domain.commands import INTERNAL_ERROR, CommandVerb, describe_error
 from fleet_tui.domain.errors import FleetError, NotFoundError
@@ -133,7 +134,7 @@ class CommandWorker(PollingWorker):
             return
         self._next_cleanup = time.monotonic() + CLEANUP_EVERY_S
         removed = await command_store.delete_finished_before(self.conductor.parts.db,
-                                                             datetime.now(timezone.utc) - RETENTION)
+                                                             datetime.now(UTC) - RETENTION)
         if removed:
             log.info("removed %d finished commands older than %s", removed, RETENTION)
 

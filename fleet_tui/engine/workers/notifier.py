@@ -17,7 +17,8 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from fleet_tui.config import NotificationSettings
 from fleet_tui.engine.kit.polling import PollingWorker
@@ -52,7 +53,7 @@ class NotificationWorker(PollingWorker):
     wake_name = "fleet-notifier"
 
     def __init__(self, db: Database, settings: NotificationSettings, *,
-                 channels: Sequence["Channel"] | None = None, fallback: "Channel | None" = None,
+                 channels: Sequence[Channel] | None = None, fallback: Channel | None = None,
                  worker_id: str | None = None, lease_s: float = LEASE_S, poll_s: float = 1.0,
                  batch: int = 20, wake_url: str | None = None, sleep: Sleep = asyncio.sleep) -> None:
         super().__init__()
@@ -69,7 +70,7 @@ class NotificationWorker(PollingWorker):
         self._client: Any = None
         self.stats = NotifierStats()
 
-    def channels(self) -> list["Channel"]:
+    def channels(self) -> list[Channel]:
         if self._channels is None:
             import httpx  # lazily: httpx imports rich, the engine must not at import time
 
@@ -79,7 +80,7 @@ class NotificationWorker(PollingWorker):
             self._channels = build_channels(self.settings, self._client)
         return self._channels
 
-    def fallback(self) -> "Channel":
+    def fallback(self) -> Channel:
         if self._fallback is None:
             from fleet_tui.infra.channels.cli import CliChannel
 
@@ -111,7 +112,7 @@ class NotificationWorker(PollingWorker):
             total += settled
         return total
 
-    def _channels_for(self, row: NotificationRow) -> list["Channel"]:
+    def _channels_for(self, row: NotificationRow) -> list[Channel]:
         channels = self.channels()
         if row.channel == "all":
             return channels
@@ -142,7 +143,7 @@ class NotificationWorker(PollingWorker):
             max_attempts=self.settings.max_attempts, fallback=self.fallback())
         return await self._settle(row, outcomes)
 
-    async def _settle(self, row: NotificationRow, outcomes: dict[str, "DeliveryOutcome"],
+    async def _settle(self, row: NotificationRow, outcomes: dict[str, DeliveryOutcome],
                       given_up: str | None = None) -> bool:
         failed = [o for o in outcomes.values() if not o.delivered]
         sent = given_up is None and not failed

@@ -19,8 +19,9 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from datetime import datetime, UTC
+from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fleet_tui.config import OutboxSettings
 from fleet_tui.engine.kit.polling import PollingWorker
@@ -217,7 +218,7 @@ class OutboxRelay(PollingWorker):
             elif s.error is None:
                 self.stats.delivered += 1
                 if self._observe_lag is not None:
-                    self._observe_lag(max(0.0, (datetime.now(timezone.utc) - row.created_at).total_seconds()))
+                    self._observe_lag(max(0.0, (datetime.now(UTC) - row.created_at).total_seconds()))
             else:
                 self.stats.failed_attempts += 1
                 if s.park:

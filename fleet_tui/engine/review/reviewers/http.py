@@ -12,7 +12,8 @@ import email.utils
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
 
 from fleet_tui.engine.kit.breaker import CircuitBreaker
 from fleet_tui.engine.review.reviewers.verdict import Verdict, parse_verdict_text

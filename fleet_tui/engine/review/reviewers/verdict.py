@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
+from typing import Any, Literal, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
 
 VerdictKind = Literal["approve", "request_changes", "comment"]
 Outcome = Literal["approved", "rejected", "commented"]
