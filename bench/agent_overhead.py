@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
 from fleet_tui.domain.status import TaskStatus  # noqa: E402
 from fleet_tui.engine.conductor import SYSTEM, Conductor  # noqa: E402
-from fleet_tui.engine.parts import build_parts  # noqa: E402
+from fleet_tui.engine.session import build_conductor  # noqa: E402
 from fleet_tui.engine.session import close_conductor  # noqa: E402
 from fleet_tui.infra.agents import build_argv, builtin_profiles  # noqa: E402
 from fleet_tui.store.db import Database  # noqa: E402
@@ -98,7 +98,7 @@ async def conducted(agent: str, root: Path, url: str, interval: float, env: dict
     settings.monitor.interval_s = interval
     settings.agents.profiles = {agent: {"env": profile_env(agent)}}
     db = await Database.open(settings)
-    conductor = Conductor(build_parts(settings, db))
+    conductor = build_conductor(settings, db)
     try:
         await conductor.start()
         started = time.time()

@@ -28,7 +28,7 @@ from fleet_tui.domain.errors import SpawnDeniedError  # noqa: E402
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
 from fleet_tui.engine.conductor import Conductor  # noqa: E402
 from fleet_tui.engine.spawn.governor import Governor  # noqa: E402
-from fleet_tui.engine.parts import build_parts  # noqa: E402
+from fleet_tui.engine.session import build_conductor  # noqa: E402
 from fleet_tui.engine.session import close_conductor  # noqa: E402
 from fleet_tui.store.db import Database  # noqa: E402
 from tests.fixtures.db import create_database, drop_database, settings_for  # noqa: E402
@@ -207,7 +207,7 @@ async def open_conductor_on(url: str, root: Path, capacity: int = 1000) -> Condu
     settings.governor.fleet_capacity = capacity
     settings.governor.tier_limits = {Tier.SOVEREIGN: 10**6}
     db = await Database.open(settings)
-    return Conductor(build_parts(settings, db))
+    return build_conductor(settings, db)
 
 
 def load() -> str:

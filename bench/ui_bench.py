@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.engine.parts import build_parts
+from fleet_tui.engine.session import build_conductor
 from fleet_tui.engine.session import close_conductor
 from fleet_tui.store.db import Database
 from fleet_tui.ui.app import make_app
@@ -132,7 +132,7 @@ async def main(args: argparse.Namespace) -> None:
     settings.governor.fleet_capacity = args.live + args.finished
     settings.governor.rate_limit = args.live + 10  # the seeding spawns them all at once
     db = await Database.open(settings)
-    conductor = Conductor(build_parts(settings, db))
+    conductor = build_conductor(settings, db)
     op = Operator(id="bench", tier=Tier.SOVEREIGN, is_admin=True)
     try:
         repo = make_repo(root / "repo")

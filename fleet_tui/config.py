@@ -338,6 +338,12 @@ class Settings(BaseSettings):
             self.runtime.tmux_socket = tmux_socket_for(self.data_dir)
         return self
 
+    @property
+    def tmux_socket(self) -> str:
+        """The fleet's tmux socket: as configured, else the data directory's own (which the
+        validator above has already filled in; typed here as never None)."""
+        return self.runtime.tmux_socket or tmux_socket_for(self.data_dir)
+
     @model_validator(mode="after")
     def _derived_graces(self) -> Settings:
         """Grace periods follow the timeouts they guard, and say so in the effective config."""

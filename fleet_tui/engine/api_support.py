@@ -57,6 +57,7 @@ async def send_test_notification(conductor: Conductor, operator: Operator) -> in
     async with conductor.parts.db.tenant(operator) as conn:
         notification_id = await notification_store.record(
             conn, task_id=None, operator_id=operator.id, type="test", summary=summary)
+    assert notification_id is not None  # None only for a repeated dedup_key, and this has none
     conductor.bus.publish(Notice("test", None, summary, {"notification_id": notification_id}))
     return notification_id
 

@@ -92,6 +92,9 @@ class Conductor:
         self._background: set[asyncio.Task[Any]] = set()
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
         self.agent_warnings = AgentWarnings(parts.settings)
+        # called with (task, its terminal status, reason) once a move to a terminal status is
+        # committed; the composition root (session.build_conductor) registers the event router's
+        self.on_terminal: list[Callable[[TaskRecord, TaskStatus, str | None], None]] = []
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
@@ -134,9 +137,8 @@ class Conductor:
             await self._release(moved)
         if target in TERMINAL_STATUSES:
             await self.parts.notify_terminal(moved)  # recorded now, whatever the routes say
-            self.background(self.router.dispatch(
-                f"task.{target}", {"task_id": moved.id, "status": str(target), "reason": reason},
-                operator_id=moved.operator_id, trace_id=moved.trace_id), name=f"route-{target}-{moved.id}")
+            for hook in self.on_terminal:
+                hook(moved, target, reason)
         return moved
 
     async def _release(self, task: TaskRecord) -> None:

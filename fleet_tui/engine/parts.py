@@ -241,7 +241,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
     def tmux() -> Runtime:
         from fleet_tui.infra.tmux_runtime import TmuxRuntime
 
-        return TmuxRuntime(settings.runtime.tmux_socket, data / "logs")
+        return TmuxRuntime(settings.tmux_socket, data / "logs")
 
     def docker() -> Runtime:
         from fleet_tui.infra.docker_runtime import DockerRuntime

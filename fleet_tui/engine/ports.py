@@ -54,6 +54,20 @@ class Dispatch(Protocol):
                  trace_id: str | None = None) -> Awaitable[object | None]: ...
 
 
+class AuditNote(Protocol):
+    """Add one row to a task's audit trail (action and its detail)."""
+
+    def __call__(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> Awaitable[None]: ...
+
+
+class Notify(Protocol):
+    """Record a notification for the task's operator (the notification worker delivers it);
+    a repeated dedup_key records nothing new."""
+
+    def __call__(self, task: TaskRecord, kind: str, summary: str, *,
+                 dedup_key: str | None = None) -> Awaitable[None]: ...
+
+
 # --- the faces' view of a fleet ---------------------------------------------------------
 
 

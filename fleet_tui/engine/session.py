@@ -9,16 +9,22 @@ import logging
 import pkgutil
 import signal
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import Settings
+from fleet_tui.domain.models import TaskRecord
+from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.workers.command_worker import CommandWorker
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.workers.notifier import NotificationWorker
 from fleet_tui.engine.workers.outbox_relay import OnPark, OutboxRelay, build_sinks
 from fleet_tui.engine.parts import build_parts
 from fleet_tui.engine.ledger.tracing import configure_logging
+
+if TYPE_CHECKING:
+    from fleet_tui.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,27 @@ def import_engine() -> None:
         importlib.import_module(name)
 
 
+def build_conductor(settings: Settings, db: Database, **overrides: Any) -> Conductor:
+    """The one place a Conductor is made (faces, tests and benches): its parts from settings,
+    and the hooks that tie it to the services it must not call upward."""
+    conductor = Conductor(build_parts(settings, db, **overrides))
+    conductor.on_terminal.append(partial(route_terminal, conductor))
+    return conductor
+
+
+def route_terminal(conductor: Conductor, task: TaskRecord, status: TaskStatus, reason: str | None) -> None:
+    """A task that ended: the operator's route for task.<status> runs beside the caller."""
+    conductor.background(conductor.router.dispatch(
+        f"task.{status}", {"task_id": task.id, "status": str(status), "reason": reason},
+        operator_id=task.operator_id, trace_id=task.trace_id), name=f"route-{status}-{task.id}")
+
+
 async def open_conductor(settings: Settings, **overrides: Any) -> Conductor:
     from fleet_tui.store.db import Database
 
     db = await Database.open(settings)
     try:
-        return Conductor(build_parts(settings, db, **overrides))
+        return build_conductor(settings, db, **overrides)
     except BaseException:
         await db.close()
         raise
@@ -99,7 +120,11 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
     from fleet_tui.engine.ops.duties import attach_log_sink, run_ops
 
     ops_stop = asyncio.Event()
-    ops = asyncio.create_task(run_ops(conductor, ops_stop, attach_log_sink(conductor)), name="fleet-ops")
+    monitor = conductor.settings.monitor
+    ops = asyncio.create_task(run_ops(
+        db=conductor.parts.db, stop=ops_stop, handler=attach_log_sink(conductor.parts.db),
+        interval_s=monitor.ops_interval_s, log_retention_days=monitor.log_retention_days,
+        breakers=conductor.router.breakers, retry_dead_letters=conductor.router.dlq.retry_due), name="fleet-ops")
     return Workers(relay, notifier, ops, ops_stop, commands)
 
 

@@ -12,8 +12,10 @@ MIN_REDACT_LEN = 4  # shorter values would blank out ordinary words
 
 
 class HasEnvAllow(Protocol):
-    name: str
-    env_allow: list[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def env_allow(self) -> list[str]: ...
 
 
 AuditFn = Callable[[str, str, list[str]], None]  # (task_id, profile name, variable names)

@@ -159,3 +159,27 @@ async def test_tiers_below_builder_cannot_spawn(make_conductor: Any, git_repo: P
         await conductor.spawn(operator(tier), SpawnRequest(description="x", repo=str(git_repo)))
     summary = await conductor.status(SYSTEM, all_operators=True)
     assert summary.tasks == []
+
+
+async def test_a_terminal_move_calls_the_hooks_the_composition_root_registered(make_conductor: Any,
+                                                                               git_repo: Path) -> None:
+    """Conductor.move knows no event router: session.build_conductor registers it as an
+    on_terminal hook (the routes for task.cancelled and the like run through it)."""
+    conductor = await make_conductor()
+    dispatched: list[tuple[str, dict[str, Any]]] = []
+
+    async def dispatch(event_type: str, context: dict[str, Any], **how: Any) -> None:
+        dispatched.append((event_type, context))
+
+    conductor.router.dispatch = dispatch  # the router's side is tested in tests/integration/test_router*
+    seen: list[tuple[str, TaskStatus, str | None]] = []
+    conductor.on_terminal.append(lambda task, status, reason: seen.append((task.id, status, reason)))
+    op = operator()
+    spawned = await conductor.spawn(op, SpawnRequest(description="long job\nFLEET-DEMO: stall 60", repo=str(git_repo)))
+    await conductor.stop(op, spawned.task.id)
+    assert [(task_id, status) for task_id, status, _ in seen] == [(spawned.task.id, S.CANCELLED)]
+    for _ in range(50):
+        if dispatched:
+            break
+        await asyncio.sleep(0.02)
+    assert [(event, context["task_id"]) for event, context in dispatched] == [("task.cancelled", spawned.task.id)]

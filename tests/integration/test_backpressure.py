@@ -117,7 +117,7 @@ async def draining_conductor(make_conductor: Any, git_repo: Path) -> tuple[Any, 
 async def test_drain_spawns_through_the_conductor_and_records_failures(make_conductor, git_repo: Path) -> None:
     c, q, op = await draining_conductor(make_conductor, git_repo)
     bad, _ = await q.enqueue(SpawnRequest(description="nowhere", repo="/no/such/repo"), op)
-    [(entry, outcome)] = await q.drain(c, 5)
+    [(entry, outcome)] = await q.drain(c.admit_queued, 5)
     assert entry.id == bad.id and outcome.startswith("failed: repo: no such directory")
     assert await q.depth() == 0
 
@@ -126,6 +126,6 @@ async def test_a_queued_request_the_budget_refuses_fails_with_the_reason(make_co
     c, q, op = await draining_conductor(make_conductor, git_repo)
     await history.set_credit_budget(c.parts.db, operator_id=op.id, usd=0)
     refused, _ = await q.enqueue(SpawnRequest(description="costs money", repo=str(git_repo)), op)
-    [(entry, outcome)] = await q.drain(c, 5)
+    [(entry, outcome)] = await q.drain(c.admit_queued, 5)
     assert entry.id == refused.id and outcome.startswith("failed: budget refuses every option")
     assert await q.depth() == 0

@@ -131,3 +131,43 @@ async def test_task_routes_look_again_when_no_route_applied() -> None:
     await asyncio.gather(*routes.runs.values())
     assert routes.dispatch(a_task(), "task.pr_created")  # no route ran: the cache may have changed
     await asyncio.gather(*routes.runs.values())
+
+
+class WaitingRuntime(FakeRuntime):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines)
+        self.output_at = 1.0
+
+    async def last_output_at(self, task_id: str) -> float | None:
+        return self.output_at
+
+
+async def test_attention_flags_an_agent_waiting_for_input_and_notifies_once_per_wait() -> None:
+    from fleet_tui.engine.watch.attention import Attention
+    from fleet_tui.infra.agents import builtin_profiles
+
+    place = FakeWorkplace([])
+    place.runtime = WaitingRuntime(["working", "Continue? [y/N]"])
+    patched: list[Any] = []
+    notified: list[tuple[str, str]] = []
+
+    async def patch(task: TaskRecord, change: Any) -> TaskRecord:
+        patched.append(change.needs_input)
+        return task.model_copy(update={"needs_input": change.needs_input})
+
+    async def notify(task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None:
+        notified.append((kind, dedup_key or ""))
+
+    async def audit(task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
+        raise AssertionError("the demo profile does not answer by itself")
+
+    async def no_resume(task: TaskRecord, worktree: Path, *, prompt: str) -> Any:
+        raise AssertionError("not asked to resume")
+
+    attention = Attention(profiles={"demo": builtin_profiles()["demo"]}, place=place, patch=patch, notify=notify,
+                          audit=audit, plan_resume=no_resume)
+    task = a_task().model_copy(update={"agent": "demo"})
+    task = await attention.check(task)
+    assert task.needs_input and patched == [True]
+    assert notified == [("needs_input", "needs_input:t-1:1.000")]
+    assert (await attention.check(task)).needs_input and len(notified) == 1  # same output: not read again

@@ -70,7 +70,7 @@ def parse_route(text: str) -> AgentRoute:
 
 
 def merge_routes(
-    overrides: Mapping[TaskType | str, str | AgentRoute] | None,
+    overrides: Mapping[TaskType, str | AgentRoute] | Mapping[str, str | AgentRoute] | None,
     defaults: Mapping[TaskType, AgentRoute] = DEFAULT_ROUTES,
 ) -> dict[TaskType, AgentRoute]:
     merged = dict(defaults)

@@ -91,6 +91,8 @@ async def spawn_agent(step: Step, ctx: StepContext) -> dict[str, Any]:
     fields = {k: ctx.context[k] for k in SpawnRequest.model_fields if k in ctx.context}
     fields.update(step.params)
     result = await conductor.spawn(operator, SpawnRequest.model_validate(fields))
+    if result.task is None:  # queued over the fleet's capacity: the queue admits it when room frees
+        return {"task_id": None, "created": False, "status": "queued", "queue_id": result.queue_id}
     return {"task_id": result.task.id, "created": result.created, "status": str(result.task.status)}
 
 
@@ -106,7 +108,8 @@ async def run_reviewer(step: Step, ctx: StepContext) -> dict[str, Any]:
         return {"skipped": True, "reason": f"no reviewer configured for focus {step.params.get('focus')!r}"}
     if task.status != TaskStatus.REVIEWING:
         return {"skipped": True, "reason": f"task is {task.status}, not reviewing"}
-    return (await pipeline.review(conductor, task, spec)).to_dict()
+    verdict: dict[str, Any] = (await pipeline.review(conductor, task, spec)).to_dict()
+    return verdict
 
 
 async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import builtins
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from fleet_tui.domain.errors import NotFoundError, TaskLiveError
 from fleet_tui.domain.models import Operator
@@ -48,7 +49,7 @@ class DeadLetterQueue:
             if not await letter_store.discard(conn, letter_id):
                 await self._explain_missing(conn, letter_id, "discarded")
 
-    async def retry_due(self, *, limit: int = 20) -> list[RunResult]:
+    async def retry_due(self, *, limit: int = 20) -> builtins.list[RunResult]:  # list: the method above
         """Retry every letter whose backoff has passed (a worker calls this on a schedule)."""
         async with self._db.system() as conn:
             letters = await letter_store.claim_due(conn, self._wall_clock(), limit)
@@ -66,7 +67,7 @@ class DeadLetterQueue:
             raise
 
     @staticmethod
-    async def _explain_missing(conn: Any, letter_id: int, verb: str) -> None:
+    async def _explain_missing(conn: Any, letter_id: int, verb: str) -> NoReturn:
         existing = await letter_store.get(conn, letter_id)
         if existing is None:
             raise NotFoundError("dead letter", str(letter_id))

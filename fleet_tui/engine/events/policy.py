@@ -123,7 +123,7 @@ DEAD_LETTER_CAP_S = 3600.0
 
 def dead_letter_delay_s(attempts: int) -> float:
     """Wait before retry number attempts+1 of a dead letter: 1 min * 4^attempts, capped at 1 h."""
-    return min(DEAD_LETTER_BASE_S * 4 ** min(max(attempts, 0), 16), DEAD_LETTER_CAP_S)
+    return min(DEAD_LETTER_BASE_S * 4.0 ** min(max(attempts, 0), 16), DEAD_LETTER_CAP_S)
 
 
 def step_retry_delay_s(retry: int) -> float:

@@ -57,7 +57,8 @@ async def open_review(conductor: Conductor, task: TaskRecord, sequence: Sequence
 
 async def conclude_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
     pipeline = conductor.parts.review_pipeline()
-    return await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
+    concluded: dict[str, Any] = await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
+    return concluded
 
 
 WAITED_OUT = {USAGE_LIMITED: "usage limited", RUNTIME_UNAVAILABLE: "runtime unavailable"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 from collections.abc import Callable
 
 Clock = Callable[[], float]
@@ -143,6 +143,12 @@ class CircuitBreaker:
         self._probe_in_flight = False
 
 
+class BreakerDefaults(TypedDict):
+    failure_threshold: int
+    window_s: float
+    open_s: float
+
+
 class BreakerRegistry:
     """Breakers by name (e.g. "model:claude-opus-4", "adapter:notify"), made on first use."""
 
@@ -155,7 +161,7 @@ class BreakerRegistry:
         open_s: float = 30.0,
     ) -> None:
         self._clock = clock
-        self._defaults = {
+        self._defaults: BreakerDefaults = {
             "failure_threshold": failure_threshold,
             "window_s": window_s,
             "open_s": open_s,

@@ -8,12 +8,14 @@ most once per max_age_s (1 s), so a change elsewhere in the fleet shows within t
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 from collections.abc import Callable
 
 from fleet_tui.engine.kit.breaker import BreakerRegistry, CircuitBreaker
 from fleet_tui.store import breakers as breaker_store
 from fleet_tui.store.db import Database, system_read
+
+T = TypeVar("T")
 
 
 class SharedBreakerRegistry(BreakerRegistry):
@@ -41,7 +43,7 @@ class SharedBreakerRegistry(BreakerRegistry):
         for name, state in states.items():  # a name never recorded in the fleet stays as it is here
             self._breakers[name] = self._restore(name, state)
 
-    async def _change(self, name: str, change: Callable[[CircuitBreaker], Any]) -> Any:
+    async def _change(self, name: str, change: Callable[[CircuitBreaker], T]) -> T:
         async with self._db.system() as conn:
             breaker = self._restore(name, await breaker_store.lock(conn, name))
             result = change(breaker)

@@ -274,7 +274,7 @@ class Observer:
         if task.runtime == RuntimeKind.DOCKER and task.container_id:
             argv = ["docker", "exec", "-it", task.container_id, "sh"]
         else:
-            argv = ["tmux", "-L", self.settings.runtime.tmux_socket, "attach-session", "-t",
+            argv = ["tmux", "-L", self.settings.tmux_socket, "attach-session", "-t",
                     f"={task.tmux_session or f'fleet-{task.id}'}"]
         host = await lease_store.holder_host(self.db, task.id)
         where = f"on {host}" if host else "on its conductor's host"
@@ -285,7 +285,7 @@ class Observer:
             from fleet_tui.infra.tmux_runtime import TmuxRuntime
 
             # only asked whether a session exists: nothing is started
-            self._tmux = TmuxRuntime(self.settings.runtime.tmux_socket, self.settings.data_dir / "logs")
+            self._tmux = TmuxRuntime(self.settings.tmux_socket, self.settings.data_dir / "logs")
         return self._tmux
 
 

@@ -7,40 +7,41 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fleet_tui.engine.ops.health import HealthMonitor
 from fleet_tui.engine.ops.logsink import DatabaseLogHandler, run_retention
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
+from fleet_tui.store.db import Database
 
 log = logging.getLogger(__name__)
 
 
-def attach_log_sink(conductor: Conductor) -> DatabaseLogHandler:
+def attach_log_sink(db: Database) -> DatabaseLogHandler:
     """From now on, log records are buffered for fleet_logs (run_ops flushes them)."""
-    handler = DatabaseLogHandler(conductor.parts.db)
+    handler = DatabaseLogHandler(db)
     logging.getLogger().addHandler(handler)
     return handler
 
 
-async def run_ops(conductor: Conductor, stop: asyncio.Event, handler: DatabaseLogHandler) -> None:
-    db = conductor.parts.db
-    interval = conductor.settings.monitor.ops_interval_s
-    health = HealthMonitor(db, breakers=conductor.router.breakers)
+async def run_ops(*, db: Database, stop: asyncio.Event, handler: DatabaseLogHandler, interval_s: float,
+                  log_retention_days: float, breakers: Any, retry_dead_letters: Callable[[], Awaitable[Any]]) -> None:
+    """Until stop: dead letters retried when due and a health snapshot every interval_s; log
+    records flushed and old logs removed beside them. breakers: the event router's (health
+    counts the open ones)."""
+    health = HealthMonitor(db, breakers=breakers)
     side = [asyncio.create_task(handler.run(stop), name="fleet-logsink"),
-            asyncio.create_task(run_retention(db, stop, retention=timedelta(
-                days=conductor.settings.monitor.log_retention_days)), name="fleet-retention")]
+            asyncio.create_task(run_retention(db, stop, retention=timedelta(days=log_retention_days)),
+                                name="fleet-retention")]
     try:
         while not stop.is_set():
-            for name, step in (("dead letters", conductor.router.dlq.retry_due), ("health", health.snapshot)):
+            for name, step in (("dead letters", retry_dead_letters), ("health", health.snapshot)):
                 try:
                     await step()
                 except Exception:  # one failing duty must not stop the others
                     log.exception("scheduled %s failed", name)
             try:
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), interval_s)
             except TimeoutError:
                 pass
     finally:

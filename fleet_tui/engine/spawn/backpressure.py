@@ -9,11 +9,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from collections.abc import Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fleet_tui.domain.errors import PermissionDeniedError, RefusedError, ValidationFailed
-from fleet_tui.domain.models import Operator, SpawnRequest, Tier
+from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.ledger.tracing import current_trace_id
 from fleet_tui.store import limits as limit_store
@@ -21,11 +21,10 @@ from fleet_tui.store import routes as route_store
 from fleet_tui.store import spawn_queue as queue_store
 from fleet_tui.store.db import Database
 
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
-
 log = logging.getLogger(__name__)
 WallClock = Callable[[], datetime]
+# the one admission decision (Conductor.admit_queued): (its outcome, the task it made or None)
+Admit = Callable[["QueuedSpawn", Operator], Awaitable[tuple[str, TaskRecord | None]]]
 DEDUP_WINDOW_S = 300.0
 DRAIN_SLACK = 20  # entries looked at beyond the room: some may wait on their tier limit
 
@@ -152,9 +151,9 @@ class SpawnQueue:
         async with self._db.system() as conn:
             await queue_store.fail_queued(conn, entry.id, error[:2000])
 
-    async def drain(self, conductor: Conductor, room: int) -> list[tuple[QueuedSpawn, str]]:
-        """Admit what fits, highest priority then oldest first, through the conductor's one
-        admission decision (each entry turns 'admitted' in the transaction that makes its
+    async def drain(self, admit: Admit, room: int) -> list[tuple[QueuedSpawn, str]]:
+        """Admit what fits, highest priority then oldest first, through the one admission
+        decision, admit (each entry turns 'admitted' in the transaction that makes its
         task): (entry, task id, or what stopped it). An entry its operator's tier limit
         refuses stays in line; the first that finds the fleet full ends the round."""
         outcomes: list[tuple[QueuedSpawn, str]] = []
@@ -165,7 +164,7 @@ class SpawnQueue:
         for entry in entries:
             try:
                 operator = await self._operator(entry.operator_id)
-                outcome, task = await conductor.admit_queued(entry, operator)
+                outcome, task = await admit(entry, operator)
             except (ValidationFailed, RefusedError) as exc:  # a tier limit keeps it queued (admit_queued)
                 await self.failed(entry, f"{type(exc).__name__}: {exc}")
                 outcomes.append((entry, f"failed: {exc}"))

@@ -9,11 +9,11 @@ from typing import Any
 from fleet_tui.config import GovernorSettings
 from fleet_tui.domain.errors import SpawnDeniedError
 from fleet_tui.domain.models import Operator, TaskRecord, Tier
-from fleet_tui.store.tasks import Admission, denial_message
+from fleet_tui.store.tasks import Admission, TaskRegistry, denial_message
 
 
 class Governor:
-    def __init__(self, registry: Any, settings: GovernorSettings) -> None:
+    def __init__(self, registry: TaskRegistry, settings: GovernorSettings) -> None:
         self._registry = registry
         self._limits = dict(settings.tier_limits)
         self.fleet_capacity = settings.fleet_capacity

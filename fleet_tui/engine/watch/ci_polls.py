@@ -31,7 +31,7 @@ class CIPolls:
         if self.floor_s <= 0:
             return 0.0
         polls = self._next.get(task_id, (0.0, 0))[1]
-        interval = min(self.floor_s * 2 ** polls, self.cap_s)
+        interval = min(self.floor_s * 2.0 ** polls, self.cap_s)
         if self.budget_per_hour:
             interval = max(interval, waiting * 3600.0 / (self.budget_per_hour * MONITOR_SHARE))
         self._next[task_id] = (self._clock() + interval, polls + 1)

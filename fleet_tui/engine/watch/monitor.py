@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fleet_tui.config import spawn_grace_s
@@ -54,7 +55,11 @@ class Monitor:
         self._stopping = asyncio.Event()
         self._launching: dict[str, asyncio.Task[Any]] = {}
         self.fleet_live = 0
-        self.attention = Attention(conductor)
+        from fleet_tui.engine.spawn.prompting import resume_plan
+
+        self.attention = Attention(profiles=conductor.parts.profiles, place=conductor, patch=conductor.parts.patch,
+                                   notify=conductor.parts.notify, audit=conductor.audit,
+                                   plan_resume=partial(resume_plan, conductor.parts))
         self.actor = f"{ACTOR}@{conductor.conductor_id}"  # which conductor wrote, in the audit
         self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
         self.last_sweep: Any = None
@@ -239,7 +244,7 @@ class Monitor:
         room = self.c.governor.fleet_capacity - self.fleet_live
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
-                await self.c.queue.drain(self.c, room)
+                await self.c.queue.drain(self.c.admit_queued, room)
             except Exception as exc:
                 if is_connection_lost(exc):
                     raise  # the cycle says it in one line

@@ -7,6 +7,7 @@ retaken that way check first whether the effect already happened."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -80,10 +81,13 @@ class CommandWorker(PollingWorker):
             self.stats.claimed += 1
             task = asyncio.create_task(self._run(command), name=f"fleet-command-{command.id}")
             self._running[command.id] = task
-            task.add_done_callback(lambda _t, cid=command.id: self._done(cid))
+            task.add_done_callback(functools.partial(self._finished, command.id))
         if self._running and (self._renewer is None or self._renewer.done()):
             self._renewer = asyncio.create_task(self._renew(), name="fleet-command-claims")
         return len(commands)
+
+    def _finished(self, command_id: int, _task: asyncio.Task[Any]) -> None:
+        self._done(command_id)
 
     def _done(self, command_id: int) -> None:
         self._running.pop(command_id, None)

@@ -84,18 +84,18 @@ class TerminalNotificationSink:
     async def deliver(self, events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         from fleet_tui.domain.status import TERMINAL_NOTIFICATION
 
-        terminal = [e for e in events if _terminal_status(e["type"]) is not None]
+        terminal = [(e, status) for e in events if (status := _terminal_status(e["type"])) is not None]
         if not terminal:
             return {}
         try:
             async with self._db.system() as conn:
-                for event in terminal:
-                    kind, summary = TERMINAL_NOTIFICATION[_terminal_status(event["type"])]
+                for event, status in terminal:
+                    kind, summary = TERMINAL_NOTIFICATION[status]
                     await notification_store.record_terminal(
                         conn, task_id=event["task_id"], operator_id=event["operator_id"],
                         type=kind, summary=summary)
         except Exception as exc:
-            return {e["event_id"]: f"terminal_notifications: {type(exc).__name__}" for e in terminal}
+            return {e["event_id"]: f"terminal_notifications: {type(exc).__name__}" for e, _ in terminal}
         return {}
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from fleet_tui.engine.review.reviewers.verdict import Verdict
+from fleet_tui.engine.review.reviewers.verdict import Verdict, VerdictKind
 from fleet_tui.engine.kit.sanitize import SECRET_PATTERNS, looks_like_words
 
 CODE_SUFFIXES = frozenset(
@@ -120,5 +120,5 @@ class BuiltinReviewer:
             notes.append("source changed without tests: " + ", ".join(code[:10]))
         if not files and diff.strip():
             notes.append("the diff could not be parsed as a unified diff")
-        verdict = "request_changes" if blocking else ("comment" if notes else "approve")
+        verdict: VerdictKind = "request_changes" if blocking else ("comment" if notes else "approve")
         return Verdict(self.name, self.focus, verdict, blocking + notes)
