@@ -11,7 +11,7 @@ import time
 from functools import partial
 from pathlib import Path
 from typing import Any
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor
@@ -249,7 +249,8 @@ class Conductor:
         return task_id in self._spawning
 
     async def launch(self, task: TaskRecord, *, actor: str, metadata: dict[str, Any] | None = None,
-                     lease: Lease | None = None, plan_for: Any = None,
+                     lease: Lease | None = None,
+                     plan_for: Callable[[TaskRecord, Path], Awaitable[SpawnPlan]] | None = None,
                      lease_granted_at: float | None = None,
                      notes: Sequence[tuple[str, dict[str, Any]]] = (), already_spawning: bool = False) -> TaskRecord:
         """Run the spawn saga for a proposed or retrying task, owning its lease (the given
@@ -324,6 +325,7 @@ class Conductor:
             granted = granted_rules(task) + [r for r in rules if r not in granted_rules(task)]
             patch.metadata = {GRANTED_KEY: granted}
             await self.audit(task, "permission_granted", {"rules": rules, "by": operator.id})
+        counted: TaskRecord | None
         if task.needs_input:
             counted = task
         else:
@@ -559,6 +561,7 @@ class Conductor:
                 raise ValidationFailed("repo", f"not a git repository: {repo}") from None
         elif not born:  # as rev-parse answers on a branch without commits
             raise ValidationFailed("repo", f"not a git repository: {repo}")
+        assert current is not None  # a born branch was named by the checkout, else by rev-parse
         if base is None:
             if current == "HEAD":
                 raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")

@@ -11,7 +11,7 @@ import signal
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.models import TaskRecord
@@ -128,7 +128,7 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
     return Workers(relay, notifier, ops, ops_stop, commands)
 
 
-Face = Callable[[Conductor, asyncio.Event], Awaitable[None]]
+Face = Callable[[Conductor, asyncio.Event], Coroutine[Any, Any, None]]  # create_task takes a coroutine
 
 
 async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None,
