@@ -24,9 +24,13 @@ from fleet_tui.domain.models import (
     TaskRecord,
     Tier,
 )
+from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import EventBus
+from fleet_tui.infra.agents import AgentProfile
 from fleet_tui.infra.git import TaskCheckout
-from fleet_tui.infra.protocols import ChangeRef, Runtime
+from fleet_tui.infra.protocols import ChangeRef, Forge, Runtime
+from fleet_tui.infra.secrets import SecretsProvider
+from fleet_tui.store.tasks import TaskRegistry
 
 
 class Workplace(Protocol):
@@ -66,6 +70,43 @@ class Notify(Protocol):
 
     def __call__(self, task: TaskRecord, kind: str, summary: str, *,
                  dedup_key: str | None = None) -> Awaitable[None]: ...
+
+
+class ReviewParts(Protocol):
+    """What the review pipeline uses of the engine's parts."""
+
+    @property
+    def forge(self) -> Forge: ...
+
+    @property
+    def secrets(self) -> SecretsProvider: ...
+
+    def profile(self, name: str | None) -> AgentProfile: ...
+
+    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
+
+    async def notify(self, task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None: ...
+
+
+class ReviewHost(Protocol):
+    """What the review pipeline drives: the task's moves and audit, its change, the faces'
+    bus. The conductor satisfies it; the pipeline never sees the rest of it."""
+
+    @property
+    def parts(self) -> ReviewParts: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def registry(self) -> TaskRegistry: ...
+
+    def change_ref(self, task: TaskRecord) -> ChangeRef: ...
+
+    async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
+                   actor: str, reason: str | None = None) -> TaskRecord: ...
+
+    async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None: ...
 
 
 # --- the faces' view of a fleet ---------------------------------------------------------

@@ -171,3 +171,23 @@ async def test_attention_flags_an_agent_waiting_for_input_and_notifies_once_per_
     assert task.needs_input and patched == [True]
     assert notified == [("needs_input", "needs_input:t-1:1.000")]
     assert (await attention.check(task)).needs_input and len(notified) == 1  # same output: not read again
+
+
+def test_the_conductor_satisfies_the_ports_the_services_take(tmp_path: Path) -> None:
+    """The composition root passes the conductor where a service asks for a port: mypy
+    (strict) checks that it has every member the port names, with compatible types."""
+    import subprocess
+    import sys
+
+    snippet = tmp_path / "conductor_ports.py"
+    snippet.write_text(
+        "from fleet_tui.engine.conductor import Conductor\n"
+        "from fleet_tui.engine.ports import ReviewHost, Workplace\n\n\n"
+        "def review_host(c: Conductor) -> ReviewHost:\n    return c\n\n\n"
+        "def workplace(c: Conductor) -> Workplace:\n    return c\n\n\n"
+        "def not_a_port(c: Conductor) -> int:\n    return c  # the check must see this one\n")
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-error-summary",
+                          "--cache-dir", str(tmp_path / "cache"), str(snippet)],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "conductor_ports.py:14:" in errors[0], out.stdout

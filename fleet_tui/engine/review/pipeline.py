@@ -33,12 +33,12 @@ from fleet_tui.engine.review.reviewers.verdict import ReviewOutcome, Verdict, ag
 from fleet_tui.engine.kit.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
+    from fleet_tui.engine.ports import ReviewHost
 
 log = logging.getLogger(__name__)
 ACTOR = "review"
 S = TaskStatus
-RunnerFactory = Callable[[ReviewerSpec, "Conductor"], ReviewRunner]
+RunnerFactory = Callable[[ReviewerSpec, "ReviewHost"], ReviewRunner]
 BUILTIN_FOCUSES = ("security", "logic", "architecture")
 
 
@@ -92,7 +92,7 @@ class ReviewPipeline:
 
     # --- the review route's steps ------------------------------------------------------------
 
-    async def open(self, c: Conductor, task: TaskRecord, labels: Sequence[str]) -> TaskRecord:
+    async def open(self, c: ReviewHost, task: TaskRecord, labels: Sequence[str]) -> TaskRecord:
         """pr_created -> reviewing with the review's state. A review already open for this
         attempt is left as it is (its clock keeps running): that is a resumed review."""
         attempt = task.retry_count + 1
@@ -107,7 +107,7 @@ class ReviewPipeline:
             review_status="in_progress", review_verdicts=[], metadata={"review": fresh}),
             actor=ACTOR, reason=f"{len(labels)} reviewers started")
 
-    async def review(self, c: Conductor, task: TaskRecord, spec: ReviewerSpec) -> Verdict:
+    async def review(self, c: ReviewHost, task: TaskRecord, spec: ReviewerSpec) -> Verdict:
         """One reviewer's verdict on the task's diff, stored on the task as it arrives. A
         verdict this attempt already has is reused; past the review's timeout -> ReviewTimedOut."""
         attempt = task.retry_count + 1
@@ -131,7 +131,7 @@ class ReviewPipeline:
         await self._store(c, task.id, verdict, attempt)
         return verdict
 
-    async def conclude(self, c: Conductor, task: TaskRecord, labels: Sequence[str]) -> dict[str, Any]:
+    async def conclude(self, c: ReviewHost, task: TaskRecord, labels: Sequence[str]) -> dict[str, Any]:
         """Judge the verdicts of the given reviewers for this attempt: ready or rejected.
         Returns what a handoff may test: classification, summary, status, changed."""
         if task.status != S.REVIEWING:
@@ -159,7 +159,7 @@ class ReviewPipeline:
 
     # --- one reviewer ---------------------------------------------------------------------------
 
-    def _runner(self, spec: ReviewerSpec, c: Conductor) -> ReviewRunner:
+    def _runner(self, spec: ReviewerSpec, c: ReviewHost) -> ReviewRunner:
         if self._runner_factory is not None:
             return self._runner_factory(spec, c)
 
@@ -169,7 +169,7 @@ class ReviewPipeline:
         return make_runner(spec, profile_for=c.parts.profile, secrets=c.parts.secrets,
                            timeout_s=spec.timeout_s or self.timeout_s, audit=audit, max_diff_lines=self.max_diff_lines)
 
-    async def _review_one(self, c: Conductor, task: TaskRecord, runner: ReviewRunner) -> Verdict:
+    async def _review_one(self, c: ReviewHost, task: TaskRecord, runner: ReviewRunner) -> Verdict:
         try:
             diff = await c.parts.forge.diff(c.change_ref(task))
             verdict = await runner.review(diff, task)
@@ -181,7 +181,7 @@ class ReviewPipeline:
         verdict.reviewer, verdict.focus = runner.name, runner.focus
         return _clean(verdict, task)
 
-    async def _store(self, c: Conductor, task_id: str, verdict: Verdict, attempt: int) -> None:
+    async def _store(self, c: ReviewHost, task_id: str, verdict: Verdict, attempt: int) -> None:
         lock = self._locks.setdefault(task_id, asyncio.Lock())
         async with lock:
             for _ in range(10):
@@ -203,7 +203,7 @@ class ReviewPipeline:
     def _verdicts_of(self, task: TaskRecord, attempt: int) -> list[Verdict]:
         return [Verdict.from_dict(v) for v in task.review_verdicts if v.get("attempt") == attempt]
 
-    async def _conclude(self, c: Conductor, task: TaskRecord, verdicts: list[Verdict], labels: Sequence[str],
+    async def _conclude(self, c: ReviewHost, task: TaskRecord, verdicts: list[Verdict], labels: Sequence[str],
                         *, timed_out_without: list[str]) -> tuple[TaskRecord, ReviewOutcome]:
         attempt = task.retry_count + 1
         outcome = aggregate(verdicts, expected_reviewers=labels)
@@ -241,7 +241,7 @@ class ReviewPipeline:
             c.bus.publish(Notice("review_timeout", task.id, warning))
         return moved, outcome
 
-    async def _reject(self, c: Conductor, task: TaskRecord, comments: list[str], stored: list[dict[str, Any]],
+    async def _reject(self, c: ReviewHost, task: TaskRecord, comments: list[str], stored: list[dict[str, Any]],
                       review_state: dict[str, Any], *, status: str, done: dict[str, Any] | None) -> TaskRecord:
         from fleet_tui.engine.kit.sanitize import failure_context
 
