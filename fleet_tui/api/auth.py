@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleet_tui.api.keys import JwksCache, KeyStore
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import AuthError as AuthError  # in the error catalogue
 from fleet_tui.domain.models import Operator, Tier
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,6 @@ STRIPPED_HEADER_PREFIXES = (b"x-fleet-",)
 STRIPPED_HEADERS = frozenset(
     {b"x-conviction-tier", b"x-wallet-address", b"x-operator-id", b"x-operator-tier"}
 )
-
-
-class AuthError(FleetError):
-    """A token was refused. The reason is short and never echoes token contents."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # -- tokens -----------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the conductor and the verified operator, from app.state.
+"""FastAPI dependencies: the fleet and the verified operator, from app.state. Routes see the
+fleet as a FleetFace (the operator's actions and reads); only the headless-only routes that
+reach into the engine (metrics, test notification, reputation, health's database probe,
+external events) take the Conductor itself.
 
 The operator comes only from the bearer token (auth.make_current_operator); it is what
 every conductor call receives, and the store sets the tenant context from it."""
@@ -14,13 +17,20 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fleet_tui.api.auth import check_tier
 from fleet_tui.domain.models import Operator, Tier
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.ports import FleetFace
 
 # Declares the bearer scheme in the OpenAPI document; the token is verified below.
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT (ES256)")
 
 
+def fleet_of(request: Request) -> FleetFace:
+    fleet: FleetFace = request.app.state.conductor
+    return fleet
+
+
 def conductor_of(request: Request) -> Conductor:
-    return request.app.state.conductor
+    conductor: Conductor = request.app.state.conductor
+    return conductor
 
 
 async def current_operator(
@@ -46,6 +56,7 @@ def builder(action: str) -> Any:
     return Annotated[Operator, Depends(tier_at_least(Tier.BUILDER, action))]
 
 
+FleetDep = Annotated[FleetFace, Depends(fleet_of)]
 ConductorDep = Annotated[Conductor, Depends(conductor_of)]
 OperatorDep = Annotated[Operator, Depends(current_operator)]
 SovereignDep = Annotated[Operator, Depends(tier_at_least(Tier.SOVEREIGN, "reading the configuration"))]

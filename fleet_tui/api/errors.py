@@ -17,16 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleet_tui.api.schemas import ErrorBody, FieldError
-from fleet_tui.domain.errors import (
-    ImageMissingError,
-    InvalidTransitionError,
-    NotFoundError,
-    RefusedError,
-    RuntimeUnavailableError,
-    StaleVersionError,
-    TaskLiveError,
-    ValidationFailed,
-)
+from fleet_tui.domain.errors import FleetError, ValidationFailed, face_of
 from fleet_tui.engine import api_support
 from fleet_tui.engine.ledger.tracing import current_trace_id
 
@@ -35,12 +26,13 @@ log = logging.getLogger(__name__)
 _DESCRIPTIONS = {
     400: "invalid input; `errors` names each field and the rule it broke",
     401: "missing, invalid or expired bearer token",
-    403: "the operator's tier, admin flag or governor limit refuses this",
+    403: "the operator's tier, admin flag, governor limit or credit budget refuses this",
     404: "no such task visible to this operator",
     409: "the task is in a status that does not allow this",
     413: "request body too large",
     503: "the database is unreachable (Retry-After says when to try again), the service is not "
-         "ready, or the feature is not configured",
+         "ready, the feature is not configured, or what it needs (runtime, forge, a conductor) "
+         "cannot do it now; the detail says which",
 }
 
 
@@ -70,15 +62,11 @@ async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
     return error_json(400, f"invalid request: {summary}", errors)
 
 
-async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ValidationFailed)
-    return error_json(400, str(exc), [FieldError(field=exc.field, rule=exc.rule)])
-
-
-def _status_for(code: int):  # -> exception handler answering `code` with the error's message
-    async def handler(_: Request, exc: Exception) -> JSONResponse:
-        return error_json(code, str(exc))
-    return handler
+async def _fleet_error(_: Request, exc: Exception) -> JSONResponse:
+    """Every FleetError answers the catalogue's status (domain/errors.py) with its message."""
+    assert isinstance(exc, FleetError)
+    errors = [FieldError(field=exc.field, rule=exc.rule)] if isinstance(exc, ValidationFailed) else None
+    return error_json(face_of(exc).http_status, str(exc), errors)
 
 
 async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
@@ -113,13 +101,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_invalid)
-    app.add_exception_handler(ValidationFailed, _validation_failed)
-    app.add_exception_handler(RefusedError, _status_for(403))
-    app.add_exception_handler(NotFoundError, _status_for(404))
-    app.add_exception_handler(RuntimeUnavailableError, _status_for(503))
-    app.add_exception_handler(ImageMissingError, _status_for(409))  # the operator builds it: no outage
-    for conflict in (TaskLiveError, StaleVersionError, InvalidTransitionError):
-        app.add_exception_handler(conflict, _status_for(409))
+    app.add_exception_handler(FleetError, _fleet_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     for failure in api_support.DATABASE_FAILURES:
         app.add_exception_handler(failure, _database_away)

@@ -33,7 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import KeyStoreError as KeyStoreError  # in the error catalogue
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ JWKS_TTL_S = 300.0
 MISS_RELOAD_INTERVAL_S = 5.0
 INDEX_NAME = "index.json"
 _KID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
-
-
-class KeyStoreError(FleetError):
-    """The key directory is unusable; the message names the path, never key material."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ KINDS = ("route", "sequence", "handoff")
 
 
 def router_of(c: Conductor) -> RouterService:
-    return getattr(c, "router", None) or RouterService.for_conductor(c)
+    router: RouterService = c.router
+    return router
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,8 +1,9 @@
 """Task verbs for scripts and SSH sessions, straight against the database (no server in
 between): spawn, status, show, logs, stop, retry (--allow RULE), answer, delete, merge. Each takes --json.
 
-Exit codes scripts can rely on: 0 done; 2 bad input or configuration; 3 not found;
-4 refused (tier, governor limit, retry budget, runtime unreachable); 5 conflict (task in the wrong status)."""
+Exit codes scripts can rely on (the error catalogue's, domain/errors.py): 0 done; 2 bad input or
+configuration; 3 not found; 4 refused (tier, governor limit, credit or retry budget, runtime
+unreachable); 5 conflict (task in the wrong status)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,19 @@ import asyncio
 import json
 import re
 import shlex
-import sys
 from datetime import datetime, UTC
 from typing import Any
 from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import load_settings
-from fleet_tui.domain.errors import (
-    NotFoundError,
-    RefusedError,
-    RuntimeUnavailableError,
-    TaskLiveError,
-)
 from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, RuntimeKind, SpawnRequest, TaskRecord, TaskType
 from fleet_tui.domain.asks import ASKED_KEY, check_answer, check_grants, describe_asked
-from fleet_tui.domain.text import one_line, strip_ansi
+from fleet_tui.domain.text import strip_ansi
 from fleet_tui.domain.validation import validated
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.ports import FleetFace
 from fleet_tui.engine.session import close_conductor, open_conductor
 
-EXIT_NOT_FOUND = 3
-EXIT_REFUSED = 4
-EXIT_CONFLICT = 5
 MAX_LOG_LINES = 10_000
 # spawn's flags by the SpawnRequest field each fills: errors name what the user typed
 SPAWN_FLAGS = {"base_branch": "--base", "task_type": "--type", "agent": "--agent", "model": "--model",
@@ -112,6 +104,8 @@ def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+# Opened here, a Conductor; the task verbs ask only what any fleet answers (FleetFace), the
+# admin verbs (dlq, routes, prefs, ops) reach into its engine.
 Handler = Callable[[Conductor, Operator, argparse.Namespace], Awaitable[int]]
 
 
@@ -130,21 +124,10 @@ async def _with_conductor(handler: Handler, args: argparse.Namespace) -> int:
     settings = load_settings()
     me = Operator(id=settings.operator.id, tier=settings.operator.tier, is_admin=settings.operator.is_admin)
     conductor = await open_conductor(settings)
-    try:
+    try:  # a FleetError reaches cli.main, which exits with the catalogue's code
         return await handler(conductor, me, args)
-    except NotFoundError as exc:
-        return _fail(str(exc), EXIT_NOT_FOUND)
-    except (RefusedError, RuntimeUnavailableError) as exc:
-        return _fail(str(exc), EXIT_REFUSED)
-    except TaskLiveError as exc:
-        return _fail(str(exc), EXIT_CONFLICT)
     finally:
         await close_conductor(conductor)
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"fleet-tui: {one_line(message)}", file=sys.stderr)
-    return code
 
 
 def _say(text: str) -> None:
@@ -181,7 +164,7 @@ def spawn_request(args: argparse.Namespace) -> None:
     args.request = validated(SpawnRequest, fields, names=SPAWN_FLAGS)
 
 
-async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_spawn(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     result = await c.spawn(me, args.request)
     if args.json:
         _print_json(result.model_dump(mode="json"))
@@ -197,7 +180,7 @@ async def run_spawn(c: Conductor, me: Operator, args: argparse.Namespace) -> int
     return 0
 
 
-async def run_status(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_status(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     summary = await c.status(me, all_operators=args.all)
     if args.json:
         _print_json(summary.model_dump(mode="json"))
@@ -209,7 +192,7 @@ async def run_status(c: Conductor, me: Operator, args: argparse.Namespace) -> in
     return 0
 
 
-async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_show(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     detail = await c.detail(me, args.task_id)
     if args.json:
         _print_json({"task": detail.task.model_dump(mode="json"), "audit": detail.audit,
@@ -241,7 +224,7 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_logs(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_logs(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     """The last lines; with --follow, then every line after them once, as it is written."""
     lines, cursor = await c.logs_from(me, args.task_id, None, args.lines)
     for line in lines:
@@ -252,7 +235,7 @@ async def run_logs(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_action(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     if args.verb == "delete":
         await c.delete(me, args.task_id)
         if args.json:
@@ -272,7 +255,7 @@ def _check_action(args: argparse.Namespace) -> None:
     check_grants(getattr(args, "allow", None) or [])
 
 
-async def run_answer(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_answer(c: FleetFace, me: Operator, args: argparse.Namespace) -> int:
     _print_task(await c.answer(me, args.task_id, args.text), args.json)
     return 0
 

@@ -10,15 +10,12 @@ import re
 from enum import StrEnum
 from typing import Any
 
+from fleet_tui.domain import errors
 from fleet_tui.domain.errors import (
-    ConfigError,
     FleetError,
     NotFoundError,
-    PermissionDeniedError,
-    RefusedError,
     RuntimeUnavailableError,
     SpawnDeniedError,
-    TaskLiveError,
     ValidationFailed,
 )
 from fleet_tui.domain.models import SpawnRequest
@@ -117,7 +114,17 @@ def rebuild_error(kind: str | None, message: str, detail: dict[str, Any] | None)
             return RuntimeUnavailableError(str(detail["runtime"]), message)
     except (KeyError, TypeError, ValueError):
         pass
-    simple: dict[str, type[FleetError]] = {"TaskLiveError": TaskLiveError, "ConfigError": ConfigError,
-                                           "PermissionDeniedError": PermissionDeniedError,
-                                           "BudgetRefused": RefusedError}
-    return simple.get(kind or "", FleetError)(message)
+    return _same_kind(kind, message, detail)
+
+
+def _same_kind(kind: str | None, message: str, detail: dict[str, Any]) -> FleetError:
+    """An error of the catalogue's class of that name, with the message and simple attributes
+    it was raised with (its constructor is not run: the attributes came across as they were),
+    so every face answers it as if raised here; FleetError for a kind this side does not know."""
+    cls = vars(errors).get(kind or "")
+    if not (isinstance(cls, type) and issubclass(cls, FleetError)):
+        return FleetError(message)
+    rebuilt = cls.__new__(cls)
+    Exception.__init__(rebuilt, message)
+    vars(rebuilt).update(detail)
+    return rebuilt

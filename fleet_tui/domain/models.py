@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -205,6 +206,15 @@ class TaskQuery(BaseModel):
     task_type: TaskType | None = None
     since: datetime | None = None
     limit: int = Field(default=50, ge=1, le=10_000)
+
+
+@dataclass
+class TaskDetail:
+    """One task as a face shows it: the record, its audit trail and its attempts."""
+
+    task: TaskRecord
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class StatusSummary(BaseModel):

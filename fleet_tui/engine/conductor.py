@@ -8,7 +8,6 @@ import hashlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from fleet_tui.domain.models import (
     SpawnRequest,
     SpawnResult,
     StatusSummary,
+    TaskDetail,
     TaskPatch,
     TaskQuery,
     TaskRecord,
@@ -57,13 +57,6 @@ log = logging.getLogger(__name__)
 SYSTEM = Operator(id="system", tier=Tier.SOVEREIGN, is_admin=True)
 STOPPABLE = LIVE_STATUSES
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.REJECTED})
-
-
-@dataclass
-class TaskDetail:
-    task: TaskRecord
-    audit: list[dict[str, Any]] = field(default_factory=list)
-    executions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def merge_next_step(task: TaskRecord, detail: str, conflict_files: list[str]) -> str:
@@ -138,6 +131,7 @@ class Conductor:
             task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
             actor=actor, reason=reason, lease=None if operator else held_lease.get(),
             notes=[("conductor", action, detail) for action, detail in notes], within=within,
+            expected_status=task.status,
         )
         self.bus.publish(TaskChanged(moved))
         if task.status == TaskStatus.RUNNING:
@@ -445,6 +439,9 @@ class Conductor:
         await self._owned(operator, task_id)
         host = await lease_store.holder_host(self.parts.db, task_id)
         return host if host and host != socket.gethostname() else None
+
+    async def attach_elsewhere(self, task: TaskRecord) -> str | None:
+        return None  # this conductor's agents run on this host: attach from here
 
     async def diff(self, operator: Operator, task_id: str) -> str:
         task = await self._owned(operator, task_id)

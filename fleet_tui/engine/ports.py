@@ -1,16 +1,31 @@
-"""The engine's ports: the narrow collaborators a service receives instead of the whole
-Conductor. Protocols only, satisfied structurally (the conductor satisfies Workplace today;
-a test passes a small fake)."""
+"""The engine's ports: Protocols only, satisfied structurally.
+
+The narrow collaborators a service receives instead of the whole Conductor (the conductor
+satisfies Workplace today; a test passes a small fake), and FleetFace: everything the faces
+(ui, api, commands) ask of a fleet. The Conductor (the fleet in this process), the Observer (a
+fleet whose conductors run elsewhere) and the tests' seeded fleet all satisfy it; a feature one
+of them lacks is still a method there, answering None or empty, so a face never asks `getattr`
+whether it exists."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fleet_tui.config import Settings
-from fleet_tui.domain.models import RuntimeKind, TaskPatch, TaskRecord
+from fleet_tui.domain.models import (
+    Operator,
+    RuntimeKind,
+    SpawnRequest,
+    SpawnResult,
+    StatusSummary,
+    TaskDetail,
+    TaskPatch,
+    TaskRecord,
+    Tier,
+)
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.bus import EventBus
@@ -143,3 +158,88 @@ class PromptParts(Protocol):
     def secrets(self) -> SecretsProvider: ...
 
     def profile(self, name: str | None) -> AgentProfile: ...
+
+
+# --- the faces' view of a fleet ---------------------------------------------------------
+
+
+class Health(Protocol):
+    """The in-process loop's figures: the conductor's monitor, an observer's stand-in."""
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class Headroom(Protocol):
+    """The governor's figures a face shows: one operator's limit, the fleet's capacity."""
+
+    fleet_capacity: int
+
+    def limit_for(self, tier: Tier | str) -> int: ...
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FleetFace(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def governor(self) -> Headroom: ...
+
+    @property
+    def monitor(self) -> Health | None:
+        """None until start(), and after shutdown()."""
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self, *, monitor: bool = True) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    async def change_feed(self, operator: Operator) -> Closable | None:
+        """A started feed of other processes' changes onto bus (the caller closes it), or
+        None when the fleet feeds its bus itself."""
+
+    # --- reads --------------------------------------------------------------------------
+    async def status(self, operator: Operator, *, all_operators: bool = False, limit: int = 500) -> StatusSummary: ...
+
+    async def detail(self, operator: Operator, task_id: str) -> TaskDetail: ...
+
+    async def diff(self, operator: Operator, task_id: str) -> str: ...
+
+    async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]: ...
+
+    async def logs_from(self, operator: Operator, task_id: str, cursor: int | None,
+                        max_lines: int = 200) -> tuple[list[str], int]: ...
+
+    def follow_logs(self, operator: Operator, task_id: str, *, after: int | None = None) -> AsyncIterator[str]: ...
+
+    async def output_host(self, operator: Operator, task_id: str) -> str | None:
+        """The host whose conductor holds the task's output when it is not here, else None."""
+
+    async def attach_elsewhere(self, task: TaskRecord) -> str | None:
+        """What to run on another host to attach to the agent, or None to attach from here."""
+
+    async def fleet_health(self) -> dict[str, Any]:
+        """The fleet's figures (engine.metrics names them); empty when there are none."""
+
+    async def spawn_field_errors(self, request: SpawnRequest) -> dict[str, str]:
+        """Every fleet rule the request breaks, by field; empty when none (or not checked here)."""
+
+    # --- operator actions ---------------------------------------------------------------
+    async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult: ...
+
+    async def stop(self, operator: Operator, task_id: str) -> TaskRecord: ...
+
+    async def retry(self, operator: Operator, task_id: str, *, allow: list[str] | None = None) -> TaskRecord: ...
+
+    async def answer(self, operator: Operator, task_id: str, text: str) -> TaskRecord: ...
+
+    async def merge(self, operator: Operator, task_id: str) -> TaskRecord: ...
+
+    async def delete(self, operator: Operator, task_id: str) -> None: ...

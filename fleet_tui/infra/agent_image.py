@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable, Mapping
 
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import ImageBuildError as ImageBuildError  # in the error catalogue
 
 RECIPE_DIR = Path(__file__).with_name("image")
 DOCKERFILE = RECIPE_DIR / "Dockerfile"
@@ -49,14 +49,6 @@ EXIT_NOT_FOUND = 3
 EXIT_UNAVAILABLE = 6  # a tool the build needs is missing: the engine, mmdebstrap, npm
 
 Progress = Callable[[str], None]
-
-
-class ImageBuildError(FleetError):
-    """A build step failed: one line naming the step; exit_code as documented."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,8 @@
-"""Forge errors, a small hierarchy so the monitor can degrade only its forge checks."""
+"""Forge errors, a small hierarchy so the monitor can degrade only its forge checks (defined
+in domain with the error catalogue; named here where the forges import them)."""
 
 from __future__ import annotations
 
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import ForgeBudgetExceeded, ForgeError, ForgeRateLimited, ForgeUnavailable
 
-
-class ForgeError(FleetError):
-    """A forge call failed (a command error, an answer that made no sense)."""
-
-
-class ForgeUnavailable(ForgeError):
-    """The forge cannot be reached at all: gh missing, not authenticated, network down."""
-
-
-class ForgeRateLimited(ForgeError):
-    """The forge asked us to slow down; no calls are made until retry_after_s has passed."""
-
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class ForgeBudgetExceeded(ForgeError):
-    """The fleet spent its own per-hour budget of forge calls; a slot frees in retry_after_s."""
-
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+__all__ = ["ForgeBudgetExceeded", "ForgeError", "ForgeRateLimited", "ForgeUnavailable"]

@@ -7,11 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from fleet_tui.domain.errors import FleetError, ValidationFailed
-
-
-class DatabaseUnavailableError(FleetError):
-    """The database cannot be reached or refused us; the message is one clear line."""
+from fleet_tui.domain.errors import DatabaseUnavailableError as DatabaseUnavailableError  # in the catalogue
+from fleet_tui.domain.errors import ValidationFailed
 
 
 # The connection went away (terminated backend, server restart, network, connect timeout),

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import asyncpg
 
 from fleet_tui.assets import asset_dir
-from fleet_tui.domain.errors import FleetError, ValidationFailed
+from fleet_tui.domain.errors import MigrationEditedError, ValidationFailed
 from fleet_tui.store.connect import connect_owner
 
 _FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql\Z")
@@ -51,20 +51,6 @@ class MigrationState(NamedTuple):
     name: str
     applied_at: datetime | None
     checksum_ok: bool | None = None  # None while pending
-
-
-class MigrationEditedError(FleetError):
-    """An applied migration's file no longer matches what ran: the schema and the files
-    disagree, and applying more on top would build on a guess."""
-
-    exit_code = 4  # refused
-
-    def __init__(self, m: Migration, recorded: str) -> None:
-        super().__init__(
-            f"migration {m.version:03d}_{m.name} was edited after it was applied (checksum "
-            f"{recorded[:12]} recorded, {m.checksum[:12]} now): restore the file and put the "
-            f"change in a new migration")
-        self.version = m.version
 
 
 def load_migrations() -> list[Migration]:
@@ -106,7 +92,8 @@ def verify_checksums(applied: dict[int, asyncpg.Record], shipped: list[Migration
     for m in shipped:
         row = applied.get(m.version)
         if row is not None and row["checksum"] != m.checksum:
-            raise MigrationEditedError(m, row["checksum"])
+            raise MigrationEditedError(version=m.version, name=m.name, checksum=m.checksum,
+                                       recorded=row["checksum"])
 
 
 async def _locked(conn: asyncpg.Connection) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 
 from textual import on
@@ -35,7 +35,15 @@ from fleet_tui.ui.screens.confirm import QUESTIONS, STOP_ALL, ConfirmScreen, Qui
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.main import MAIN_BINDINGS, MainScreen
+from fleet_tui.ui.notices import error_notice
 from fleet_tui.ui.verbs import attach_command, outside_tmux, return_hint, with_return_hint
+
+if TYPE_CHECKING:  # imported after the first frame (import_engine_here)
+    from fleet_tui.engine.conductor import Conductor
+    from fleet_tui.engine.observer.observer import Observer
+    from fleet_tui.engine.ports import Closable, FleetFace
+
+    OpenEngine = Callable[[], Awaitable[FleetFace]]
 
 STYLES = asset_dir("styles")
 PUMP_COALESCE_S = 0.02  # at most ~50 table batches a second, whatever the event rate
@@ -50,8 +58,6 @@ HEALTH_AT_START_S = 1.0  # the first read comes with the tasks unless slower tha
 FLEET_HEALTH_KEYS = ("outbox_lag_seconds", "outbox_pending", "dlq_depth", "spawn_queue_depth", "open_breakers",
                      "agent_warnings")
 
-OpenEngine = Callable[[], Awaitable[Any]]
-
 log = logging.getLogger(__name__)
 
 
@@ -63,8 +69,9 @@ class FleetApp(App[None]):
     BINDINGS = [Binding("ctrl+t", "toggle_theme", "Theme", id="fleet.theme", show=False,
                         tooltip="Switch between the light and the dark theme")]
 
-    def __init__(self, *, operator: Operator, conductor: Any = None, open_engine: OpenEngine | None = None,
-                 close_engine: Callable[[Any], Awaitable[None]] | None = None,
+    def __init__(self, *, operator: Operator, conductor: FleetFace | None = None,
+                 open_engine: OpenEngine | None = None,
+                 close_engine: Callable[[FleetFace], Awaitable[None]] | None = None,
                  default_repo: str = "", banner: str = "", keymap: dict[str, str] | None = None,
                  now: Callable[[], datetime] = utc_now, start_monitor: bool = True,
                  theme: str = "textual-dark", log_path: Path | None = None) -> None:
@@ -72,7 +79,7 @@ class FleetApp(App[None]):
         self.log_path = log_path  # where this control room's log goes (the health panel says)
         if conductor is None and open_engine is None:
             raise ValueError("FleetApp needs a conductor or a way to open one")
-        self.conductor = conductor
+        self.conductor: FleetFace | None = conductor  # the fleet: a Conductor, an Observer, a test's
         self.operator = operator
         self.default_repo = default_repo
         self.banner = banner
@@ -83,7 +90,7 @@ class FleetApp(App[None]):
         self._started_monitor = False
         self._start_monitor = start_monitor
         self._queue: asyncio.Queue[Event] | None = None
-        self._feed: Any = None
+        self._feed: Closable | None = None
         self.user_keymap = dict(keymap or {})
         self.engine_ready = asyncio.Event()
         self.screen_ready = asyncio.Event()  # set by MainScreen.on_mount; handlers need its widgets
@@ -138,10 +145,9 @@ class FleetApp(App[None]):
                 await self.conductor.start(monitor=self._start_monitor)
                 self._started_monitor = True
             self._queue = self.conductor.bus.subscribe()
-            change_feed = getattr(self.conductor, "change_feed", None)  # an observer has its own
-            if change_feed is not None:
-                # changes made by other processes (CLI, other conductors, other UIs), live
-                self._feed = await change_feed(self.operator)
+            # changes made by other processes (CLI, other conductors, other UIs), live; None
+            # from a fleet that feeds its bus itself (an observer)
+            self._feed = await self.conductor.change_feed(self.operator)
             self.post_message(EngineProgress("loading tasks…"))
             tasks = await self.read_tasks()
             figures, error = await self._read_fleet_health(HEALTH_AT_START_S, quiet_timeout=True)
@@ -153,9 +159,15 @@ class FleetApp(App[None]):
             return
         await self._pump(self._queue)
 
+    @property
+    def fleet(self) -> FleetFace:
+        """The fleet, once the engine is open (every use comes after)."""
+        assert self.conductor is not None, "the engine is not open yet"
+        return self.conductor
+
     async def read_tasks(self) -> list[TaskRecord]:
         """Every task this operator may see, from the database (start-up, refresh)."""
-        summary = await self.conductor.status(self.operator, all_operators=self.operator.is_admin,
+        summary = await self.fleet.status(self.operator, all_operators=self.operator.is_admin,
                                               limit=TASK_LIMIT)
         return list(summary.tasks)
 
@@ -188,9 +200,9 @@ class FleetApp(App[None]):
     def engine_health(self) -> dict[str, Any]:
         """The in-process figures: this conductor's monitor (or an observer's stand-in) and
         the bus; cheap, read on every monitor tick."""
-        monitor = getattr(self.conductor, "monitor", None)
+        monitor = self.conductor.monitor if self.conductor is not None else None
         health: dict[str, Any] = dict(monitor.health()) if monitor is not None else {"running": False}
-        health["bus_dropped"] = getattr(self.conductor.bus, "dropped", 0) or None
+        health["bus_dropped"] = (self.conductor.bus.dropped if self.conductor is not None else 0) or None
         return health
 
     def merged_health(self, engine: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -208,13 +220,11 @@ class FleetApp(App[None]):
     async def _read_fleet_health(self, timeout_s: float = HEALTH_TIMEOUT_S, *,
                                  quiet_timeout: bool = False) -> tuple[dict[str, Any] | None, str | None]:
         """(figures, None), or (None, why) when the conductor cannot say; (None, None) for a
-        conductor without fleet_health (it has none to show), or past a quiet timeout (the
-        next poll brings them)."""
-        read = getattr(self.conductor, "fleet_health", None)
-        if read is None:
-            return None, None
+        fleet with no figures to show (an empty answer), or past a quiet timeout (the next
+        poll brings them)."""
         try:
-            return dict(await asyncio.wait_for(read(), timeout_s)), None
+            figures = dict(await asyncio.wait_for(self.fleet.fleet_health(), timeout_s))
+            return figures or None, None
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -224,7 +234,7 @@ class FleetApp(App[None]):
 
     def _poll_fleet_health(self) -> None:
         """Every health_poll_s: one read in a worker, never two at once, never per batch."""
-        if self._reading_health or getattr(self.conductor, "fleet_health", None) is None:
+        if self._reading_health or self.conductor is None:
             return
         self._reading_health = True
         self.run_worker(self._fleet_health_worker(), group="health", exit_on_error=False)
@@ -297,12 +307,10 @@ class FleetApp(App[None]):
     # --- governor figures for the panels ---------------------------------------------------
 
     def governor_limit(self) -> int:
-        governor = getattr(self.conductor, "governor", None)
-        return governor.limit_for(self.operator.tier) if governor is not None else 0
+        return self.conductor.governor.limit_for(self.operator.tier) if self.conductor is not None else 0
 
     def fleet_capacity(self) -> int:
-        governor = getattr(self.conductor, "governor", None)
-        return governor.fleet_capacity if governor is not None else 0
+        return self.conductor.governor.fleet_capacity if self.conductor is not None else 0
 
     # --- verbs: engine calls in workers, failures as notifications ----------------------------
 
@@ -320,14 +328,21 @@ class FleetApp(App[None]):
         text = question.format(id=task.id, status=task.status, base=task.base_branch)
         self.push_screen(ConfirmScreen(text, yes=verb.capitalize()), answered)
 
+    def notify_error(self, exc: FleetError, action: str | None = None, *, timeout: float = 8) -> None:
+        notice = error_notice(exc, action)
+        self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=timeout)
+
     def run_verb(self, verb: str, task_id: str) -> None:
         self.run_worker(self._verb(verb, task_id), group="verbs", exit_on_error=False)
 
     async def _verb(self, verb: str, task_id: str) -> None:
         try:
-            result = await getattr(self.conductor, verb)(self.operator, task_id)
+            fleet = self.fleet
+            verbs: dict[str, Callable[[Operator, str], Awaitable[TaskRecord | None]]] = {
+                "stop": fleet.stop, "retry": fleet.retry, "merge": fleet.merge, "delete": fleet.delete}
+            result = await verbs[verb](self.operator, task_id)
         except FleetError as exc:
-            self.notify(str(exc), title=verb, severity="error", timeout=8)
+            self.notify_error(exc, verb)
             return
         status = f" ({result.status})" if isinstance(result, TaskRecord) else ""
         self.notify(f"{verb}: task {task_id}{status}", title=verb, timeout=3)
@@ -354,11 +369,11 @@ class FleetApp(App[None]):
             try:
                 after = None
                 if tail is not None:
-                    lines, after = await self.conductor.logs_from(self.operator, task_id, None, tail)
+                    lines, after = await self.fleet.logs_from(self.operator, task_id, None, tail)
                     pending.extend(lines)
                     read_any = bool(lines)
                     arrived.set()
-                follow = self.conductor.follow_logs
+                follow = self.fleet.follow_logs
                 stream = follow(self.operator, task_id) if tail is None else follow(self.operator, task_id, after=after)
                 async for line in stream:
                     read_any = True
@@ -391,11 +406,8 @@ class FleetApp(App[None]):
     async def _output_elsewhere(self, task_id: str) -> list[str]:
         """No output here for a task another host's conductor holds: lines saying where (two
         short ones: log panes cut long lines at their edge, and the command is the point)."""
-        where = getattr(self.conductor, "output_host", None)  # an observer reads through commands
-        if where is None:
-            return []
         try:
-            host = await where(self.operator, task_id)
+            host = await self.fleet.output_host(self.operator, task_id)
         except FleetError:
             return []
         if not host:
@@ -406,13 +418,11 @@ class FleetApp(App[None]):
     # --- attach ------------------------------------------------------------------------------
 
     async def attach(self, task: TaskRecord) -> None:
-        elsewhere = getattr(self.conductor, "attach_elsewhere", None)  # an observer's agents may be remote
-        if elsewhere is not None:
-            hint = await elsewhere(task)
-            if hint:
-                self.notify(hint, title="attach", timeout=20)
-                return
-        argv = attach_command(task, self.conductor.settings.runtime.tmux_socket)
+        hint = await self.fleet.attach_elsewhere(task)  # an observer's agents may be remote
+        if hint:
+            self.notify(hint, title="attach", timeout=20)
+            return
+        argv = attach_command(task, self.fleet.settings.runtime.tmux_socket)
         if os.environ.get("TMUX") and await self._attach_in_popup(argv):
             return
         driver = self._driver
@@ -478,7 +488,7 @@ class FleetApp(App[None]):
                     try:
                         await self.conductor.stop(self.operator, task.id)
                     except FleetError as exc:
-                        self.notify(str(exc), severity="error")
+                        self.notify_error(exc, "stop")
         await self.close_engine()
         self.exit()
 
@@ -525,7 +535,7 @@ def import_engine_here() -> None:
         sys.stdout = captured
 
 
-def make_app(settings: Settings | None = None, *, conductor: Any = None, operator: Operator | None = None,
+def make_app(settings: Settings | None = None, *, conductor: FleetFace | None = None, operator: Operator | None = None,
              repo: str | None = None, banner: str = "", now: Callable[[], datetime] | None = None,
              start_monitor: bool = True, theme: str = "textual-dark", observe: bool = False,
              log_path: Path | None = None) -> FleetApp:
@@ -538,20 +548,28 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
         settings = conductor.settings
     op = operator or Operator(id=settings.operator.id, tier=settings.operator.tier,
                               is_admin=settings.operator.is_admin)
-    open_engine = close_engine = None
+    open_engine: OpenEngine | None = None
+    close_engine: Callable[[FleetFace], Awaitable[None]] | None = None
     if conductor is None and observe:
-        async def open_engine() -> Any:
+        observers: list[Observer] = []  # the one this app opened, to close as what it is
+
+        async def open_observer() -> FleetFace:
             import_engine_here()
             from fleet_tui.engine.observer.observer import Observer
 
             observer = await Observer.open(settings, operator=op)
             await observer.start()
+            observers.append(observer)
             return observer
 
-        async def close_engine(opened: Any) -> None:
-            await opened.close()
+        async def close_observer(_: FleetFace) -> None:
+            await observers.pop().close()
+
+        open_engine, close_engine = open_observer, close_observer
     elif conductor is None:
-        async def open_engine() -> Any:
+        conductors: list[Conductor] = []
+
+        async def open_conductor_here() -> FleetFace:
             """The engine this app owns: conductor, outbox relay and notification worker."""
             from fleet_tui.engine.kit.early_database import start_early
 
@@ -561,14 +579,18 @@ def make_app(settings: Settings | None = None, *, conductor: Any = None, operato
 
             opened = await open_conductor(settings)
             opened.workers = start_workers(opened)
+            conductors.append(opened)
             return opened
 
-        async def close_engine(opened: Any) -> None:
+        async def close_conductor_here(_: FleetFace) -> None:
             from fleet_tui.engine.session import close_conductor
 
+            opened = conductors.pop()
             if opened.workers is not None:
                 await opened.workers.stop()
             await close_conductor(opened)
+
+        open_engine, close_engine = open_conductor_here, close_conductor_here
     return FleetApp(operator=op, conductor=conductor, open_engine=open_engine, close_engine=close_engine,
                     default_repo=repo or "", banner=banner, keymap=settings.keymap, now=now or utc_now,
                     start_monitor=start_monitor, theme=theme, log_path=log_path)

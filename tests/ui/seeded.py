@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import (
-    CIStatus, Operator, SpawnRequest, SpawnResult, StatusSummary, TaskRecord, TaskType, Tier,
+    CIStatus, Operator, SpawnRequest, SpawnResult, StatusSummary, TaskDetail, TaskRecord, TaskType, Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
 from fleet_tui.engine.kit.bus import EventBus
-from fleet_tui.engine.conductor import TaskDetail
 from fleet_tui.engine.spawn.governor import Governor
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -133,6 +132,18 @@ class SeededConductor:
     async def shutdown(self) -> None:
         pass
 
+    async def change_feed(self, operator: Operator) -> None:
+        return None  # nothing changes behind its back
+
+    async def output_host(self, operator: Operator, task_id: str) -> str | None:
+        return None
+
+    async def attach_elsewhere(self, task: TaskRecord) -> str | None:
+        return None
+
+    async def spawn_field_errors(self, request: SpawnRequest) -> dict[str, str]:
+        return {}
+
     async def fleet_health(self) -> dict[str, float]:
         """Fixed figures, as engine.ops.metrics.collect names them: the health panel's rows."""
         return dict(FLEET_FIGURES)
@@ -172,7 +183,10 @@ class SeededConductor:
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:
         return self.tasks[task_id]
 
-    async def retry(self, operator: Operator, task_id: str) -> TaskRecord:
+    async def retry(self, operator: Operator, task_id: str, *, allow: list[str] | None = None) -> TaskRecord:
+        return self.tasks[task_id]
+
+    async def answer(self, operator: Operator, task_id: str, text: str) -> TaskRecord:
         return self.tasks[task_id]
 
     async def delete(self, operator: Operator, task_id: str) -> None:

@@ -98,9 +98,10 @@ class FiguresConductor(SeededConductor):
 
 
 class NoFleetHealth(SeededConductor):
-    """A conductor of another make (e.g. an observer facade) without fleet_health."""
+    """A fleet with no figures to show (its fleet_health answers empty)."""
 
-    fleet_health = None  # type: ignore[assignment]
+    async def fleet_health(self) -> dict[str, Any]:
+        return {}
 
 
 def seeded(conductor: Any) -> Any:

@@ -140,9 +140,10 @@ def test_the_control_room_paints_before_it_imports_the_engine() -> None:
         "make_app(load_settings(database={'url': 'postgresql://u@h/db'}))\n")
     assert not {m for m in loaded if m.startswith("fleet_tui.commands.")}
     assert not {m for m in loaded if m.startswith(("fleet_tui.store", "fleet_tui.infra"))}
+    # ports: the faces' FleetFace, Protocols only over what is loaded already (config, models, bus)
     assert {m for m in loaded if m.startswith("fleet_tui.engine.")} <= {
         "fleet_tui.engine.kit", "fleet_tui.engine.kit.bus", "fleet_tui.engine.ledger",
-        "fleet_tui.engine.ledger.tracing"}
+        "fleet_tui.engine.ledger.tracing", "fleet_tui.engine.ports"}
     assert not {"libtmux", "docker", "httpx", "cryptography"} & {m.split(".")[0] for m in loaded}
 
 

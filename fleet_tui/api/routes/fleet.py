@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from fleet_tui.api.auth import ensure_all_allowed
-from fleet_tui.api.deps import ConductorDep, OperatorDep, SovereignDep, builder
+from fleet_tui.api.deps import ConductorDep, FleetDep, OperatorDep, SovereignDep, builder
 from fleet_tui.api.errors import error_responses
 from fleet_tui.api.schemas import (
     AGENT_PATTERN,
@@ -36,7 +36,7 @@ NotifyOperator = builder("sending a test notification")
     },
 )
 async def spawn(
-    body: SpawnBody, response: Response, conductor: ConductorDep, op: SpawnOperator,
+    body: SpawnBody, response: Response, conductor: FleetDep, op: SpawnOperator,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_PATTERN,
                                                   description="repeat-safe key; wins over the body's")] = None,
 ) -> SpawnResult:
@@ -54,7 +54,7 @@ async def spawn(
 
 @router.get("/api/fleet/status", response_model=StatusSummary, responses=error_responses(400, 401, 403))
 async def fleet_status(
-    conductor: ConductorDep, op: OperatorDep,
+    conductor: FleetDep, op: OperatorDep,
     all: Annotated[bool, Query(description="every operator's tasks (admin only)")] = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> StatusSummary:
@@ -63,7 +63,7 @@ async def fleet_status(
 
 
 @router.get("/api/fleet/config", response_model=dict[str, Any], responses=error_responses(401, 403))
-async def fleet_config(conductor: ConductorDep, op: SovereignDep) -> dict[str, Any]:
+async def fleet_config(conductor: FleetDep, op: SovereignDep) -> dict[str, Any]:
     """The effective settings, secrets redacted. Sovereign tier only."""
     return api_support.config_view(conductor.settings)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from fleet_tui.api.deps import conductor_of
+from fleet_tui.api.deps import conductor_of, fleet_of
 from fleet_tui.api.errors import error_json, error_responses
 from fleet_tui.api.schemas import Accepted, ExternalEvent, FieldError, HealthOut, Jwks
 from fleet_tui.domain import webhooks
@@ -25,9 +25,9 @@ MAX_EVENT_BYTES = 64 * 1024
 async def healthz(request: Request) -> JSONResponse:
     """200 while the database answers, the monitor loop runs and the server is not
     draining; 503 otherwise, saying which."""
-    conductor = conductor_of(request)
-    monitor = conductor.monitor.health() if conductor.monitor is not None else {"running": False}
-    down = await api_support.database_down(conductor)
+    loop = fleet_of(request).monitor
+    monitor = loop.health() if loop is not None else {"running": False}
+    down = await api_support.database_down(conductor_of(request))
     if request.app.state.stopping.is_set():
         body, code = HealthOut(status="draining", monitor=monitor), 503
     elif down is not None:

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from fleet_tui.api.deps import ConductorDep, OperatorDep, builder
+from fleet_tui.api.deps import FleetDep, OperatorDep, builder
 from fleet_tui.api.errors import error_responses
 from fleet_tui.api.schemas import TASK_ID_PATTERN, AnswerBody, LogsOut, RetryBody, TaskDetailOut
 from fleet_tui.domain.models import TaskRecord
@@ -32,13 +32,13 @@ WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 @router.get("/{task_id}", response_model=TaskDetailOut, responses=READ_ERRORS)
-async def task_detail(task_id: TaskId, conductor: ConductorDep, op: OperatorDep) -> TaskDetailOut:
+async def task_detail(task_id: TaskId, conductor: FleetDep, op: OperatorDep) -> TaskDetailOut:
     detail = await conductor.detail(op, task_id)
     return TaskDetailOut(task=detail.task, audit=detail.audit, executions=detail.executions)
 
 
 @router.get("/{task_id}/logs", response_model=LogsOut, responses=READ_ERRORS)
-async def task_logs(task_id: TaskId, conductor: ConductorDep, op: OperatorDep,
+async def task_logs(task_id: TaskId, conductor: FleetDep, op: OperatorDep,
                     lines: Annotated[int, Query(ge=1, le=10_000)] = 200) -> LogsOut:
     return LogsOut(task_id=task_id, lines=await conductor.logs(op, task_id, lines))
 
@@ -51,7 +51,7 @@ async def task_logs(task_id: TaskId, conductor: ConductorDep, op: OperatorDep,
                                     "when the server shuts down"},
                **READ_ERRORS},
 )
-async def task_logs_stream(request: Request, task_id: TaskId, conductor: ConductorDep, op: OperatorDep,
+async def task_logs_stream(request: Request, task_id: TaskId, conductor: FleetDep, op: OperatorDep,
                            max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300) -> Response:
     detail = await conductor.detail(op, task_id)  # ownership checked before the stream starts
     if detail.task.is_live:
@@ -97,29 +97,29 @@ async def bounded(lines: AsyncIterator[str], stopping: asyncio.Event,
 
 
 @router.post("/{task_id}/stop", response_model=TaskRecord, responses=WRITE_ERRORS)
-async def stop_task(task_id: TaskId, conductor: ConductorDep, op: StopOperator) -> TaskRecord:
+async def stop_task(task_id: TaskId, conductor: FleetDep, op: StopOperator) -> TaskRecord:
     return await conductor.stop(op, task_id)
 
 
 @router.post("/{task_id}/retry", response_model=TaskRecord, responses=WRITE_ERRORS)
-async def retry_task(task_id: TaskId, conductor: ConductorDep, op: RetryOperator,
+async def retry_task(task_id: TaskId, conductor: FleetDep, op: RetryOperator,
                      body: RetryBody | None = None) -> TaskRecord:
     """Retry a failed or rejected task now; `allow` grants it permissions from now on."""
     return await conductor.retry(op, task_id, allow=body.allow if body else None)
 
 
 @router.post("/{task_id}/answer", response_model=TaskRecord, responses=WRITE_ERRORS)
-async def answer_task(task_id: TaskId, body: AnswerBody, conductor: ConductorDep, op: RetryOperator) -> TaskRecord:
+async def answer_task(task_id: TaskId, body: AnswerBody, conductor: FleetDep, op: RetryOperator) -> TaskRecord:
     """Answer an agent that waits for a person (needs_input): its session resumes with the text."""
     return await conductor.answer(op, task_id, body.text)
 
 
 @router.post("/{task_id}/merge", response_model=TaskRecord, responses=WRITE_ERRORS)
-async def merge_task(task_id: TaskId, conductor: ConductorDep, op: MergeOperator) -> TaskRecord:
+async def merge_task(task_id: TaskId, conductor: FleetDep, op: MergeOperator) -> TaskRecord:
     return await conductor.merge(op, task_id)
 
 
 @router.delete("/{task_id}", status_code=204, response_class=Response, responses=WRITE_ERRORS)
-async def delete_task(task_id: TaskId, conductor: ConductorDep, op: DeleteOperator) -> Response:
+async def delete_task(task_id: TaskId, conductor: FleetDep, op: DeleteOperator) -> Response:
     await conductor.delete(op, task_id)
     return Response(status_code=204)

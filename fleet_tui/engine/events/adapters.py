@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable, Mapping
 
-from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import StepFailed as StepFailed  # in the error catalogue
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
 from fleet_tui.engine.events.policy import Sequence, Step
 from fleet_tui.domain.status import TaskStatus
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from fleet_tui.engine.conductor import Conductor
 
 OUTPUT_TAIL_CHARS = 4000
-
-
-class StepFailed(FleetError):
-    """An adapter could not do its step; the message says why."""
 
 
 @dataclass

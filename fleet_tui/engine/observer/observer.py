@@ -30,13 +30,13 @@ from fleet_tui.domain.models import (
     SpawnRequest,
     SpawnResult,
     StatusSummary,
+    TaskDetail,
     TaskQuery,
     TaskRecord,
 )
 from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.engine.kit.bus import EventBus, MonitorTick
 from fleet_tui.engine.workers.command_client import CommandClient
-from fleet_tui.engine.conductor import TaskDetail
 from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.engine.observer.feed import ChangeFeed
 from fleet_tui.store import audit as audit_store
@@ -188,6 +188,15 @@ class Observer:
 
         return await collect(self.db, conductor=self)
 
+    async def spawn_field_errors(self, request: SpawnRequest) -> dict[str, str]:
+        return {}  # the conductor that takes the spawn checks it; its refusal names the field
+
+    async def output_host(self, operator: Operator, task_id: str) -> str | None:
+        return None  # output is read through the conductors' LOGS commands, wherever they run
+
+    async def change_feed(self, operator: Operator) -> None:
+        return None  # start() runs the observer's own feed onto its bus
+
     # --- actions, through the conductors --------------------------------------------------------
 
     async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult:
@@ -198,8 +207,15 @@ class Observer:
     async def stop(self, operator: Operator, task_id: str) -> TaskRecord:
         return TaskRecord.model_validate((await self.commands.run(operator, CommandVerb.STOP, task_id))["task"])
 
-    async def retry(self, operator: Operator, task_id: str) -> TaskRecord:
+    async def retry(self, operator: Operator, task_id: str, *, allow: list[str] | None = None) -> TaskRecord:
+        if allow:
+            raise FleetError("granting an agent permissions is not carried to other hosts' conductors; "
+                             f"run fleet-tui retry {task_id} --allow RULE on the conductor's host")
         return TaskRecord.model_validate((await self.commands.run(operator, CommandVerb.RETRY, task_id))["task"])
+
+    async def answer(self, operator: Operator, task_id: str, text: str) -> TaskRecord:
+        raise FleetError("answers are not carried to other hosts' conductors; run fleet-tui answer "
+                         f"{task_id} TEXT on the conductor's host")
 
     async def merge(self, operator: Operator, task_id: str) -> TaskRecord:
         return TaskRecord.model_validate((await self.commands.run(operator, CommandVerb.MERGE, task_id))["task"])

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from fleet_tui.config import ReviewerSpec, ReviewSettings
 from fleet_tui.domain.errors import FleetError, StaleVersionError
+from fleet_tui.domain.errors import ReviewTimedOut as ReviewTimedOut  # in the error catalogue
 from fleet_tui.domain.models import TaskPatch, TaskRecord, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import Notice
@@ -39,10 +40,6 @@ ACTOR = "review"
 S = TaskStatus
 RunnerFactory = Callable[[ReviewerSpec, "ReviewHost"], ReviewRunner]
 BUILTIN_FOCUSES = ("security", "logic", "architecture")
-
-
-class ReviewTimedOut(FleetError):
-    """A reviewer gave no verdict within the review's timeout."""
 
 
 class ReviewPipeline:

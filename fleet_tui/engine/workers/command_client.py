@@ -11,6 +11,7 @@ from typing import Any
 
 from fleet_tui.domain.commands import READ_VERBS, CommandStatus, CommandVerb, rebuild_error
 from fleet_tui.domain.errors import FleetError
+from fleet_tui.domain.errors import NoConductorAnswered as NoConductorAnswered  # in the error catalogue
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.kit.listener import Wakeup
 from fleet_tui.store import commands as command_store
@@ -18,10 +19,6 @@ from fleet_tui.store.commands import Command
 from fleet_tui.store.db import Database
 
 POLL_S = 1.0  # a missed completion NOTIFY costs at most this
-
-
-class NoConductorAnswered(FleetError):
-    """A command found no conductor to carry it out in time."""
 
 
 class CommandClient:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.syntax import Syntax
 from rich.table import Table
@@ -21,6 +21,9 @@ from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, p
 from fleet_tui.ui.messages import LogLines
 from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.tail_log import TailLog
+
+if TYPE_CHECKING:  # the app imports this screen
+    from fleet_tui.ui.app import FleetApp
 
 TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
 AGE_TICK_S = 5.0  # as often as the table's AGE column
@@ -158,12 +161,12 @@ class DetailScreen(TaskVerbActions, Screen[None]):
         app.stop_following()
 
     async def _load(self) -> None:
-        app: Any = self.app
-        detail = await app.conductor.detail(app.operator, self.record.id)
+        app = cast("FleetApp", self.app)
+        detail = await app.fleet.detail(app.operator, self.record.id)
         self._put("#attempts", attempts_table(detail.executions))
         self._put("#audit", audit_view(detail.audit))
         try:
-            diff = await app.conductor.diff(app.operator, self.record.id) if self.record.branch else ""
+            diff = await app.fleet.diff(app.operator, self.record.id) if self.record.branch else ""
         except FleetError as exc:  # e.g. an observer's conductor did not answer
             self._put("#diff", plain(f"diff unavailable: {exc}", style="yellow"))
             return

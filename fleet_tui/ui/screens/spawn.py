@@ -5,7 +5,7 @@ admission line."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 from textual import on
@@ -15,9 +15,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from fleet_tui.domain.errors import FleetError, RefusedError, ValidationFailed
+from fleet_tui.domain.errors import FleetError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
 from fleet_tui.ui.format import plain
+from fleet_tui.ui.notices import admission_line
+
+if TYPE_CHECKING:  # the app imports this screen
+    from fleet_tui.ui.app import FleetApp
 
 FIELDS = ("description", "repo", "base_branch", "task_type", "agent", "model", "priority")
 LABELS = {
@@ -122,15 +126,13 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
     async def _check_and_spawn(self, request: SpawnRequest, errors: dict[str, str]) -> None:
         """Every field's error at once, the form's own and the engine's; the spawn only when
         there are none."""
-        app: Any = self.app
-        check = getattr(app.conductor, "spawn_field_errors", None)  # an observer's conductors check remotely
-        try:
-            if check is not None:
-                for name, rule in (await check(request)).items():
-                    errors.setdefault(name if name in FIELDS else "description", rule)
+        app = cast("FleetApp", self.app)
+        try:  # an observer's fleet answers none: the conductor taking the spawn checks it
+            for name, rule in (await app.fleet.spawn_field_errors(request)).items():
+                errors.setdefault(name if name in FIELDS else "description", rule)
         except FleetError as exc:
             self.submitting = False
-            self.show_admission(f"failed: {exc}", "denied")
+            self.show_admission(admission_line(exc), "denied")
             return
         self.show_errors(errors)
         if errors:
@@ -141,16 +143,14 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
         await self._spawn(request)
 
     async def _spawn(self, request: SpawnRequest) -> None:
-        app: Any = self.app
+        app = cast("FleetApp", self.app)
         try:
-            result = await app.conductor.spawn(app.operator, request)
+            result = await app.fleet.spawn(app.operator, request)
         except ValidationFailed as exc:
             self.show_errors({exc.field if exc.field in FIELDS else "description": exc.rule})
             self.show_admission("not submitted: fix the fields marked above", "invalid")
-        except RefusedError as exc:
-            self.show_admission(f"denied: {exc}", "denied")
         except FleetError as exc:
-            self.show_admission(f"failed: {exc}", "denied")
+            self.show_admission(admission_line(exc), "denied")
         else:
             self.dismiss(result)
         finally:

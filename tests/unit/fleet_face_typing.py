@@ -1,0 +1,20 @@
+"""Checked by mypy (test_fleet_face.py runs it): each fleet stands where a FleetFace is asked."""
+
+from __future__ import annotations
+
+from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.observer.observer import Observer
+from fleet_tui.engine.ports import FleetFace
+from tests.ui.seeded import SeededConductor
+
+
+def the_conductor(fleet: Conductor) -> FleetFace:
+    return fleet
+
+
+def the_observer(fleet: Observer) -> FleetFace:
+    return fleet
+
+
+def the_seeded_fleet(fleet: SeededConductor) -> FleetFace:
+    return fleet
