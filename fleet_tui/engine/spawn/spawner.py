@@ -27,6 +27,7 @@ from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.ledger.leases import SpawnOwnership
 from fleet_tui.engine.kit.saga import SagaFailed, SagaStep, run_saga
 from fleet_tui.infra.protocols import AgentLaunch, Runtime
+from fleet_tui.infra.worktree import WorktreeManager
 
 log = logging.getLogger(__name__)
 RUNTIME_WAIT_S = 60.0  # a task whose runtime is down tries again after this, without spending a retry
@@ -50,7 +51,7 @@ class SpawnPlan:
 
 
 class Spawner:
-    def __init__(self, *, worktrees: Any, runtime_for: Callable[[RuntimeKind], Runtime],
+    def __init__(self, *, worktrees: WorktreeManager, runtime_for: Callable[[RuntimeKind], Runtime],
                  move: Move, audit: Audit, reread: Callable[[str], Awaitable[TaskRecord]],
                  opens_execution: Callable[[SpawnPlan], Any]) -> None:
         self._worktrees = worktrees
@@ -134,6 +135,7 @@ class Spawner:
 
         async def open_session() -> None:
             still_ours()
+            assert prestart is not None  # the saga has this step only when the runtime has prestart
             state["early"] = prestart(task.id, path, first_start=first_start)
 
         async def close_session() -> None:
@@ -206,7 +208,8 @@ class Spawner:
                 state["early"].let_go()  # still waiting exits, one not yet started never will
                 if not state["early"].opened.done():
                     state["early"].opened.cancel()
-        return results[-1]
+        running: TaskRecord = results[-1]  # the last step's: the move to running
+        return running
 
     async def _after_failure(self, task: TaskRecord, failed: SagaFailed, *, actor: str,
                              notes: Sequence[tuple[str, dict[str, Any]]] = ()) -> TaskRecord:
