@@ -131,6 +131,7 @@ class Conductor:
             task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
             actor=actor, reason=reason, lease=None if operator else held_lease.get(),
             notes=[("conductor", action, detail) for action, detail in notes], within=within,
+            expected_status=task.status,
         )
         self.bus.publish(TaskChanged(moved))
         if task.status == TaskStatus.RUNNING:

@@ -9,7 +9,9 @@ whether it exists."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from fleet_tui.config import Settings
@@ -25,11 +27,14 @@ from fleet_tui.domain.models import (
     Tier,
 )
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.bus import EventBus
 from fleet_tui.infra.agents import AgentProfile
 from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Forge, Runtime
 from fleet_tui.infra.secrets import SecretsProvider
+from fleet_tui.infra.worktree import WorktreeManager
+from fleet_tui.store.db import Database
 from fleet_tui.store.tasks import TaskRegistry
 
 
@@ -107,6 +112,52 @@ class ReviewHost(Protocol):
                    actor: str, reason: str | None = None) -> TaskRecord: ...
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None: ...
+
+
+class RoutingParts(Protocol):
+    """What choosing an agent and model reads (choice/agent_choice.py): settings, profiles,
+    the model breakers, the random source of Thompson draws, the usage pauses and opt-outs
+    the last decision read, and where to tell an operator their budget refused."""
+
+    usage_pauses: dict[str, datetime]
+    usage_opt_outs: frozenset[str] | None
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def profiles(self) -> dict[str, AgentProfile]: ...
+
+    @property
+    def breakers(self) -> BreakerRegistry: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    def profile(self, name: str | None) -> AgentProfile: ...
+
+    async def notify_operator(self, operator_id: str, kind: str, summary: str) -> None: ...
+
+
+class PromptParts(Protocol):
+    """What building an agent's launch plan reads (spawn/prompting.py)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def worktrees(self) -> WorktreeManager: ...
+
+    @property
+    def secrets(self) -> SecretsProvider: ...
+
+    def profile(self, name: str | None) -> AgentProfile: ...
 
 
 # --- the faces' view of a fleet ---------------------------------------------------------

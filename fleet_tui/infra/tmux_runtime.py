@@ -66,6 +66,7 @@ SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TZ", "T
 EXIT_FILE = launcher_module.EXIT_FILE
 STARTING_DIR = ".starting"  # under the run dir: one FIFO per session whose launcher waits
 GO = b"1"
+SERVER_GONE = "server exited unexpectedly"
 # The launcher needs only the standard library: run its file with -I -S, skipping the
 # site-packages scan, which is most of a Python start (it is on every spawn's path).
 LAUNCHER = (sys.executable, "-I", "-S", str(Path(launcher_module.__file__)))
@@ -270,12 +271,17 @@ class TmuxRuntime:
         name = session_name(task_id)
         target = f"={name}:"
         try:
-            code, _out, err = await self._tmux(
-                "new-session", "-d", "-s", name, "-c", str(workdir), "-x", "200", "-y", "50",
-                *LAUNCHER, *launcher_args, ";",
-                "set-option", "-w", "-t", target, "remain-on-exit", "on", ";",
-                "pipe-pane", "-t", target, "-o", f"cat >> {shlex.quote(str(log))}",
-            )
+            for _ in range(2):
+                code, _out, err = await self._tmux(
+                    "new-session", "-d", "-s", name, "-c", str(workdir), "-x", "200", "-y", "50",
+                    *LAUNCHER, *launcher_args, ";",
+                    "set-option", "-w", "-t", target, "remain-on-exit", "on", ";",
+                    "pipe-pane", "-t", target, "-o", f"cat >> {shlex.quote(str(log))}",
+                )
+                # the server was on its way out (its last session had just been killed, e.g. a
+                # retry's previous pane) and took nothing: the next call starts a new one
+                if code == 0 or SERVER_GONE not in err:
+                    break
         except ProcTimeout:
             await self._undo_spawn(task_id, early)
             raise SpawnError(SpawnErrorCode.TIMEOUT, f"tmux did not start {name} in time") from None
@@ -422,7 +428,11 @@ class TmuxRuntime:
         def _kill() -> None:
             server = self._server()
             if server.is_alive():
-                server.kill()
+                try:
+                    server.kill()
+                except libtmux.exc.LibTmuxException as exc:  # it was exiting already: gone, as asked
+                    if SERVER_GONE not in str(exc):
+                        raise
         await asyncio.to_thread(_kill)
 
     # --- output ---------------------------------------------------------------------------

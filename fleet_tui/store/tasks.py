@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
@@ -24,7 +24,7 @@ from fleet_tui.domain.errors import (
     ValidationFailed,
 )
 from fleet_tui.domain.models import Lease, Operator, RuntimeKind, TaskPatch, TaskQuery, TaskRecord, TaskType
-from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, check_transition, is_terminal
+from fleet_tui.domain.status import TERMINAL_STATUSES, TaskStatus, can_transition, check_transition, is_terminal
 from fleet_tui.store import audit, outbox
 from fleet_tui.store.admissions import AdmissionBatches
 from fleet_tui.store.db import Database
@@ -246,6 +246,7 @@ class TaskRegistry:
         lease: Lease | None = None,
         notes: Sequence[tuple[str, str, dict[str, Any]]] = (),
         within: Callable[[asyncpg.Connection, TaskRecord], Awaitable[None]] | None = None,
+        expected_status: TaskStatus | str | None = None,
     ) -> TaskRecord:
         """Move a task to target if it is still at expected_version and the move is allowed.
         With a lease, also only while that lease is held (else LeaseLostError).
@@ -253,22 +254,25 @@ class TaskRegistry:
         Raises InvalidTransitionError, StaleVersionError (someone else changed it first) or
         NotFoundError. One guarded UPDATE; audit and outbox rows in the same transaction,
         with the audit rows of notes, (actor, action, detail) written before the move's, and
-        whatever within(conn, moved) writes: one commit (a spawn's moves are on its path)."""
+        whatever within(conn, moved) writes: one commit (a spawn's moves are on its path).
+        expected_status: the status the caller read with expected_version; when the move is
+        allowed from it, the row is not read first (the UPDATE's guard is the check: a round
+        trip less); else it is read, so the errors are as without it."""
         target = TaskStatus(target)
         async with self._scope(operator, conn) as c:
-            current = await c.fetchrow(
-                "SELECT status, version, operator_id, trace_id FROM fleet_tasks WHERE id = $1", task_id)
-            if current is None:
-                raise NotFoundError("task", task_id)
-            if current["version"] != expected_version:
-                raise StaleVersionError(task_id, expected_version)
-            check_transition(current["status"], target)
-            for note_actor, action, note in notes:
-                await audit.append(c, operator_id=current["operator_id"], action=action, actor=note_actor,
-                                   task_id=task_id, detail=note, trace_id=current["trace_id"])
+            if expected_status is not None and can_transition(expected_status, target):
+                from_status = str(TaskStatus(expected_status))
+            else:
+                current = await c.fetchrow("SELECT status, version FROM fleet_tasks WHERE id = $1", task_id)
+                if current is None:
+                    raise NotFoundError("task", task_id)
+                if current["version"] != expected_version:
+                    raise StaleVersionError(task_id, expected_version)
+                check_transition(current["status"], target)
+                from_status = current["status"]
 
             fields = patch.set_fields() if patch is not None else {}
-            args: list[Any] = [task_id, expected_version, current["status"], str(target)]
+            args: list[Any] = [task_id, expected_version, from_status, str(target)]
             sets = ["status = $4", "version = version + 1", *_patch_sets(fields, args)]
             if target in TERMINAL_STATUSES and "completed_at" not in fields:
                 sets.append("completed_at = now()")
@@ -281,16 +285,33 @@ class TaskRegistry:
             except asyncpg.PostgresError as exc:
                 raise as_validation_error(exc) or exc from None
             if row is None:
-                raise LeaseLostError(task_id) if lease is not None else StaleVersionError(task_id, expected_version)
+                await self._refused(c, task_id, expected_version, lease)
             task = to_task(row)
+            if notes:  # before the move's own row; one statement for all of them
+                await c.execute(
+                    "INSERT INTO fleet_audit (task_id, operator_id, actor, action, detail, trace_id)"
+                    " SELECT $1, $2, n.e->>0, n.e->>1, n.e->2, $3"
+                    " FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS n(e, k) ORDER BY n.k",
+                    task_id, task.operator_id, task.trace_id,
+                    [[note_actor, action, note or {}] for note_actor, action, note in notes])
             detail: dict[str, Any] = {"fields": sorted(fields)}  # names only: values may be large
             if reason:
                 detail["reason"] = reason
-            await self._record(c, task, actor=actor, action="transition",
-                               from_status=current["status"], detail=detail)
+            await self._record(c, task, actor=actor, action="transition", from_status=from_status,
+                               detail=detail)
             if within is not None:
                 await within(c, task)
             return task
+
+    @staticmethod
+    async def _refused(c: asyncpg.Connection, task_id: str, expected_version: int, lease: Lease | None) -> NoReturn:
+        """Why a guarded UPDATE matched no row: gone, changed meanwhile, or its lease lost."""
+        current = await c.fetchrow("SELECT version FROM fleet_tasks WHERE id = $1", task_id)
+        if current is None:
+            raise NotFoundError("task", task_id)
+        if current["version"] != expected_version or lease is None:
+            raise StaleVersionError(task_id, expected_version)
+        raise LeaseLostError(task_id)
 
     async def update(self, task_id: str, expected_version: int, *, operator: Operator | None,
                      patch: TaskPatch, actor: str = "system", reason: str | None = None,

@@ -293,3 +293,37 @@ async def test_update_changes_metadata_under_the_version_guard(registry: TaskReg
         await registry.update("nosuch000", 0, operator=who, patch=TaskPatch(exit_code=1))
     trail = await audit.list_for_task(registry.db, task.id, operator=who)
     assert trail[-1].action == "update" and trail[-1].version == updated.version
+
+
+async def test_a_move_from_the_status_read_skips_the_read_and_keeps_every_error(registry: TaskRegistry) -> None:
+    """expected_status (what the caller read with the version): the guarded UPDATE alone
+    decides, a round trip less on every move; the errors are those of a move without it."""
+    from fleet_tui.domain.errors import LeaseLostError
+    from fleet_tui.domain.models import Lease
+
+    who = op()
+    task = await new_task(registry, who)
+    statements: list[str] = []
+    async with registry.db.tenant(who) as conn:
+        conn.add_query_logger(lambda record: statements.append(record.query))
+        moved = await registry.transition(task.id, 0, S.SPAWNING, operator=who, conn=conn,
+                                          expected_status=S.PROPOSED,
+                                          notes=[("conductor", "first", {"n": 1}), ("conductor", "second", {})])
+    assert moved.status == S.SPAWNING and moved.version == 1
+    assert not [q for q in statements if q.lstrip().upper().startswith("SELECT STATUS")]  # no read first
+    rows = await audit.list_for_task(registry.db, task.id, operator=who)
+    assert [(r.action, r.detail) for r in rows][-3:] == [("first", {"n": 1}), ("second", {}),
+                                                       ("transition", {"fields": []})]
+    with pytest.raises(StaleVersionError):  # the same status and version read before the move
+        await registry.transition(task.id, 0, S.CANCELLED, operator=who, expected_status=S.PROPOSED)
+    with pytest.raises(StaleVersionError):  # not allowed from the stale status: read, then as before
+        await registry.transition(task.id, 0, S.RUNNING, operator=who, expected_status=S.PROPOSED)
+    with pytest.raises(InvalidTransitionError):
+        await registry.transition(task.id, 1, S.MERGED, operator=who, expected_status=S.SPAWNING)
+    with pytest.raises(NotFoundError):
+        await registry.transition("nosuch000", 0, S.SPAWNING, operator=op(admin=True), expected_status=S.PROPOSED)
+    with pytest.raises(LeaseLostError):  # no lease held: the fence refuses
+        await registry.transition(task.id, 1, S.RUNNING, operator=who, expected_status=S.SPAWNING,
+                                  lease=Lease(owner="someone-else", epoch=1))
+    assert (await registry.get(task.id, operator=who)).status == S.SPAWNING
+    assert (await registry.transition(task.id, 1, S.RUNNING, operator=who, expected_status=S.SPAWNING)).version == 2

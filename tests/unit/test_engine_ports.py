@@ -174,20 +174,21 @@ async def test_attention_flags_an_agent_waiting_for_input_and_notifies_once_per_
 
 
 def test_the_conductor_satisfies_the_ports_the_services_take(tmp_path: Path) -> None:
-    """The composition root passes the conductor where a service asks for a port: mypy
-    (strict) checks that it has every member the port names, with compatible types."""
+    """The composition root passes the conductor (or the parts) where a service asks for a
+    port: mypy (strict) checks that it has every member the port names, with compatible types."""
     import subprocess
     import sys
 
     snippet = tmp_path / "conductor_ports.py"
     snippet.write_text(
         "from fleet_tui.engine.conductor import Conductor\n"
-        "from fleet_tui.engine.ports import ReviewHost, Workplace\n\n\n"
-        "def review_host(c: Conductor) -> ReviewHost:\n    return c\n\n\n"
-        "def workplace(c: Conductor) -> Workplace:\n    return c\n\n\n"
+        "from fleet_tui.engine.parts import EngineParts\n"
+        "from fleet_tui.engine.ports import PromptParts, ReviewHost, RoutingParts, Workplace\n\n\n"
+        "def ports(c: Conductor, p: EngineParts) -> tuple[ReviewHost, Workplace, RoutingParts, PromptParts]:\n"
+        "    return c, c, p, p\n\n\n"
         "def not_a_port(c: Conductor) -> int:\n    return c  # the check must see this one\n")
     out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-error-summary",
                           "--cache-dir", str(tmp_path / "cache"), str(snippet)],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     errors = [line for line in out.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1 and "conductor_ports.py:14:" in errors[0], out.stdout
+    assert len(errors) == 1 and 'expected "int"' in errors[0], out.stdout

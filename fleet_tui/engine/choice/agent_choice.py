@@ -24,7 +24,7 @@ from fleet_tui.infra.agent_probe import credentials_present
 
 if TYPE_CHECKING:
     from fleet_tui.config import Settings
-    from fleet_tui.engine.parts import EngineParts
+    from fleet_tui.engine.ports import RoutingParts
     from fleet_tui.infra.agents import AgentProfile
 
 PROFILE_DEFAULT_ROUTES: dict[TaskType, AgentRoute] = {
@@ -36,11 +36,11 @@ PROFILE_DEFAULT_ROUTES: dict[TaskType, AgentRoute] = {
 }
 
 
-def routes_for(parts: EngineParts) -> dict[TaskType, AgentRoute]:
+def routes_for(parts: RoutingParts) -> dict[TaskType, AgentRoute]:
     return merge_routes(parts.settings.agents.routes, PROFILE_DEFAULT_ROUTES)
 
 
-def fallback_for(parts: EngineParts) -> AgentRoute:
+def fallback_for(parts: RoutingParts) -> AgentRoute:
     return AgentRoute(parts.settings.agents.default_profile, None)
 
 
@@ -66,7 +66,7 @@ def why_not_ready(settings: Settings, profile: AgentProfile, env: Mapping[str, s
     return "no credentials found (an API key variable or the CLI's login) and not configured"
 
 
-def demo_notice(parts: EngineParts, decision: RouteDecision) -> str | None:
+def demo_notice(parts: RoutingParts, decision: RouteDecision) -> str | None:
     """Said in the spawn result when the built-in demo agent takes a task only because no
     real agent could: which ones were passed over and why, and how to change that."""
     if decision.source != "fallback" or parts.profile(decision.agent).command[0] != "{python}":
@@ -77,7 +77,7 @@ def demo_notice(parts: EngineParts, decision: RouteDecision) -> str | None:
             f"or choose it explicitly")
 
 
-def is_available(parts: EngineParts, agent: str, model: str | None,
+def is_available(parts: RoutingParts, agent: str, model: str | None,
                  paused: Mapping[str, datetime] | None = None) -> bool | str:
     """True when routing may use this agent and model; else False or the reason why not.
     paused: agents whose usage limit has not reset yet (usage_pauses), with when it does."""
@@ -98,7 +98,7 @@ def paused_reason(paused: Mapping[str, datetime], agent: str, now: datetime | No
     return f"usage limited until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def pauses_for(parts: EngineParts, operator_id: str | None) -> dict[str, datetime]:
+def pauses_for(parts: RoutingParts, operator_id: str | None) -> dict[str, datetime]:
     """The usage pauses routing honours for this operator (none for one who opted out)."""
     opted_out = parts.usage_opt_outs
     if opted_out is None:
@@ -108,7 +108,7 @@ def pauses_for(parts: EngineParts, operator_id: str | None) -> dict[str, datetim
     return dict(parts.usage_pauses)
 
 
-def decide_without_history(parts: EngineParts, request: SpawnRequest,
+def decide_without_history(parts: RoutingParts, request: SpawnRequest,
                            operator_id: str | None = None) -> RouteDecision:
     """Override, default, fallback; availability, breakers and the usage pauses last read (no I/O)."""
     paused = pauses_for(parts, operator_id)
@@ -118,7 +118,7 @@ def decide_without_history(parts: EngineParts, request: SpawnRequest,
         available=lambda a, m: is_available(parts, a, m, paused), breakers=parts.breakers, rng=parts.rng)
 
 
-async def decide(parts: EngineParts, operator: Operator, request: SpawnRequest,
+async def decide(parts: RoutingParts, operator: Operator, request: SpawnRequest,
                  gate: BudgetGate | None = None, rate: Any = None) -> RouteDecision:
     """The full decision, its model resolved against the profile. A budget refusal records
     a budget_exceeded notification and raises BudgetRefused. rate (a RateLimiter): the
@@ -153,7 +153,7 @@ async def decide(parts: EngineParts, operator: Operator, request: SpawnRequest,
     return resolved(parts, decision)
 
 
-def resolved(parts: EngineParts, decision: RouteDecision) -> RouteDecision:
+def resolved(parts: RoutingParts, decision: RouteDecision) -> RouteDecision:
     from fleet_tui.infra.agents import resolve_model
 
     profile = parts.profile(decision.agent)
@@ -166,7 +166,7 @@ def resolved(parts: EngineParts, decision: RouteDecision) -> RouteDecision:
     return dataclasses.replace(decision, model=model)
 
 
-async def reputation_of(parts: EngineParts, *, agent: str, model: str | None, task_type: str) -> Reputation:
+async def reputation_of(parts: RoutingParts, *, agent: str, model: str | None, task_type: str) -> Reputation:
     """{score, confidence, n} of one pairing from the fleet's own history."""
     from fleet_tui.store import reputation as history
 

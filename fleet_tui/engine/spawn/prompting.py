@@ -23,7 +23,7 @@ from fleet_tui.engine.spawn.enrichment import EnrichedPrompt, build_task_prompt
 from fleet_tui.engine.spawn.spawner import SpawnPlan
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.parts import EngineParts
+    from fleet_tui.engine.ports import PromptParts
 
 log = logging.getLogger(__name__)
 FILES_SAMPLE = 40
@@ -51,7 +51,7 @@ _BY_COMMIT: OrderedDict[tuple[str, str, tuple[str, ...]], list[str]] = OrderedDi
 BY_COMMIT_KEPT = 256  # answers kept, latest used first out
 
 
-async def _git_lines(parts: EngineParts, task: TaskRecord, args: list[str], branch: str,
+async def _git_lines(parts: PromptParts, task: TaskRecord, args: list[str], branch: str,
                      limit: int) -> list[str]:
     """Lines of a git command on a branch of the task's repository (named explicitly, never
     discovered from the worktree, whose `.git` a previous attempt's agent may have rewritten).
@@ -90,7 +90,7 @@ class PromptLookups:
     ooms: int
 
 
-async def prompt_lookups(parts: EngineParts, task: TaskRecord) -> PromptLookups:
+async def prompt_lookups(parts: PromptParts, task: TaskRecord) -> PromptLookups:
     from fleet_tui.store import reputation as history
 
     # A just-admitted task's branch is made from its base with the worktree: list the base.
@@ -115,7 +115,7 @@ async def prompt_lookups(parts: EngineParts, task: TaskRecord) -> PromptLookups:
     return PromptLookups(counts, similar, files, recent, ooms)
 
 
-async def build_prompt_for(parts: EngineParts, task: TaskRecord, worktree: Path,
+async def build_prompt_for(parts: PromptParts, task: TaskRecord, worktree: Path,
                            lookups: PromptLookups | None = None) -> EnrichedPrompt:
     from fleet_tui.engine.choice.reputation import CandidateStats, reputation_note
 
@@ -146,7 +146,7 @@ async def build_prompt_for(parts: EngineParts, task: TaskRecord, worktree: Path,
     )
 
 
-async def plan_for_task(parts: EngineParts, task: TaskRecord, worktree: Path,
+async def plan_for_task(parts: PromptParts, task: TaskRecord, worktree: Path,
                         lookups: PromptLookups | None = None) -> SpawnPlan:
     from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
@@ -169,7 +169,7 @@ async def plan_for_task(parts: EngineParts, task: TaskRecord, worktree: Path,
                      stream=profile.stream, egress=tuple(profile.egress), notes=notes)
 
 
-async def resume_plan(parts: EngineParts, task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
+async def resume_plan(parts: PromptParts, task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
     """The profile's resume command (the agent continues its last session in this worktree)
     told `prompt`: after an interruption, or with a person's answer. Same policy, same grants."""
     from fleet_tui.infra.agents import build_argv, grants_env, task_env
@@ -190,7 +190,7 @@ def granted_rules(task: TaskRecord) -> list[str]:
     return [str(rule) for rule in task.metadata.get(GRANTED_KEY) or []]
 
 
-def repo_test_command(parts: EngineParts) -> str:
+def repo_test_command(parts: PromptParts) -> str:
     """The repository's CI command as one line, for a profile's permission rule."""
     import shlex
 

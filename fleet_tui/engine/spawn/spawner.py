@@ -27,6 +27,7 @@ from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.ledger.leases import SpawnOwnership
 from fleet_tui.engine.kit.saga import SagaFailed, SagaStep, run_saga
 from fleet_tui.infra.protocols import AgentLaunch, Runtime
+from fleet_tui.infra.worktree import WorktreeManager
 
 log = logging.getLogger(__name__)
 RUNTIME_WAIT_S = 60.0  # a task whose runtime is down tries again after this, without spending a retry
@@ -50,7 +51,7 @@ class SpawnPlan:
 
 
 class Spawner:
-    def __init__(self, *, worktrees: Any, runtime_for: Callable[[RuntimeKind], Runtime],
+    def __init__(self, *, worktrees: WorktreeManager, runtime_for: Callable[[RuntimeKind], Runtime],
                  move: Move, audit: Audit, reread: Callable[[str], Awaitable[TaskRecord]],
                  opens_execution: Callable[[SpawnPlan], Any]) -> None:
         self._worktrees = worktrees
@@ -134,6 +135,7 @@ class Spawner:
 
         async def open_session() -> None:
             still_ours()
+            assert prestart is not None  # the saga has this step only when the runtime has prestart
             state["early"] = prestart(task.id, path, first_start=first_start)
 
         async def close_session() -> None:
@@ -156,14 +158,7 @@ class Spawner:
                 first_start=first_start, early=state.get("early"),
             )
             state["plan"] = plan
-            # the plan's audit rows are written while tmux starts the agent; both before `running`
-            written, started = await asyncio.gather(self._audit(task, plan.notes), runtime.spawn(launch),
-                                                    return_exceptions=True)
-            if isinstance(started, BaseException):
-                raise started
-            state["process"] = started
-            if isinstance(written, BaseException):
-                raise written
+            state["process"] = await runtime.spawn(launch)  # its audit rows go with the move to running
 
         async def undo_process() -> None:
             await runtime.kill(task.id)
@@ -177,7 +172,12 @@ class Spawner:
             else:
                 patch.tmux_session = proc.ref
             return await self._move(task, TaskStatus.RUNNING, patch, actor=actor,
-                                    within=self._opens_execution(state["plan"]))
+                                    within=self._opens_execution(state["plan"]), notes=state["plan"].notes)
+
+        def unwritten() -> list[tuple[str, dict[str, Any]]]:
+            """The plan's audit rows (secrets issued, the prompt) when its agent was started but
+            the move to running, which writes them, did not happen: written with the failure."""
+            return list(state["plan"].notes) if "process" in state else []
 
         async def audited(step: str, error: str | None) -> None:
             await self._audit(task, [("compensate", {"step": step, "error": error})])
@@ -197,20 +197,22 @@ class Spawner:
                 log.warning("spawn of %s stopped at %s: its lease was taken over; nothing undone",
                             task.id, failed.step)
                 try:
-                    await self._audit(task, [("spawn_disowned", {"step": failed.step,
+                    await self._audit(task, [*unwritten(), ("spawn_disowned", {"step": failed.step,
                                                                  "error": _scrub(str(failed.cause))})])
                     return await self._reread(task.id)
                 except Exception:  # the database away too: the lease's next holder decides
                     return task
-            return await self._after_failure(task, failed, actor=actor)
+            return await self._after_failure(task, failed, actor=actor, notes=unwritten())
         finally:
             if "early" in state and not state["early"].delivered:  # disowned or cancelled: a launcher
                 state["early"].let_go()  # still waiting exits, one not yet started never will
                 if not state["early"].opened.done():
                     state["early"].opened.cancel()
-        return results[-1]
+        running: TaskRecord = results[-1]  # the last step's: the move to running
+        return running
 
-    async def _after_failure(self, task: TaskRecord, failed: SagaFailed, *, actor: str) -> TaskRecord:
+    async def _after_failure(self, task: TaskRecord, failed: SagaFailed, *, actor: str,
+                             notes: Sequence[tuple[str, dict[str, Any]]] = ()) -> TaskRecord:
         cause = failed.cause
         if isinstance(cause, SpawnError):
             code, message = cause.code, cause.detail
@@ -222,6 +224,8 @@ class Spawner:
         current = await self._reread(task.id)
         if current.status != TaskStatus.SPAWNING:
             log.info("spawn of %s ended by %s (%s)", task.id, current.status, code)
+            if notes:
+                await self._audit(current, list(notes))
             return current  # e.g. cancelled by the operator meanwhile
         context = {"code": str(code), "step": failed.step, "message": _scrub(message),
                    "compensated": failed.compensated}
@@ -232,8 +236,10 @@ class Spawner:
                 datetime.now(UTC) + timedelta(seconds=RUNTIME_WAIT_S)).isoformat())
         try:
             return await self._move(current, TaskStatus.FAILED, TaskPatch(
-                failure_reason=reason, failure_context=context), actor=actor)
+                failure_reason=reason, failure_context=context), actor=actor, notes=notes)
         except (LeaseLostError, StaleVersionError):  # taken over meanwhile: the new owner decides
+            if notes:
+                await self._audit(current, list(notes))
             return await self._reread(task.id)
 
 
