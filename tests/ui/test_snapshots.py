@@ -19,11 +19,19 @@ async def ready(pilot: Pilot) -> None:
     await pilot.pause(0.1)
 
 
-def then(*keys: str, wait_log: bool = False) -> Any:
+def then(*keys: str, wait_log: bool = False, wait_text: tuple[str, str] | None = None) -> Any:
+    """wait_text: (selector, text) the screen shows before the shot (a worker's verdict comes
+    later than a fixed pause on a loaded machine)."""
     async def run_before(pilot: Pilot) -> None:
         await ready(pilot)
         await pilot.press(*keys)
         await pilot.pause(0.2)
+        if wait_text is not None:
+            selector, text = wait_text
+            for _ in range(500):
+                if text in str(pilot.app.screen.query_one(selector).render()):
+                    break
+                await pilot.pause(0.02)
         if wait_log:
             screen: Any = pilot.app.screen
             assert isinstance(screen, DetailScreen)
@@ -65,7 +73,7 @@ def test_detail_audit(snap_compare: Any) -> None:
 def test_spawn_form_with_validation_errors(snap_compare: Any) -> None:
     assert snap_compare(seeded_app(), terminal_size=SIZE,
                         run_before=then("n", "tab", "tab", "tab", "tab", "tab", "tab", "backspace", "backspace",
-                                        "9", "9", "9", "ctrl+s"))
+                                        "9", "9", "9", "ctrl+s", wait_text=("#admission", "not submitted")))
 
 
 def test_help(snap_compare: Any) -> None:
