@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier  # noqa: E402
 from fleet_tui.domain.status import TaskStatus  # noqa: E402
-from fleet_tui.engine.conductor import SYSTEM, Conductor  # noqa: E402
+from fleet_tui.domain.models import SYSTEM  # noqa: E402
+from fleet_tui.engine.conductor import Conductor  # noqa: E402
 from fleet_tui.engine.session import build_conductor  # noqa: E402
 from fleet_tui.engine.session import close_conductor  # noqa: E402
 from fleet_tui.infra.agents import build_argv, builtin_profiles  # noqa: E402

@@ -57,6 +57,10 @@ class Operator(BaseModel):
     is_admin: bool = False
 
 
+# the engine's own identity: its scheduled and policy-driven actions (monitor, routes, duties)
+SYSTEM = Operator(id="system", tier=Tier.SOVEREIGN, is_admin=True)
+
+
 class Lease(BaseModel):
     """A conductor's claim on a task: writes made under it check owner and epoch."""
 

@@ -24,6 +24,7 @@ from fleet_tui.domain.errors import (
     ValidationFailed,
 )
 from fleet_tui.domain.models import (
+    SYSTEM,
     Lease,
     Operator,
     RuntimeKind,
@@ -54,7 +55,6 @@ from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 log = logging.getLogger(__name__)
 
-SYSTEM = Operator(id="system", tier=Tier.SOVEREIGN, is_admin=True)
 STOPPABLE = LIVE_STATUSES
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.REJECTED})
 

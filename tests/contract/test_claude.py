@@ -99,7 +99,7 @@ def _env() -> dict[str, str]:
 
 
 def _system():
-    from fleet_tui.engine.conductor import SYSTEM
+    from fleet_tui.domain.models import SYSTEM
 
     return SYSTEM
 

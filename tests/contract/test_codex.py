@@ -88,7 +88,7 @@ async def test_codex_removed_flag_is_cli_changed_and_not_retried(
 
 
 def _system():
-    from fleet_tui.engine.conductor import SYSTEM
+    from fleet_tui.domain.models import SYSTEM
 
     return SYSTEM
 

@@ -85,6 +85,6 @@ async def test_gemini_without_skip_trust_is_cli_changed_and_not_retried(
 
 
 def _system():
-    from fleet_tui.engine.conductor import SYSTEM
+    from fleet_tui.domain.models import SYSTEM
 
     return SYSTEM

@@ -102,7 +102,7 @@ async def test_two_first_ever_opencode_tasks_at_once_each_keep_their_session_in_
 
 
 def _system():
-    from fleet_tui.engine.conductor import SYSTEM
+    from fleet_tui.domain.models import SYSTEM
 
     return SYSTEM
 

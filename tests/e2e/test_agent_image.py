@@ -28,7 +28,7 @@ import pytest
 
 from fleet_tui.domain.models import RuntimeKind, SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.infra.agents import builtin_profiles
 from fleet_tui.store import executions
 from tests.e2e.test_conductor_flow import wait_for

@@ -14,7 +14,8 @@ import pytest
 
 from fleet_tui.domain.models import CIStatus, SpawnRequest, TaskRecord, Tier
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from fleet_tui.store import executions
 from tests.fixtures.engine import operator
 

@@ -19,7 +19,8 @@ import pytest
 
 from fleet_tui.domain.models import RuntimeKind, SpawnRequest, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.attempts.failure import capture_task_failure
 from tests.e2e.test_conductor_flow import wait_for
 from tests.e2e.test_docker_conductor import AGENT_UID, MOUNTS, container_of, remove_new_containers  # noqa: F401

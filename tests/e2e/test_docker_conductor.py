@@ -14,7 +14,7 @@ import pytest
 
 from fleet_tui.domain.models import RuntimeKind, SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from tests.e2e.test_conductor_flow import reviewable, wait_for
 from tests.fixtures.engine import operator
 

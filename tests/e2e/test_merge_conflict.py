@@ -16,7 +16,7 @@ import pytest
 from fleet_tui.domain.errors import TaskLiveError
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator
 from tests.fixtures.gitrepo import git

@@ -12,7 +12,8 @@ from typing import Any
 from fleet_tui.domain.errors import LeaseLostError
 from fleet_tui.domain.models import Lease, SpawnRequest, TaskPatch, Tier
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from fleet_tui.store import leases
 from tests.e2e.conductors import Fleet
 from tests.fixtures.engine import operator

@@ -19,7 +19,7 @@ from fleet_tui.domain.errors import RUNTIME_UNAVAILABLE, RuntimeUnavailableError
 from fleet_tui.domain.models import SpawnRequest, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.spawn import spawner
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from tests.e2e.test_conductor_flow import wait_for
 from tests.e2e.terminal import FLEET_TUI
 from tests.e2e.test_docker_conductor import docker_conductor, remove_new_containers  # noqa: F401 (fixture)

@@ -19,7 +19,8 @@ from fleet_tui.api.app import create_app
 from fleet_tui.api.auth import mint
 from fleet_tui.api.keys import KeyStore
 from fleet_tui.domain.models import Operator, TaskRecord, Tier
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from tests.fixtures.engine import operator
 
 EVENTS_SECRET = "test-events-secret-0123456789"

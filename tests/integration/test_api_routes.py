@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fleet_tui.domain.models import CIStatus, Tier
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import Notice
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.store import reputation as history
 from tests.integration.api_harness import NO_IMAGE, Api, api, new_operator  # noqa: F401 (fixture)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator
 

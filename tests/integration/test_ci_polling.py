@@ -9,7 +9,8 @@ from typing import Any
 
 from fleet_tui.domain.models import CIStatus, TaskPatch
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from fleet_tui.store import leases
 from tests.fixtures.engine import operator
 from tests.fixtures.fake_gh import FakeGh

@@ -18,7 +18,7 @@ from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.workers.command_worker import CommandWorker
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.workers.command_client import NoConductorAnswered
 from fleet_tui.engine.observer.observer import Observer
 from fleet_tui.store import commands as command_store

@@ -13,7 +13,8 @@ from typing import Any
 from fleet_tui.config import ReviewerSpec
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.events.defaults import DEFAULT_SEQUENCES
 from fleet_tui.engine.events.service import RouterService
 from fleet_tui.store import routes as route_store

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fleet_tui.domain.models import Tier
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from tests.integration.api_harness import Api, api, new_operator  # noqa: F401 (fixture)
 
 S = TaskStatus

@@ -13,7 +13,8 @@ import pytest
 from fleet_tui.domain.models import SpawnRequest, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.choice.agent_choice import reputation_of
-from fleet_tui.engine.conductor import SYSTEM, Conductor
+from fleet_tui.domain.models import SYSTEM
+from fleet_tui.engine.conductor import Conductor
 from fleet_tui.domain.errors import BudgetRefused
 from fleet_tui.store import executions
 from fleet_tui.store import reputation as history

@@ -12,7 +12,7 @@ import pytest
 from fleet_tui.domain.errors import BudgetRefused, PermissionDeniedError
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.store import reputation as history
 from tests.fixtures.engine import operator
 

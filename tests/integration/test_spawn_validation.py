@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import SpawnRequest
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from tests.fixtures.engine import operator
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from fleet_tui.domain.models import SpawnRequest
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from tests.e2e.test_conductor_flow import reviewable, wait_for
 from tests.fixtures.engine import operator
 

@@ -12,7 +12,7 @@ from textual.widgets._footer import FooterKey
 
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.screens.confirm import QUESTIONS, ConfirmScreen
 from fleet_tui.ui.screens.detail import DetailScreen

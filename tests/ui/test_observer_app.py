@@ -10,7 +10,7 @@ from typing import Any
 
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.observer.observer import Observer
 from fleet_tui.store import leases
 from fleet_tui.ui.app import make_app

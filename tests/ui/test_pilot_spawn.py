@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from tests.fixtures.engine import operator

@@ -12,7 +12,7 @@ import pytest
 from fleet_tui.domain.errors import NotFoundError
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.screens.confirm import ConfirmScreen
 from fleet_tui.ui.screens.detail import DetailScreen

@@ -14,7 +14,7 @@ from textual.widgets._toast import Toast
 
 from fleet_tui.domain.models import SpawnRequest, TaskRecord
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.conductor import SYSTEM
+from fleet_tui.domain.models import SYSTEM
 from fleet_tui.ui.app import make_app
 from fleet_tui.ui.screens.detail import DetailScreen, audit_view, diff_view, verdicts_view
 from fleet_tui.ui.screens.spawn import SpawnScreen

@@ -45,7 +45,7 @@ class StepContext:
         conductor = self.need_conductor(step)
         if not self.task_id:
             raise StepFailed(f"step {step.name} ({step.adapter}) needs task_id in the context")
-        from fleet_tui.engine.conductor import SYSTEM
+        from fleet_tui.domain.models import SYSTEM
 
         return await conductor.registry.get(self.task_id, operator=SYSTEM)
 
