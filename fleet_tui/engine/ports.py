@@ -77,6 +77,26 @@ class Notify(Protocol):
                  dedup_key: str | None = None) -> Awaitable[None]: ...
 
 
+class Move(Protocol):
+    """One guarded transition of a task (audit and outbox in its transaction), then published."""
+
+    def __call__(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
+                 actor: str, reason: str | None = None) -> Awaitable[TaskRecord]: ...
+
+
+class FinishExecution(Protocol):
+    """Close the attempt's execution row (usage, exit code) and tell the model's breaker."""
+
+    def __call__(self, task: TaskRecord, *, exit_code: int | None,
+                 failure: str | None = None) -> Awaitable[None]: ...
+
+
+class Relaunch(Protocol):
+    """Run the spawn saga again for a proposed or retrying task, as `actor`."""
+
+    def __call__(self, task: TaskRecord, *, actor: str) -> Awaitable[TaskRecord]: ...
+
+
 class ReviewParts(Protocol):
     """What the review pipeline uses of the engine's parts."""
 
