@@ -42,6 +42,7 @@ from fleet_tui.engine.choice.agent_choice import demo_notice
 from fleet_tui.engine.choice.agents_report import AgentWarnings
 from fleet_tui.engine.spawn.backpressure import RateLimiter, SpawnQueue
 from fleet_tui.engine.kit.bus import EventBus, Notice, TaskChanged, TaskDeleted
+from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.engine.ledger.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
 from fleet_tui.engine.ops.metrics import Telemetry
@@ -92,7 +93,7 @@ class Conductor:
                                         per_s=parts.settings.governor.rate_window_s)
         self._spawning: set[str] = set()  # tasks whose spawn saga runs in this process
         self._router: Any = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self.supervisor = Supervisor("conductor")  # its background work, e.g. notification routes
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
         self.agent_warnings = AgentWarnings(parts.settings)
         # called with (task, its terminal status, reason) once a move to a terminal status is
@@ -101,14 +102,7 @@ class Conductor:
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
-        task = asyncio.create_task(work, name=name)
-        self._background.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._background.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("background %s failed: %s", name, t.exception())
-        task.add_done_callback(done)
+        self.supervisor.start(work, name=name)
 
     @property
     def router(self) -> Any:
@@ -520,10 +514,7 @@ class Conductor:
             await self.monitor.stop()
         if self.parts.reviews is not None:
             await self.parts.reviews.shutdown()
-        if self._background:  # e.g. notification routes of the last transitions
-            await asyncio.wait(list(self._background), timeout=5)
-            for task in list(self._background):
-                task.cancel()
+        await self.supervisor.shutdown(timeout_s=5)  # e.g. notification routes of the last transitions
         if self.monitor is None:  # a one-shot conductor (`fleet-tui spawn`): the monitor's stop
             await hand_back(self.parts.db, self.conductor_id)  # would have handed them back
 

@@ -154,7 +154,7 @@ def _await_go(fifo: str) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
-        print("usage: python -m fleet_tui.infra.launcher LAUNCH.json [START_FIFO]", file=sys.stderr)
+        print("usage: python -m fleet_tui.infra.launcher LAUNCH.marshal|LAUNCH.json [START_FIFO]", file=sys.stderr)
         return 2
     path = argv[1]
     if len(argv) == 3:

@@ -56,4 +56,4 @@ async def test_workers_deliver_a_terminal_transition_to_faces_and_channels(make_
     assert line in err
     assert status == "sent"  # no remote channel configured: the CLI line is the channel
     assert workers.relay.stats.delivered >= 1 and workers.notifier.stats.sent == 1
-    assert workers.relay._task is None and workers.notifier._task is None  # both stopped
+    assert not workers.relay.running and not workers.notifier.running  # both stopped

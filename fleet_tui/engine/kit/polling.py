@@ -1,11 +1,14 @@
-"""The loop the outbox relay and the notification worker share: run a round, pause until
-woken (LISTEN) or the poll interval passes, back off on errors, never die, stop cleanly."""
+"""What the outbox relay, the notification worker and the command worker share: a
+PeriodicLoop whose step is a round, woken by LISTEN (or poke) or when the poll interval
+passes, backing off on errors, never dying, stopping cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from typing import Any
+
+from fleet_tui.engine.kit.loops import PeriodicLoop
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +24,7 @@ class PollingWorker:
 
     def __init__(self) -> None:
         self._wakeup: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._loop: PeriodicLoop | None = None
 
     @property
     def worker_name(self) -> str:
@@ -39,58 +41,47 @@ class PollingWorker:
         """The pause after a round that settled nothing."""
         return self.poll_s
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._loop(), name=self.worker_name)
+    @property
+    def running(self) -> bool:
+        return self._loop is not None and self._loop.running
 
-    async def _loop(self) -> None:
+    def start(self) -> None:
+        if not self.running:
+            self._loop = PeriodicLoop(self._round, name=self.worker_name, interval_s=lambda: self.poll_s,
+                                      backoff=lambda failures: min(0.5 * 2 ** failures, 30.0),
+                                      on_error=self._failed, waiter=self._wait)
+            self._loop.start()
+
+    async def _round(self) -> float | None:
         from fleet_tui.engine.kit.listener import Wakeup
 
-        if self._wake_url:
+        if self._wake_url and self._wakeup is None:
             self._wakeup = Wakeup(self._wake_url, [self.wake_channel], name=self.wake_name)
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                if self._wakeup is not None:
-                    await asyncio.wait_for(self._wakeup.connection(), self.poll_s)
-                settled = await self.run_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database away, say: never die, back off
-                self.stats.errors += 1
-                failures += 1
-                log.warning("%s round failed (%s: %s)", self.worker_name, type(exc).__name__, str(exc)[:200])
-                if self._wakeup is not None:
-                    self._wakeup.broken()
-                await self._pause(min(0.5 * 2 ** failures, 30.0))
-                continue
-            if not settled:  # otherwise more may be due right away
-                await self._pause(self.idle_pause_s())
+        if self._wakeup is not None:
+            await asyncio.wait_for(self._wakeup.connection(), self.poll_s)
+        settled = await self.run_once()
+        return 0 if settled else self.idle_pause_s()  # after a busy round more may be due at once
 
-    async def _pause(self, seconds: float) -> None:
-        stop = asyncio.ensure_future(self._stopping.wait())
-        wake = asyncio.ensure_future(
-            self._wakeup.wait(seconds) if self._wakeup is not None else asyncio.sleep(seconds))
-        await asyncio.wait({stop, wake}, return_when=asyncio.FIRST_COMPLETED)
-        for future in (stop, wake):
-            future.cancel()
+    def _failed(self, exc: Exception) -> None:  # database away, say: one line, back off
+        self.stats.errors += 1
+        log.warning("%s round failed (%s: %s)", self.worker_name, type(exc).__name__, str(exc)[:200])
+        if self._wakeup is not None:
+            self._wakeup.broken()
+
+    async def _wait(self, seconds: float) -> None:
+        if self._wakeup is not None:
+            await self._wakeup.wait(seconds)
+        else:
+            await asyncio.sleep(seconds)
 
     def poke(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.poke()
+        if self._loop is not None:
+            self._loop.wake()
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the round in hand, then stop."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-            except TimeoutError:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._loop is not None:
+            await self._loop.stop(timeout_s)
         if self._wakeup is not None:
             await self._wakeup.close()
             self._wakeup = None

@@ -10,6 +10,8 @@ from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fleet_tui.engine.kit.loops import PeriodicLoop
+from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.engine.ops.health import HealthMonitor
 from fleet_tui.engine.ops.logsink import DatabaseLogHandler, run_retention
 from fleet_tui.store.db import Database
@@ -30,21 +32,20 @@ async def run_ops(*, db: Database, stop: asyncio.Event, handler: DatabaseLogHand
     records flushed and old logs removed beside them. breakers: the event router's (health
     counts the open ones)."""
     health = HealthMonitor(db, breakers=breakers)
-    side = [asyncio.create_task(handler.run(stop), name="fleet-logsink"),
-            asyncio.create_task(run_retention(db, stop, retention=timedelta(days=log_retention_days)),
-                                name="fleet-retention")]
-    try:
-        while not stop.is_set():
-            for name, step in (("dead letters", retry_dead_letters), ("health", health.snapshot)):
-                try:
-                    await step()
-                except Exception:  # one failing duty must not stop the others
-                    log.exception("scheduled %s failed", name)
+    side = Supervisor("ops")
+    side.start(handler.run(stop), name="fleet-logsink")
+    side.start(run_retention(db, stop, retention=timedelta(days=log_retention_days)), name="fleet-retention")
+
+    async def duties() -> None:
+        for name, step in (("dead letters", retry_dead_letters), ("health", health.snapshot)):
             try:
-                await asyncio.wait_for(stop.wait(), interval_s)
-            except TimeoutError:
-                pass
+                await step()
+            except Exception:  # one failing duty must not stop the others
+                log.exception("scheduled %s failed", name)
+
+    try:
+        await PeriodicLoop(duties, name="fleet-ops", interval_s=interval_s, stop_event=stop).run()
     finally:
         stop.set()
-        await asyncio.gather(*side, return_exceptions=True)
+        await side.shutdown(timeout_s=30)
         logging.getLogger().removeHandler(handler)

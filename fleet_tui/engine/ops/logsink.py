@@ -10,6 +10,7 @@ from collections import deque
 from datetime import datetime, timedelta, UTC
 from typing import Any
 
+from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.ledger import tracing
 from fleet_tui.store import health as health_store
 from fleet_tui.store import logs as log_store
@@ -65,15 +66,19 @@ class DatabaseLogHandler(logging.Handler):
 
     async def run(self, stop: asyncio.Event, interval_s: float = 2.0) -> None:
         """Flush every interval until stop is set, then a last time."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), interval_s)
-            except TimeoutError:
-                pass
-            try:
-                await self.flush_to_db()
-            except Exception as exc:  # a database hiccup must not kill the sink
-                print(f"fleet log sink: flush failed: {exc}")
+        await PeriodicLoop(self._flush_step, name="fleet-logsink", interval_s=interval_s,
+                           stop_event=stop, delay_first=True).run()
+        await self._flush_step()
+
+    async def _flush_step(self) -> None:
+        try:
+            await self.flush_to_db()
+        except Exception as exc:  # a database hiccup must not kill the sink
+            _flush_failed(exc)
+
+
+def _flush_failed(exc: Exception) -> None:
+    print(f"fleet log sink: flush failed: {exc}")  # not logged: the log is what failed to flush
 
 
 async def cleanup(db: Database, *, retention: timedelta, now: datetime | None = None) -> dict[str, int]:
@@ -87,13 +92,8 @@ async def cleanup(db: Database, *, retention: timedelta, now: datetime | None = 
 
 async def run_retention(db: Database, stop: asyncio.Event, *, retention: timedelta = timedelta(days=14),
                         every: timedelta = timedelta(hours=1)) -> None:
-    while not stop.is_set():
-        try:
-            removed = await cleanup(db, retention=retention)
-            log.info("retention cleanup", extra={"removed": removed})
-        except Exception:
-            log.exception("retention cleanup failed")
-        try:
-            await asyncio.wait_for(stop.wait(), every.total_seconds())
-        except TimeoutError:
-            pass
+    async def once() -> None:
+        removed = await cleanup(db, retention=retention)
+        log.info("retention cleanup", extra={"removed": removed})
+
+    await PeriodicLoop(once, name="fleet-retention", interval_s=every.total_seconds(), stop_event=stop).run()

@@ -28,6 +28,7 @@ from fleet_tui.engine.watch.ci_polls import CIPolls
 from fleet_tui.engine.watch.route_dispatch import TaskRoutes
 from fleet_tui.engine.ledger.leases import hand_back, holding
 from fleet_tui.engine.kit.listener import RECONNECT_BACKOFF_S
+from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.attempts.retry import is_due
 from fleet_tui.engine.ledger.tracing import trace
 from fleet_tui.engine.ports import (AuditNote, Dispatch, FinishExecution, Headroom, Move, Notify, Relaunch,
@@ -85,8 +86,8 @@ class Monitor:
         self.errors = 0
         self.last_cycle_ms = 0.0
         self.degraded: dict[str, str] = {}  # checks skipped in the last cycle ("forge", ...) -> why
-        self._loop_task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._cycles = PeriodicLoop(self._cycle_step, name="fleet-monitor",
+                                    interval_s=lambda: self.settings.interval_s)
         self._launching: dict[str, asyncio.Task[Any]] = {}
         self.fleet_live = 0
         self.attention = Attention(profiles=profiles, place=place, patch=patch, notify=notify, audit=audit,
@@ -110,7 +111,7 @@ class Monitor:
 
     @property
     def running(self) -> bool:
-        return self._loop_task is not None and not self._loop_task.done()
+        return self._cycles.running
 
     def health(self) -> dict[str, Any]:
         return {"running": self.running, "last_cycle_ms": round(self.last_cycle_ms, 1),
@@ -122,27 +123,18 @@ class Monitor:
         self.degraded[check] = (why if isinstance(why, str) else f"{type(why).__name__}: {why}")[:200]
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._loop_task = asyncio.create_task(self._loop(), name="fleet-monitor")
+        self._cycles.start()
 
     async def stop(self) -> None:
         """Stop cycling, let relaunches finish, hand our leases back at once."""
-        self._stopping.set()
-        if self._loop_task is not None:
-            await asyncio.wait([self._loop_task], timeout=self.settings.cycle_deadline_s)
-            self._loop_task.cancel()
+        await self._cycles.stop(self.settings.cycle_deadline_s)
         for task in list(self._launching.values()):
             await asyncio.wait([task], timeout=30)
         await self.routes.stop()
         await hand_back(self._db, self.conductor_id)
 
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            await self.run_cycle()
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.settings.interval_s)
-            except TimeoutError:
-                pass
+    async def _cycle_step(self) -> None:
+        await self.run_cycle()  # never raises: it counts and says its own errors
 
     async def run_cycle(self) -> None:
         """One cycle under its deadline; never raises. Now and then, the disk sweep too."""

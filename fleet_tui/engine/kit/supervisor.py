@@ -1,0 +1,54 @@
+"""The one registry of background tasks: start them by name, keep a reference (a bare
+create_task may be garbage-collected mid-flight), say an unexpected failure once, and
+at shutdown give them a moment to finish before cancelling the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(self, name: str = "fleet") -> None:
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.failures = 0
+
+    def start(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here, so asyncio does not warn again at exit
+        if exc is not None:
+            self.failures += 1
+            log.error("%s: background %s failed: %s: %s", self.name, task.get_name(),
+                      type(exc).__name__, exc, exc_info=exc)
+
+    @property
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        return list(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Wait up to timeout_s for the tasks in hand, then cancel and await the rest."""
+        pending = list(self._tasks)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout_s)
+        for task in late:
+            log.warning("%s: background %s still running at shutdown; cancelled", self.name, task.get_name())
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
