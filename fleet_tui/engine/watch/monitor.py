@@ -67,7 +67,6 @@ class Monitor:
         self.held: set[str] = set()  # task ids leased in the last cycle
         self._last_claim: float | None = None
         self._outage_said = 0.0
-        self._lost_check: Any = None
         self.database_error: str | None = None  # why the last cycle could not reach the database
         # reviews and retries, through the event router (built by the conductor on first use)
         self.routes = TaskRoutes(lambda event_type, context, **how: conductor.router.dispatch(event_type, context,
@@ -262,7 +261,7 @@ class Monitor:
         more: said once, naming who took them."""
         if not gone:
             return
-        self._lost_check = asyncio.ensure_future(self._warn_lost(gone))
+        self.c.background(self._warn_lost(gone), name="monitor-lost-leases")  # kept and awaited at shutdown
 
     async def _warn_lost(self, gone: set[str]) -> None:
         try:
