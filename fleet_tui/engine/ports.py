@@ -10,7 +10,7 @@ whether it exists."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,6 +95,13 @@ class Relaunch(Protocol):
     """Run the spawn saga again for a proposed or retrying task, as `actor`."""
 
     def __call__(self, task: TaskRecord, *, actor: str) -> Awaitable[TaskRecord]: ...
+
+
+class Background(Protocol):
+    """Run a coroutine beside the caller under the conductor's supervisor: errors are logged,
+    and it is awaited (or cancelled) at shutdown."""
+
+    def __call__(self, work: Coroutine[Any, Any, Any], *, name: str) -> None: ...
 
 
 class ReviewParts(Protocol):

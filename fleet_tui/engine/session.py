@@ -74,7 +74,7 @@ def build_monitor(conductor: Conductor) -> Monitor:
         dispatch=lambda event_type, context, **how: conductor.router.dispatch(event_type, context, **how),
         plan_resume=partial(resume_plan, parts), reviews_on=parts.reviews is not None,
         sweep=conductor.sweep, observe_cycle_s=conductor.telemetry.monitor_cycle.observe,
-        publish=conductor.bus.publish)
+        publish=conductor.bus.publish, background=conductor.background)
 
 
 def route_terminal(conductor: Conductor, task: TaskRecord, status: TaskStatus, reason: str | None) -> None:

@@ -200,3 +200,26 @@ async def test_supervisor_shutdown_waits_then_cancels_and_awaits_the_rest(
         await sup.shutdown(timeout_s=0.1)
     assert quick_done and slow_cancelled and slow_task.done() and len(sup) == 0
     assert sup.failures == 0 and not caplog.records  # a cancellation is no failure
+
+
+async def test_halt_from_inside_the_step_ends_the_loop() -> None:
+    runs = 0
+    loop: PeriodicLoop
+
+    async def step() -> None:
+        nonlocal runs
+        runs += 1
+        loop.halt()  # e.g. the lease it renews was lost
+
+    loop = PeriodicLoop(step, name="t", interval_s=0.001)
+    loop.start()
+    await _until(lambda: not loop.running, timeout_s=1.0)
+    assert runs == 1
+
+
+async def test_a_shutdown_without_grace_cancels_at_once_and_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    sup = Supervisor("test")
+    task = sup.start(asyncio.sleep(3600), name="reader")
+    with caplog.at_level(logging.WARNING, logger="fleet_tui.engine.kit.supervisor"):
+        await asyncio.wait_for(sup.shutdown(timeout_s=0), 0.5)
+    assert task.cancelled() and not caplog.records

@@ -67,6 +67,10 @@ class PeriodicLoop:
         """Run the next step at once (or right after the one in hand)."""
         self._wake.set()
 
+    def halt(self) -> None:
+        """End after the step in hand, without waiting (e.g. from inside the step)."""
+        self._stop.set()
+
     async def run(self) -> None:
         """The loop itself, until stopped; for callers that run it inline."""
         if self._delay_first:
@@ -107,10 +111,14 @@ class PeriodicLoop:
             await asyncio.gather(*waits, return_exceptions=True)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Let the step in hand finish (up to timeout_s, then cancel it), then end."""
+        """Let the step in hand finish (up to timeout_s, then cancel it), then end; 0 cancels at once."""
         self._stop.set()
         task, self._task = self._task, None
         if task is None:
+            return
+        if timeout_s <= 0:  # no grace asked for: cancel whatever is in hand
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             return
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout_s)

@@ -42,13 +42,16 @@ class Supervisor:
         return len(self._tasks)
 
     async def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Wait up to timeout_s for the tasks in hand, then cancel and await the rest."""
+        """Wait up to timeout_s for the tasks in hand, then cancel and await the rest (0: at once)."""
         pending = list(self._tasks)
         if not pending:
             return
-        _, late = await asyncio.wait(pending, timeout=timeout_s)
+        late = set(pending)
+        if timeout_s > 0:
+            _, late = await asyncio.wait(pending, timeout=timeout_s)
         for task in late:
-            log.warning("%s: background %s still running at shutdown; cancelled", self.name, task.get_name())
+            if timeout_s > 0:
+                log.warning("%s: background %s still running at shutdown; cancelled", self.name, task.get_name())
             task.cancel()
         if late:
             await asyncio.gather(*late, return_exceptions=True)

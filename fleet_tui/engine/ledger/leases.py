@@ -4,7 +4,6 @@ write the engine makes carries it, so a conductor that lost the lease is fenced 
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import os
@@ -16,6 +15,7 @@ from typing import Any
 from collections.abc import Iterator
 
 from fleet_tui.domain.models import Lease
+from fleet_tui.engine.kit.loops import PeriodicLoop
 
 log = logging.getLogger(__name__)
 held_lease: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("held_lease", default=None)
@@ -62,7 +62,7 @@ class SpawnOwnership:
         # time.monotonic() just before the request that last extended the lease (the admission
         # that granted it, a renewal): nobody may take it over before ttl_s after that
         self._extended_at = extended_at
-        self._renewer: asyncio.Task[None] | None = None
+        self._renewer: PeriodicLoop | None = None
 
     async def renew(self) -> bool:
         """True while the lease is ours (and extended); False once taken over. A database
@@ -86,19 +86,20 @@ class SpawnOwnership:
         return await self.renew()
 
     async def _keep(self) -> None:
-        while not self.lost:
-            await asyncio.sleep(self.ttl_s / 3)
-            try:
-                await self.renew()
-            except Exception as exc:  # the database away: try again; expiry decides meanwhile
-                log.warning("could not renew the spawn lease of %s: %s", self.task_id, type(exc).__name__)
+        assert self._renewer is not None
+        try:
+            if not await self.renew():
+                self._renewer.halt()  # lost: nothing left to keep
+        except Exception as exc:  # the database away: try again; expiry decides meanwhile
+            log.warning("could not renew the spawn lease of %s: %s", self.task_id, type(exc).__name__)
 
     async def __aenter__(self) -> SpawnOwnership:
         await self.confirm()  # it may have lapsed since it was granted (a busy host)
-        self._renewer = asyncio.create_task(self._keep(), name=f"spawn-lease-{self.task_id}")
+        self._renewer = PeriodicLoop(self._keep, name=f"spawn-lease-{self.task_id}",
+                                     interval_s=self.ttl_s / 3, delay_first=True)
+        self._renewer.start()
         return self
 
     async def __aexit__(self, *_: object) -> None:
         if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+            await self._renewer.stop(timeout_s=0)  # a renewal in flight is cancelled, as before

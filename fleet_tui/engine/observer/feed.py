@@ -17,6 +17,8 @@ from fleet_tui.domain.errors import NotFoundError
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.kit.bus import EventBus, TaskChanged, TaskDeleted
 from fleet_tui.engine.kit.listener import OutboxListener
+from fleet_tui.engine.kit.loops import PeriodicLoop
+from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.store.db import Database
 from fleet_tui.store.tasks import TaskRegistry
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 2.0  # a missed NOTIFY costs at most this
 RETRY_S = 1.0  # after a failed read, the changed tasks are read again this much later
+IDLE_S = 3600.0
 
 
 class ChangeFeed:
@@ -35,29 +38,28 @@ class ChangeFeed:
         self._poll_s = poll_s
         self._listener: OutboxListener | None = None
         self._dirty: dict[str, None] = {}
-        self._kick = asyncio.Event()
-        self._loops: list[asyncio.Task[None]] = []
+        # woken by each change noted; idle otherwise (the hourly round finds nothing dirty)
+        self._publisher = PeriodicLoop(self._publish_changes, name="fleet-feed-changes", interval_s=IDLE_S)
+        self._reader = Supervisor("change-feed")
         self.errors = 0  # failed reads (the listener's lost connections included)
         self.read = 0  # tasks re-read: changes made elsewhere
 
     @property
     def running(self) -> bool:
-        return bool(self._loops)
+        return self._publisher.running
 
     async def start(self) -> None:
         """Listen from now on: the caller loads the present itself (status)."""
-        if self._loops:
+        if self.running:
             return
         self._listener = OutboxListener(self._db.app_url, operator=self._operator, poll_s=self._poll_s)
         await self._listener.start()
-        self._loops = [asyncio.create_task(self._read_outbox(), name="fleet-feed-outbox"),
-                       asyncio.create_task(self._publish_changes(), name="fleet-feed-changes")]
+        self._reader.start(self._read_outbox(), name="fleet-feed-outbox")
+        self._publisher.start()
 
     async def close(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        self._loops = []
+        await self._reader.shutdown(timeout_s=0)
+        await self._publisher.stop(timeout_s=0)
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
@@ -88,30 +90,25 @@ class ChangeFeed:
                 and self._bus.version_of(task_id) >= version:
             return  # the bus carried this version already
         self._dirty[task_id] = None
-        self._kick.set()
+        self._publisher.wake()
 
-    async def _publish_changes(self) -> None:
+    async def _publish_changes(self) -> float | None:
         """Re-read each changed task once per burst, whatever number of events it had."""
-        while True:
-            await self._kick.wait()
-            self._kick.clear()
-            task_ids, self._dirty = list(self._dirty), {}
-            failed = False
-            for task_id in task_ids:
-                try:
-                    task = await self._registry.get(task_id, operator=self._operator)
-                except NotFoundError:  # deleted, or not ours to see
-                    self._bus.publish(TaskDeleted(task_id))
-                    continue
-                except Exception as exc:  # the database away: read them again in a moment
-                    self.errors += 1
-                    self._dirty[task_id] = None
-                    failed = True
-                    log.warning("change feed could not re-read task %s (%s)", task_id, type(exc).__name__)
-                    continue
-                self.read += 1
-                if task.version > self._bus.version_of(task_id):
-                    self._bus.publish(TaskChanged(task))
-            if failed:
-                await asyncio.sleep(RETRY_S)
-                self._kick.set()
+        task_ids, self._dirty = list(self._dirty), {}
+        failed = False
+        for task_id in task_ids:
+            try:
+                task = await self._registry.get(task_id, operator=self._operator)
+            except NotFoundError:  # deleted, or not ours to see
+                self._bus.publish(TaskDeleted(task_id))
+                continue
+            except Exception as exc:  # the database away: read them again in a moment
+                self.errors += 1
+                self._dirty[task_id] = None
+                failed = True
+                log.warning("change feed could not re-read task %s (%s)", task_id, type(exc).__name__)
+                continue
+            self.read += 1
+            if task.version > self._bus.version_of(task_id):
+                self._bus.publish(TaskChanged(task))
+        return RETRY_S if failed else None

@@ -36,6 +36,7 @@ from fleet_tui.domain.models import (
 )
 from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.engine.kit.bus import EventBus, MonitorTick
+from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.workers.command_client import CommandClient
 from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.engine.observer.feed import ChangeFeed
@@ -95,7 +96,7 @@ class Observer:
         self._owns_db = owns_db
         self._feed: ChangeFeed | None = None
         self.commands = CommandClient(db, timeout_s=timeout_s)
-        self._loops: list[asyncio.Task[None]] = []
+        self._ticks: PeriodicLoop | None = None
         self._tmux: Any = None
 
     @classmethod
@@ -113,14 +114,14 @@ class Observer:
         self._feed = ChangeFeed(self.db, self.bus, operator=self.operator, poll_s=LISTEN_POLL_S)
         await self._feed.start()
         await self._refresh_health()
-        self._loops = [asyncio.create_task(self._tick(), name="fleet-observer-tick")]
+        self._ticks = PeriodicLoop(self._tick, name="fleet-observer-tick", interval_s=self._tick_s, delay_first=True)
+        self._ticks.start()
         self.monitor = self._health
 
     async def shutdown(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        self._loops = []
+        if self._ticks is not None:
+            await self._ticks.stop(timeout_s=0)
+            self._ticks = None
         if self._feed is not None:
             await self._feed.close()
             self._feed = None
@@ -135,15 +136,13 @@ class Observer:
     # --- news: the change feed, and a periodic tick ---------------------------------------------
 
     async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_s)
-            try:
-                await self._refresh_health()
-            except Exception as exc:
-                self._health.errors += 1
-                log.warning("observer health refresh failed (%s)", type(exc).__name__)
-            h = self._health
-            self.bus.publish(MonitorTick(h.cycles, h.last_cycle_ms, h.errors))
+        try:
+            await self._refresh_health()
+        except Exception as exc:
+            self._health.errors += 1
+            log.warning("observer health refresh failed (%s)", type(exc).__name__)
+        h = self._health
+        self.bus.publish(MonitorTick(h.cycles, h.last_cycle_ms, h.errors))
 
     async def _refresh_health(self) -> None:
         started = time.perf_counter()

@@ -31,7 +31,7 @@ from fleet_tui.engine.kit.listener import RECONNECT_BACKOFF_S
 from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.attempts.retry import is_due
 from fleet_tui.engine.ledger.tracing import trace
-from fleet_tui.engine.ports import (AuditNote, Dispatch, FinishExecution, Headroom, Move, Notify, Relaunch,
+from fleet_tui.engine.ports import (AuditNote, Background, Dispatch, FinishExecution, Headroom, Move, Notify, Relaunch,
                                    TaskPatcher, Workplace)
 from fleet_tui.infra.agents import AgentProfile
 from fleet_tui.infra.protocols import Forge, ProcessState
@@ -50,7 +50,8 @@ class Monitor:
     """Built by the composition root (engine.session) from the narrow collaborators it uses:
     the ledger's writes (move, patch, notify, audit, finish_execution), where agents run
     (place, forge, worktrees), the fleet's leases (db, conductor_id), admission (headroom,
-    drain_queue, relaunch, spawning_here), the event router (dispatch) and the telemetry."""
+    drain_queue, relaunch, spawning_here), the event router (dispatch), the conductor's
+    supervisor (background) and the telemetry."""
 
     def __init__(self, *, settings: Settings, conductor_id: str, db: Database, place: Workplace, forge: Forge,
                  worktrees: WorktreeManager, profiles: Mapping[str, AgentProfile], move: Move,
@@ -59,7 +60,7 @@ class Monitor:
                  headroom: Headroom, drain_queue: Callable[[int], Awaitable[object]], relaunch: Relaunch,
                  dispatch: Dispatch, plan_resume: PlanResume, reviews_on: bool,
                  sweep: Callable[[], Awaitable[object]], observe_cycle_s: Callable[[float], None],
-                 publish: Callable[[Event], None]) -> None:
+                 publish: Callable[[Event], None], background: Background) -> None:
         self._fleet_settings = settings
         self.settings = settings.monitor
         self.conductor_id = conductor_id
@@ -82,6 +83,7 @@ class Monitor:
         self._sweep = sweep
         self._observe_cycle_s = observe_cycle_s
         self._publish = publish
+        self._background = background
         self.cycles = 0
         self.errors = 0
         self.last_cycle_ms = 0.0
@@ -98,7 +100,6 @@ class Monitor:
         self.held: set[str] = set()  # task ids leased in the last cycle
         self._last_claim: float | None = None
         self._outage_said = 0.0
-        self._lost_check: Any = None
         self.database_error: str | None = None  # why the last cycle could not reach the database
         self.routes = TaskRoutes(dispatch)  # reviews and retries, through the event router
         self.conductors = 1
@@ -290,7 +291,7 @@ class Monitor:
         more: said once, naming who took them."""
         if not gone:
             return
-        self._lost_check = asyncio.ensure_future(self._warn_lost(gone))
+        self._background(self._warn_lost(gone), name="monitor-lost-leases")  # kept and awaited at shutdown
 
     async def _warn_lost(self, gone: set[str]) -> None:
         try:

@@ -20,6 +20,7 @@ from fleet_tui.domain.commands import INTERNAL_ERROR, CommandVerb, describe_erro
 from fleet_tui.domain.errors import FleetError, NotFoundError
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.kit.polling import PollingWorker
 from fleet_tui.store import commands as command_store
 from fleet_tui.store.commands import Command
@@ -60,7 +61,7 @@ class CommandWorker(PollingWorker):
         self.ttl_s = conductor.settings.monitor.lease_ttl_s
         self.stats = CommandStats()
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._renewer: asyncio.Task[None] | None = None
+        self._renewer: PeriodicLoop | None = None  # while commands run
         self._next_cleanup = 0.0
 
     @property
@@ -82,8 +83,10 @@ class CommandWorker(PollingWorker):
             task = asyncio.create_task(self._run(command), name=f"fleet-command-{command.id}")
             self._running[command.id] = task
             task.add_done_callback(functools.partial(self._finished, command.id))
-        if self._running and (self._renewer is None or self._renewer.done()):
-            self._renewer = asyncio.create_task(self._renew(), name="fleet-command-claims")
+        if self._running and self._renewer is None:
+            self._renewer = PeriodicLoop(self._renew, name="fleet-command-claims", interval_s=self.ttl_s / 3,
+                                         delay_first=True)
+            self._renewer.start()
         return len(commands)
 
     def _finished(self, command_id: int, _task: asyncio.Task[Any]) -> None:
@@ -92,7 +95,7 @@ class CommandWorker(PollingWorker):
     def _done(self, command_id: int) -> None:
         self._running.pop(command_id, None)
         if not self._running and self._renewer is not None:
-            self._renewer.cancel()
+            self._renewer.halt()  # ends at once unless a renewal is in flight
             self._renewer = None
         self.poke()  # a slot freed: look for more at once
 
@@ -125,13 +128,13 @@ class CommandWorker(PollingWorker):
             log.warning("command %d finished after its claim lapsed; another conductor has it", command.id)
 
     async def _renew(self) -> None:
-        while self._running:
-            await asyncio.sleep(self.ttl_s / 3)
-            try:
-                await command_store.renew(self.conductor.parts.db, self.conductor.conductor_id,
-                                          list(self._running), self.ttl_s)
-            except Exception as exc:  # the claim may lapse; the command is then retaken
-                log.warning("could not renew command claims (%s)", type(exc).__name__)
+        if not self._running:
+            return
+        try:
+            await command_store.renew(self.conductor.parts.db, self.conductor.conductor_id,
+                                      list(self._running), self.ttl_s)
+        except Exception as exc:  # the claim may lapse; the command is then retaken
+            log.warning("could not renew command claims (%s)", type(exc).__name__)
 
     async def _cleanup_if_due(self) -> None:
         if time.monotonic() < self._next_cleanup:
@@ -150,8 +153,8 @@ class CommandWorker(PollingWorker):
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+            await self._renewer.stop(timeout_s=0)
+            self._renewer = None
 
 
 async def execute(conductor: Conductor, command: Command) -> dict[str, Any]:
