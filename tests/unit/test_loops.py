@@ -273,3 +273,18 @@ async def test_a_polling_worker_counts_a_failed_round_and_backs_off(caplog: pyte
         await worker.stop()
     assert worker.stats.errors == 1
     assert [r.getMessage() for r in caplog.records] == ["test-worker round failed (ConnectionError: database away)"]
+
+
+async def test_supervisor_keys_name_the_keyed_tasks_still_running() -> None:
+    sup = Supervisor("test")
+    gate = asyncio.Event()
+    first = sup.start(gate.wait(), name="c1", key=1)
+    sup.start(asyncio.sleep(0), name="c2", key=2)
+    seen_in_callback: list[list[object]] = []
+    first.add_done_callback(lambda _t: seen_in_callback.append(sup.keys()))
+    await asyncio.sleep(0.01)
+    assert sup.keys() == [1]
+    gate.set()
+    await first
+    await asyncio.sleep(0)
+    assert sup.keys() == [] and seen_in_callback == [[]]  # gone before the caller's own callback
