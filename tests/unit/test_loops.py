@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from fleet_tui.engine.kit.loops import PeriodicLoop
+from fleet_tui.engine.kit.polling import PollingWorker
 from fleet_tui.engine.kit.supervisor import Supervisor
 
 
@@ -223,3 +224,67 @@ async def test_a_shutdown_without_grace_cancels_at_once_and_quietly(caplog: pyte
     with caplog.at_level(logging.WARNING, logger="fleet_tui.engine.kit.supervisor"):
         await asyncio.wait_for(sup.shutdown(timeout_s=0), 0.5)
     assert task.cancelled() and not caplog.records
+
+
+class _Stats:
+    errors = 0
+
+
+class _Worker(PollingWorker):
+    def __init__(self, fail_first: int = 0) -> None:
+        super().__init__()
+        self.stats = _Stats()
+        self.rounds = 0
+        self._fail_first = fail_first
+
+    @property
+    def worker_name(self) -> str:
+        return "test-worker"
+
+    @property
+    def poll_s(self) -> float:
+        return 3600.0
+
+    async def run_once(self) -> int:
+        self.rounds += 1
+        if self.rounds <= self._fail_first:
+            raise ConnectionError("database away")
+        return 0
+
+
+async def test_a_polling_worker_without_listen_is_woken_by_poke() -> None:
+    worker = _Worker()
+    worker.start()
+    await _until(lambda: worker.rounds == 1)
+    worker.poke()  # the command worker's freed slot: look again at once
+    await _until(lambda: worker.rounds == 2, timeout_s=1.0)
+    await worker.stop()
+    assert not worker.running
+
+
+async def test_a_polling_worker_counts_a_failed_round_and_backs_off(caplog: pytest.LogCaptureFixture) -> None:
+    worker = _Worker(fail_first=1)
+    with caplog.at_level(logging.WARNING, logger="fleet_tui.engine.kit.polling"):
+        worker.start()
+        await _until(lambda: worker.rounds == 1)
+        await asyncio.sleep(0.3)
+        assert worker.rounds == 1  # backing off (1 s after the first failure), not spinning
+        await _until(lambda: worker.rounds == 2, timeout_s=2.0)
+        await worker.stop()
+    assert worker.stats.errors == 1
+    assert [r.getMessage() for r in caplog.records] == ["test-worker round failed (ConnectionError: database away)"]
+
+
+async def test_supervisor_keys_name_the_keyed_tasks_still_running() -> None:
+    sup = Supervisor("test")
+    gate = asyncio.Event()
+    first = sup.start(gate.wait(), name="c1", key=1)
+    sup.start(asyncio.sleep(0), name="c2", key=2)
+    seen_in_callback: list[list[object]] = []
+    first.add_done_callback(lambda _t: seen_in_callback.append(sup.keys()))
+    await asyncio.sleep(0.01)
+    assert sup.keys() == [1]
+    gate.set()
+    await first
+    await asyncio.sleep(0)
+    assert sup.keys() == [] and seen_in_callback == [[]]  # gone before the caller's own callback

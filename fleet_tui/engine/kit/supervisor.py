@@ -5,8 +5,9 @@ at shutdown give them a moment to finish before cancelling the rest."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Hashable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -16,16 +17,21 @@ class Supervisor:
     def __init__(self, name: str = "fleet") -> None:
         self.name = name
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._keyed: dict[Hashable, asyncio.Task[Any]] = {}  # tasks started with a key (a command id)
         self.failures = 0
 
-    def start(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+    def start(self, work: Coroutine[Any, Any, Any], *, name: str, key: Hashable = None) -> asyncio.Task[Any]:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        if key is not None:
+            self._keyed[key] = task
+        task.add_done_callback(functools.partial(self._done, key))  # before any the caller adds
         return task
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done(self, key: Hashable, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        if key is not None and self._keyed.get(key) is task:
+            del self._keyed[key]
         if task.cancelled():
             return
         exc = task.exception()  # retrieved here, so asyncio does not warn again at exit
@@ -40,6 +46,10 @@ class Supervisor:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+    def keys(self) -> list[Hashable]:
+        """The keys of the keyed tasks still running."""
+        return list(self._keyed)
 
     async def shutdown(self, timeout_s: float = 5.0) -> None:
         """Wait up to timeout_s for the tasks in hand, then cancel and await the rest (0: at once)."""

@@ -7,13 +7,12 @@ retaken that way check first whether the effect already happened."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Iterable
 
 from fleet_tui.domain.commands import INTERNAL_ERROR, CommandVerb, describe_error
@@ -22,6 +21,7 @@ from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.kit.polling import PollingWorker
+from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.store import commands as command_store
 from fleet_tui.store.commands import Command
 
@@ -60,7 +60,7 @@ class CommandWorker(PollingWorker):
         # the lease TTL: a claim lapses as fast as a dead conductor's leases do
         self.ttl_s = conductor.settings.monitor.lease_ttl_s
         self.stats = CommandStats()
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running = Supervisor("commands")  # the commands in hand, by id
         self._renewer: PeriodicLoop | None = None  # while commands run
         self._next_cleanup = 0.0
 
@@ -80,20 +80,15 @@ class CommandWorker(PollingWorker):
             limit=self._concurrency - len(self._running))
         for command in commands:
             self.stats.claimed += 1
-            task = asyncio.create_task(self._run(command), name=f"fleet-command-{command.id}")
-            self._running[command.id] = task
-            task.add_done_callback(functools.partial(self._finished, command.id))
+            task = self._running.start(self._run(command), name=f"fleet-command-{command.id}", key=command.id)
+            task.add_done_callback(self._finished)
         if self._running and self._renewer is None:
             self._renewer = PeriodicLoop(self._renew, name="fleet-command-claims", interval_s=self.ttl_s / 3,
                                          delay_first=True)
             self._renewer.start()
         return len(commands)
 
-    def _finished(self, command_id: int, _task: asyncio.Task[Any]) -> None:
-        self._done(command_id)
-
-    def _done(self, command_id: int) -> None:
-        self._running.pop(command_id, None)
+    def _finished(self, _task: asyncio.Task[Any]) -> None:
         if not self._running and self._renewer is not None:
             self._renewer.halt()  # ends at once unless a renewal is in flight
             self._renewer = None
@@ -102,7 +97,7 @@ class CommandWorker(PollingWorker):
     async def idle(self, timeout_s: float = 30.0) -> None:
         """Wait until the commands in hand have finished (tests, shutdown)."""
         if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=timeout_s)
+            await asyncio.wait(self._running.tasks, timeout=timeout_s)
 
     async def _run(self, command: Command) -> None:
         outcome: dict[str, Any]
@@ -132,7 +127,7 @@ class CommandWorker(PollingWorker):
             return
         try:
             await command_store.renew(self.conductor.parts.db, self.conductor.conductor_id,
-                                      list(self._running), self.ttl_s)
+                                      cast(list[int], self._running.keys()), self.ttl_s)
         except Exception as exc:  # the claim may lapse; the command is then retaken
             log.warning("could not renew command claims (%s)", type(exc).__name__)
 
@@ -148,10 +143,7 @@ class CommandWorker(PollingWorker):
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Claim nothing more, let the commands in hand finish (a lapsed one is retaken)."""
         await super().stop(timeout_s)
-        await self.idle(timeout_s)
-        for task in list(self._running.values()):
-            task.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self._running.shutdown(timeout_s)
         if self._renewer is not None:
             await self._renewer.stop(timeout_s=0)
             self._renewer = None
