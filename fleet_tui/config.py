@@ -151,7 +151,7 @@ class MonitorSettings(BaseModel):
     # owner died or stalled mid-saga). Unset: derived from what a spawn may take (see
     # spawn_bound_s); never shorter than worktree.setup_timeout_s.
     spawn_grace_s: float | None = Field(default=None, gt=0)
-    sweep_interval_s: float = Field(default=600.0, gt=0)  # disk sweep of finished worktrees
+    sweep_interval_s: float = Field(default=600.0, gt=0)  # disk sweep of finished worktrees (an ops duty, beside the workers)
     ops_interval_s: float = Field(default=60.0, gt=0)  # dead-letter retries and health snapshots
     log_retention_days: float = Field(default=14.0, gt=0)
     cycle_deadline_s: float = Field(default=60.0, gt=0)

@@ -73,7 +73,7 @@ def build_monitor(conductor: Conductor) -> Monitor:
         # the router is built on first use: looked up when a route is dispatched, not now
         dispatch=lambda event_type, context, **how: conductor.router.dispatch(event_type, context, **how),
         plan_resume=partial(resume_plan, parts), reviews_on=parts.reviews is not None,
-        sweep=conductor.sweep, observe_cycle_s=conductor.telemetry.monitor_cycle.observe,
+        observe_cycle_s=conductor.telemetry.monitor_cycle.observe,
         publish=conductor.bus.publish, background=conductor.background)
 
 
@@ -145,7 +145,8 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
     ops = asyncio.create_task(run_ops(
         db=conductor.parts.db, stop=ops_stop, handler=attach_log_sink(conductor.parts.db),
         interval_s=monitor.ops_interval_s, log_retention_days=monitor.log_retention_days,
-        breakers=conductor.router.breakers, retry_dead_letters=conductor.router.dlq.retry_due), name="fleet-ops")
+        breakers=conductor.router.breakers, retry_dead_letters=conductor.router.dlq.retry_due,
+        sweep=conductor.sweep, sweep_interval_s=monitor.sweep_interval_s), name="fleet-ops")
     return Workers(relay, notifier, ops, ops_stop, commands)
 
 

@@ -4,7 +4,6 @@ reads what the monitor asked of its ports."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,6 @@ class Ledger:
         self.finished: list[tuple[str, int | None, str | None]] = []
         self.notes: list[tuple[str, str]] = []
         self.drained: list[int] = []
-        self.sweeps = 0
         self.cycles_s: list[float] = []
         self.published: list[Any] = []
 
@@ -121,10 +119,6 @@ class Ledger:
     def beside(self, work: Any, *, name: str) -> None:
         work.close()  # nothing here runs work beside a cycle: the lost-leases note needs a lapse
         raise AssertionError(f"no background work expected here: {name}")
-
-    async def sweep(self) -> str:
-        self.sweeps += 1
-        return "swept"
 
 
 class Headroom:
@@ -157,7 +151,7 @@ def make_monitor(place: FakePlace, ledger: Ledger, *, forge: FakeForge | None = 
                    profiles={}, move=ledger.move, patch=ledger.patch, notify=ledger.notify, audit=ledger.audit,
                    finish_execution=ledger.finish_execution, list_live=no_live, spawning_here=lambda _: False,
                    headroom=Headroom(), drain_queue=ledger.drain, relaunch=no_relaunch, dispatch=no_dispatch,
-                   plan_resume=no_resume_plan, reviews_on=True, sweep=ledger.sweep,
+                   plan_resume=no_resume_plan, reviews_on=True,
                    observe_cycle_s=ledger.cycles_s.append, publish=ledger.published.append,
                    background=ledger.beside)
 
@@ -243,13 +237,3 @@ async def test_a_runtime_that_cannot_answer_skips_its_tasks_and_says_so() -> Non
     assert ledger.moves == []  # never failed for its runtime's silence
     assert monitor.health()["degraded_reasons"] == {"runtime:tmux": "ConnectionError: tmux server gone"}
 
-
-async def test_the_disk_sweep_runs_through_its_port_when_due() -> None:
-    ledger = Ledger()
-    monitor = make_monitor(FakePlace({}), ledger, settings=Settings(monitor={"sweep_interval_s": 0.05}))
-    claiming(monitor)
-    await monitor.run_cycle()
-    assert ledger.sweeps == 0  # not due yet
-    await asyncio.sleep(0.06)
-    await monitor.run_cycle()
-    assert ledger.sweeps == 1 and monitor.last_sweep == "swept"

@@ -59,7 +59,7 @@ class Monitor:
                  list_live: Callable[[], Awaitable[Sequence[TaskRecord]]], spawning_here: Callable[[str], bool],
                  headroom: Headroom, drain_queue: Callable[[int], Awaitable[object]], relaunch: Relaunch,
                  dispatch: Dispatch, plan_resume: PlanResume, reviews_on: bool,
-                 sweep: Callable[[], Awaitable[object]], observe_cycle_s: Callable[[float], None],
+                 observe_cycle_s: Callable[[float], None],
                  publish: Callable[[Event], None], background: Background) -> None:
         self._fleet_settings = settings
         self.settings = settings.monitor
@@ -80,7 +80,6 @@ class Monitor:
         self._drain_queue = drain_queue
         self._relaunch = relaunch
         self._reviews_on = reviews_on
-        self._sweep = sweep
         self._observe_cycle_s = observe_cycle_s
         self._publish = publish
         self._background = background
@@ -95,8 +94,6 @@ class Monitor:
         self.attention = Attention(profiles=profiles, place=place, patch=patch, notify=notify, audit=audit,
                                    plan_resume=plan_resume)
         self.actor = f"{ACTOR}@{conductor_id}"  # which conductor wrote, in the audit
-        self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
-        self.last_sweep: Any = None
         self.held: set[str] = set()  # task ids leased in the last cycle
         self._last_claim: float | None = None
         self._outage_said = 0.0
@@ -138,15 +135,12 @@ class Monitor:
         await self.run_cycle()  # never raises: it counts and says its own errors
 
     async def run_cycle(self) -> None:
-        """One cycle under its deadline; never raises. Now and then, the disk sweep too."""
+        """One cycle under its deadline; never raises."""
         started = time.perf_counter()
         deadline = self.settings.cycle_deadline_s
         try:
             async with asyncio.timeout(deadline) as budget:
                 await self.cycle()
-                if time.monotonic() >= self._next_sweep:
-                    self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
-                    self.last_sweep = await self._sweep()
             if self.database_error is not None:
                 log.info("monitor reaches the database again")
             self.database_error = None
