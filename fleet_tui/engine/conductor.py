@@ -83,6 +83,9 @@ class Conductor:
             audit=self.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
         )
         self.monitor: Any = None  # set by start()
+        # makes the monitor from this conductor's narrow collaborators: set by the composition
+        # root (session.build_conductor), so the monitor never holds the conductor
+        self.make_monitor: Callable[[], Any] | None = None
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
@@ -494,9 +497,9 @@ class Conductor:
         return feed
 
     async def start(self, *, monitor: bool = True) -> None:
-        from fleet_tui.engine.watch.monitor import Monitor
-
-        self.monitor = Monitor(self)
+        if self.make_monitor is None:
+            raise RuntimeError("a conductor is made by engine.session.build_conductor, which wires its monitor")
+        self.monitor = self.make_monitor()
         fixed = await self.registry.recount_live()
         if fixed:  # the trigger keeps them; a restore or a hand edit may not have
             log.warning("live task counts of %d operator(s) were off; recounted", fixed)

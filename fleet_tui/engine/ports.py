@@ -10,7 +10,7 @@ whether it exists."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,6 +75,33 @@ class Notify(Protocol):
 
     def __call__(self, task: TaskRecord, kind: str, summary: str, *,
                  dedup_key: str | None = None) -> Awaitable[None]: ...
+
+
+class Move(Protocol):
+    """One guarded transition of a task (audit and outbox in its transaction), then published."""
+
+    def __call__(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
+                 actor: str, reason: str | None = None) -> Awaitable[TaskRecord]: ...
+
+
+class FinishExecution(Protocol):
+    """Close the attempt's execution row (usage, exit code) and tell the model's breaker."""
+
+    def __call__(self, task: TaskRecord, *, exit_code: int | None,
+                 failure: str | None = None) -> Awaitable[None]: ...
+
+
+class Relaunch(Protocol):
+    """Run the spawn saga again for a proposed or retrying task, as `actor`."""
+
+    def __call__(self, task: TaskRecord, *, actor: str) -> Awaitable[TaskRecord]: ...
+
+
+class Background(Protocol):
+    """Run a coroutine beside the caller under the conductor's supervisor: errors are logged,
+    and it is awaited (or cancelled) at shutdown."""
+
+    def __call__(self, work: Coroutine[Any, Any, Any], *, name: str) -> None: ...
 
 
 class ReviewParts(Protocol):

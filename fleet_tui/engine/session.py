@@ -21,6 +21,8 @@ from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.workers.notifier import NotificationWorker
 from fleet_tui.engine.workers.outbox_relay import OnPark, OutboxRelay, build_sinks
 from fleet_tui.engine.parts import build_parts
+from fleet_tui.engine.spawn.prompting import resume_plan
+from fleet_tui.engine.watch.monitor import Monitor
 from fleet_tui.engine.ledger.tracing import configure_logging
 
 if TYPE_CHECKING:
@@ -53,7 +55,26 @@ def build_conductor(settings: Settings, db: Database, **overrides: Any) -> Condu
     and the hooks that tie it to the services it must not call upward."""
     conductor = Conductor(build_parts(settings, db, **overrides))
     conductor.on_terminal.append(partial(route_terminal, conductor))
+    conductor.make_monitor = partial(build_monitor, conductor)
     return conductor
+
+
+def build_monitor(conductor: Conductor) -> Monitor:
+    """The monitor, given only what it uses of the conductor and its parts (built at start:
+    what a test swaps in before then, e.g. the forge, is what the monitor watches with)."""
+    parts = conductor.parts
+    return Monitor(
+        settings=conductor.settings, conductor_id=conductor.conductor_id, db=parts.db, place=conductor,
+        forge=parts.forge, worktrees=parts.worktrees, profiles=parts.profiles, move=conductor.move,
+        patch=parts.patch, notify=parts.notify, audit=conductor.audit, finish_execution=parts.finish_execution,
+        list_live=lambda: conductor.registry.list_live(), spawning_here=conductor.spawning_here, headroom=conductor.governor,
+        drain_queue=lambda room: conductor.queue.drain(conductor.admit_queued, room),
+        relaunch=conductor.launch,
+        # the router is built on first use: looked up when a route is dispatched, not now
+        dispatch=lambda event_type, context, **how: conductor.router.dispatch(event_type, context, **how),
+        plan_resume=partial(resume_plan, parts), reviews_on=parts.reviews is not None,
+        sweep=conductor.sweep, observe_cycle_s=conductor.telemetry.monitor_cycle.observe,
+        publish=conductor.bus.publish, background=conductor.background)
 
 
 def route_terminal(conductor: Conductor, task: TaskRecord, status: TaskStatus, reason: str | None) -> None:

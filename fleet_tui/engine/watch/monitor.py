@@ -13,17 +13,17 @@ import math
 import os
 import socket
 import time
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-from fleet_tui.config import spawn_grace_s
+from fleet_tui.config import Settings, spawn_grace_s
 from fleet_tui.domain.agent_failures import PERMISSION_DENIED
 from fleet_tui.domain.asks import ASKED_KEY, asked_in, describe_asked
 from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError, ValidationFailed
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.watch.attention import Attention
-from fleet_tui.engine.kit.bus import MonitorTick
+from fleet_tui.engine.watch.attention import Attention, PlanResume
+from fleet_tui.engine.kit.bus import Event, MonitorTick
 from fleet_tui.engine.watch.ci_polls import CIPolls
 from fleet_tui.engine.watch.route_dispatch import TaskRoutes
 from fleet_tui.engine.ledger.leases import hand_back, holding
@@ -32,12 +32,14 @@ from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.engine.attempts.retry import is_due
 from fleet_tui.engine.ledger.tracing import trace
-from fleet_tui.infra.protocols import ProcessState
+from fleet_tui.engine.ports import (AuditNote, Background, Dispatch, FinishExecution, Headroom, Move, Notify, Relaunch,
+                                   TaskPatcher, Workplace)
+from fleet_tui.infra.agents import AgentProfile
+from fleet_tui.infra.protocols import Forge, ProcessState
+from fleet_tui.infra.worktree import WorktreeManager
 from fleet_tui.store import leases
+from fleet_tui.store.db import Database
 from fleet_tui.store.errors import describe_failure, is_connection_lost
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
 
 log = logging.getLogger(__name__)
 ACTOR = "monitor"
@@ -46,9 +48,43 @@ S = TaskStatus
 
 
 class Monitor:
-    def __init__(self, conductor: Conductor) -> None:
-        self.c = conductor
-        self.settings = conductor.settings.monitor
+    """Built by the composition root (engine.session) from the narrow collaborators it uses:
+    the ledger's writes (move, patch, notify, audit, finish_execution), where agents run
+    (place, forge, worktrees), the fleet's leases (db, conductor_id), admission (headroom,
+    drain_queue, relaunch, spawning_here), the event router (dispatch), the conductor's
+    supervisor (background) and the telemetry."""
+
+    def __init__(self, *, settings: Settings, conductor_id: str, db: Database, place: Workplace, forge: Forge,
+                 worktrees: WorktreeManager, profiles: Mapping[str, AgentProfile], move: Move,
+                 patch: TaskPatcher, notify: Notify, audit: AuditNote, finish_execution: FinishExecution,
+                 list_live: Callable[[], Awaitable[Sequence[TaskRecord]]], spawning_here: Callable[[str], bool],
+                 headroom: Headroom, drain_queue: Callable[[int], Awaitable[object]], relaunch: Relaunch,
+                 dispatch: Dispatch, plan_resume: PlanResume, reviews_on: bool,
+                 sweep: Callable[[], Awaitable[object]], observe_cycle_s: Callable[[float], None],
+                 publish: Callable[[Event], None], background: Background) -> None:
+        self._fleet_settings = settings
+        self.settings = settings.monitor
+        self.conductor_id = conductor_id
+        self._db = db
+        self._place = place
+        self._forge = forge
+        self._worktrees = worktrees
+        self._profiles = profiles
+        self._move = move
+        self._notify = notify
+        self._audit = audit
+        self._patch = patch
+        self._finish_execution = finish_execution
+        self._list_live = list_live
+        self._spawning_here = spawning_here
+        self._headroom = headroom
+        self._drain_queue = drain_queue
+        self._relaunch = relaunch
+        self._reviews_on = reviews_on
+        self._sweep = sweep
+        self._observe_cycle_s = observe_cycle_s
+        self._publish = publish
+        self._background = background
         self.cycles = 0
         self.errors = 0
         self.last_cycle_ms = 0.0
@@ -57,24 +93,18 @@ class Monitor:
                                     interval_s=lambda: self.settings.interval_s)
         self._launching = Supervisor("monitor-relaunches")  # by task id
         self.fleet_live = 0
-        from fleet_tui.engine.spawn.prompting import resume_plan
-
-        self.attention = Attention(profiles=conductor.parts.profiles, place=conductor, patch=conductor.parts.patch,
-                                   notify=conductor.parts.notify, audit=conductor.audit,
-                                   plan_resume=partial(resume_plan, conductor.parts))
-        self.actor = f"{ACTOR}@{conductor.conductor_id}"  # which conductor wrote, in the audit
+        self.attention = Attention(profiles=profiles, place=place, patch=patch, notify=notify, audit=audit,
+                                   plan_resume=plan_resume)
+        self.actor = f"{ACTOR}@{conductor_id}"  # which conductor wrote, in the audit
         self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
         self.last_sweep: Any = None
         self.held: set[str] = set()  # task ids leased in the last cycle
         self._last_claim: float | None = None
         self._outage_said = 0.0
         self.database_error: str | None = None  # why the last cycle could not reach the database
-        # reviews and retries, through the event router (built by the conductor on first use)
-        self.routes = TaskRoutes(lambda event_type, context, **how: conductor.router.dispatch(event_type, context,
-                                                                                              **how))
+        self.routes = TaskRoutes(dispatch)  # reviews and retries, through the event router
         self.conductors = 1
         self._waiting_changes = 0
-        forge = conductor.parts.forge
         budget = getattr(forge, "budget", None)
         self.ci_polls = CIPolls(getattr(forge, "poll_floor_s", 0.0),
                                 budget_per_hour=getattr(budget, "limit", None))
@@ -102,7 +132,7 @@ class Monitor:
         await self._cycles.stop(self.settings.cycle_deadline_s)
         await self._launching.shutdown(timeout_s=30)
         await self.routes.stop()
-        await hand_back(self.c.parts.db, self.c.conductor_id)
+        await hand_back(self._db, self.conductor_id)
 
     async def _cycle_step(self) -> None:
         await self.run_cycle()  # never raises: it counts and says its own errors
@@ -116,7 +146,7 @@ class Monitor:
                 await self.cycle()
                 if time.monotonic() >= self._next_sweep:
                     self._next_sweep = time.monotonic() + self.settings.sweep_interval_s
-                    self.last_sweep = await self.c.sweep()
+                    self.last_sweep = await self._sweep()
             if self.database_error is not None:
                 log.info("monitor reaches the database again")
             self.database_error = None
@@ -135,8 +165,8 @@ class Monitor:
                 log.exception("monitor cycle failed")
         self.cycles += 1
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
-        self.c.telemetry.monitor_cycle.observe(self.last_cycle_ms / 1000)
-        self.c.bus.publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
+        self._observe_cycle_s(self.last_cycle_ms / 1000)
+        self._publish(MonitorTick(self.cycles, self.last_cycle_ms, self.errors))
 
     def _database_trouble(self, exc: BaseException, took_s: float) -> None:
         """One line, no traceback: a database away is a state, said once per cycle."""
@@ -173,7 +203,7 @@ class Monitor:
         belong to someone else. Live processes of known tasks are simply watched again.
         Safe to repeat: a task already failed is no longer live."""
         self.degraded = {}
-        await leases.register(self.c.parts.db, self.c.conductor_id, socket.gethostname(), os.getpid())
+        await leases.register(self._db, self.conductor_id, socket.gethostname(), os.getpid())
         pairs = await self._claim()
         states = await self._states({t.runtime for t, _ in pairs} | {RuntimeKind.TMUX})
         failed: list[str] = []
@@ -185,7 +215,7 @@ class Monitor:
                     continue  # another process may be in the middle of this spawn
                 try:
                     with holding(lease):
-                        await self.c.move(task, S.FAILED, TaskPatch(
+                        await self._move(task, S.FAILED, TaskPatch(
                             failure_reason="conductor_restart",
                             failure_context={"code": "conductor_restart",
                                              "message": "no agent process found after a conductor restart"}),
@@ -200,11 +230,11 @@ class Monitor:
         return {"failed": failed, "orphans": orphans}
 
     async def _all_live_ids(self) -> list[str]:
-        return [t.id for t in await self.c.registry.list_live()]
+        return [t.id for t in await self._list_live()]
 
     async def _claim(self) -> list[tuple[TaskRecord, Lease]]:
         """Heartbeat, then renew our leases and take free ones up to a fair share."""
-        db, me = self.c.parts.db, self.c.conductor_id
+        db, me = self._db, self.conductor_id
         conductors, live = await leases.heartbeat_and_share(db, me, self.settings.lease_ttl_s)
         self.fleet_live = live
         self.conductors = conductors
@@ -215,11 +245,11 @@ class Monitor:
 
     def _spawn_interrupted(self, task: TaskRecord) -> bool:
         age = time.time() - task.updated_at.timestamp()
-        return age > spawn_grace_s(self.c.settings)
+        return age > spawn_grace_s(self._fleet_settings)
 
     def _owned_spawn(self, task_id: str) -> bool:
         """A spawn saga of this process owns the task (a relaunch, or a spawn request)."""
-        return task_id in self._launching or self.c.spawning_here(task_id)
+        return task_id in self._launching or self._spawning_here(task_id)
 
     # --- the cycle --------------------------------------------------------------------------
 
@@ -232,10 +262,10 @@ class Monitor:
             self._note_lost_leases(self.held - held)  # our leases lapsed meanwhile
         self.held = held
         states = await self._states({t.runtime for t, _ in pairs if t.status in (S.RUNNING, S.SPAWNING)})
-        room = self.c.governor.fleet_capacity - self.fleet_live
+        room = self._headroom.fleet_capacity - self.fleet_live
         if room > 0:  # queued spawns are admitted as capacity frees
             try:
-                await self.c.queue.drain(self.c.admit_queued, room)
+                await self._drain_queue(room)
             except Exception as exc:
                 if is_connection_lost(exc):
                     raise  # the cycle says it in one line
@@ -261,14 +291,14 @@ class Monitor:
         more: said once, naming who took them."""
         if not gone:
             return
-        self.c.background(self._warn_lost(gone), name="monitor-lost-leases")  # kept and awaited at shutdown
+        self._background(self._warn_lost(gone), name="monitor-lost-leases")  # kept and awaited at shutdown
 
     async def _warn_lost(self, gone: set[str]) -> None:
         try:
-            owners = await leases.owners_of(self.c.parts.db, sorted(gone))
+            owners = await leases.owners_of(self._db, sorted(gone))
         except Exception:
             return
-        taken = {tid: owner for tid, owner in owners.items() if owner != self.c.conductor_id}
+        taken = {tid: owner for tid, owner in owners.items() if owner != self.conductor_id}
         if taken:
             log.warning("lost the leases of %d task(s) to other conductors (ours lapsed: paused or "
                         "cut off?): %s", len(taken), ", ".join(f"{t} -> {o}" for t, o in sorted(taken.items())[:10]),
@@ -280,7 +310,7 @@ class Monitor:
         merged: dict[str, ProcessState] = {}
         for kind in kinds:
             try:
-                merged.update(await self.c.runtime_for(kind).states())
+                merged.update(await self._place.runtime_for(kind).states())
             except Exception as exc:
                 self._degrade(f"runtime:{RuntimeKind(kind)}", exc)
                 log.warning("runtime %s unavailable: %s", kind, exc)
@@ -301,7 +331,7 @@ class Monitor:
         elif task.status == S.PR_CREATED:
             await self._check_ci(task)
         elif task.status in (S.FAILED, S.REJECTED):
-            if self.c.settings.retry.auto and not task.needs_input:  # a person decides those  # the retry policy is the operator's route
+            if self._fleet_settings.retry.auto and not task.needs_input:  # a person decides those  # the retry policy is the operator's route
                 self.routes.dispatch(task, f"task.{task.status}", {"failure_reason": task.failure_reason})
         elif task.status == S.RETRYING and is_due(task):
             self._launch_later(task)
@@ -339,13 +369,13 @@ class Monitor:
         its work is kept as data (a bundle) and the task fails `tampered` (never retried
         by policy). Every host-side git call is pinned anyway; this makes it visible."""
         try:
-            checkout = self.c.checkout(task)
+            checkout = self._place.checkout(task)
         except ValidationFailed:  # no repository any more: the usual checks report it
             return False
         findings = await asyncio.to_thread(checkout.tampering)
         if not findings:
             return False
-        bundle = await self.c.parts.worktrees.preserve(checkout, task.base_branch)
+        bundle = await self._worktrees.preserve(checkout, task.base_branch)
         log.warning("task %s tampered with its worktree: %s", task.id, "; ".join(findings))
         from fleet_tui.domain.agent_failures import TAMPERED
 
@@ -364,11 +394,11 @@ class Monitor:
                 patch.container_id = state.ref
             else:
                 patch.tmux_session = state.ref
-            await self.c.move(task, S.RUNNING, patch, actor=self.actor, reason="adopted an interrupted spawn")
+            await self._move(task, S.RUNNING, patch, actor=self.actor, reason="adopted an interrupted spawn")
             return
         if not self._spawn_interrupted(task):
             return
-        await self.c.move(task, S.FAILED, TaskPatch(
+        await self._move(task, S.FAILED, TaskPatch(
             failure_reason="spawn_interrupted",
             failure_context={"code": "spawn_interrupted", "message": "the spawn never completed"}),
             actor=self.actor, reason="spawn_interrupted")
@@ -377,7 +407,7 @@ class Monitor:
         now = time.time()
         spawned = task.spawned_at.timestamp() if task.spawned_at else now
         if now - spawned > self.settings.timeout_minutes * 60:
-            await self.c.runtime_for(task.runtime).kill(task.id)
+            await self._place.runtime_for(task.runtime).kill(task.id)
             await self._fail(task, "timeout", await self._capture(
                 task, exit_code=None, note=f"ran longer than {self.settings.timeout_minutes:g} minutes"))
             return
@@ -385,31 +415,31 @@ class Monitor:
             return  # waiting for a person is not a stall
         last = await self._last_activity(task, spawned)
         if now - last > self.settings.stall_minutes * 60:
-            await self.c.runtime_for(task.runtime).kill(task.id)
+            await self._place.runtime_for(task.runtime).kill(task.id)
             await self._fail(task, "stalled", await self._capture(
                 task, exit_code=None, note=f"no output and no commit for {self.settings.stall_minutes:g} minutes"))
 
     async def _last_activity(self, task: TaskRecord, spawned: float) -> float:
         """Latest of: agent output (log mtime), last commit on the branch, spawn time."""
-        runtime = self.c.runtime_for(task.runtime)
+        runtime = self._place.runtime_for(task.runtime)
         last = spawned
         output_at = await runtime.last_output_at(task.id)
         if output_at:
             last = max(last, output_at)
         if time.time() - last > self.settings.stall_minutes * 60 and task.worktree_path:
             # only when output looks stale: one git call, not one per cycle per task
-            checkout = self.c.checkout(task)
+            checkout = self._place.checkout(task)
             result = await checkout.run(["log", "-1", "--format=%ct", checkout.ref], check=False)
             if result.ok and result.stdout.strip():
                 last = max(last, float(result.stdout.strip()))
         return last
 
     async def _on_clean_exit(self, task: TaskRecord) -> None:
-        forge = self.c.parts.forge
+        forge = self._forge
         try:
-            change = await forge.find_change(self.c.change_ref(task))
+            change = await forge.find_change(self._place.change_ref(task))
             if change is None and await self._commit_leftovers(task):
-                change = await forge.find_change(self.c.change_ref(task))
+                change = await forge.find_change(self._place.change_ref(task))
         except FleetError as exc:
             self._degrade("forge", exc)
             log.warning("forge unavailable for %s: %s", task.id, exc)
@@ -418,8 +448,8 @@ class Monitor:
             context = await self._capture(task, exit_code=0, note="the agent exited 0 without committing a change")
             await self._fail(task, self._classified(task, context) or "no_change", context)
             return
-        await self.c.parts.finish_execution(task, exit_code=0)
-        await self.c.move(task, S.PR_CREATED, TaskPatch(
+        await self._finish_execution(task, exit_code=0)
+        await self._move(task, S.PR_CREATED, TaskPatch(
             pr_number=change.pr_number, pr_url=change.pr_url, ci_status=CIStatus.PENDING,
             exit_code=0, needs_input=False), actor=self.actor, reason=f"change {change.head_sha[:12]} ({change.commits_ahead} commits)")
 
@@ -432,13 +462,13 @@ class Monitor:
         if not task.worktree_path or not task.branch or not Path(task.worktree_path).is_dir():
             return False
         try:
-            made = await commit_leftovers(self.c.checkout(task), message=commit_message(task.description, task.id))
+            made = await commit_leftovers(self._place.checkout(task), message=commit_message(task.description, task.id))
         except Exception as exc:  # a worktree git refuses is the agent's failure, not ours
             log.warning("could not commit what the agent of %s left: %s", task.id, exc)
             return False
         if made is None:
             return False
-        await self.c.audit(task, "conductor_committed", {"sha": made.sha, "files": made.files[:50],
+        await self._audit(task, "conductor_committed", {"sha": made.sha, "files": made.files[:50],
                                                          "file_count": len(made.files)})
         return True
 
@@ -454,7 +484,7 @@ class Monitor:
         context["evidence"] = found.evidence
         if found.retry_at is not None:
             context["retry_at"] = found.retry_at.isoformat()
-        profile = self.c.parts.profiles.get(task.agent or "")
+        profile = self._profiles.get(task.agent or "")
         # what it asked for, and the rule that grants it: only from a stream the launcher
         # rendered (there no agent line can pass for a summary line)
         if found.reason == PERMISSION_DENIED and profile is not None and profile.stream:
@@ -465,7 +495,7 @@ class Monitor:
         if not self.ci_polls.due(task.id):
             return
         try:
-            result = await self.c.parts.forge.ci_status(self.c.change_ref(task))
+            result = await self._forge.ci_status(self._place.change_ref(task))
         except FleetError as exc:
             self._degrade("forge", exc)
             log.warning("forge CI check unavailable for %s: %s", task.id, exc)
@@ -477,15 +507,15 @@ class Monitor:
             return
         if result.status == CIStatus.FAILING:
             context = await self._capture(task, exit_code=None, ci_output=result.output)
-            await self.c.move(task, S.FAILED, TaskPatch(
+            await self._move(task, S.FAILED, TaskPatch(
                 ci_status=CIStatus.FAILING, failure_reason="ci_failed", failure_context=context),
                 actor=self.actor, reason="CI failed")
-            await self.c.parts.notify(task, "ci_failed", "CI failed")
+            await self._notify(task, "ci_failed", "CI failed")
             return
         if task.ci_status != CIStatus.PASSING:
-            task = await self.c.parts.patch(task, TaskPatch(ci_status=CIStatus.PASSING))
-            await self.c.parts.notify(task, "pr_ready", "change ready for review, CI passing")
-        if self.c.parts.reviews is not None:  # review switched off: the change waits for a person
+            task = await self._patch(task, TaskPatch(ci_status=CIStatus.PASSING))
+            await self._notify(task, "pr_ready", "change ready for review, CI passing")
+        if self._reviews_on:  # review switched off: the change waits for a person
             self._review(task)
 
     def _review(self, task: TaskRecord) -> None:
@@ -493,22 +523,22 @@ class Monitor:
         self.routes.dispatch(task, "task.pr_created", {"ci_status": str(task.ci_status or CIStatus.PASSING)})
 
     async def _fail(self, task: TaskRecord, reason: str, context: dict[str, Any]) -> None:
-        await self.c.parts.finish_execution(task, exit_code=context.get("exit_code"), failure=reason)
+        await self._finish_execution(task, exit_code=context.get("exit_code"), failure=reason)
         asked = context.get(ASKED_KEY) or []
-        moved = await self.c.move(task, S.FAILED, TaskPatch(
+        moved = await self._move(task, S.FAILED, TaskPatch(
             failure_reason=reason, failure_context=context, exit_code=context.get("exit_code"),
             needs_input=bool(asked)),
             actor=self.actor, reason=reason)
         if asked:  # not the agent's failure: a person decides (retry --allow, or answer)
-            await self.c.parts.notify(moved, "needs_input", f"the agent was refused {describe_asked(asked)}")
+            await self._notify(moved, "needs_input", f"the agent was refused {describe_asked(asked)}")
             return
-        await self.c.parts.notify(task, "failed", f"attempt {task.retry_count + 1} failed: {reason}")
+        await self._notify(task, "failed", f"attempt {task.retry_count + 1} failed: {reason}")
 
     async def _capture(self, task: TaskRecord, *, exit_code: int | None, oom: bool = False,
                        ci_output: str = "", note: str = "") -> dict[str, Any]:
         from fleet_tui.engine.attempts.failure import capture_task_failure
 
-        return await capture_task_failure(task, place=self.c, forge=self.c.parts.forge, worktrees=self.c.parts.worktrees,
+        return await capture_task_failure(task, place=self._place, forge=self._forge, worktrees=self._worktrees,
                                           exit_code=exit_code, oom=oom,
                                           ci_output=ci_output, note=note)
 
@@ -517,7 +547,7 @@ class Monitor:
 
         async def run() -> None:
             try:
-                await self.c.launch(task, actor=self.actor)
+                await self._relaunch(task, actor=self.actor)
             except StaleVersionError:
                 pass
             except Exception:
