@@ -283,7 +283,7 @@ async def test_supervisor_keys_name_the_keyed_tasks_still_running() -> None:
     seen_in_callback: list[list[object]] = []
     first.add_done_callback(lambda _t: seen_in_callback.append(sup.keys()))
     await asyncio.sleep(0.01)
-    assert sup.keys() == [1]
+    assert sup.keys() == [1] and 1 in sup and 2 not in sup
     gate.set()
     await first
     await asyncio.sleep(0)

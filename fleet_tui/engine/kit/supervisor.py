@@ -47,6 +47,10 @@ class Supervisor:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def __contains__(self, key: object) -> bool:
+        """A keyed task under this key is still running."""
+        return key in self._keyed
+
     def keys(self) -> list[Hashable]:
         """The keys of the keyed tasks still running."""
         return list(self._keyed)

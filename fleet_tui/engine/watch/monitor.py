@@ -29,6 +29,7 @@ from fleet_tui.engine.watch.route_dispatch import TaskRoutes
 from fleet_tui.engine.ledger.leases import hand_back, holding
 from fleet_tui.engine.kit.listener import RECONNECT_BACKOFF_S
 from fleet_tui.engine.kit.loops import PeriodicLoop
+from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.engine.attempts.retry import is_due
 from fleet_tui.engine.ledger.tracing import trace
 from fleet_tui.engine.ports import (AuditNote, Background, Dispatch, FinishExecution, Headroom, Move, Notify, Relaunch,
@@ -89,7 +90,7 @@ class Monitor:
         self.degraded: dict[str, str] = {}  # checks skipped in the last cycle ("forge", ...) -> why
         self._cycles = PeriodicLoop(self._cycle_step, name="fleet-monitor",
                                     interval_s=lambda: self.settings.interval_s)
-        self._launching: dict[str, asyncio.Task[Any]] = {}
+        self._launching = Supervisor("monitor-relaunches")  # by task id
         self.fleet_live = 0
         self.attention = Attention(profiles=profiles, place=place, patch=patch, notify=notify, audit=audit,
                                    plan_resume=plan_resume)
@@ -126,8 +127,7 @@ class Monitor:
     async def stop(self) -> None:
         """Stop cycling, let relaunches finish, hand our leases back at once."""
         await self._cycles.stop(self.settings.cycle_deadline_s)
-        for task in list(self._launching.values()):
-            await asyncio.wait([task], timeout=30)
+        await self._launching.shutdown(timeout_s=30)
         await self.routes.stop()
         await hand_back(self._db, self.conductor_id)
 
@@ -547,7 +547,5 @@ class Monitor:
             except Exception:
                 self.errors += 1
                 log.exception("relaunch of %s failed", task.id)
-            finally:
-                self._launching.pop(task.id, None)
 
-        self._launching[task.id] = asyncio.create_task(run(), name=f"relaunch-{task.id}")
+        self._launching.start(run(), name=f"relaunch-{task.id}", key=task.id)
