@@ -113,10 +113,10 @@ async def test_task_routes_dispatch_once_per_task_version() -> None:
     task = a_task()
     assert routes.dispatch(task, "task.failed", {"why": "exit 1"})
     assert not routes.dispatch(task, "task.failed")  # one run at a time
-    await asyncio.gather(*routes.runs.values())
+    await asyncio.gather(*routes.runs.tasks)
     assert not routes.dispatch(task, "task.failed")  # the task has not moved since
     assert routes.dispatch(a_task(version=2), "task.failed")  # it moved: dispatched again
-    await asyncio.gather(*routes.runs.values())
+    await asyncio.gather(*routes.runs.tasks)
     assert [c[0] for c in calls] == ["task.failed", "task.failed"]
     assert calls[0][1] == {"task_id": "t-1", "status": "running", "why": "exit 1"}
     assert calls[0][2] == {"operator_id": "op", "trace_id": None}
@@ -128,9 +128,9 @@ async def test_task_routes_look_again_when_no_route_applied() -> None:
 
     routes = TaskRoutes(no_route, recheck_s=0.0)
     assert routes.dispatch(a_task(), "task.pr_created")
-    await asyncio.gather(*routes.runs.values())
+    await asyncio.gather(*routes.runs.tasks)
     assert routes.dispatch(a_task(), "task.pr_created")  # no route ran: the cache may have changed
-    await asyncio.gather(*routes.runs.values())
+    await asyncio.gather(*routes.runs.tasks)
 
 
 class WaitingRuntime(FakeRuntime):

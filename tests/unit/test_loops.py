@@ -288,3 +288,23 @@ async def test_supervisor_keys_name_the_keyed_tasks_still_running() -> None:
     await first
     await asyncio.sleep(0)
     assert sup.keys() == [] and seen_in_callback == [[]]  # gone before the caller's own callback
+
+
+async def test_a_task_that_ignores_its_cancellation_does_not_hold_shutdown(
+        caplog: pytest.LogCaptureFixture) -> None:
+    sup = Supervisor("test")
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(3600)  # records itself very slowly
+
+    task = sup.start(stubborn(), name="stubborn")
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.ERROR, logger="fleet_tui.engine.kit.supervisor"):
+        await asyncio.wait_for(sup.shutdown(0, cancel_wait_s=0.05), 1.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "test: background stubborn did not end within 0.05s of its cancellation"]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

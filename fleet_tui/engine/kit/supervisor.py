@@ -55,8 +55,9 @@ class Supervisor:
         """The keys of the keyed tasks still running."""
         return list(self._keyed)
 
-    async def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Wait up to timeout_s for the tasks in hand, then cancel and await the rest (0: at once)."""
+    async def shutdown(self, timeout_s: float = 5.0, *, cancel_wait_s: float = 5.0) -> None:
+        """Wait up to timeout_s for the tasks in hand (0: not at all), cancel the rest and
+        wait up to cancel_wait_s for them to end (a cancelled task may still record itself)."""
         pending = list(self._tasks)
         if not pending:
             return
@@ -68,4 +69,7 @@ class Supervisor:
                 log.warning("%s: background %s still running at shutdown; cancelled", self.name, task.get_name())
             task.cancel()
         if late:
-            await asyncio.gather(*late, return_exceptions=True)
+            _, stuck = await asyncio.wait(late, timeout=cancel_wait_s)
+            for task in stuck:
+                log.error("%s: background %s did not end within %gs of its cancellation",
+                          self.name, task.get_name(), cancel_wait_s)

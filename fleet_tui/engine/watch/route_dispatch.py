@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.engine.events.resolve import CACHE_TTL_S
+from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.engine.ports import Dispatch
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class TaskRoutes:
     def __init__(self, dispatch: Dispatch, *, recheck_s: float = CACHE_TTL_S) -> None:
         self._dispatch = dispatch
         self.recheck_s = recheck_s
-        self.runs: dict[str, asyncio.Task[Any]] = {}
+        self.runs = Supervisor("task-routes")  # the route runs in hand, by task id
         self._settled: dict[str, tuple[int, float]] = {}  # task id -> (version, look again after)
         self.dispatched = 0
         self.errors = 0
@@ -49,8 +50,7 @@ class TaskRoutes:
             return False
         self._settled.pop(task.id, None)
         body = {"task_id": task.id, "status": str(task.status), **(context or {})}
-        self.runs[task.id] = asyncio.create_task(self._run(task, event_type, body),
-                                                 name=f"route-{event_type}-{task.id}")
+        self.runs.start(self._run(task, event_type, body), name=f"route-{event_type}-{task.id}", key=task.id)
         self.dispatched += 1
         return True
 
@@ -67,21 +67,15 @@ class TaskRoutes:
             self.errors += 1
             look_again = time.monotonic() + self.recheck_s
             log.exception("route for %s of task %s failed", event_type, task.id)
-        finally:
-            self.runs.pop(task.id, None)
         self._settled[task.id] = (task.version, look_again)
 
     def forget_except(self, task_ids: Iterable[str]) -> None:
         """Drop what we remember of tasks this conductor no longer holds."""
-        keep = set(task_ids) | set(self.runs)
+        keep = set(task_ids) | set(self.runs.keys())
         for task_id in [t for t in self._settled if t not in keep]:
             del self._settled[task_id]
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Cancel the runs (they record themselves as stopped); a restarted conductor
         dispatches the tasks again from their state."""
-        runs = list(self.runs.values())
-        for run in runs:
-            run.cancel()
-        if runs:
-            await asyncio.wait(runs, timeout=timeout_s)
+        await self.runs.shutdown(0, cancel_wait_s=timeout_s)
