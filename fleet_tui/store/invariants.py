@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fleet_tui.domain.status import TERMINAL_NOTIFICATION
+
 if TYPE_CHECKING:
     from fleet_tui.store.db import Database
 
-TERMINAL = ("merged", "abandoned", "cancelled")
-TERMINAL_NOTIFICATION_TYPES = ("completed", "abandoned", "cancelled")
+# The statuses that send a terminal notification and the kinds they send, from domain's one table.
+TERMINAL = tuple(str(status) for status in TERMINAL_NOTIFICATION)
+TERMINAL_NOTIFICATION_TYPES = tuple(kind for kind, _ in TERMINAL_NOTIFICATION.values())
 
 
 async def live_counts(db: Database) -> list[dict[str, Any]]:
