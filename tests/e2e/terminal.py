@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -25,6 +25,9 @@ from tests.fixtures.engine import PASSING_CI, kill_tmux_server
 
 # the console script pip installed next to this interpreter: what a user runs
 FLEET_TUI = Path(sys.executable).with_name("fleet-tui")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# a form field's tall left border (▊) and the colours drawn just before it
+FIELD_BORDER = re.compile(r"((?:\x1b\[[0-9;]*m)+)▊")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Error: .*object has no attribute|╭─+ Traceback")
 
 
@@ -96,11 +99,32 @@ class Terminal:
         await asyncio.sleep(1.0)
         return screen
 
-    async def tab(self, times: int) -> None:
-        """Tab to the next field, one key at a time (Tabs sent together got lost)."""
-        for _ in range(times):
+    def focused_label(self, labels: Sequence[str]) -> str | None:
+        """Which of a form's fields (named by the labels above them) has the focus. Textual
+        draws the focused field's tall left border in the accent colour and the others alike,
+        so the odd one out in capture-pane -e is it; None when the focus is elsewhere."""
+        styled = self.tmux("capture-pane", "-p", "-e", "-t", "room:").splitlines()
+        plain = [ANSI.sub("", line) for line in styled]
+        borders: dict[str, str] = {}
+        for label in labels:
+            at = next((n for n, line in enumerate(plain) if f"█  {label}" in line), None)
+            if at is not None and at + 1 < len(styled) and (style := FIELD_BORDER.search(styled[at + 1])):
+                borders[label] = style.group(1)
+        odd = [label for label, style in borders.items()
+               if sum(other == style for other in borders.values()) == 1]
+        return odd[0] if len(borders) > 2 and len(odd) == 1 else None
+
+    async def focus(self, label: str, labels: Sequence[str], timeout_s: float = 60.0) -> None:
+        """Tab until the field under label has the focus, reading the focus from the screen
+        after each Tab: a Tab the app lost is sent again, one too many goes round the form."""
+        deadline = time.monotonic() + timeout_s
+        while (current := self.focused_label(labels)) != label:
+            if time.monotonic() > deadline:
+                raise ScreenTimeout(f"timed out tabbing to {label!r}; the focus is on {current!r}:\n{self.screen()}")
             self.keys("Tab")
-            await asyncio.sleep(0.4)
+            moved = time.monotonic() + 3.0
+            while self.focused_label(labels) == current and time.monotonic() < moved:
+                await asyncio.sleep(0.1)
 
     def resize(self, cols: int, rows: int) -> None:
         self.cols, self.rows = cols, rows

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
+from fleet_tui.ui.screens.spawn import LABELS
 from tests.e2e.terminal import ControlRoom, row_of, status_on_screen
 
 
@@ -48,7 +49,7 @@ async def test_spawn_through_the_form_reaches_ready_with_the_control_room_as_the
     await room.term.type_seen("add a greeting")
     room.term.keys("Enter")  # the description takes several lines: the demo agent's script below
     await room.term.type_seen("FLEET-DEMO: write greeting.txt hello")
-    await room.term.tab(4)  # repository, base branch, task type, agent
+    await room.term.focus(LABELS["agent"], list(LABELS.values()))
     form = await room.term.type_seen("demo")
     assert "hellodemo" not in form
     room.term.keys("C-s")

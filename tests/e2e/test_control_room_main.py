@@ -6,13 +6,18 @@ the counts, and the demo agent's commit subject. Every task chooses the demo age
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import uuid
 from pathlib import Path
 
-from tests.e2e.terminal import FLEET_TUI, ControlRoom, row_of, status_on_screen
+from fleet_tui.ui.screens.spawn import LABELS
+from tests.e2e.terminal import FLEET_TUI, ControlRoom, ScreenTimeout, row_of, status_on_screen
 from tests.e2e.test_control_room_journeys import room, spawn_from_cli  # noqa: F401 (the room fixture)
+
+
+FORM = list(LABELS.values())  # the spawn form's fields, by the labels above them
 
 
 def preview_title(screen: str) -> str:
@@ -161,12 +166,16 @@ async def test_the_spawn_form_shows_every_fields_error_at_once(room: ControlRoom
     room.term.keys("n")
     await room.term.wait_text("New task")
     await room.term.type_seen("checked all at once")
-    await room.term.tab(2)  # repository (the default), base branch
+    await room.term.focus(LABELS["base_branch"], FORM)  # past the repository (the default)
     await room.term.type_seen("no-such-branch")
-    await room.term.tab(2)  # task type, agent
+    await room.term.focus(LABELS["agent"], FORM)
     await room.term.type_seen("nosuchagent")
-    await room.term.tab(2)  # model, priority
-    room.term.keys("BSpace", "BSpace")
+    await room.term.focus(LABELS["priority"], FORM)
+    for _ in range(5):  # the default 50 away (sent again if lost); an empty field shows its label
+        room.term.keys("End", "C-u")
+        with contextlib.suppress(ScreenTimeout):
+            await room.term.wait_for(lambda s: s.count(LABELS["priority"]) == 2, 3, what="the priority cleared")
+            break
     await room.term.type_seen("500")
     room.term.keys("C-s")
     screen = await room.term.wait_text("not submitted", timeout_s=30)
