@@ -41,7 +41,7 @@ from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.choice.agent_choice import demo_notice
 from fleet_tui.engine.choice.agents_report import AgentWarnings
 from fleet_tui.engine.spawn.backpressure import RateLimiter, SpawnQueue
-from fleet_tui.engine.kit.bus import EventBus, Notice, TaskChanged, TaskDeleted
+from fleet_tui.engine.kit.bus import EventBus, Notice, TaskChanged
 from fleet_tui.engine.kit.supervisor import Supervisor
 from fleet_tui.engine.spawn.governor import Governor
 from fleet_tui.engine.ledger.leases import SpawnOwnership, hand_back, held_lease, holding, new_conductor_id
@@ -49,6 +49,7 @@ from fleet_tui.engine.ops.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.spawn.prompting import plan_for_task, prompt_lookups
 from fleet_tui.engine.spawn.spawner import SpawnPlan, Spawner
+from fleet_tui.engine.ledger.task_ledger import OnTerminal
 from fleet_tui.engine.ledger.tracing import current_trace_id, trace
 from fleet_tui.infra.git import GitError, TaskCheckout
 from fleet_tui.infra.proc import ProcTimeout
@@ -75,12 +76,13 @@ class Conductor:
     def __init__(self, parts: EngineParts) -> None:
         self.parts = parts
         self.settings: Settings = parts.settings
-        self.registry = parts.registry
+        self.registry = parts.registry  # reads; every write is the ledger's
+        self.ledger = parts.ledger
         self.bus: EventBus = parts.bus
-        self.governor = Governor(parts.registry, parts.settings.governor)
+        self.governor = Governor(self.ledger, parts.settings.governor)
         self.spawner = Spawner(
-            worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.move,
-            audit=self.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
+            worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.ledger.move,
+            audit=self.ledger.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
         )
         self.monitor: Any = None  # set by start()
         # makes the monitor from this conductor's narrow collaborators: set by the composition
@@ -96,9 +98,9 @@ class Conductor:
         self.supervisor = Supervisor("conductor")  # its background work, e.g. notification routes
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
         self.agent_warnings = AgentWarnings(parts.settings)
-        # called with (task, its terminal status, reason) once a move to a terminal status is
-        # committed; the composition root (session.build_conductor) registers the event router's
-        self.on_terminal: list[Callable[[TaskRecord, TaskStatus, str | None], None]] = []
+        # the ledger's hooks, called with (task, its terminal status, reason) once a move to a
+        # terminal status is committed; the composition root registers the event router's
+        self.on_terminal: list[OnTerminal] = self.ledger.on_terminal
 
     def background(self, work: Any, *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
@@ -121,39 +123,15 @@ class Conductor:
     async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None,
                    *, actor: str, reason: str | None = None, operator: Operator | None = None,
                    notes: Sequence[tuple[str, dict[str, Any]]] = (), within: Any = None) -> TaskRecord:
-        """One guarded transition (audit + outbox in the same transaction), then publish.
-        notes: the conductor's audit rows (action, detail) written first; within(conn, moved):
-        more writes; all in the move's transaction."""
-        moved = await self.registry.transition(
-            task.id, task.version, target, operator=operator or SYSTEM, patch=patch,
-            actor=actor, reason=reason, lease=None if operator else held_lease.get(),
-            notes=[("conductor", action, detail) for action, detail in notes], within=within,
-            expected_status=task.status,
-        )
-        self.bus.publish(TaskChanged(moved))
-        if task.status == TaskStatus.RUNNING:
-            await self._release(moved)
-        if target in TERMINAL_STATUSES:
-            await self.parts.notify_terminal(moved)  # recorded now, whatever the routes say
-            for hook in self.on_terminal:
-                hook(moved, target, reason)
-        return moved
+        """The ledger's move (TaskLedger.move): one guarded transition, then what follows it."""
+        return await self.ledger.move(task, target, patch, actor=actor, reason=reason, operator=operator,
+                                      notes=notes, within=within)
 
-    async def _release(self, task: TaskRecord) -> None:
-        """Out of running: what an exited agent left in its runtime goes now, not at the
-        retention sweep (a tmux session kept a dead pane and the log pipe's `cat`, two
-        processes per task for 72 h). Before the move returns, so a retry's new session is
-        never the one released; a live agent is left to whoever stops it."""
-        try:
-            await self.runtime_for(task.runtime).release(task.id)
-        except Exception as exc:  # the sweep removes it later
-            log.warning("could not release what the agent of %s left: %s", task.id, exc)
+    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
+        return await self.ledger.patch(task, patch)
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
-        await self.parts.audit(task, action, detail)
-
-    async def audit_many(self, task: TaskRecord, notes: list[tuple[str, dict[str, Any]]]) -> None:
-        await self.parts.audit_many(task, notes)
+        await self.ledger.audit(task, action, detail)
 
     async def _reread(self, task_id: str) -> TaskRecord:
         return await self.registry.get(task_id, operator=SYSTEM)
@@ -327,8 +305,7 @@ class Conductor:
         if task.needs_input:
             counted = task
         else:
-            counted = await self.registry.record_failure(
-                task.id, operator=operator, context=task.failure_context or {})
+            counted = await self.ledger.record_failure(task, operator=operator)
             if counted is None:
                 raise PermissionDeniedError(
                     f"task {task_id} has used its retry budget ({task.max_retries}); spawn a new task")
@@ -364,8 +341,7 @@ class Conductor:
                 Path(task.repo), path=Path(task.worktree_path), branch=task.branch, base=task.base_branch)
         # session, log pipe, log; an exited container, its branch link settled (infra/ref_spool.py)
         await self.runtime_for(task.runtime).forget(task.id)
-        await self.registry.delete(task.id, operator=operator)
-        self.bus.publish(TaskDeleted(task.id))
+        await self.ledger.delete(task, operator)
 
     async def merge(self, operator: Operator, task_id: str) -> TaskRecord:
         task = await self._owned(operator, task_id)
@@ -376,7 +352,7 @@ class Conductor:
             note = merge_next_step(task, result.detail, result.conflict_files)
             await self.audit(task, "merge_failed", {"detail": result.detail, "conflict_files": result.conflict_files,
                                                     "next": note})
-            await self.parts.patch(task, TaskPatch(metadata={**task.metadata, "merge_blocked": {
+            await self.ledger.patch(task, TaskPatch(metadata={**task.metadata, "merge_blocked": {
                 "detail": result.detail, "conflict_files": result.conflict_files, "next": note}}))
             self.bus.publish(Notice("merge_failed", task.id, note))
             raise TaskLiveError(note)
@@ -463,7 +439,7 @@ class Conductor:
         from fleet_tui.engine.ops.sweep import sweep_worktrees
 
         return await sweep_worktrees(db=self.parts.db, place=self, worktrees=self.parts.worktrees,
-                                     patch=self.parts.patch,
+                                     patch=self.ledger.patch,
                                      retention_hours=self.settings.worktree.retention_hours)
 
     async def invariants(self) -> list[Any]:

@@ -1,4 +1,5 @@
-"""Everything the conductor drives, built once from Settings. Tests build it with real
+"""Everything the conductor drives, built once from Settings: the container the composition
+root fills (the ledger, the one writer of task state, among them). Tests build it with real
 parts and may wrap one of them to inject a fault."""
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
-from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskPatch, TaskRecord
-from fleet_tui.domain.status import TERMINAL_NOTIFICATION, TaskStatus
+from fleet_tui.domain.models import Operator, RuntimeKind, SpawnRequest, TaskRecord
 from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.bus import EventBus, Notice
+from fleet_tui.engine.ledger.task_ledger import TaskLedger
 from fleet_tui.infra.agents import AgentProfile, load_profiles
 from fleet_tui.infra.protocols import Forge, Runtime
 from fleet_tui.infra.secrets import SecretsProvider
@@ -51,6 +52,8 @@ class EngineParts:
     # (engine/choice/preferences.py); None until then: the settings file's list
     usage_opt_outs: frozenset[str] | None = None
     _runtimes: dict[RuntimeKind, Runtime] = field(default_factory=dict)
+    # the one writer of task state (engine/ledger/task_ledger.py); build_parts makes it
+    ledger: TaskLedger = field(init=False)
 
     # --- runtimes and agents -----------------------------------------------------------
 
@@ -97,25 +100,7 @@ class EngineParts:
 
         return await decide(self, operator, request, rate=rate)
 
-    async def record_route(self, task: TaskRecord, decision: Any) -> TaskRecord:
-        """Every decision keeps its reason: an audit row and task.metadata['route']."""
-        await self.audit(task, "route_chosen", decision.to_dict())
-        return await self.patch(task, TaskPatch(metadata={"route": decision.to_dict()}))
-
-    # --- registry helpers ---------------------------------------------------------------
-
-    async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
-        await self.audit_many(task, [(action, detail)])
-
-    async def audit_many(self, task: TaskRecord, notes: list[tuple[str, dict[str, Any]]]) -> None:
-        """The conductor's audit rows (action, detail) of one task, in one transaction."""
-        if not notes:
-            return
-        async with self.db.system() as conn:
-            for action, detail in notes:
-                await audit_store.append(conn, operator_id=task.operator_id, action=action,
-                                         actor="conductor", task_id=task.id, detail=detail,
-                                         trace_id=task.trace_id)
+    # --- reads and the records beside a task's state (its state is the ledger's) -----------
 
     async def audit_trail(self, task_id: str, operator: Operator) -> list[dict[str, Any]]:
         entries = await audit_store.list_for_task(self.db, task_id, operator=operator)
@@ -186,16 +171,6 @@ class EngineParts:
         elif failure in ("agent_exit", "process_missing", "api_unavailable"):
             await self.breakers.record(name, False)
 
-    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord:
-        from fleet_tui.engine.ledger.leases import held_lease
-
-        moved = await self.registry.update(task.id, task.version, patch=patch, operator=None,
-                                           lease=held_lease.get())
-        from fleet_tui.engine.kit.bus import TaskChanged
-
-        self.bus.publish(TaskChanged(moved))
-        return moved
-
     async def notify(self, task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None:
         """Record the notification (the notification worker delivers it) and tell the faces.
         A repeated dedup_key records nothing new."""
@@ -211,11 +186,9 @@ class EngineParts:
                                             type=kind, summary=summary)
         self.bus.publish(Notice(kind, None, summary))
 
-    async def notify_terminal(self, task: TaskRecord) -> None:
-        # The outbox relay records the same row (same key) from the transition's event,
-        # so INV-018 holds even if this process dies right after the commit.
-        kind, summary = TERMINAL_NOTIFICATION.get(TaskStatus(task.status), ("completed", str(task.status)))
-        await self.notify(task, kind, summary, dedup_key=notification_store.terminal_dedup_key(task.id))
+    async def release_runtime(self, task: TaskRecord) -> None:
+        """What an exited agent left in the task's runtime (the ledger's move out of running)."""
+        await self.runtime(RuntimeKind(task.runtime)).release(task.id)
 
 
 def build_parts(settings: Settings, db: Database, **overrides: Any) -> EngineParts:
@@ -262,4 +235,7 @@ def build_parts(settings: Settings, db: Database, **overrides: Any) -> EnginePar
         parts.reviews = ReviewPipeline.from_settings(settings.review)
     for key, value in overrides.items():
         setattr(parts, key, value)
+    if "ledger" not in overrides:  # after the overrides: it writes through the parts a test chose
+        parts.ledger = TaskLedger(parts.registry, parts.db, publish=parts.bus.publish,
+                                  release=parts.release_runtime, notify=parts.notify)
     return parts

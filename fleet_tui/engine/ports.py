@@ -50,7 +50,7 @@ class Workplace(Protocol):
 
 
 class TaskPatcher(Protocol):
-    """Write fields of a task that are not its state (the ledger's moves are separate)."""
+    """Write fields of a task that are not its state (TaskLedger.patch; its moves are separate)."""
 
     async def __call__(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
 
@@ -78,7 +78,8 @@ class Notify(Protocol):
 
 
 class Move(Protocol):
-    """One guarded transition of a task (audit and outbox in its transaction), then published."""
+    """One guarded transition of a task (audit and outbox in its transaction), then published
+    (TaskLedger.move)."""
 
     def __call__(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
                  actor: str, reason: str | None = None) -> Awaitable[TaskRecord]: ...
@@ -115,14 +116,13 @@ class ReviewParts(Protocol):
 
     def profile(self, name: str | None) -> AgentProfile: ...
 
-    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
-
     async def notify(self, task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None: ...
 
 
 class ReviewHost(Protocol):
-    """What the review pipeline drives: the task's moves and audit, its change, the faces'
-    bus. The conductor satisfies it; the pipeline never sees the rest of it."""
+    """What the review pipeline drives: the task's moves, patches and audit (the ledger's),
+    its change, the faces' bus. The conductor satisfies it; the pipeline never sees the rest
+    of it."""
 
     @property
     def parts(self) -> ReviewParts: ...
@@ -137,6 +137,8 @@ class ReviewHost(Protocol):
 
     async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
                    actor: str, reason: str | None = None) -> TaskRecord: ...
+
+    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
 
     async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None: ...
 

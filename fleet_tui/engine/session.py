@@ -54,7 +54,7 @@ def build_conductor(settings: Settings, db: Database, **overrides: Any) -> Condu
     """The one place a Conductor is made (faces, tests and benches): its parts from settings,
     and the hooks that tie it to the services it must not call upward."""
     conductor = Conductor(build_parts(settings, db, **overrides))
-    conductor.on_terminal.append(partial(route_terminal, conductor))
+    conductor.ledger.on_terminal.append(partial(route_terminal, conductor))
     conductor.make_monitor = partial(build_monitor, conductor)
     return conductor
 
@@ -65,8 +65,8 @@ def build_monitor(conductor: Conductor) -> Monitor:
     parts = conductor.parts
     return Monitor(
         settings=conductor.settings, conductor_id=conductor.conductor_id, db=parts.db, place=conductor,
-        forge=parts.forge, worktrees=parts.worktrees, profiles=parts.profiles, move=conductor.move,
-        patch=parts.patch, notify=parts.notify, audit=conductor.audit, finish_execution=parts.finish_execution,
+        forge=parts.forge, worktrees=parts.worktrees, profiles=parts.profiles, move=parts.ledger.move,
+        patch=parts.ledger.patch, notify=parts.notify, audit=parts.ledger.audit, finish_execution=parts.finish_execution,
         list_live=lambda: conductor.registry.list_live(), spawning_here=conductor.spawning_here, headroom=conductor.governor,
         drain_queue=lambda room: conductor.queue.drain(conductor.admit_queued, room),
         relaunch=conductor.launch,

@@ -239,7 +239,7 @@ async def test_a_task_waiting_for_a_person_is_answered_or_granted_over_the_api(a
                                   headers=api.auth(op))).status_code == 409  # it asked nothing
     await api.conductor.monitor.stop()  # from here the test plays the monitor
     asked = {"asked": [{"tool": "Bash", "target": "make lint", "grant": "Bash(make lint)"}]}
-    waiting = await api.conductor.parts.patch(failed, TaskPatch(needs_input=True, failure_context=asked))
+    waiting = await api.conductor.ledger.patch(failed, TaskPatch(needs_input=True, failure_context=asked))
     assert waiting.needs_input
 
     bad = await api.client.post(f"/api/fleet/tasks/{tid}/retry", json={"allow": ["Bash(a,b)"]}, headers=api.auth(op))

@@ -161,7 +161,7 @@ async def test_every_terminal_task_gets_one_delivered_notification_inv_018(outbo
         for status in path:
             task = await registry.transition(task.id, task.version, status, operator=op)
         finished.append(task)
-    await parts.notify_terminal(finished[0])
+    await parts.ledger.notify_terminal(finished[0])
     await OutboxRelay(outbox_db, fast_outbox(), [TerminalNotificationSink(outbox_db)]).drain()
     cli, sleeps = io.StringIO(), Sleeps()
     assert await worker(outbox_db, [CliChannel(cli)], io.StringIO(), sleeps).drain() == 3

@@ -12,7 +12,7 @@ import pytest
 
 from fleet_tui.domain.models import SpawnRequest, TaskType
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.choice.agent_choice import reputation_of
+from fleet_tui.engine.choice.agent_choice import record_route, reputation_of
 from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.domain.errors import BudgetRefused
@@ -174,5 +174,5 @@ async def test_reputation_comes_from_the_registry_rows(make_conductor: Any, git_
     assert "demo/demo-small" in decision.samples and "(1 ok / 2 failed on feature)" in decision.reason
     # the decision is kept with its reason
     ready = await conductor.registry.get(good, operator=SYSTEM)
-    recorded = await conductor.parts.record_route(ready, decision)
+    recorded = await record_route(conductor.ledger, ready, decision)
     assert recorded.metadata["route"]["reason"] == decision.reason

@@ -92,7 +92,7 @@ class RegistryRefusingRunning:
 async def test_running_step_fault_kills_the_agent_then_removes_the_worktree(
         make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor()
-    conductor.registry = RegistryRefusingRunning(conductor.registry)
+    conductor.ledger.registry = RegistryRefusingRunning(conductor.ledger.registry)
     result = await conductor.spawn(operator(), SpawnRequest(
         description="transition fault\nFLEET-DEMO: stall 30", repo=str(git_repo)))
     task = result.task

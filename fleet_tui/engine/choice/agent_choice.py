@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
 
 from fleet_tui.domain.errors import ValidationFailed
-from fleet_tui.domain.models import Operator, SpawnRequest, TaskType
+from fleet_tui.domain.models import Operator, SpawnRequest, TaskPatch, TaskRecord, TaskType
 from fleet_tui.engine.choice.budget import BudgetGate, load_budget_gate
 from fleet_tui.engine.choice.reputation import CandidateStats, Reputation, reputation
 from fleet_tui.domain.errors import BudgetRefused
@@ -24,6 +24,7 @@ from fleet_tui.infra.agent_probe import credentials_present
 
 if TYPE_CHECKING:
     from fleet_tui.config import Settings
+    from fleet_tui.engine.ledger.task_ledger import TaskLedger
     from fleet_tui.engine.ports import RoutingParts
     from fleet_tui.infra.agents import AgentProfile
 
@@ -172,3 +173,10 @@ async def reputation_of(parts: RoutingParts, *, agent: str, model: str | None, t
 
     counts = await history.one_route_counts(parts.db, agent=agent, model=model, task_type=task_type)
     return reputation(counts.successes, counts.failures)
+
+
+async def record_route(ledger: TaskLedger, task: TaskRecord, decision: RouteDecision) -> TaskRecord:
+    """Every decision keeps its reason: an audit row and task.metadata['route'] (a spawn's
+    admission writes both itself; this is for a decision made on a task that exists)."""
+    await ledger.audit(task, "route_chosen", decision.to_dict())
+    return await ledger.patch(task, TaskPatch(metadata={"route": decision.to_dict()}))

@@ -194,7 +194,7 @@ async def capture_failure(step: Step, ctx: StepContext) -> dict[str, Any]:
 
         context = await capture_task_failure(task, place=conductor, forge=conductor.parts.forge,
                                              worktrees=conductor.parts.worktrees, exit_code=task.exit_code)
-        await conductor.parts.patch(task, TaskPatch(failure_context=context))
+        await conductor.ledger.patch(task, TaskPatch(failure_context=context))
     return {**context, "classification": task.failure_reason or "unknown"}
 
 

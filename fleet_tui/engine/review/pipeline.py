@@ -102,7 +102,7 @@ class ReviewPipeline:
         if task.status == S.REVIEWING:
             if state.get("attempt") == attempt:
                 return task
-            return await c.parts.patch(task, TaskPatch(metadata={"review": fresh}))
+            return await c.patch(task, TaskPatch(metadata={"review": fresh}))
         return await c.move(task, S.REVIEWING, TaskPatch(
             review_status="in_progress", review_verdicts=[], metadata={"review": fresh}),
             actor=ACTOR, reason=f"{len(labels)} reviewers started")
@@ -191,7 +191,7 @@ class ReviewPipeline:
                 kept = [v for v in task.review_verdicts
                         if not (v.get("attempt") == attempt and v.get("reviewer") == verdict.reviewer)]
                 try:
-                    await c.parts.patch(task, TaskPatch(
+                    await c.patch(task, TaskPatch(
                         review_verdicts=kept + [{**verdict.to_dict(), "attempt": attempt}]))
                     return
                 except StaleVersionError:

@@ -4,17 +4,25 @@ every conductor shares) that counts, queues or inserts the task with its spawn l
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from fleet_tui.config import GovernorSettings
 from fleet_tui.domain.errors import SpawnDeniedError
 from fleet_tui.domain.models import Operator, TaskRecord, Tier
-from fleet_tui.store.tasks import Admission, TaskRegistry, denial_message
+from fleet_tui.store.tasks import Admission, denial_message
+
+
+class Admissions(Protocol):
+    """Where the decision is written (TaskRegistry.admit, through the engine's ledger): the
+    task with its spawn lease, a queue entry, or the refusal, under the fleet's one lock."""
+
+    async def admit(self, operator: Operator, *, limit: int, capacity: int, key: str | None,
+                    **fields: Any) -> Admission: ...
 
 
 class Governor:
-    def __init__(self, registry: TaskRegistry, settings: GovernorSettings) -> None:
-        self._registry = registry
+    def __init__(self, admissions: Admissions, settings: GovernorSettings) -> None:
+        self._admissions = admissions
         self._limits = dict(settings.tier_limits)
         self.fleet_capacity = settings.fleet_capacity
         self._live_cache: dict[str, int] = {}
@@ -39,8 +47,8 @@ class Governor:
         """One admission decision (see TaskRegistry.admit); SpawnDeniedError over the tier
         limit. Other outcomes (created, existing, queued, merged, full, gone) are returned."""
         limit = self.limit_for(operator.tier)
-        admission = await self._registry.admit(operator, limit=limit, capacity=self.fleet_capacity,
-                                               key=key, **fields)
+        admission = await self._admissions.admit(operator, limit=limit, capacity=self.fleet_capacity,
+                                                 key=key, **fields)
         if admission.live is not None:
             self._live_cache[operator.id] = admission.live
         if admission.outcome == "denied":
