@@ -13,7 +13,6 @@ from fleet_tui.domain.models import TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import Notice
 from fleet_tui.engine.attempts.retry import RETRY_AT_KEY, RetryPolicy, retry_at
-from fleet_tui.engine.ledger.leases import held_lease
 from fleet_tui.engine.choice.preferences import usage_limit_opt_outs
 from fleet_tui.engine.events.policy import Sequence, Step
 
@@ -90,8 +89,7 @@ async def retry_or_abandon(conductor: Conductor, task: TaskRecord, *, actor: str
     if not decision.retry:
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=decision.reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": decision.reason}
-    counted = await conductor.registry.record_failure(task.id, operator=None, context=task.failure_context or {},
-                                                      lease=held_lease.get())
+    counted = await conductor.ledger.record_failure(task, context=task.failure_context or {})
     if counted is None:
         moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason="retry budget spent")
         return {"decision": "abandon", "status": str(moved.status), "reason": "retry budget spent"}
