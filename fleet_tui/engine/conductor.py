@@ -86,6 +86,8 @@ class Conductor:
         # makes the monitor from this conductor's narrow collaborators: set by the composition
         # root (session.build_conductor), so the monitor never holds the conductor
         self.make_monitor: Callable[[], Any] | None = None
+        # makes the event router (with the steps' narrow collaborators) the same way, on first use
+        self.make_router: Callable[[], Any] | None = None
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
@@ -108,9 +110,9 @@ class Conductor:
     def router(self) -> Any:
         """The event router over this conductor (policies as data), built on first use."""
         if self._router is None:
-            from fleet_tui.engine.events.service import RouterService
-
-            self._router = RouterService.for_conductor(self)
+            if self.make_router is None:
+                raise RuntimeError("a conductor is made by engine.session.build_conductor, which wires its router")
+            self._router = self.make_router()
         return self._router
 
     # --- plumbing shared with the monitor -------------------------------------------
