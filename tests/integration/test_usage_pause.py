@@ -11,12 +11,18 @@ from typing import Any
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskPatch, TaskType
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.choice.agent_choice import paused_reason
-from fleet_tui.engine.events.transitions import retry_or_abandon
+from fleet_tui.engine.events.transitions import retry_or_abandon as retry_step
+from fleet_tui.engine.session import step_services
 from fleet_tui.store import reputation as history
 from tests.fixtures.engine import operator
 from tests.integration.test_routing_db import INSTALLED
 
 S = TaskStatus
+
+
+async def retry_or_abandon(conductor: Any, task: Any, *, actor: str) -> dict[str, Any]:
+    """The retry step as a route runs it: over the conductor's step services."""
+    return await retry_step(step_services(conductor), task, actor=actor)
 RESET = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
 
 
