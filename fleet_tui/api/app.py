@@ -37,6 +37,7 @@ def create_app(
                   description="Operate a fleet of AI coding agents. Bearer tokens are ES256 JWTs "
                               "(`fleet-tui token mint`); keys at /.well-known/jwks.json.")
     app.state.conductor = conductor
+    app.state.support = None  # deps.support_of builds it on first use
     app.state.settings = settings
     app.state.keystore = keystore
     app.state.stopping = stopping or asyncio.Event()

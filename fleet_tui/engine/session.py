@@ -16,7 +16,8 @@ from collections.abc import Callable, Coroutine
 from fleet_tui.config import Settings
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.workers.command_worker import CommandWorker
+from fleet_tui.engine.api_support import ApiSupport
+from fleet_tui.engine.workers.command_worker import CommandWorker, Executor, StoreCommandQueue
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.workers.notifier import NotificationWorker
 from fleet_tui.engine.workers.outbox_relay import OnPark, OutboxRelay, build_sinks
@@ -77,6 +78,15 @@ def build_monitor(conductor: Conductor) -> Monitor:
         publish=conductor.bus.publish, background=conductor.background)
 
 
+def api_support_for(conductor: Conductor) -> ApiSupport:
+    """What the HTTP face needs beyond operator actions, given only the parts it uses."""
+    return ApiSupport(
+        db=conductor.parts.db, publish=conductor.bus.publish, background=conductor.background,
+        # the router is built on first use: looked up when used, not now
+        dispatch=lambda event_type, context, **how: conductor.router.dispatch(event_type, context, **how),
+        breakers=lambda: conductor.router.breakers, process=conductor)
+
+
 def route_terminal(conductor: Conductor, task: TaskRecord, status: TaskStatus, reason: str | None) -> None:
     """A task that ended: the operator's route for task.<status> runs beside the caller."""
     conductor.background(conductor.router.dispatch(
@@ -124,6 +134,16 @@ class Workers:
         await asyncio.gather(self.relay.stop(timeout_s), self.notifier.stop(timeout_s))
 
 
+def command_worker(conductor: Conductor, *, wake_url: str | None = None, poll_s: float = 2.0) -> CommandWorker:
+    """The worker that runs observers' commands through this conductor's operator actions,
+    claiming them for as long as the conductor's leases last."""
+    return CommandWorker(
+        queue=StoreCommandQueue(conductor.parts.db, conductor.conductor_id),
+        executor=Executor(actions=conductor, tasks=conductor.registry, runtime_for=conductor.runtime_for),
+        conductor_id=conductor.conductor_id, ttl_s=conductor.settings.monitor.lease_ttl_s,
+        wake_url=wake_url, poll_s=poll_s)
+
+
 def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Workers:
     """Start the outbox relay (NOTIFY, NATS, webhooks as configured), the notification
     worker and the command worker in this loop; each wakes on commit through LISTEN. The UI
@@ -134,7 +154,7 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
                         wake_url=db.app_url, observe_lag=conductor.telemetry.outbox_lag.observe)
     notifier = NotificationWorker(db, settings.notifications, wake_url=db.app_url,
                                   poll_s=settings.outbox.poll_s)
-    commands = CommandWorker(conductor, wake_url=db.app_url, poll_s=max(settings.outbox.poll_s, 1.0))
+    commands = command_worker(conductor, wake_url=db.app_url, poll_s=max(settings.outbox.poll_s, 1.0))
     relay.start()
     notifier.start()
     commands.start()
