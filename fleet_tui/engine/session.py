@@ -10,10 +10,11 @@ import pkgutil
 import signal
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from collections.abc import Callable, Coroutine
 
 from fleet_tui.config import Settings
+from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.api_support import ApiSupport
@@ -28,6 +29,9 @@ from fleet_tui.engine.ledger.tracing import configure_logging
 
 if TYPE_CHECKING:
     from fleet_tui.store.db import Database
+    from fleet_tui.store.migrations import MigrationState
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +212,75 @@ async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None,
             await workers.stop()
         await close_conductor(conductor)
         log.info("headless conductor stopped")
+
+
+# --- the database's schema (`fleet-tui db`): before, or instead of, any engine -------------
+
+
+def check_migration_target(target: int) -> None:
+    """ValidationFailed("to", ...) unless target is 0 or a shipped migration's number."""
+    from fleet_tui.store import migrations
+
+    migrations.check_target(target)
+
+
+def database_place(settings: Settings) -> str:
+    """Where the migrations run, for a person: the URL without its password, or the
+    embedded server's directory."""
+    from fleet_tui.store.errors import redact_url
+
+    url = settings.database_url
+    return redact_url(url) if url else f"embedded server in {settings.data_dir / 'postgres'}"
+
+
+async def _as_owner(settings: Settings, action: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    """action(owner_url) against DATABASE_URL, or the embedded server (started for it)."""
+    from fleet_tui.store import embedded
+    from fleet_tui.store.db import resolve_owner_url
+
+    owner_url, server = await resolve_owner_url(settings)
+    try:
+        return await action(owner_url)
+    finally:
+        if server is not None:
+            await embedded.stop(server)
+
+
+async def upgrade_database(settings: Settings, target: int | None = None) -> list[int]:
+    """Apply the pending migrations (up to target) and set up the app role: the versions applied."""
+    from fleet_tui.store import migrations
+    from fleet_tui.store.db import prepare_database
+
+    async def act(owner_url: str) -> list[int]:
+        before = {s.version for s in await migrations.status(owner_url) if s.applied_at}
+        await prepare_database(settings, owner_url, target)
+        after = {s.version for s in await migrations.status(owner_url) if s.applied_at}
+        return sorted(after - before)
+
+    return await _as_owner(settings, act)
+
+
+async def downgrade_database(settings: Settings, target: int | None = None) -> list[int]:
+    """Revert migrations down to target (default: the newest one alone): the versions reverted."""
+    from fleet_tui.store import migrations
+
+    async def act(owner_url: str) -> list[int]:
+        to = target
+        if to is None:
+            applied = [s.version for s in await migrations.status(owner_url) if s.applied_at]
+            if not applied:
+                return []
+            to = max([v for v in applied if v < max(applied)], default=0)
+        if to < 0:
+            raise ValidationFailed("to", "must be 0 or a migration number")
+        return await migrations.downgrade(owner_url, to)
+
+    return await _as_owner(settings, act)
+
+
+async def migration_status(settings: Settings) -> list[MigrationState]:
+    """Every shipped migration: when it was applied (None: pending) and whether its file
+    still matches what was applied (checksum_ok; None when not applied)."""
+    from fleet_tui.store import migrations
+
+    return await _as_owner(settings, migrations.status)
