@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from fleet_tui.api.auth import StripSpoofedHeaders, make_current_operator
 from fleet_tui.api.errors import install_error_handlers, install_openapi
-from fleet_tui.api.keys import JwksCache, KeyStore
+from fleet_tui.engine.kit.keys import JwksCache, KeyStore
 from fleet_tui.api.middleware import InFlight, RequestTrace
 from fleet_tui.api.routes import fleet, public, tasks
 from fleet_tui.config import Settings

@@ -57,6 +57,7 @@ from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 if TYPE_CHECKING:  # the router is built on first use (Conductor.router)
     from fleet_tui.engine.events.runner import RunResult
+    from fleet_tui.engine.events.service import RouterService
 
 log = logging.getLogger(__name__)
 
@@ -500,36 +501,40 @@ class Conductor:
         """Set the operator's own value of key (None removes it); every conductor reads it."""
         await preferences.set_for(self.parts.db, operator, key, value)
 
+    def _events(self) -> RouterService:
+        router: RouterService = self.router
+        return router
+
     async def routes(self, operator: Operator, kind: str) -> list[dict[str, Any]]:
         """The platform's defaults and the operator's overrides of one kind (route, sequence,
         handoff)."""
-        return await self.router.admin.list(operator, kind)
+        return await self._events().admin.list(operator, kind)
 
     async def route(self, operator: Operator, kind: str, key: str) -> dict[str, Any]:
         """One item's effective value and where it comes from."""
-        return await self.router.admin.show(operator, kind, key)
+        return await self._events().admin.show(operator, kind, key)
 
     async def save_route(self, operator: Operator, kind: str, item: dict[str, Any], *,
                          platform: bool = False) -> dict[str, Any]:
         """Create or replace an override (platform: the default, admins only), validated."""
-        return await self.router.admin.upsert(operator, kind, item, platform=platform)
+        return await self._events().admin.upsert(operator, kind, item, platform=platform)
 
     async def delete_route(self, operator: Operator, kind: str, key: str, *, platform: bool = False) -> None:
-        await self.router.admin.delete(operator, kind, key, platform=platform)
+        await self._events().admin.delete(operator, kind, key, platform=platform)
 
     async def breaker_states(self) -> list[dict[str, Any]]:
         """The fleet-wide circuit breakers of the router's adapters."""
-        return await self.router.breaker_states()
+        return await self._events().breaker_states()
 
     async def dead_letters(self, operator: Operator, *, include_closed: bool = False) -> list[dict[str, Any]]:
         """The operator's dead letters (admins: all), newest first; open ones unless asked."""
-        return await self.router.dlq.list(operator, include_closed=include_closed)
+        return await self._events().dlq.list(operator, include_closed=include_closed)
 
     async def retry_dead_letter(self, operator: Operator, letter_id: int) -> RunResult:
-        return await self.router.dlq.retry(operator, letter_id)
+        return await self._events().dlq.retry(operator, letter_id)
 
     async def discard_dead_letter(self, operator: Operator, letter_id: int) -> None:
-        await self.router.dlq.discard(operator, letter_id)
+        await self._events().dlq.discard(operator, letter_id)
 
     # --- lifecycle ------------------------------------------------------------------------
 
