@@ -4,9 +4,7 @@ this; it drives the governor, the spawn saga, the runtimes and the forge."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 import time
 from functools import partial
 from pathlib import Path
@@ -35,7 +33,6 @@ from fleet_tui.domain.models import (
     TaskPatch,
     TaskQuery,
     TaskRecord,
-    Tier,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.choice import preferences
@@ -49,10 +46,15 @@ from fleet_tui.engine.ledger.leases import SpawnOwnership, hand_back, held_lease
 from fleet_tui.engine.ops.metrics import Telemetry
 from fleet_tui.engine.parts import EngineParts
 from fleet_tui.engine.spawn.prompting import plan_for_task, prompt_lookups
+from fleet_tui.engine.spawn.request_checks import (
+    derive_idempotency_key,
+    require_spawner,
+    resolve_repo_and_base,
+    spawn_field_errors,
+)
 from fleet_tui.engine.spawn.spawner import SpawnPlan, Spawner
 from fleet_tui.engine.ledger.tracing import current_trace_id, trace
-from fleet_tui.infra.git import GitError, TaskCheckout
-from fleet_tui.infra.proc import ProcTimeout
+from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 if TYPE_CHECKING:  # the router is built on first use (Conductor.router)
@@ -91,6 +93,8 @@ class Conductor:
         # makes the monitor from this conductor's narrow collaborators: set by the composition
         # root (session.build_conductor), so the monitor never holds the conductor
         self.make_monitor: Callable[[], Any] | None = None
+        # makes the event router (with the steps' narrow collaborators) the same way, on first use
+        self.make_router: Callable[[], Any] | None = None
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
@@ -113,9 +117,9 @@ class Conductor:
     def router(self) -> Any:
         """The event router over this conductor (policies as data), built on first use."""
         if self._router is None:
-            from fleet_tui.engine.events.service import RouterService
-
-            self._router = RouterService.for_conductor(self)
+            if self.make_router is None:
+                raise RuntimeError("a conductor is made by engine.session.build_conductor, which wires its router")
+            self._router = self.make_router()
         return self._router
 
     # --- plumbing shared with the monitor -------------------------------------------
@@ -211,7 +215,7 @@ class Conductor:
         """Validate, route, then the governor's one decision (the task with its spawn lease,
         owned by this conductor, or a queue entry). rate: a fresh request is taken from it in
         the routing reads' transaction (a commit less than a transaction of its own)."""
-        repo, base = await self._resolve_repo_and_base(request.repo, request.base_branch)
+        repo, base = await resolve_repo_and_base(self.parts.worktrees, request.repo, request.base_branch)
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
         runtime = request.runtime or self.settings.runtime.default
@@ -569,81 +573,10 @@ class Conductor:
         if self.monitor is None:  # a one-shot conductor (`fleet-tui spawn`): the monitor's stop
             await hand_back(self.parts.db, self.conductor_id)  # would have handed them back
 
-    # --- validation helpers -----------------------------------------------------------------
+    # --- validation ----------------------------------------------------------------------
 
     async def spawn_field_errors(self, request: SpawnRequest) -> dict[str, str]:
-        """Every rule of the fleet's that the request breaks, by field: the repository and
-        its base branch, the branch, the agent and its model. spawn() checks the same and
-        stops at the first; a form shows them all at once. Nothing is made."""
-        errors: dict[str, str] = {}
-        try:
-            if request.repo:  # else the request's own rules refused it (a form's partial request)
-                await self._resolve_repo_and_base(request.repo, request.base_branch)
-        except ValidationFailed as exc:
-            errors[exc.field] = exc.rule
-            if exc.field == "repo" and request.base_branch is not None:  # its spelling, at least
-                errors.update(_broken(self.parts.worktrees.validate_branch, request.base_branch,
-                                      field="base_branch"))
-        if request.branch:
-            errors.update(_broken(self.parts.worktrees.validate_branch, request.branch))
-        errors.update(_broken(self.parts.choose_agent, request))
-        return errors
-
-    async def _resolve_repo_and_base(self, repo: str, base: str | None) -> tuple[Path, str]:
-        """The repository's top level and the base branch (default: its current branch),
-        in as few git calls as possible: spawn latency counts."""
-        path = Path(repo).expanduser()
-        if not path.is_dir():
-            raise ValidationFailed("repo", f"no such directory: {repo}")
-        if base is not None:
-            self.parts.worktrees.validate_branch(base, field="base_branch")
-        dirs = self.parts.worktrees.repository(path)  # named explicitly: never discovered from cwd
-        current = dirs.current_branch()  # the user's own checkout: its files answer without git
-        born = True if current == "HEAD" else None if current is None else dirs.has_branch(current)
-        if born is None:
-            try:
-                current = (await dirs.out(["rev-parse", "--abbrev-ref", "HEAD"], timeout_s=15))
-            except (GitError, ProcTimeout):
-                raise ValidationFailed("repo", f"not a git repository: {repo}") from None
-        elif not born:  # as rev-parse answers on a branch without commits
-            raise ValidationFailed("repo", f"not a git repository: {repo}")
-        assert current is not None  # a born branch was named by the checkout, else by rev-parse
-        if base is None:
-            if current == "HEAD":
-                raise ValidationFailed("base_branch", "repo has a detached HEAD; name the base branch")
-            return dirs.top, current
-        if base != current:
-            exists = dirs.has_branch(base)
-            if exists is None:
-                try:
-                    await dirs.out(["rev-parse", "--verify", "--quiet", f"refs/heads/{base}"], timeout_s=15)
-                    exists = True
-                except GitError:
-                    exists = False
-            if not exists:
-                raise ValidationFailed("base_branch", f"no branch {base} in {dirs.top}")
-        return dirs.top, base
-
-
-def _broken(check: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, str]:
-    """{field: rule} of the ValidationFailed the check raises, {} when it passes."""
-    try:
-        check(*args, **kwargs)
-    except ValidationFailed as exc:
-        return {exc.field: exc.rule}
-    return {}
-
-
-def require_spawner(operator: Operator) -> None:
-    if not operator.tier.at_least(Tier.BUILDER):
-        raise PermissionDeniedError(f"spawn needs tier builder or above; operator {operator.id} is {operator.tier}")
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def derive_idempotency_key(operator_id: str, repo: Path, description: str) -> str:
-    """Same operator + repo + description (whitespace and case folded) = same task."""
-    normalized = _SPACE.sub(" ", description.strip().lower())
-    digest = hashlib.sha256(f"{operator_id}\n{repo}\n{normalized}".encode()).hexdigest()
-    return f"auto:{digest[:40]}"
+        """Every rule of the fleet's that the request breaks, by field (a form shows them all
+        at once); nothing is made."""
+        return await spawn_field_errors(request, worktrees=self.parts.worktrees,
+                                        choose_agent=self.parts.choose_agent)

@@ -85,6 +85,32 @@ class Move(Protocol):
                  actor: str, reason: str | None = None) -> Awaitable[TaskRecord]: ...
 
 
+class GetTask(Protocol):
+    """Read a task by id as the system (any operator's task); NotFoundError when there is none."""
+
+    def __call__(self, task_id: str) -> Awaitable[TaskRecord]: ...
+
+
+class RecordFailure(Protocol):
+    """Count one failed attempt of the task and keep its failure context, only while its
+    retry budget lasts (the task comes back with its version bumped); None when it is spent."""
+
+    def __call__(self, task: TaskRecord, *, context: dict[str, Any]) -> Awaitable[TaskRecord | None]: ...
+
+
+class NotifyOperator(Protocol):
+    """Record a notification about no task in particular for an operator (and tell the faces)."""
+
+    def __call__(self, operator_id: str, kind: str, summary: str) -> Awaitable[None]: ...
+
+
+class Spawn(Protocol):
+    """An operator's spawn request through the fleet's checks (tier, budget, capacity): a
+    task, or its place in the queue when the fleet is full."""
+
+    def __call__(self, operator: Operator, request: SpawnRequest) -> Awaitable[SpawnResult]: ...
+
+
 class FinishExecution(Protocol):
     """Close the attempt's execution row (usage, exit code) and tell the model's breaker."""
 

@@ -8,6 +8,7 @@ import importlib
 import logging
 import pkgutil
 import signal
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,11 +16,14 @@ from collections.abc import Callable, Coroutine
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.errors import ValidationFailed
-from fleet_tui.domain.models import TaskRecord
+from fleet_tui.domain.models import SYSTEM, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.api_support import ApiSupport
 from fleet_tui.engine.workers.command_worker import CommandWorker, Executor, StoreCommandQueue
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.events.service import RouterService
+from fleet_tui.engine.events.step_services import StepServices
+from fleet_tui.engine.ledger.leases import held_lease
 from fleet_tui.engine.workers.notifier import NotificationWorker
 from fleet_tui.engine.workers.outbox_relay import OnPark, OutboxRelay, build_sinks
 from fleet_tui.engine.parts import build_parts
@@ -61,7 +65,28 @@ def build_conductor(settings: Settings, db: Database, **overrides: Any) -> Condu
     conductor = Conductor(build_parts(settings, db, **overrides))
     conductor.on_terminal.append(partial(route_terminal, conductor))
     conductor.make_monitor = partial(build_monitor, conductor)
+    conductor.make_router = partial(build_router, conductor)
     return conductor
+
+
+def build_router(conductor: Conductor, *, clock: Callable[[], float] = time.monotonic) -> RouterService:
+    """The event router, its steps given only what they use of the conductor and its parts
+    (built on first use: a part a test swaps in before then is the one the steps use)."""
+    return RouterService.build(conductor.parts.db, services=step_services(conductor), clock=clock)
+
+
+def step_services(conductor: Conductor) -> StepServices:
+    parts, registry = conductor.parts, conductor.registry
+
+    async def record_failure(task: TaskRecord, *, context: dict[str, Any]) -> TaskRecord | None:
+        return await registry.record_failure(task.id, operator=None, context=context, lease=held_lease.get())
+
+    return StepServices(
+        db=parts.db, get_task=partial(registry.get, operator=SYSTEM), move=conductor.move, patch=parts.patch,
+        record_failure=record_failure, notify=parts.notify, notify_operator=parts.notify_operator,
+        publish=conductor.bus.publish, spawn=conductor.spawn, reviews=parts.review_pipeline,
+        review_host=conductor, place=conductor, forge=parts.forge, worktrees=parts.worktrees,
+        retry=conductor.settings.retry, headroom=conductor.governor, count_live=registry.count_all_active)
 
 
 def build_monitor(conductor: Conductor) -> Monitor:

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tests.fixtures.engine import kill_tmux_server
+
 FLEET_TUI = Path(sys.executable).with_name("fleet-tui")
 LISTENING = re.compile(r"api listening on (http://127\.0\.0\.1:\d+)")
 
@@ -66,8 +68,7 @@ class Headless:
                 self.proc.kill()
                 self.proc.wait()
         self.handle.close()
-        subprocess.run(["tmux", "-L", self.env["FLEET_RUNTIME__TMUX_SOCKET"], "kill-server"],
-                       capture_output=True, check=False)
+        kill_tmux_server(self.env["FLEET_RUNTIME__TMUX_SOCKET"])
 
 
 @asynccontextmanager

@@ -152,6 +152,7 @@ async def test_quitting_with_stop_agents_stops_them(room: ControlRoom) -> None:
     await room.term.wait_for(lambda s: status_on_screen(s, task_id) == "running", 10, what="running on screen")
     code = await room.quit("x")
     assert "1 of your agents is running" in "\n".join(room.term.seen), room.term.seen[-1]
+    assert "Stop agents and quit (x)" in "\n".join(room.term.seen)
     assert code == 0, room.term.history()
     assert await room.status(task_id) == "cancelled"
     assert f"fleet-{task_id}" not in room.agent_sessions()
@@ -195,3 +196,17 @@ async def test_columns_line_up_and_fit_at_80_120_and_160_columns(room: ControlRo
         assert "…" in (row_of(screen, ids[0]) or "")
         assert status_on_screen(screen, ids[1]) == "ready"
     room.assert_no_traceback()
+
+
+async def test_quitting_with_no_agent_running_offers_no_choice_about_agents(room: ControlRoom) -> None:
+    """Nothing to keep or stop: the dialog offers Quit and Cancel, and x does nothing."""
+    await room.start()
+    room.term.keys("q")
+    screen = await room.term.wait_text("Quit the control room?", timeout_s=10)
+    assert "None of your agents is running." in screen
+    assert "Quit (enter)" in screen and "Cancel (esc)" in screen
+    assert "Stop agents" not in screen and "keep running" not in screen
+    room.term.keys("x")
+    await asyncio.sleep(1.0)
+    assert room.term.exited() is None and "Quit the control room?" in room.term.screen()
+    assert await room.quit("Enter") == 0  # q again is ignored on the dialog; Enter quits

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from fleet_tui.ui.screens.spawn import LABELS
+from tests.fixtures.engine import kill_tmux_server
 from tests.e2e.terminal import FLEET_TUI, ControlRoom, ScreenTimeout, row_of, status_on_screen
 from tests.e2e.test_control_room_journeys import room, spawn_from_cli  # noqa: F401 (the room fixture)
 
@@ -217,4 +218,4 @@ async def test_a_task_run_by_another_hosts_conductor_says_where_its_output_is(ro
         assert await room.status(task_id) == "running"  # this room left it to its conductor
         room.assert_no_traceback()
     finally:
-        subprocess.run(["tmux", "-L", other_socket, "kill-server"], capture_output=True)
+        kill_tmux_server(other_socket)

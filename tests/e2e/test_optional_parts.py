@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.headless import FLEET_TUI, headless_env
+from tests.fixtures.engine import kill_tmux_server
 
 MISSING = 'raise ModuleNotFoundError("No module named {name!r}", name={name!r})\n'
 
@@ -56,7 +57,7 @@ def test_nats_configured_without_the_nats_extra(session_db_url: str, tmp_path: P
     result = run([str(FLEET_TUI), "--headless", "--listen", "127.0.0.1:0"], env, tmp_path)
     assert_one_line(result, "fleet-tui: the NATS event sink (outbox.nats_url) needs the 'nats' extra (nats is "
                             "not installed): pip install 'fleet-tui[nats]'")
-    subprocess.run(["tmux", "-L", env["FLEET_RUNTIME__TMUX_SOCKET"], "kill-server"], capture_output=True)
+    kill_tmux_server(env["FLEET_RUNTIME__TMUX_SOCKET"])
 
 
 def test_no_database_url_and_no_postgresql_binaries_anywhere(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.engine.events.adapters import StepContext, spawn_agent
 from fleet_tui.engine.events.policy import Sequence, Step
+from fleet_tui.engine.session import step_services
 from tests.fixtures.engine import operator
 
 
@@ -23,6 +24,6 @@ async def test_a_spawn_step_over_capacity_reports_its_spawn_queued(make_conducto
     assert first.task is not None
     step = Step(name="spawn", adapter="spawn_agent", params={"description": "waits its turn", "repo": str(git_repo)})
     ctx = StepContext(operator_id=op.id, event_type="manual.test", sequence=Sequence(name="spawns", steps=[step]),
-                      context={}, conductor=conductor)
+                      context={}, services=step_services(conductor))
     out = await spawn_agent(step, ctx)
     assert out["status"] == "queued" and out["task_id"] is None and out["queue_id"] > 0, out

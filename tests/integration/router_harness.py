@@ -13,6 +13,7 @@ from fleet_tui.domain.models import Operator, Tier
 from fleet_tui.engine.events.adapters import AdapterRegistry, StepContext, builtin_adapters
 from fleet_tui.engine.events.policy import Step
 from fleet_tui.engine.events.service import RouterService
+from fleet_tui.engine.events.step_services import StepServices
 from fleet_tui.store.db import Database
 
 
@@ -89,14 +90,14 @@ def new_operator(admin: bool = False) -> Operator:
     return Operator(id=f"rt-{uuid.uuid4().hex[:8]}", tier=Tier.SOVEREIGN, is_admin=admin)
 
 
-def make_harness(db: Database, *, conductor: Any = None, operator: Operator | None = None) -> Harness:
+def make_harness(db: Database, *, services: StepServices | None = None, operator: Operator | None = None) -> Harness:
     recorder, clock, wall, sleeps = Recorder(), Clock(), WallClock(), []
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         await asyncio.sleep(0)
 
-    service = RouterService.build(db, conductor=conductor, adapters=adapters_with(recorder), clock=clock,
+    service = RouterService.build(db, services=services, adapters=adapters_with(recorder), clock=clock,
                                   wall_clock=wall, sleep=sleep)
     return Harness(service, recorder, clock, wall, sleeps, operator or new_operator())
 

@@ -16,7 +16,7 @@ from fleet_tui.domain.status import TaskStatus
 from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.events.defaults import DEFAULT_SEQUENCES
-from fleet_tui.engine.events.service import RouterService
+from fleet_tui.engine.session import build_router
 from fleet_tui.store import routes as route_store
 from tests.e2e.test_conductor_flow import wait_for
 from tests.fixtures.engine import operator
@@ -32,7 +32,7 @@ DEMO = ReviewerSpec(kind="agent", focus="architecture", name="demo-arch", profil
 async def conductor_with_clock(make_conductor: Any, **changes: Any) -> tuple[Conductor, Clock]:
     conductor = await make_conductor(**changes)
     clock = Clock()
-    conductor._router = RouterService.for_conductor(conductor, clock=clock)  # a cache we can age
+    conductor._router = build_router(conductor, clock=clock)  # a cache we can age
     await conductor.start()
     return conductor, clock
 
@@ -79,7 +79,7 @@ async def test_the_monitor_reviews_through_the_route_and_takes_an_override_after
     # the operator drops the architecture reviewer from elsewhere (another cache)
     pipeline = next(s for s in DEFAULT_SEQUENCES if s["name"] == "review_pipeline")
     trimmed = {**pipeline, "steps": [s for s in pipeline["steps"] if s["name"] != "review_architecture"]}
-    await RouterService.for_conductor(c).admin.upsert(op, "sequence", trimmed)
+    await build_router(c).admin.upsert(op, "sequence", trimmed)
 
     second = await reviewed("document the second flag")
     assert [v["reviewer"] for v in second.review_verdicts] == ["sec", "logic", "demo-arch"]  # still cached
@@ -94,7 +94,7 @@ async def test_the_monitor_reviews_through_the_route_and_takes_an_override_after
 async def test_a_failed_task_follows_the_operators_retry_route(make_conductor: Any, git_repo: Path) -> None:
     c, _ = await conductor_with_clock(make_conductor)
     op = operator()
-    service = RouterService.for_conductor(c)
+    service = build_router(c)
     await service.admin.upsert(op, "sequence", {"name": "tell_me_only", "steps": [
         {"name": "tell", "adapter": "notify", "params": {"kind": "failure_seen", "summary": "look at it"}}]})
     await service.admin.upsert(op, "route", {"event_type": "task.failed", "sequence_name": "tell_me_only"})

@@ -10,7 +10,7 @@ from fleet_tui.domain.models import CIStatus, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.attempts.retry import RETRY_AT_KEY
 from fleet_tui.engine.events.defaults import DEFAULT_SEQUENCES
-from fleet_tui.engine.events.service import RouterService
+from fleet_tui.engine.session import build_router
 from tests.fixtures.engine import operator
 from tests.fixtures.gitrepo import git
 from tests.integration.router_harness import Clock
@@ -48,7 +48,7 @@ async def test_review_pipeline_from_seeded_routes_then_override_drops_architectu
     c = await make_conductor()
     op = operator()
     clock = Clock()
-    service = RouterService.for_conductor(c, clock=clock)
+    service = build_router(c, clock=clock)
     task = await task_with_change(c, op, git_repo, CLEAN)
     result = await service.dispatch("task.pr_created", {"task_id": task.id, "ci_status": "passing"},
                                     operator_id=op.id)
@@ -61,7 +61,7 @@ async def test_review_pipeline_from_seeded_routes_then_override_drops_architectu
     # the operator drops the architecture reviewer, from another process (its own cache)
     pipeline = next(s for s in DEFAULT_SEQUENCES if s["name"] == "review_pipeline")
     trimmed = {**pipeline, "steps": [s for s in pipeline["steps"] if s["name"] != "review_architecture"]}
-    await RouterService.for_conductor(c).admin.upsert(op, "sequence", trimmed)
+    await build_router(c).admin.upsert(op, "sequence", trimmed)
 
     second = await task_with_change(c, op, git_repo, CLEAN)
     await service.dispatch("task.pr_created", {"task_id": second.id, "ci_status": "passing"}, operator_id=op.id)
@@ -77,7 +77,7 @@ async def test_review_pipeline_from_seeded_routes_then_override_drops_architectu
 async def test_rejected_review_hands_off_a_notification_then_retry_policy(make_conductor, git_repo: Path) -> None:
     c = await make_conductor()
     op = operator()
-    service = RouterService.for_conductor(c)
+    service = build_router(c)
     task = await task_with_change(c, op, git_repo, LEAKY)
     result = await service.dispatch("task.pr_created", {"task_id": task.id, "ci_status": "passing"},
                                     operator_id=op.id)
@@ -100,7 +100,7 @@ async def test_failed_task_with_spent_budget_is_abandoned_by_the_retry_route(mak
     task = await c.move(task, S.SPAWNING, actor="test")
     await c.move(task, S.FAILED, TaskPatch(failure_reason="agent_exit", failure_context={"exit_code": 1}),
                  actor="test")
-    result = await RouterService.for_conductor(c).dispatch("task.failed", {"task_id": task.id}, operator_id=op.id)
+    result = await build_router(c).dispatch("task.failed", {"task_id": task.id}, operator_id=op.id)
     assert result.steps["capture"].output["classification"] == "agent_exit"
     assert (await c.registry.get(task.id, operator=op)).status == S.ABANDONED
     assert "abandoned" in await notifications_of(c, task.id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from fleet_tui.domain.models import SpawnRequest
 from fleet_tui.ui.app import make_app
-from tests.fixtures.engine import operator
+from tests.fixtures.engine import kill_tmux_server, operator
 from tests.ui.helpers import until
 
 CYCLES = re.compile(r"cycles\s+(\d+)")
@@ -77,7 +77,7 @@ async def test_attach_keeps_the_engine_running_and_returns_to_the_ui(
         assert cycles_after - cycles_before >= int(0.5 * attached_s / INTERVAL_S), (cycles_before, cycles_after)
         assert "running" in after  # same screen, the task still listed and live
         tmux(outer, "send-keys", "-t", "ui", "q")
-        await screen_until(outer, lambda s: "keep running" in s, what="quit dialog")
+        await screen_until(outer, lambda s: "Quit the control room?" in s, what="quit dialog")
         tmux(outer, "send-keys", "-t", "ui", "Enter")
         deadline = time.monotonic() + 15
         while tmux(outer, "list-panes", "-F", "#{pane_dead}#{pane_current_command}").strip().endswith("python"):
@@ -85,7 +85,7 @@ async def test_attach_keeps_the_engine_running_and_returns_to_the_ui(
                 break
             await asyncio.sleep(0.2)
     finally:
-        subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True)
+        kill_tmux_server(outer)
     # quitting left the agent running (the default)
     assert await conductor.runtime_for("tmux").is_alive(task.id)
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from collections.abc import Awaitable, Callable, Mapping
 
 from fleet_tui.domain.errors import StepFailed as StepFailed  # in the error catalogue
 from fleet_tui.domain.models import Operator, SpawnRequest, TaskRecord, Tier
 from fleet_tui.engine.events.policy import Sequence, Step
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.engine.events.step_services import StepServices
 from fleet_tui.engine.events.transitions import conclude_review, open_review, retry_or_abandon, reviewer_spec
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
 
 OUTPUT_TAIL_CHARS = 4000
 
@@ -28,7 +26,7 @@ class StepContext:
     sequence: Sequence
     context: dict[str, Any]
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # earlier steps' outputs
-    conductor: Conductor | None = None
+    services: StepServices | None = None  # what the built-in steps use of the engine
     trace_id: str | None = None
 
     @property
@@ -36,18 +34,16 @@ class StepContext:
         value = self.context.get("task_id")
         return str(value) if value else None
 
-    def need_conductor(self, step: Step) -> Conductor:
-        if self.conductor is None:
-            raise StepFailed(f"step {step.name} ({step.adapter}) needs a conductor")
-        return self.conductor
+    def need_services(self, step: Step) -> StepServices:
+        if self.services is None:
+            raise StepFailed(f"step {step.name} ({step.adapter}) needs the engine's services")
+        return self.services
 
     async def task(self, step: Step) -> TaskRecord:
-        conductor = self.need_conductor(step)
+        services = self.need_services(step)
         if not self.task_id:
             raise StepFailed(f"step {step.name} ({step.adapter}) needs task_id in the context")
-        from fleet_tui.domain.models import SYSTEM
-
-        return await conductor.registry.get(self.task_id, operator=SYSTEM)
+        return await services.get_task(self.task_id)
 
 
 Adapter = Callable[[Step, StepContext], Awaitable[Mapping[str, Any]]]
@@ -80,17 +76,17 @@ def builtin_adapters() -> AdapterRegistry:
 
 async def spawn_agent(step: Step, ctx: StepContext) -> dict[str, Any]:
     """Spawn a task for the run's operator from params merged over the context's fields."""
-    conductor = ctx.need_conductor(step)
+    services = ctx.need_services(step)
     from fleet_tui.store import routes as route_store
 
-    async with conductor.parts.db.system(kind="read") as conn:
+    async with services.db.system(kind="read") as conn:
         identity = await route_store.operator_identity(conn, ctx.operator_id)
     if identity is None:
         raise StepFailed(f"operator {ctx.operator_id} is unknown; it cannot spawn")
     operator = Operator(id=ctx.operator_id, tier=Tier(identity[0]), is_admin=identity[1])
     fields = {k: ctx.context[k] for k in SpawnRequest.model_fields if k in ctx.context}
     fields.update(step.params)
-    result = await conductor.spawn(operator, SpawnRequest.model_validate(fields))
+    result = await services.spawn(operator, SpawnRequest.model_validate(fields))
     if result.task is None:  # queued over the fleet's capacity: the queue admits it when room frees
         return {"task_id": None, "created": False, "status": "queued", "queue_id": result.queue_id}
     return {"task_id": result.task.id, "created": result.created, "status": str(result.task.status)}
@@ -100,33 +96,27 @@ async def run_reviewer(step: Step, ctx: StepContext) -> dict[str, Any]:
     """One reviewer on the task's diff, through the review pipeline: the configured reviewer
     named by params.reviewer, else the first of params.focus. Skipped (no verdict expected)
     when the pipeline has no such reviewer or the task is no longer under review."""
-    conductor = ctx.need_conductor(step)
+    services = ctx.need_services(step)
     task = await ctx.task(step)
-    pipeline = conductor.parts.review_pipeline()
+    pipeline = services.reviews()
     spec = reviewer_spec(pipeline, step)
     if spec is None:
         return {"skipped": True, "reason": f"no reviewer configured for focus {step.params.get('focus')!r}"}
     if task.status != TaskStatus.REVIEWING:
         return {"skipped": True, "reason": f"task is {task.status}, not reviewing"}
-    verdict: dict[str, Any] = (await pipeline.review(conductor, task, spec)).to_dict()
+    verdict: dict[str, Any] = (await pipeline.review(services.review_host, task, spec)).to_dict()
     return verdict
 
 
 async def notify(step: Step, ctx: StepContext) -> dict[str, Any]:
     kind = str(step.params.get("kind", ctx.event_type))
     summary = str(ctx.context.get("summary") or step.params.get("summary") or kind)
-    conductor = ctx.need_conductor(step)
+    services = ctx.need_services(step)
     if ctx.task_id:
         task = await ctx.task(step)
-        await conductor.parts.notify(task, kind, summary, dedup_key=terminal_key(task, kind))
+        await services.notify(task, kind, summary, dedup_key=terminal_key(task, kind))
     else:
-        from fleet_tui.engine.kit.bus import Notice
-        from fleet_tui.store import notifications
-
-        async with conductor.parts.db.system() as conn:
-            await notifications.record(conn, task_id=None, operator_id=ctx.operator_id, type=kind,
-                                       summary=summary)
-        conductor.bus.publish(Notice(kind, None, summary))
+        await services.notify_operator(ctx.operator_id, kind, summary)
     return {"kind": kind, "summary": summary}
 
 
@@ -146,7 +136,7 @@ async def run_command(step: Step, ctx: StepContext) -> dict[str, Any]:
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise StepFailed(f"step {step.name}: params.argv must be a non-empty list of strings")
     cwd = step.params.get("cwd")
-    if cwd is None and ctx.task_id and ctx.conductor is not None:
+    if cwd is None and ctx.task_id and ctx.services is not None:
         cwd = (await ctx.task(step)).worktree_path
     timeout_s = float(step.params.get("timeout_s", 300))
     proc = await asyncio.create_subprocess_exec(
@@ -185,16 +175,16 @@ async def call_webhook(step: Step, ctx: StepContext) -> dict[str, Any]:
 async def capture_failure(step: Step, ctx: StepContext) -> dict[str, Any]:
     """The task's failure context (captured now if the monitor did not already), with the
     failure reason as its classification."""
-    conductor = ctx.need_conductor(step)
+    services = ctx.need_services(step)
     task = await ctx.task(step)
     context = task.failure_context
     if not context:
         from fleet_tui.domain.models import TaskPatch
         from fleet_tui.engine.attempts.failure import capture_task_failure
 
-        context = await capture_task_failure(task, place=conductor, forge=conductor.parts.forge,
-                                             worktrees=conductor.parts.worktrees, exit_code=task.exit_code)
-        await conductor.parts.patch(task, TaskPatch(failure_context=context))
+        context = await capture_task_failure(task, place=services.place, forge=services.forge,
+                                             worktrees=services.worktrees, exit_code=task.exit_code)
+        await services.patch(task, TaskPatch(failure_context=context))
     return {**context, "classification": task.failure_reason or "unknown"}
 
 
@@ -202,20 +192,20 @@ async def transition_task(step: Step, ctx: StepContext) -> dict[str, Any]:
     """params.to: a task status (no-op when already there), 'reviewing' (opens the review of
     the sequence's reviewers), 'review_outcome' (their verdicts -> ready or rejected) or
     'retry_or_abandon' (the retry policy)."""
-    conductor = ctx.need_conductor(step)
+    services = ctx.need_services(step)
     task = await ctx.task(step)
     target = str(step.params.get("to", ""))
     if target == "reviewing":
-        return await open_review(conductor, task, ctx.sequence)
+        return await open_review(services, task, ctx.sequence)
     if target == "review_outcome":
-        return await conclude_review(conductor, task, ctx.sequence)
+        return await conclude_review(services, task, ctx.sequence)
     if target == "retry_or_abandon":
-        return await retry_or_abandon(conductor, task, actor="router")
+        return await retry_or_abandon(services, task, actor="router")
     try:
         status = TaskStatus(target)
     except ValueError:
         raise StepFailed(f"step {step.name}: params.to {target!r} is not a task status") from None
     if task.status == status:
         return {"status": str(status), "changed": False}
-    moved = await conductor.move(task, status, actor="router", reason=f"route step {step.name}")
+    moved = await services.move(task, status, actor="router", reason=f"route step {step.name}")
     return {"status": str(moved.status), "changed": True}

@@ -10,7 +10,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, UTC
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from collections.abc import Awaitable, Callable
 
 from fleet_tui.domain.errors import LeaseLostError
@@ -27,13 +27,11 @@ from fleet_tui.engine.events.policy import (
     step_retry_delay_s,
 )
 from fleet_tui.engine.events.resolve import PolicyCache
+from fleet_tui.engine.events.step_services import StepServices
 from fleet_tui.engine.ledger.tracing import span, trace
 from fleet_tui.store import dead_letters as letter_store
 from fleet_tui.store import routes as route_store
 from fleet_tui.store.db import Database
-
-if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[Any]]
@@ -84,14 +82,14 @@ class RunResult:
 
 class Router:
     def __init__(self, db: Database, cache: PolicyCache, adapters: AdapterRegistry,
-                 breakers: BreakerRegistry, *, conductor: Conductor | None = None,
+                 breakers: BreakerRegistry, *, services: StepServices | None = None,
                  sleep: Sleep = asyncio.sleep, wall_clock: WallClock = utc_now,
                  max_depth: int = MAX_CHAIN_DEPTH) -> None:
         self.db = db
         self.cache = cache
         self.adapters = adapters
         self.breakers = breakers
-        self.conductor = conductor
+        self.services = services
         self._sleep = sleep
         self._wall_clock = wall_clock
         self.max_depth = max_depth
@@ -132,7 +130,7 @@ class Router:
             try:
                 follow_ups = await self._run_waves(sequence, result, StepContext(
                     operator_id=operator_id, event_type=event_type, sequence=sequence, context=context,
-                    conductor=self.conductor, trace_id=tid), policy)
+                    services=self.services, trace_id=tid), policy)
             except asyncio.CancelledError:  # the conductor is stopping: say so, then stop
                 await asyncio.shield(self._stop(result, "cancelled: the conductor stopped"))
                 raise

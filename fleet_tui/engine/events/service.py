@@ -1,5 +1,6 @@
-"""The router wired for a conductor: policy cache, adapters, breakers, runner, admin and the
-dead-letter queue, built once. The conductor keeps one (conductor.router)."""
+"""The router wired for an engine: policy cache, adapters, breakers, runner, admin and the
+dead-letter queue, built once. The conductor keeps one (conductor.router), which the
+composition root (engine/session.py build_router) builds with the engine's StepServices."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from fleet_tui.engine.events.adapters import AdapterRegistry, builtin_adapters
 from fleet_tui.engine.events.admin import RouterAdmin
 from fleet_tui.engine.events.resolve import CACHE_TTL_S, PolicyCache
 from fleet_tui.engine.events.runner import Router, RunResult, Sleep, WallClock, utc_now
+from fleet_tui.engine.events.step_services import StepServices
 from fleet_tui.store.db import Database
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
     from fleet_tui.engine.events.dlq import DeadLetterQueue
 
 
@@ -31,7 +32,7 @@ class RouterService:
     dlq: DeadLetterQueue
 
     @classmethod
-    def build(cls, db: Database, *, conductor: Conductor | None = None,
+    def build(cls, db: Database, *, services: StepServices | None = None,
               adapters: AdapterRegistry | None = None, clock: Callable[[], float] = time.monotonic,
               wall_clock: WallClock = utc_now, sleep: Sleep | None = None,
               ttl_s: float = CACHE_TTL_S) -> RouterService:
@@ -41,18 +42,14 @@ class RouterService:
 
         adapters = adapters or builtin_adapters()
         cache = PolicyCache(db, ttl_s=ttl_s, clock=clock)
-        # a conductor's router shares its adapters' breakers with the fleet; a test driving
+        # an engine's router shares its adapters' breakers with the fleet; a test driving
         # time through `clock` keeps them here
-        breakers = (SharedBreakerRegistry(db) if conductor is not None and clock is time.monotonic
+        breakers = (SharedBreakerRegistry(db) if services is not None and clock is time.monotonic
                     else BreakerRegistry(clock=clock))
-        router = Router(db, cache, adapters, breakers, conductor=conductor,
+        router = Router(db, cache, adapters, breakers, services=services,
                         sleep=sleep or asyncio.sleep, wall_clock=wall_clock)
         return cls(cache, adapters, breakers, router, RouterAdmin(db, cache, adapters),
                    DeadLetterQueue(db, router, wall_clock=wall_clock))
-
-    @classmethod
-    def for_conductor(cls, conductor: Conductor, **options: Any) -> RouterService:
-        return cls.build(conductor.parts.db, conductor=conductor, **options)
 
     async def dispatch(self, event_type: str, context: dict[str, Any], *, operator_id: str,
                        trace_id: str | None = None) -> RunResult | None:

@@ -13,12 +13,11 @@ from fleet_tui.domain.models import TaskPatch, TaskRecord
 from fleet_tui.domain.status import TaskStatus
 from fleet_tui.engine.kit.bus import Notice
 from fleet_tui.engine.attempts.retry import RETRY_AT_KEY, RetryPolicy, retry_at
-from fleet_tui.engine.ledger.leases import held_lease
 from fleet_tui.engine.choice.preferences import usage_limit_opt_outs
 from fleet_tui.engine.events.policy import Sequence, Step
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.conductor import Conductor
+    from fleet_tui.engine.events.step_services import StepServices
     from fleet_tui.engine.review.pipeline import ReviewPipeline
 
 REVIEWER_ADAPTER = "run_reviewer"
@@ -46,25 +45,25 @@ def sequence_reviewers(pipeline: ReviewPipeline, sequence: Sequence) -> list[str
     return labels
 
 
-async def open_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+async def open_review(services: StepServices, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
     if task.status not in (TaskStatus.PR_CREATED, TaskStatus.REVIEWING):
         return {"status": str(task.status), "changed": False}
-    pipeline = conductor.parts.review_pipeline()
-    opened = await pipeline.open(conductor, task, sequence_reviewers(pipeline, sequence))
+    pipeline = services.reviews()
+    opened = await pipeline.open(services.review_host, task, sequence_reviewers(pipeline, sequence))
     return {"status": str(opened.status), "changed": opened.version != task.version,
             "reviewers": opened.metadata.get("review", {}).get("reviewers", [])}
 
 
-async def conclude_review(conductor: Conductor, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
-    pipeline = conductor.parts.review_pipeline()
-    concluded: dict[str, Any] = await pipeline.conclude(conductor, task, sequence_reviewers(pipeline, sequence))
+async def conclude_review(services: StepServices, task: TaskRecord, sequence: Sequence) -> dict[str, Any]:
+    pipeline = services.reviews()
+    concluded: dict[str, Any] = await pipeline.conclude(services.review_host, task, sequence_reviewers(pipeline, sequence))
     return concluded
 
 
 WAITED_OUT = {USAGE_LIMITED: "usage limited", RUNTIME_UNAVAILABLE: "runtime unavailable"}
 
 
-async def retry_or_abandon(conductor: Conductor, task: TaskRecord, *, actor: str) -> dict[str, Any]:
+async def retry_or_abandon(services: StepServices, task: TaskRecord, *, actor: str) -> dict[str, Any]:
     """The retry policy on a failed or rejected task: count the failure and schedule the next
     attempt with backoff (doubled over the capacity threshold), or abandon when spent."""
     if task.status not in (TaskStatus.FAILED, TaskStatus.REJECTED):
@@ -73,31 +72,30 @@ async def retry_or_abandon(conductor: Conductor, task: TaskRecord, *, actor: str
         return {"decision": "wait_for_person", "status": str(task.status)}
     if task.failure_reason in NOT_RETRIED:  # the same run would fail (or attack) the same way
         reason = f"{task.failure_reason}: not retried ({WHY_NOT_RETRIED[task.failure_reason]})"
-        moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
+        moved = await services.move(task, TaskStatus.ABANDONED, actor=actor, reason=reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": reason}
     waited = (task.failure_context or {}).get("retry_at")
     opted_out = task.failure_reason == USAGE_LIMITED and task.operator_id in await usage_limit_opt_outs(
-        conductor.parts.db, conductor.settings.retry.usage_limit_opt_out)
+        services.db, services.retry.usage_limit_opt_out)
     if task.failure_reason in WAITED_OUT and waited and not opted_out:
         # a usage limit or a runtime that is down is no fault of the attempt: wait, spend no budget
         reason = f"{WAITED_OUT[task.failure_reason]}: attempt {task.retry_count + 1} again at {waited}"
-        moved = await conductor.move(task, TaskStatus.RETRYING, TaskPatch(
+        moved = await services.move(task, TaskStatus.RETRYING, TaskPatch(
             metadata={**task.metadata, RETRY_AT_KEY: waited}), actor=actor, reason=reason)
-        conductor.bus.publish(Notice("retry_scheduled", task.id, reason))
+        services.publish(Notice("retry_scheduled", task.id, reason))
         return {"decision": "wait", "status": str(moved.status), "retry_at": waited, "reason": reason}
-    load = await conductor.registry.count_all_active() / max(conductor.governor.fleet_capacity, 1)
-    decision = RetryPolicy(conductor.settings.retry).decide(task, fleet_load=load)
+    load = await services.count_live() / max(services.headroom.fleet_capacity, 1)
+    decision = RetryPolicy(services.retry).decide(task, fleet_load=load)
     if not decision.retry:
-        moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason=decision.reason)
+        moved = await services.move(task, TaskStatus.ABANDONED, actor=actor, reason=decision.reason)
         return {"decision": "abandon", "status": str(moved.status), "reason": decision.reason}
-    counted = await conductor.registry.record_failure(task.id, operator=None, context=task.failure_context or {},
-                                                      lease=held_lease.get())
+    counted = await services.record_failure(task, context=task.failure_context or {})
     if counted is None:
-        moved = await conductor.move(task, TaskStatus.ABANDONED, actor=actor, reason="retry budget spent")
+        moved = await services.move(task, TaskStatus.ABANDONED, actor=actor, reason="retry budget spent")
         return {"decision": "abandon", "status": str(moved.status), "reason": "retry budget spent"}
     metadata = {**counted.metadata, RETRY_AT_KEY: retry_at(decision.delay_s)}
-    moved = await conductor.move(counted, TaskStatus.RETRYING, TaskPatch(metadata=metadata),
+    moved = await services.move(counted, TaskStatus.RETRYING, TaskPatch(metadata=metadata),
                                  actor=actor, reason=decision.reason)
-    conductor.bus.publish(Notice("retry_scheduled", task.id, decision.reason))
+    services.publish(Notice("retry_scheduled", task.id, decision.reason))
     return {"decision": "retry", "status": str(moved.status), "delay_s": round(decision.delay_s, 3),
             "reason": decision.reason}

@@ -71,15 +71,26 @@ class QuitScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(
-                f"Quit the control room? {agents_running(self.agents)}\n"
-                "By default they keep running and the next control room picks them up.\n"
-                "Changes waiting for CI, review or a merge are kept either way.",
-                id="question")
+            if self.agents:
+                yield Static(
+                    f"Quit the control room? {agents_running(self.agents)}\n"
+                    "By default they keep running and the next control room picks them up.\n"
+                    "Changes waiting for CI, review or a merge are kept either way.",
+                    id="question")
+            else:  # nothing to keep or stop: no choice to offer about agents
+                yield Static(f"Quit the control room? {agents_running(0)}\n"
+                             "Changes waiting for CI, review or a merge are kept.", id="question")
             with Horizontal(classes="buttons"):
-                yield Button("Quit, keep agents (enter)", variant="primary", id=KEEP)
-                yield Button("Stop agents and quit (x)", variant="error", id=STOP_ALL)
+                if self.agents:
+                    yield Button("Quit, keep agents (enter)", variant="primary", id=KEEP)
+                    yield Button("Stop agents and quit (x)", variant="error", id=STOP_ALL)
+                else:
+                    yield Button("Quit (enter)", variant="primary", id=KEEP)
                 yield Button("Cancel (esc)", id="cancel")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # x stops agents: with none running it is not offered, so it does nothing either
+        return not (action == "choose" and parameters == (STOP_ALL,) and not self.agents)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id if event.button.id in (KEEP, STOP_ALL) else None)
