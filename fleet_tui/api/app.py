@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from fleet_tui.api.auth import StripSpoofedHeaders, make_current_operator
 from fleet_tui.api.errors import install_error_handlers, install_openapi
-from fleet_tui.api.keys import JwksCache, KeyStore
+from fleet_tui.engine.kit.keys import JwksCache, KeyStore
 from fleet_tui.api.middleware import InFlight, RequestTrace
 from fleet_tui.api.routes import fleet, public, tasks
 from fleet_tui.config import Settings
@@ -37,6 +37,7 @@ def create_app(
                   description="Operate a fleet of AI coding agents. Bearer tokens are ES256 JWTs "
                               "(`fleet-tui token mint`); keys at /.well-known/jwks.json.")
     app.state.conductor = conductor
+    app.state.support = None  # deps.support_of builds it on first use
     app.state.settings = settings
     app.state.keystore = keystore
     app.state.stopping = stopping or asyncio.Event()

@@ -8,7 +8,6 @@ Install it last so it is the outermost layer: `app.add_middleware(StripSpoofedHe
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,16 +16,15 @@ from fastapi import Depends, HTTPException, Request, status
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fleet_tui.api.keys import JwksCache, KeyStore
+from fleet_tui.engine.kit.keys import JwksCache
+from fleet_tui.engine.kit.tokens import ALGORITHM, MAX_TTL_S
 from fleet_tui.domain.errors import AuthError as AuthError  # in the error catalogue
 from fleet_tui.domain.models import Operator, Tier
 
 log = logging.getLogger(__name__)
 
-ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "tier")
 MAX_LEEWAY_S = 300.0  # clock skew we tolerate, and no more
-MAX_TTL_S = 30 * 24 * 3600  # the default api.max_token_ttl_s
 MAX_TOKEN_LENGTH = 8192
 
 STRIPPED_HEADER_PREFIXES = (b"x-fleet-",)
@@ -35,40 +33,7 @@ STRIPPED_HEADERS = frozenset(
 )
 
 
-# -- tokens -----------------------------------------------------------------------------------
-
-
-def mint(
-    keystore: KeyStore,
-    *,
-    operator_id: str,
-    tier: Tier | str,
-    is_admin: bool = False,
-    ttl_s: int = 3600,
-    issuer: str,
-    audience: str,
-    clock: Callable[[], float] | None = None,
-    max_ttl_s: float = MAX_TTL_S,
-) -> str:
-    """Sign a token for operator_id with the keystore's current key."""
-    if not 0 < ttl_s <= max_ttl_s:
-        raise ValueError(f"ttl_s must be between 1 and {max_ttl_s:g}")
-    operator = Operator(id=operator_id, tier=Tier(tier), is_admin=is_admin)  # validates id
-    now = int((clock or keystore.clock)())
-    key = keystore.current()
-    claims = {
-        "sub": operator.id,
-        "tier": operator.tier.value,
-        "adm": operator.is_admin,
-        "iss": issuer,
-        "aud": audience,
-        "iat": now,
-        "nbf": now,
-        "exp": now + int(ttl_s),
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
-
+# -- tokens (minted by engine/kit/tokens.py) ---------------------------------------------------
 
 _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.InvalidSignatureError, "bad signature"),

@@ -1,7 +1,7 @@
 """FastAPI dependencies: the fleet and the verified operator, from app.state. Routes see the
-fleet as a FleetFace (the operator's actions and reads); only the headless-only routes that
-reach into the engine (metrics, test notification, reputation, health's database probe,
-external events) take the Conductor itself.
+fleet as a FleetFace (the operator's actions and reads); the headless-only routes that need
+more of the engine (metrics, test notification, reputation, health's database probe,
+external events) take its ApiSupport, which the composition root builds from the conductor.
 
 The operator comes only from the bearer token (auth.make_current_operator); it is what
 every conductor call receives, and the store sets the tenant context from it."""
@@ -16,8 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleet_tui.api.auth import check_tier
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.api_support import ApiSupport
 from fleet_tui.engine.ports import FleetFace
+from fleet_tui.engine.session import api_support_for
 
 # Declares the bearer scheme in the OpenAPI document; the token is verified below.
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT (ES256)")
@@ -28,9 +29,13 @@ def fleet_of(request: Request) -> FleetFace:
     return fleet
 
 
-def conductor_of(request: Request) -> Conductor:
-    conductor: Conductor = request.app.state.conductor
-    return conductor
+def support_of(request: Request) -> ApiSupport:
+    """Built on first use: an app over a fleet without a database (the tests' seeded one)
+    answers every other route."""
+    support: ApiSupport | None = request.app.state.support
+    if support is None:
+        support = request.app.state.support = api_support_for(request.app.state.conductor)
+    return support
 
 
 async def current_operator(
@@ -57,6 +62,6 @@ def builder(action: str) -> Any:
 
 
 FleetDep = Annotated[FleetFace, Depends(fleet_of)]
-ConductorDep = Annotated[Conductor, Depends(conductor_of)]
+SupportDep = Annotated[ApiSupport, Depends(support_of)]
 OperatorDep = Annotated[Operator, Depends(current_operator)]
 SovereignDep = Annotated[Operator, Depends(tier_at_least(Tier.SOVEREIGN, "reading the configuration"))]

@@ -26,7 +26,7 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from fleet_tui.api.app import create_app  # noqa: E402
-from fleet_tui.api.token_cli import keystore_for  # noqa: E402
+from fleet_tui.engine.kit.tokens import keystore_for  # noqa: E402
 from fleet_tui.domain.errors import ConfigError  # noqa: E402
 from fleet_tui.engine.conductor import Conductor  # noqa: E402
 

@@ -6,7 +6,6 @@ import argparse
 
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.commands.routes import router_of
 from fleet_tui.commands.tasks import _json, _print_json, _sync, int_between
 
 MAX_BIGINT = 2**63 - 1  # letters' ids are bigint
@@ -25,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    letters = await router_of(c).dlq.list(me, include_closed=args.all)
+    letters = await c.dead_letters(me, include_closed=args.all)
     if args.json:
         _print_json(letters)
         return 0
@@ -39,13 +38,12 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
 
 
 async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    queue = router_of(c).dlq
     if args.verb == "discard":
-        await queue.discard(me, args.letter_id)
+        await c.discard_dead_letter(me, args.letter_id)
         result = {"id": args.letter_id, "discarded": True}
         text = f"discarded dead letter {args.letter_id}"
     else:
-        run = await queue.retry(me, args.letter_id)
+        run = await c.retry_dead_letter(me, args.letter_id)
         result = {"id": args.letter_id, "status": run.status, "run_id": run.run_id, "error": run.error}
         text = f"retried dead letter {args.letter_id}: {run.status}" + (f" ({run.error})" if run.error else "")
     if args.json:

@@ -39,7 +39,7 @@ def _check_unset(args: argparse.Namespace) -> None:
 
 
 async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    values = await preferences.list_for(c.parts.db, me)
+    values = await c.preferences(me)
     if args.json:
         _print_json(values)
         return 0
@@ -50,7 +50,7 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
 
 
 async def run_set(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    await preferences.set_for(c.parts.db, me, args.key, args.parsed)
+    await c.set_preference(me, args.key, args.parsed)
     if args.json:
         _print_json({"key": args.key, "value": args.parsed})
     else:

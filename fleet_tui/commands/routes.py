@@ -12,15 +12,9 @@ from typing import Any
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.conductor import Conductor
-from fleet_tui.engine.events.service import RouterService
 from fleet_tui.commands.tasks import _json, _print_json, _sync
 
 KINDS = ("route", "sequence", "handoff")
-
-
-def router_of(c: Conductor) -> RouterService:
-    router: RouterService = c.router
-    return router
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +67,7 @@ def _key_name(kind: str) -> str:
 
 
 async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    rows = await router_of(c).admin.list(me, args.kind)
+    rows = await c.routes(me, args.kind)
     if args.json:
         _print_json(rows)
         return 0
@@ -88,7 +82,7 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
 
 
 async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    shown = await router_of(c).admin.show(me, args.kind, args.key)
+    shown = await c.route(me, args.kind, args.key)
     if args.json:
         _print_json(shown)
     else:
@@ -98,7 +92,7 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
 
 
 async def run_set(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    row = await router_of(c).admin.upsert(me, args.kind, _item_json(args), platform=args.platform)
+    row = await c.save_route(me, args.kind, _item_json(args), platform=args.platform)
     if args.json:
         _print_json(row)
     else:
@@ -107,7 +101,7 @@ async def run_set(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
 
 
 async def run_delete(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    await router_of(c).admin.delete(me, args.kind, args.key, platform=args.platform)
+    await c.delete_route(me, args.kind, args.key, platform=args.platform)
     if args.json:
         _print_json({"kind": args.kind, "key": args.key, "deleted": True})
     else:
@@ -116,7 +110,7 @@ async def run_delete(c: Conductor, me: Operator, args: argparse.Namespace) -> in
 
 
 async def run_breakers(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
-    states = await router_of(c).breaker_states()
+    states = await c.breaker_states()
     if args.json:
         _print_json(states)
     else:

@@ -8,7 +8,7 @@ import logging
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fleet_tui.config import Settings
@@ -35,6 +35,7 @@ from fleet_tui.domain.models import (
     TaskRecord,
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.engine.choice import preferences
 from fleet_tui.engine.choice.agent_choice import demo_notice
 from fleet_tui.engine.choice.agents_report import AgentWarnings
 from fleet_tui.engine.spawn.backpressure import RateLimiter, SpawnQueue
@@ -56,6 +57,10 @@ from fleet_tui.engine.ledger.task_ledger import OnTerminal
 from fleet_tui.engine.ledger.tracing import current_trace_id, trace
 from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
+
+if TYPE_CHECKING:  # the router is built on first use (Conductor.router)
+    from fleet_tui.engine.events.runner import RunResult
+    from fleet_tui.engine.events.service import RouterService
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +469,52 @@ class Conductor:
             repo=Path(task.repo), branch=task.branch or f"fleet/{task.id}", base=task.base_branch,
             worktree=Path(task.worktree_path) if task.worktree_path else None,
         )
+
+    # --- the operator's preferences and policies (`prefs`, `routes`, `dlq`) -----------------
+
+    async def preferences(self, operator: Operator) -> dict[str, bool | None]:
+        """Every preference key with the operator's own value (None: unset, the settings
+        file decides)."""
+        return await preferences.list_for(self.parts.db, operator)
+
+    async def set_preference(self, operator: Operator, key: str, value: bool | None) -> None:
+        """Set the operator's own value of key (None removes it); every conductor reads it."""
+        await preferences.set_for(self.parts.db, operator, key, value)
+
+    def _events(self) -> RouterService:
+        router: RouterService = self.router
+        return router
+
+    async def routes(self, operator: Operator, kind: str) -> list[dict[str, Any]]:
+        """The platform's defaults and the operator's overrides of one kind (route, sequence,
+        handoff)."""
+        return await self._events().admin.list(operator, kind)
+
+    async def route(self, operator: Operator, kind: str, key: str) -> dict[str, Any]:
+        """One item's effective value and where it comes from."""
+        return await self._events().admin.show(operator, kind, key)
+
+    async def save_route(self, operator: Operator, kind: str, item: dict[str, Any], *,
+                         platform: bool = False) -> dict[str, Any]:
+        """Create or replace an override (platform: the default, admins only), validated."""
+        return await self._events().admin.upsert(operator, kind, item, platform=platform)
+
+    async def delete_route(self, operator: Operator, kind: str, key: str, *, platform: bool = False) -> None:
+        await self._events().admin.delete(operator, kind, key, platform=platform)
+
+    async def breaker_states(self) -> list[dict[str, Any]]:
+        """The fleet-wide circuit breakers of the router's adapters."""
+        return await self._events().breaker_states()
+
+    async def dead_letters(self, operator: Operator, *, include_closed: bool = False) -> list[dict[str, Any]]:
+        """The operator's dead letters (admins: all), newest first; open ones unless asked."""
+        return await self._events().dlq.list(operator, include_closed=include_closed)
+
+    async def retry_dead_letter(self, operator: Operator, letter_id: int) -> RunResult:
+        return await self._events().dlq.retry(operator, letter_id)
+
+    async def discard_dead_letter(self, operator: Operator, letter_id: int) -> None:
+        await self._events().dlq.discard(operator, letter_id)
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Forge, Runtime
 from fleet_tui.infra.secrets import SecretsProvider
 from fleet_tui.infra.worktree import WorktreeManager
+from fleet_tui.store.commands import Command
 from fleet_tui.store.db import Database
 from fleet_tui.store.tasks import TaskRegistry
 
@@ -213,6 +214,46 @@ class PromptParts(Protocol):
     def secrets(self) -> SecretsProvider: ...
 
     def profile(self, name: str | None) -> AgentProfile: ...
+
+
+class CommandQueue(Protocol):
+    """The queue of commands observer faces submit (fleet_commands), as one conductor takes
+    them: claims lapse after ttl_s unless renewed, so a dead conductor's are retaken."""
+
+    async def claim(self, *, ttl_s: float, limit: int) -> list[Command]: ...
+
+    async def renew(self, ids: list[int], ttl_s: float) -> int: ...
+
+    async def finish(self, command_id: int, *, result: dict[str, Any] | None = None,
+                     error: str | None = None, error_kind: str | None = None) -> bool:
+        """False when the claim was no longer ours."""
+
+    async def delete_finished_before(self, before: datetime) -> int: ...
+
+
+class TaskReader(Protocol):
+    """Read one task as an operator may see it (NotFoundError otherwise)."""
+
+    async def get(self, task_id: str, *, operator: Operator) -> TaskRecord: ...
+
+
+class CommandActions(Protocol):
+    """The operator actions and reads a submitted command may ask for (the conductor's)."""
+
+    async def spawn(self, operator: Operator, request: SpawnRequest) -> SpawnResult: ...
+
+    async def stop(self, operator: Operator, task_id: str) -> TaskRecord: ...
+
+    async def retry(self, operator: Operator, task_id: str) -> TaskRecord: ...
+
+    async def merge(self, operator: Operator, task_id: str) -> TaskRecord: ...
+
+    async def delete(self, operator: Operator, task_id: str) -> None: ...
+
+    async def diff(self, operator: Operator, task_id: str) -> str: ...
+
+    async def logs_from(self, operator: Operator, task_id: str, cursor: int | None,
+                        max_lines: int = 200) -> tuple[list[str], int]: ...
 
 
 # --- the faces' view of a fleet ---------------------------------------------------------

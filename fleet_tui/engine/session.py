@@ -11,13 +11,15 @@ import signal
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from collections.abc import Callable, Coroutine
 
 from fleet_tui.config import Settings
+from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import SYSTEM, TaskRecord
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.workers.command_worker import CommandWorker
+from fleet_tui.engine.api_support import ApiSupport
+from fleet_tui.engine.workers.command_worker import CommandWorker, Executor, StoreCommandQueue
 from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.events.service import RouterService
 from fleet_tui.engine.events.step_services import StepServices
@@ -30,6 +32,9 @@ from fleet_tui.engine.ledger.tracing import configure_logging
 
 if TYPE_CHECKING:
     from fleet_tui.store.db import Database
+    from fleet_tui.store.migrations import MigrationState
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,15 @@ def build_monitor(conductor: Conductor) -> Monitor:
         publish=conductor.bus.publish, background=conductor.background)
 
 
+def api_support_for(conductor: Conductor) -> ApiSupport:
+    """What the HTTP face needs beyond operator actions, given only the parts it uses."""
+    return ApiSupport(
+        db=conductor.parts.db, publish=conductor.bus.publish, background=conductor.background,
+        # the router is built on first use: looked up when used, not now
+        dispatch=lambda event_type, context, **how: conductor.router.dispatch(event_type, context, **how),
+        breakers=lambda: conductor.router.breakers, process=conductor)
+
+
 def route_terminal(conductor: Conductor, task: TaskRecord, status: TaskStatus, reason: str | None) -> None:
     """A task that ended: the operator's route for task.<status> runs beside the caller."""
     conductor.background(conductor.router.dispatch(
@@ -144,6 +158,16 @@ class Workers:
         await asyncio.gather(self.relay.stop(timeout_s), self.notifier.stop(timeout_s))
 
 
+def command_worker(conductor: Conductor, *, wake_url: str | None = None, poll_s: float = 2.0) -> CommandWorker:
+    """The worker that runs observers' commands through this conductor's operator actions,
+    claiming them for as long as the conductor's leases last."""
+    return CommandWorker(
+        queue=StoreCommandQueue(conductor.parts.db, conductor.conductor_id),
+        executor=Executor(actions=conductor, tasks=conductor.registry, runtime_for=conductor.runtime_for),
+        conductor_id=conductor.conductor_id, ttl_s=conductor.settings.monitor.lease_ttl_s,
+        wake_url=wake_url, poll_s=poll_s)
+
+
 def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Workers:
     """Start the outbox relay (NOTIFY, NATS, webhooks as configured), the notification
     worker and the command worker in this loop; each wakes on commit through LISTEN. The UI
@@ -154,7 +178,7 @@ def start_workers(conductor: Conductor, *, on_park: OnPark | None = None) -> Wor
                         wake_url=db.app_url, observe_lag=conductor.telemetry.outbox_lag.observe)
     notifier = NotificationWorker(db, settings.notifications, wake_url=db.app_url,
                                   poll_s=settings.outbox.poll_s)
-    commands = CommandWorker(conductor, wake_url=db.app_url, poll_s=max(settings.outbox.poll_s, 1.0))
+    commands = command_worker(conductor, wake_url=db.app_url, poll_s=max(settings.outbox.poll_s, 1.0))
     relay.start()
     notifier.start()
     commands.start()
@@ -208,3 +232,75 @@ async def run_headless(settings: Settings, *, stop: asyncio.Event | None = None,
             await workers.stop()
         await close_conductor(conductor)
         log.info("headless conductor stopped")
+
+
+# --- the database's schema (`fleet-tui db`): before, or instead of, any engine -------------
+
+
+def check_migration_target(target: int) -> None:
+    """ValidationFailed("to", ...) unless target is 0 or a shipped migration's number."""
+    from fleet_tui.store import migrations
+
+    migrations.check_target(target)
+
+
+def database_place(settings: Settings) -> str:
+    """Where the migrations run, for a person: the URL without its password, or the
+    embedded server's directory."""
+    from fleet_tui.store.errors import redact_url
+
+    url = settings.database_url
+    return redact_url(url) if url else f"embedded server in {settings.data_dir / 'postgres'}"
+
+
+async def _as_owner(settings: Settings, action: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    """action(owner_url) against DATABASE_URL, or the embedded server (started for it)."""
+    from fleet_tui.store import embedded
+    from fleet_tui.store.db import resolve_owner_url
+
+    owner_url, server = await resolve_owner_url(settings)
+    try:
+        return await action(owner_url)
+    finally:
+        if server is not None:
+            await embedded.stop(server)
+
+
+async def upgrade_database(settings: Settings, target: int | None = None) -> list[int]:
+    """Apply the pending migrations (up to target) and set up the app role: the versions applied."""
+    from fleet_tui.store import migrations
+    from fleet_tui.store.db import prepare_database
+
+    async def act(owner_url: str) -> list[int]:
+        before = {s.version for s in await migrations.status(owner_url) if s.applied_at}
+        await prepare_database(settings, owner_url, target)
+        after = {s.version for s in await migrations.status(owner_url) if s.applied_at}
+        return sorted(after - before)
+
+    return await _as_owner(settings, act)
+
+
+async def downgrade_database(settings: Settings, target: int | None = None) -> list[int]:
+    """Revert migrations down to target (default: the newest one alone): the versions reverted."""
+    from fleet_tui.store import migrations
+
+    async def act(owner_url: str) -> list[int]:
+        to = target
+        if to is None:
+            applied = [s.version for s in await migrations.status(owner_url) if s.applied_at]
+            if not applied:
+                return []
+            to = max([v for v in applied if v < max(applied)], default=0)
+        if to < 0:
+            raise ValidationFailed("to", "must be 0 or a migration number")
+        return await migrations.downgrade(owner_url, to)
+
+    return await _as_owner(settings, act)
+
+
+async def migration_status(settings: Settings) -> list[MigrationState]:
+    """Every shipped migration: when it was applied (None: pending) and whether its file
+    still matches what was applied (checksum_ok; None when not applied)."""
+    from fleet_tui.store import migrations
+
+    return await _as_owner(settings, migrations.status)

@@ -150,8 +150,8 @@ LISTENING = re.compile(r"api listening on (http://127\.0\.0\.1:\d+)")
 
 def bearer(fleet: Fleet, operator_id: str, tier: str) -> dict[str, str]:
     """Authorization for an operator, signed by the fleet's key (shared through its data dir)."""
-    from fleet_tui.api.auth import mint
-    from fleet_tui.api.keys import KeyStore
+    from fleet_tui.engine.kit.tokens import mint
+    from fleet_tui.engine.kit.keys import KeyStore
 
     token = mint(KeyStore(fleet.root / "data" / "keys"), operator_id=operator_id, tier=tier,
                  issuer="fleet-tui", audience="fleet-tui")

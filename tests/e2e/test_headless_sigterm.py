@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from fleet_tui.api.auth import mint
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.tokens import mint
+from fleet_tui.engine.kit.keys import KeyStore
 from tests.fixtures.engine import kill_tmux_server
 
 SLOW_SETUP = [sys.executable, "-c", "import time; time.sleep(2)"]  # keeps each spawn in flight

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet_tui.api.auth import mint
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.tokens import mint
+from fleet_tui.engine.kit.keys import KeyStore
 from tests.e2e.headless import headless, headless_env
 
 HISTOGRAMS = ("fleet_spawn_to_running_seconds", "fleet_monitor_cycle_seconds", "fleet_outbox_delivery_lag_seconds")

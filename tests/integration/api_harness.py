@@ -16,8 +16,8 @@ import pytest_asyncio
 from pydantic import SecretStr
 
 from fleet_tui.api.app import create_app
-from fleet_tui.api.auth import mint
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.tokens import mint
+from fleet_tui.engine.kit.keys import KeyStore
 from fleet_tui.domain.models import Operator, TaskRecord, Tier
 from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.conductor import Conductor

@@ -16,8 +16,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from fleet_tui.api.auth import mint
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.tokens import mint
+from fleet_tui.engine.kit.keys import KeyStore
 from fleet_tui.api.routes.public import MAX_EVENT_BYTES
 from fleet_tui.domain import webhooks
 from fleet_tui.domain.models import Tier

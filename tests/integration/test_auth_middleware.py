@@ -1,6 +1,6 @@
 """The auth layer inside a small FastAPI app: spoofed headers stripped, identity only from a
 verified JWT, tiers and ownership enforced; once over real loopback HTTP against uvicorn,
-with a key rotation done by a separate `python -m fleet_tui.api.token_cli` process."""
+with a key rotation done by a separate `python -m fleet_tui.commands.token` process."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from fleet_tui.api.auth import (
     ensure_all_allowed,
     ensure_owner,
     make_current_operator,
-    mint,
     require_tier,
     verify,
 )
-from fleet_tui.api.keys import JwksCache, KeyStore
+from fleet_tui.engine.kit.keys import JwksCache, KeyStore
+from fleet_tui.engine.kit.tokens import mint
 from fleet_tui.domain.models import Operator, Tier
 
 ISS = "fleet-tui"
@@ -213,7 +213,7 @@ def token_cli(data_dir: Path, *argv: str) -> str:
     """Runs the CLI as its own process, as an operator would from a shell."""
     env = {**os.environ, "FLEET_DATA_DIR": str(data_dir)}
     env.pop("FLEET_CONFIG_FILE", None)
-    done = subprocess.run([sys.executable, "-m", "fleet_tui.api.token_cli", *argv], env=env,
+    done = subprocess.run([sys.executable, "-m", "fleet_tui.commands.token", *argv], env=env,
                           cwd=data_dir, capture_output=True, text=True, timeout=60, check=True)
     return done.stdout.strip()
 

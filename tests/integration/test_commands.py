@@ -17,7 +17,7 @@ from fleet_tui.domain.commands import CommandStatus
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator, SpawnRequest, Tier
 from fleet_tui.domain.status import TaskStatus
-from fleet_tui.engine.workers.command_worker import CommandWorker
+from fleet_tui.engine.session import command_worker
 from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.workers.command_client import NoConductorAnswered
 from fleet_tui.engine.observer.observer import Observer
@@ -48,7 +48,7 @@ async def test_a_task_command_runs_only_in_the_conductor_holding_the_task(make_c
     for c in (a, b):
         await leases.register(db, c.conductor_id, "testhost", os.getpid())
     assert [t.id for t, _ in await leases.claim(db, a.conductor_id, 30, 10)] == [task.id]
-    worker_a, worker_b = CommandWorker(a), CommandWorker(b)
+    worker_a, worker_b = command_worker(a), command_worker(b)
 
     stop_id = await command_store.submit(db, op, "stop", task_id=task.id)
     assert await worker_b.run_once() == 0  # b may not: a holds the task (and its agent)
@@ -99,7 +99,7 @@ async def test_a_command_claimed_by_a_dead_conductor_is_taken_again_and_not_done
     runtime = survivor.runtime_for(task.runtime)
     assert await runtime.is_alive(task.id)
 
-    worker = CommandWorker(survivor)
+    worker = command_worker(survivor)
     assert await worker.run_once() == 0  # its claim and lease are still valid
     await asyncio.sleep(1.3)  # claim, lease and heartbeat lapse
     assert await worker.run_once() == 1
@@ -180,7 +180,7 @@ async def test_observer_actions_wake_a_conductor_at_once_and_carry_its_errors_ba
         make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor()
     op = operator()
-    worker = CommandWorker(conductor, wake_url=conductor.parts.db.app_url, poll_s=60.0)  # only LISTEN wakes it
+    worker = command_worker(conductor, wake_url=conductor.parts.db.app_url, poll_s=60.0)  # only LISTEN wakes it
     worker.start()
     observer = Observer(conductor.settings, conductor.parts.db, operator=op, timeout_s=15)
     try:
@@ -211,7 +211,7 @@ async def test_an_observer_follows_a_flood_of_output_losing_and_repeating_no_lin
     conductor = await make_conductor()
     await conductor.start()  # its monitor ends the task when the agent exits
     op = operator()
-    worker = CommandWorker(conductor, wake_url=conductor.parts.db.app_url)
+    worker = command_worker(conductor, wake_url=conductor.parts.db.app_url)
     worker.start()
     observer = Observer(conductor.settings, conductor.parts.db, operator=op, timeout_s=15)
     try:
@@ -239,7 +239,7 @@ async def test_a_capped_read_from_a_cursor_ends_its_cursor_after_the_last_line_i
     conductor = await make_conductor()
     op = operator()
     task = await spawn_sleeper(conductor, op, git_repo)
-    worker = CommandWorker(conductor, wake_url=conductor.parts.db.app_url)
+    worker = command_worker(conductor, wake_url=conductor.parts.db.app_url)
     worker.start()
     observer = Observer(conductor.settings, conductor.parts.db, operator=op, timeout_s=15)
     try:
@@ -289,7 +289,7 @@ async def test_an_unexpected_failure_is_recorded_as_internal_without_its_text(
 
     conductor.diff = broken_diff  # type: ignore[method-assign]
     command_id = await command_store.submit(conductor.parts.db, op, "diff", task_id="abcdef123456")
-    worker = CommandWorker(conductor)
+    worker = command_worker(conductor)
     assert await worker.run_once() == 1
     await worker.idle()
     failed = await command_store.fetch(conductor.parts.db, op, command_id)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from fleet_tui.domain.models import Operator, Tier
-from fleet_tui.engine import api_support
+from fleet_tui.engine.session import api_support_for
 
 
 async def test_an_external_event_runs_its_routed_sequence(make_conductor: Any) -> None:
@@ -20,8 +20,9 @@ async def test_an_external_event_runs_its_routed_sequence(make_conductor: Any) -
                                         platform=True)
     event = dict(event_id="msg_disk_1", kind="alert", source="pager", task_id=None,
                  summary="disk almost full", data={"host": "ci-1"}, replay_window_s=600)
-    assert await api_support.publish_external_event(conductor, **event)
-    assert not await api_support.publish_external_event(conductor, **event)  # the same id again
+    support = api_support_for(conductor)
+    assert await support.publish_external_event(**event)
+    assert not await support.publish_external_event(**event)  # the same id again
     for _ in range(100):
         async with conductor.parts.db.system() as conn:
             rows = await conn.fetch("SELECT type, payload FROM fleet_notifications WHERE type = 'health_alert'")

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.keys import KeyStore
 
 WORKER = """
 import sys
 from pathlib import Path
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.keys import KeyStore
 store = KeyStore(Path(sys.argv[1]))
 store.current()
 for _ in range(int(sys.argv[2])):

@@ -19,8 +19,8 @@ import pytest
 import fleet_tui
 from fleet_tui import cli
 from fleet_tui.api.app import create_app
-from fleet_tui.api.auth import mint
-from fleet_tui.api.keys import KeyStore
+from fleet_tui.engine.kit.tokens import mint
+from fleet_tui.engine.kit.keys import KeyStore
 from fleet_tui.domain import errors
 from fleet_tui.domain.commands import describe_error, rebuild_error
 from fleet_tui.domain.errors import FleetError, SpawnErrorCode, face_of

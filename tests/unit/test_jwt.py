@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet_tui.api.auth import AuthError, mint, verify
-from fleet_tui.api.keys import JwksCache, KeyStore, KeyStoreError
+from fleet_tui.api.auth import AuthError, verify
+from fleet_tui.engine.kit.tokens import mint
+from fleet_tui.engine.kit.keys import JwksCache, KeyStore, KeyStoreError
 from fleet_tui.domain.models import Operator, Tier
 
 ISS = "fleet-tui-test"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fleet_tui.api.auth import verify
-from fleet_tui.api.keys import JwksCache, KeyStore
-from fleet_tui.api.token_cli import add_token_commands, main, run_token_mint, run_token_rotate
+from fleet_tui.engine.kit.keys import JwksCache, KeyStore
+from fleet_tui.commands.token import add_token_commands, main, run_token_mint, run_token_rotate
 from fleet_tui.domain.models import Operator, Tier
 
 

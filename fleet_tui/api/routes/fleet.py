@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from fleet_tui.api.auth import ensure_all_allowed
-from fleet_tui.api.deps import ConductorDep, FleetDep, OperatorDep, SovereignDep, builder
+from fleet_tui.api.deps import FleetDep, OperatorDep, SovereignDep, SupportDep, builder
 from fleet_tui.api.errors import error_responses
 from fleet_tui.api.schemas import (
     AGENT_PATTERN,
@@ -74,29 +74,29 @@ async def fleet_config(conductor: FleetDep, op: SovereignDep) -> dict[str, Any]:
                      "description": "Prometheus text exposition (prometheus_client's)"},
                **error_responses(401)},
 )
-async def fleet_metrics(conductor: ConductorDep, op: OperatorDep) -> Response:
+async def fleet_metrics(support: SupportDep, op: OperatorDep) -> Response:
     """The fleet's figures (fleet-wide, from the database) and this conductor's counters and
     histograms; any valid token may scrape."""
-    body, content_type = await api_support.metrics_text(conductor, op)
+    body, content_type = await support.metrics_text(op)
     return Response(body, media_type=content_type)
 
 
 @router.post("/api/fleet/notifications/test", status_code=202, response_model=Accepted,
              responses=error_responses(401, 403))
-async def notification_test(conductor: ConductorDep, op: NotifyOperator) -> Accepted:
+async def notification_test(support: SupportDep, op: NotifyOperator) -> Accepted:
     """Records a notification of type test; the outbox relay delivers it to the channels."""
-    notification_id = await api_support.send_test_notification(conductor, op)
+    notification_id = await support.send_test_notification(op)
     return Accepted(id=str(notification_id))
 
 
 @router.get("/api/reputation/query", response_model=ReputationOut, responses=error_responses(400, 401))
 async def reputation_query(
-    conductor: ConductorDep, op: OperatorDep,
+    support: SupportDep, op: OperatorDep,
     agent: Annotated[str, Query(pattern=AGENT_PATTERN)],
     model: Annotated[str | None, Query(pattern=MODEL_PATTERN)] = None,
     task_type: TaskType | None = None,
 ) -> ReputationOut:
     """{score, confidence, n} of an agent (and model) from the runs this operator may see."""
-    rep = await api_support.reputation_query(conductor, op, agent=agent, model=model, task_type=task_type)
+    rep = await support.reputation_query(op, agent=agent, model=model, task_type=task_type)
     return ReputationOut(agent=agent, model=model, task_type=None if task_type is None else str(task_type),
                          score=rep.score, confidence=rep.confidence, n=rep.n)

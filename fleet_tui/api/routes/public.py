@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from fleet_tui.api.deps import conductor_of, fleet_of
+from fleet_tui.api.deps import fleet_of, support_of
 from fleet_tui.api.errors import error_json, error_responses
 from fleet_tui.api.schemas import Accepted, ExternalEvent, FieldError, HealthOut, Jwks
 from fleet_tui.domain import webhooks
@@ -27,7 +27,7 @@ async def healthz(request: Request) -> JSONResponse:
     draining; 503 otherwise, saying which."""
     loop = fleet_of(request).monitor
     monitor = loop.health() if loop is not None else {"running": False}
-    down = await api_support.database_down(conductor_of(request))
+    down = await support_of(request).database_down()
     if request.app.state.stopping.is_set():
         body, code = HealthOut(status="draining", monitor=monitor), 503
     elif down is not None:
@@ -84,8 +84,8 @@ async def external_event(request: Request) -> JSONResponse:
                   for e in exc.errors()]
         return error_json(400, "invalid event: " + "; ".join(f"{e.field}: {e.rule}" for e in errors[:5]),
                           errors)
-    accepted = await api_support.publish_external_event(
-        conductor_of(request), event_id=event_id, kind=event.type, source=event.source,
+    accepted = await support_of(request).publish_external_event(
+        event_id=event_id, kind=event.type, source=event.source,
         task_id=event.task_id, summary=event.summary, data=event.data,
         replay_window_s=2 * settings.events_tolerance_s)
     if not accepted:

@@ -5,7 +5,8 @@ Layout of the key directory (mode 0700):
     <kid>.pem       PKCS#8 private key, mode 0600
     .lock           fcntl lock taken by whoever creates or rotates keys
 
-Files live here rather than in the database because api may not import store. Readers never
+Files live here rather than in the database: the `token` verb mints without a database, and
+the HTTP face, which verifies, may not import store. Readers never
 lock: the index is replaced atomically and a key's PEM is written before the index names it.
 Every conductor sharing the directory sees a change (rotation, revocation) on its next
 verification: the JWKS cache reloads whenever the index file changes (one stat per check).
