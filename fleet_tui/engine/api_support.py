@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -23,6 +23,9 @@ from fleet_tui.store import notifications as notification_store
 from fleet_tui.store import outcomes
 from fleet_tui.store.db import Database
 from fleet_tui.store.errors import CONNECTION_LOST, DatabaseUnavailableError, describe_failure, is_connection_lost
+
+if TYPE_CHECKING:  # the metrics (and prometheus_client) load on the first scrape
+    from fleet_tui.engine.ops.metrics import ProcessFigures
 
 REDACTED = "***"
 
@@ -45,23 +48,6 @@ def _without_password(url: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:{REDACTED}@{host}" if ":" in credentials else url
-
-
-class ProcessFigures(Protocol):
-    """What the metrics exposition reads of this process (engine.ops.metrics): the
-    governor's and the monitor's counters, the bus's drops, the histograms."""
-
-    @property
-    def governor(self) -> Any: ...
-
-    @property
-    def monitor(self) -> Any: ...
-
-    @property
-    def bus(self) -> Any: ...
-
-    @property
-    def telemetry(self) -> Any: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +105,7 @@ class ApiSupport:
         counters and histograms, with its content type (engine.ops.metrics, prometheus_client)."""
         from fleet_tui.engine.ops.metrics import CONTENT_TYPE, exposition
 
-        body = await exposition(self.db, conductor=self.process, breakers=self.breakers())
+        body = await exposition(self.db, process=self.process, breakers=self.breakers())
         return body, CONTENT_TYPE
 
     async def database_down(self, timeout_s: float = 2.0) -> str | None:

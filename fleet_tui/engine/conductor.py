@@ -437,7 +437,7 @@ class Conductor:
         proven range, probed beside the engine): what the faces' health panels show."""
         from fleet_tui.engine.ops.metrics import collect
 
-        figures: dict[str, Any] = dict(await collect(self.parts.db, conductor=self, breakers=self.router.breakers))
+        figures: dict[str, Any] = dict(await collect(self.parts.db, process=self, breakers=self.router.breakers))
         warnings = self.agent_warnings.current()
         if warnings:
             figures["agent_warnings"] = warnings

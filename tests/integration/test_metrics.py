@@ -39,12 +39,12 @@ async def test_metrics_figures_and_prometheus_text(make_conductor, git_repo) -> 
         spawning = await c.registry.transition(task.id, task.version, "spawning", operator=None)
         await c.registry.transition(task.id, spawning.version, "failed", operator=None, reason="worktree failed")
     c.governor.denials = 3
-    values = await collect(c.parts.db, conductor=c)
+    values = await collect(c.parts.db, process=c)
     assert (values["active_agents"], values["total_spawns"], values["total_failures"]) == (4, 1, 2)
     assert values["retry_rate"] == 0.25 and values["governor_denial_count"] == 3
     assert values["outbox_pending"] >= 2 and values["dlq_depth"] == 0
 
-    families = {f.name: f for f in text_string_to_metric_families((await exposition(c.parts.db, conductor=c)).decode())}
+    families = {f.name: f for f in text_string_to_metric_families((await exposition(c.parts.db, process=c)).decode())}
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert sum(s.value for s in families["fleet_active_agents"].samples) == 4
     assert samples[("fleet_task_failures_total", (("agent", "demo"),))] == 2

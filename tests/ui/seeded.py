@@ -19,7 +19,7 @@ from fleet_tui.domain.models import (
 )
 from fleet_tui.domain.status import LIVE_STATUSES, TaskStatus
 from fleet_tui.engine.kit.bus import EventBus
-from fleet_tui.engine.spawn.governor import Governor
+from fleet_tui.engine.spawn.governor import TierLimits
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
 ME = Operator(id="ana", tier=Tier.SOVEREIGN, is_admin=True)
@@ -122,7 +122,7 @@ class SeededConductor:
     def __init__(self, tasks: list[TaskRecord] | None = None) -> None:
         self.settings = Settings(data_dir=Path("/tmp/fleet-seeded"))
         self.bus = EventBus()
-        self.governor = Governor(None, self.settings.governor)
+        self.governor = TierLimits(self.settings.governor)
         self.monitor: Any = None
         self.tasks = {t.id: t for t in (tasks if tasks is not None else seeded_tasks())}
 

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import shlex
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,13 +38,16 @@ from fleet_tui.domain.status import AGENT_STATUSES
 from fleet_tui.engine.kit.bus import EventBus, MonitorTick
 from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.workers.command_client import CommandClient
-from fleet_tui.engine.spawn.governor import Governor
+from fleet_tui.engine.spawn.governor import TierLimits
 from fleet_tui.engine.observer.feed import ChangeFeed
 from fleet_tui.store import audit as audit_store
 from fleet_tui.store import executions as executions_store
 from fleet_tui.store import leases as lease_store
 from fleet_tui.store.db import Database
 from fleet_tui.store.tasks import TaskRegistry
+
+if TYPE_CHECKING:  # the metrics (and prometheus_client) load on the first fleet_health()
+    from fleet_tui.engine.ops.metrics import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,14 @@ class ObserverHealth:
         return figures
 
 
+class ObserverHeadroom(TierLimits):
+    """Stands where a face expects the governor: the tier limits and the fleet's capacity
+    from settings. The conductors admit; this process admits nothing, so its counts stay 0."""
+
+    admissions = 0
+    denials = 0
+
+
 class Observer:
     def __init__(self, settings: Settings, db: Database, *, operator: Operator, timeout_s: float = 30.0,
                  tick_s: float = 2.0, follow_every_s: float = FOLLOW_EVERY_S, owns_db: bool = False) -> None:
@@ -86,10 +97,11 @@ class Observer:
         self.db = db
         self.operator = operator
         self.registry = TaskRegistry(db)
-        self.governor = Governor(self.registry, settings.governor)  # figures from settings only
+        self.governor = ObserverHeadroom(settings.governor)
         self.bus = EventBus()
         self.monitor: ObserverHealth | None = None  # set by start(); the app then starts nothing
         self.workers = None  # no relay or command worker here: those run beside the conductors
+        self.telemetry: Telemetry | None = None  # no monitor or relay here observes anything
         self._health = ObserverHealth()
         self._tick_s = tick_s
         self._follow_every_s = follow_every_s
@@ -185,7 +197,7 @@ class Observer:
     async def fleet_health(self) -> dict[str, float]:
         from fleet_tui.engine.ops.metrics import collect
 
-        return await collect(self.db, conductor=self)
+        return await collect(self.db, process=self)
 
     async def spawn_field_errors(self, request: SpawnRequest) -> dict[str, str]:
         return {}  # the conductor that takes the spawn checks it; its refusal names the field

@@ -8,11 +8,10 @@ import asyncio
 import logging
 from datetime import timedelta
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fleet_tui.engine.kit.loops import PeriodicLoop
 from fleet_tui.engine.kit.supervisor import Supervisor
-from fleet_tui.engine.ops.health import HealthMonitor
+from fleet_tui.engine.ops.health import BreakerFigures, HealthMonitor
 from fleet_tui.engine.ops.logsink import DatabaseLogHandler, run_retention
 from fleet_tui.store.db import Database
 
@@ -27,7 +26,7 @@ def attach_log_sink(db: Database) -> DatabaseLogHandler:
 
 
 async def run_ops(*, db: Database, stop: asyncio.Event, handler: DatabaseLogHandler, interval_s: float,
-                  log_retention_days: float, breakers: Any, retry_dead_letters: Callable[[], Awaitable[Any]],
+                  log_retention_days: float, breakers: BreakerFigures, retry_dead_letters: Callable[[], Awaitable[object]],
                   sweep: Callable[[], Awaitable[object]] | None = None, sweep_interval_s: float = 600.0) -> None:
     """Until stop: dead letters retried when due and a health snapshot every interval_s; log
     records flushed and old logs removed beside them; the disk sweep (when given) every

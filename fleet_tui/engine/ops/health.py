@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, UTC
-from typing import Any
+from typing import Any, Protocol
 from collections.abc import Awaitable, Callable
 
 from fleet_tui.store import health as health_store
@@ -15,6 +15,15 @@ from fleet_tui.store.db import Database
 
 Alert = Callable[[str, dict[str, Any]], Awaitable[None]]
 ALERT_OPERATOR = "system"
+
+
+class BreakerFigures(Protocol):
+    """The event router's circuit breakers, as health and metrics read them: refreshed from
+    the fleet, then the open ones named."""
+
+    async def refresh(self) -> None: ...
+
+    def open_names(self) -> list[str]: ...
 
 
 @dataclass
@@ -38,7 +47,8 @@ class HealthSnapshot:
 
 
 class HealthMonitor:
-    def __init__(self, db: Database, *, thresholds: HealthThresholds | None = None, breakers: Any = None,
+    def __init__(self, db: Database, *, thresholds: HealthThresholds | None = None,
+                 breakers: BreakerFigures | None = None,
                  alert: Alert | None = None, window: timedelta = timedelta(hours=1)) -> None:
         self._db = db
         self.thresholds = thresholds or HealthThresholds()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, UTC
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from fleet_tui.domain.models import Tier
 from fleet_tui.domain.status import TERMINAL_STATUSES
+from fleet_tui.engine.ops.health import BreakerFigures
 from fleet_tui.store import health as health_store
 from fleet_tui.store.db import Database
 
@@ -26,6 +27,60 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 SPAWN_BUCKETS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 CYCLE_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LAG_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class AdmissionFigures(Protocol):
+    """The governor's: the fleet's capacity and this process's admission counts."""
+
+    @property
+    def fleet_capacity(self) -> int: ...
+
+    @property
+    def admissions(self) -> int: ...
+
+    @property
+    def denials(self) -> int: ...
+
+
+class LoopFigures(Protocol):
+    """A monitor loop's counts (this conductor's monitor, or an observer's stand-in)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def cycles(self) -> int: ...
+
+    @property
+    def errors(self) -> int: ...
+
+    @property
+    def last_cycle_ms(self) -> float: ...
+
+
+class DropFigures(Protocol):
+    """The faces' bus: events dropped for slow subscribers."""
+
+    @property
+    def dropped(self) -> int: ...
+
+
+class ProcessFigures(Protocol):
+    """What the figures read of this process (a conductor, an observer): the governor's and
+    the monitor's counts (the monitor is None until started), the bus's drops, and the
+    histograms (None where nothing observes them)."""
+
+    @property
+    def governor(self) -> AdmissionFigures: ...
+
+    @property
+    def monitor(self) -> LoopFigures | None: ...
+
+    @property
+    def bus(self) -> DropFigures: ...
+
+    @property
+    def telemetry(self) -> Telemetry | None: ...
 
 
 class Telemetry:
@@ -47,44 +102,46 @@ class Telemetry:
                 yield family
 
 
-async def collect(db: Database, *, conductor: Any = None, breakers: Any = None) -> dict[str, float]:
+async def collect(db: Database, *, process: ProcessFigures | None = None,
+                  breakers: BreakerFigures | None = None) -> dict[str, float]:
     """The figures the faces' health panels show (one flat dict)."""
     if breakers is not None:
         await breakers.refresh()
     async with db.system(kind="read") as conn:
         f = await health_store.fleet_figures(conn, since=datetime.now(UTC) - timedelta(hours=1))
-    governor = getattr(conductor, "governor", None)
-    monitor = getattr(conductor, "monitor", None)
+    governor = process.governor if process is not None else None
+    monitor = process.monitor if process is not None else None
     return {
         "active_agents": f["live_agents"],
         "total_spawns": f["total_spawns"],
         "total_failures": f["failed_attempts"],
         "retry_rate": round(f["retried_tasks"] / f["total_tasks"], 4) if f["total_tasks"] else 0.0,
         "avg_spawn_duration_ms": round(f["avg_spawn_duration_ms"], 1),
-        "governor_denial_count": getattr(governor, "denials", 0),
-        "governor_admissions_total": getattr(governor, "admissions", 0),
-        "monitor_cycles": getattr(monitor, "cycles", 0),
-        "monitor_errors": getattr(monitor, "errors", 0),
-        "monitor_last_cycle_ms": round(getattr(monitor, "last_cycle_ms", 0.0), 1),
+        "governor_denial_count": governor.denials if governor is not None else 0,
+        "governor_admissions_total": governor.admissions if governor is not None else 0,
+        "monitor_cycles": monitor.cycles if monitor is not None else 0,
+        "monitor_errors": monitor.errors if monitor is not None else 0,
+        "monitor_last_cycle_ms": round(monitor.last_cycle_ms, 1) if monitor is not None else 0.0,
         "outbox_pending": f["outbox_pending"],
         "outbox_lag_seconds": round(f["outbox_lag_s"], 3),
         "dlq_depth": f["dlq_depth"],
         "spawn_queue_depth": f["spawn_queue_depth"],
         "open_breakers": len(breakers.open_names()) if breakers is not None else 0,
-        "capacity": getattr(governor, "fleet_capacity", 0),
+        "capacity": governor.fleet_capacity if governor is not None else 0,
         "monitor_running": 1 if monitor is not None and monitor.running else 0,
-        "bus_dropped_events_total": getattr(getattr(conductor, "bus", None), "dropped", 0),
+        "bus_dropped_events_total": process.bus.dropped if process is not None else 0,
     }
 
 
-async def exposition(db: Database, *, conductor: Any = None, breakers: Any = None) -> bytes:
+async def exposition(db: Database, *, process: ProcessFigures | None = None,
+                     breakers: BreakerFigures | None = None) -> bytes:
     """Prometheus text exposition (format 0.0.4, CONTENT_TYPE) of the fleet and this process."""
     async with db.system(kind="read") as conn:
         figures = await health_store.fleet_figures(conn, since=datetime.now(UTC) - timedelta(hours=1))
         series = await health_store.metric_series(conn, spawn_buckets=SPAWN_BUCKETS_S)
     families = list(_fleet_families(figures, series))
-    families += list(_process_families(conductor, breakers))
-    telemetry = getattr(conductor, "telemetry", None)
+    families += list(_process_families(process, breakers))
+    telemetry = process.telemetry if process is not None else None
     if telemetry is not None:
         families += list(telemetry.collect())
     registry = CollectorRegistry(auto_describe=False)
@@ -149,9 +206,9 @@ def _fleet_families(f: dict[str, Any], series: dict[str, list[dict[str, Any]]]) 
                             value=f["spawn_queue_depth"])
 
 
-def _process_families(conductor: Any, breakers: Any) -> Iterator[Metric]:
-    governor = getattr(conductor, "governor", None)
-    monitor = getattr(conductor, "monitor", None)
+def _process_families(process: ProcessFigures | None, breakers: BreakerFigures | None) -> Iterator[Metric]:
+    governor = process.governor if process is not None else None
+    monitor = process.monitor if process is not None else None
     if governor is not None:
         yield GaugeMetricFamily("fleet_capacity", "fleet-wide live task capacity", value=governor.fleet_capacity)
         yield CounterMetricFamily("fleet_governor_admissions", "spawns admitted by the governor (this conductor)",
@@ -167,10 +224,9 @@ def _process_families(conductor: Any, breakers: Any) -> Iterator[Metric]:
     if breakers is not None:
         yield GaugeMetricFamily("fleet_open_breakers", "circuit breakers currently open",
                                 value=len(breakers.open_names()))
-    bus = getattr(conductor, "bus", None)
-    if bus is not None:
+    if process is not None:
         yield CounterMetricFamily("fleet_bus_dropped_events", "events dropped for slow subscribers (this process)",
-                                  value=bus.dropped)
+                                  value=process.bus.dropped)
 
 
 def _le(bound: float) -> str:

@@ -20,17 +20,25 @@ class Admissions(Protocol):
                     **fields: Any) -> Admission: ...
 
 
-class Governor:
-    def __init__(self, admissions: Admissions, settings: GovernorSettings) -> None:
-        self._admissions = admissions
+class TierLimits:
+    """The governor's figures, from settings alone: each tier's limit on live tasks and the
+    fleet's capacity (what a face shows as headroom)."""
+
+    def __init__(self, settings: GovernorSettings) -> None:
         self._limits = dict(settings.tier_limits)
         self.fleet_capacity = settings.fleet_capacity
-        self._live_cache: dict[str, int] = {}
-        self.denials = 0
-        self.admissions = 0
 
     def limit_for(self, tier: Tier | str) -> int:
         return self._limits.get(Tier(tier), 0)
+
+
+class Governor(TierLimits):
+    def __init__(self, admissions: Admissions, settings: GovernorSettings) -> None:
+        super().__init__(settings)
+        self._admissions = admissions
+        self._live_cache: dict[str, int] = {}
+        self.denials = 0
+        self.admissions = 0
 
     def explain(self, operator: Operator, live: int) -> str:
         return denial_message(operator, live, self.limit_for(operator.tier))
