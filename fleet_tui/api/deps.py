@@ -9,7 +9,7 @@ every conductor call receives, and the store sets the tenant context from it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -42,7 +42,8 @@ async def current_operator(
     request: Request,
     _: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
 ) -> Operator:
-    return await request.app.state.authenticate(request)
+    operator: Operator = await request.app.state.authenticate(request)
+    return operator
 
 
 def tier_at_least(minimum: Tier, action: str) -> Callable[..., Awaitable[Operator]]:
@@ -56,9 +57,10 @@ def tier_at_least(minimum: Tier, action: str) -> Callable[..., Awaitable[Operato
     return operator_with_tier
 
 
-def builder(action: str) -> Any:
-    """`op: builder("spawn")` in a route signature: writes need tier builder or above."""
-    return Annotated[Operator, Depends(tier_at_least(Tier.BUILDER, action))]
+def builder(action: str) -> Callable[..., Awaitable[Operator]]:
+    """`Annotated[Operator, Depends(builder("spawn"))]` in a route signature: writes need
+    tier builder or above."""
+    return tier_at_least(Tier.BUILDER, action)
 
 
 FleetDep = Annotated[FleetFace, Depends(fleet_of)]

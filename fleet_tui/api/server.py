@@ -89,11 +89,11 @@ class _LoopServer(uvicorn.Server):
         first_request_by = min(deadline, time.monotonic() + FIRST_REQUEST_WAIT_S)
         while self.server_state.connections and time.monotonic() < deadline and not self.force_exit:
             for connection in list(self.server_state.connections):
-                fresh = getattr(connection, "cycle", None) is None
-                if is_idle(connection) and (not fresh or time.monotonic() >= first_request_by):
+                cycle = getattr(connection, "cycle", None)  # None until a request came (or not h11/httptools)
+                if is_idle(connection) and (cycle is not None or time.monotonic() >= first_request_by):
                     connection.shutdown()
-                elif getattr(connection, "cycle", None) is not None:
-                    connection.cycle.keep_alive = False  # answer it, then close
+                elif cycle is not None:
+                    cycle.keep_alive = False  # answer it, then close
             await asyncio.sleep(0.01)
         remaining = deadline - time.monotonic()
         if self.server_state.tasks and remaining > 0:

@@ -11,7 +11,7 @@ import json
 from fleet_tui.config import load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("agents", help="the agent CLIs installed here and what routing does with them")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run_agents)

@@ -15,7 +15,7 @@ from fleet_tui.engine.session import (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = subparsers.add_parser("db", help="database migrations (DATABASE_URL or the embedded server)")
     verbs = db.add_subparsers(dest="db_command", required=True, metavar="{upgrade,downgrade,status}")
     up = verbs.add_parser("upgrade", help="apply pending migrations (and set up the app role)")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from fleet_tui.domain.models import Operator
-from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.fleet_admin import FleetAdmin
 from fleet_tui.commands.tasks import _json, _print_json, _sync, int_between
 
 MAX_BIGINT = 2**63 - 1  # letters' ids are bigint
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = subparsers.add_parser("dlq", help="dead letters: failed critical steps and follow-ups")
     verbs = dlq.add_subparsers(dest="dlq_verb", required=True)
     listing = verbs.add_parser("list", help="open dead letters (yours; admins: all)")
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _json(sub).set_defaults(handler=_sync(run_action), verb=verb)
 
 
-async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_list(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     letters = await c.dead_letters(me, include_closed=args.all)
     if args.json:
         _print_json(letters)
@@ -37,7 +37,7 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_action(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_action(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     if args.verb == "discard":
         await c.discard_dead_letter(me, args.letter_id)
         result = {"id": args.letter_id, "discarded": True}

@@ -9,7 +9,7 @@ import sys
 import time
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("image", help="build the agent images containers run")
     verbs = parser.add_subparsers(dest="image_verb", metavar="ACTION", required=True)
     build = verbs.add_parser("build", help="build an image with git and the pinned agent CLIs")

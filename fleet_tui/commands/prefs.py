@@ -9,10 +9,10 @@ import argparse
 from fleet_tui.commands.tasks import _json, _print_json, _sync
 from fleet_tui.domain.models import Operator
 from fleet_tui.engine.choice import preferences
-from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.fleet_admin import FleetAdmin
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prefs = subparsers.add_parser("prefs", help="your preferences, shared by every conductor of the fleet")
     verbs = prefs.add_subparsers(dest="prefs_verb", required=True)
 
@@ -38,7 +38,7 @@ def _check_unset(args: argparse.Namespace) -> None:
     args.parsed = None
 
 
-async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_list(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     values = await c.preferences(me)
     if args.json:
         _print_json(values)
@@ -49,7 +49,7 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_set(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_set(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     await c.set_preference(me, args.key, args.parsed)
     if args.json:
         _print_json({"key": args.key, "value": args.parsed})

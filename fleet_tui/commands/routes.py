@@ -11,13 +11,13 @@ from typing import Any
 
 from fleet_tui.domain.errors import ValidationFailed
 from fleet_tui.domain.models import Operator
-from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.fleet_admin import FleetAdmin
 from fleet_tui.commands.tasks import _json, _print_json, _sync
 
 KINDS = ("route", "sequence", "handoff")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     routes = subparsers.add_parser("routes", help="event routes, sequences and handoffs (policies as data)")
     verbs = routes.add_subparsers(dest="routes_verb", required=True)
 
@@ -66,7 +66,7 @@ def _key_name(kind: str) -> str:
     return "event_type" if kind == "route" else "name"
 
 
-async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_list(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     rows = await c.routes(me, args.kind)
     if args.json:
         _print_json(rows)
@@ -81,7 +81,7 @@ async def run_list(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_show(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     shown = await c.route(me, args.kind, args.key)
     if args.json:
         _print_json(shown)
@@ -91,7 +91,7 @@ async def run_show(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_set(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_set(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     row = await c.save_route(me, args.kind, _item_json(args), platform=args.platform)
     if args.json:
         _print_json(row)
@@ -100,7 +100,7 @@ async def run_set(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_delete(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_delete(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     await c.delete_route(me, args.kind, args.key, platform=args.platform)
     if args.json:
         _print_json({"kind": args.kind, "key": args.key, "deleted": True})
@@ -109,7 +109,7 @@ async def run_delete(c: Conductor, me: Operator, args: argparse.Namespace) -> in
     return 0
 
 
-async def run_breakers(c: Conductor, me: Operator, args: argparse.Namespace) -> int:
+async def run_breakers(c: FleetAdmin, me: Operator, args: argparse.Namespace) -> int:
     states = await c.breaker_states()
     if args.json:
         _print_json(states)

@@ -21,7 +21,7 @@ from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, RuntimeKind, Spaw
 from fleet_tui.domain.asks import ASKED_KEY, check_answer, check_grants, describe_asked
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.domain.validation import validated
-from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.fleet_admin import AdministeredFleet
 from fleet_tui.engine.ports import FleetFace
 from fleet_tui.engine.session import close_conductor, open_conductor
 
@@ -53,7 +53,7 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     spawn = subparsers.add_parser("spawn", help="describe a task; the conductor admits and starts it")
     spawn.add_argument("description")
     spawn.add_argument("--repo", default=".", help="path of the git repository (default: .)")
@@ -104,12 +104,12 @@ def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-# Opened here, a Conductor; the task verbs ask only what any fleet answers (FleetFace), the
-# admin verbs (dlq, routes, prefs, ops) reach into its engine.
-Handler = Callable[[Conductor, Operator, argparse.Namespace], Awaitable[int]]
+# Opened here, a Conductor: the task verbs ask only what any fleet answers (FleetFace), the
+# admin verbs (dlq, routes, prefs, ops) its administration (FleetAdmin).
+Handler = Callable[[AdministeredFleet, Operator, argparse.Namespace], Awaitable[int]]
 
 
-def _sync(handler: Handler, prepare: Callable[[argparse.Namespace], None] | None = None
+def _sync(handler: Handler, prepare: Callable[[argparse.Namespace], object] | None = None
           ) -> Callable[[argparse.Namespace], int]:
     """The verb's handler run on an opened conductor; `prepare` checks the arguments first
     (raising ValidationFailed), so that bad input opens no database and changes nothing."""

@@ -35,11 +35,11 @@ def keystore_for(settings: Settings) -> KeyStore:
     return install_keys(settings)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_token_commands(subparsers)
 
 
-def add_token_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_token_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     token = subparsers.add_parser("token", help="mint API tokens, rotate signing keys")
     verbs = token.add_subparsers(dest="token_command", required=True, metavar="{mint,rotate,revoke,list}")
 

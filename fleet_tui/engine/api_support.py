@@ -125,7 +125,7 @@ class ApiSupport:
 
 RETRY_AFTER_S = 5
 # What a request may raise when the database is unreachable; database_failure() decides.
-DATABASE_FAILURES: tuple[type[BaseException], ...] = (
+DATABASE_FAILURES: tuple[type[Exception], ...] = (
     *CONNECTION_LOST, DatabaseUnavailableError, asyncpg.InterfaceError)
 
 

@@ -58,9 +58,11 @@ from fleet_tui.engine.ledger.tracing import current_trace_id, trace
 from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
-if TYPE_CHECKING:  # the router is built on first use (Conductor.router)
+if TYPE_CHECKING:  # the router is built on first use (Conductor.router); the ops modules at their verb
     from fleet_tui.engine.events.runner import RunResult
     from fleet_tui.engine.events.service import RouterService
+    from fleet_tui.engine.ops.invariants import InvariantResult
+    from fleet_tui.engine.ops.sweep import SweepReport
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +445,7 @@ class Conductor:
             figures["agent_warnings"] = warnings
         return figures
 
-    async def sweep(self) -> Any:
+    async def sweep(self) -> SweepReport:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
         from fleet_tui.engine.ops.sweep import sweep_worktrees
 
@@ -451,7 +453,7 @@ class Conductor:
                                      patch=self.ledger.patch,
                                      retention_hours=self.settings.worktree.retention_hours)
 
-    async def invariants(self) -> list[Any]:
+    async def invariants(self) -> list[InvariantResult]:
         """INV-014..INV-018, each with satisfied + detail."""
         from fleet_tui.engine.ops.invariants import check_all
 

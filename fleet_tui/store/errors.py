@@ -13,7 +13,7 @@ from fleet_tui.domain.errors import ValidationFailed
 
 # The connection went away (terminated backend, server restart, network, connect timeout),
 # as opposed to an error of the query itself: worth trying again on a fresh connection.
-CONNECTION_LOST: tuple[type[BaseException], ...] = (
+CONNECTION_LOST: tuple[type[Exception], ...] = (
     OSError,  # TimeoutError included
     asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError: closed mid-operation
     asyncpg.AdminShutdownError,  # pg_terminate_backend, server shutdown

@@ -1,8 +1,10 @@
-"""Checked by mypy (test_fleet_face.py runs it): each fleet stands where a FleetFace is asked."""
+"""Checked by mypy (test_fleet_face.py runs it): each fleet stands where a FleetFace is asked,
+and the conductor where the command line's admin verbs ask a FleetAdmin too."""
 
 from __future__ import annotations
 
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.fleet_admin import AdministeredFleet
 from fleet_tui.engine.observer.observer import Observer
 from fleet_tui.engine.ports import FleetFace
 from tests.ui.seeded import SeededConductor
@@ -17,4 +19,8 @@ def the_observer(fleet: Observer) -> FleetFace:
 
 
 def the_seeded_fleet(fleet: SeededConductor) -> FleetFace:
+    return fleet
+
+
+def the_conductor_administered(fleet: Conductor) -> AdministeredFleet:
     return fleet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from fleet_tui.api.auth import ensure_all_allowed
@@ -18,13 +18,13 @@ from fleet_tui.api.schemas import (
     ReputationOut,
     SpawnBody,
 )
-from fleet_tui.domain.models import SpawnResult, StatusSummary, TaskType
+from fleet_tui.domain.models import Operator, SpawnResult, StatusSummary, TaskType
 from fleet_tui.engine import api_support
 
 router = APIRouter(tags=["fleet"])
 
-SpawnOperator = builder("spawn")
-NotifyOperator = builder("sending a test notification")
+SpawnOperator = Annotated[Operator, Depends(builder("spawn"))]
+NotifyOperator = Annotated[Operator, Depends(builder("sending a test notification"))]
 
 
 @router.post(

@@ -11,21 +11,21 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from fleet_tui.api.deps import FleetDep, OperatorDep, builder
 from fleet_tui.api.errors import error_responses
-from fleet_tui.api.schemas import TASK_ID_PATTERN, AnswerBody, LogsOut, RetryBody, TaskDetailOut
-from fleet_tui.domain.models import TaskRecord
+from fleet_tui.api.schemas import AnswerBody, LogsOut, RetryBody, TaskDetailOut
+from fleet_tui.domain.models import TASK_ID_PATTERN, Operator, TaskRecord
 
 router = APIRouter(prefix="/api/fleet/tasks", tags=["tasks"])
 
 TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="task id")]
-StopOperator = builder("stop")
-RetryOperator = builder("retry")
-MergeOperator = builder("merge")
-DeleteOperator = builder("delete")
+StopOperator = Annotated[Operator, Depends(builder("stop"))]
+RetryOperator = Annotated[Operator, Depends(builder("retry"))]
+MergeOperator = Annotated[Operator, Depends(builder("merge"))]
+DeleteOperator = Annotated[Operator, Depends(builder("delete"))]
 FINISHED_TAIL_LINES = 10_000
 READ_ERRORS = error_responses(400, 401, 404)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
