@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 
 from textual import on
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 
 from fleet_tui.assets import asset_dir
@@ -349,7 +350,7 @@ class FleetApp(App[None]):
 
     # --- logs: one app-owned follower at a time, batched ---------------------------------------
 
-    def follow_logs(self, task_id: str, target: Any, *, group: str = "logs", tail: int | None = None) -> None:
+    def follow_logs(self, task_id: str, target: MessagePump, *, group: str = "logs", tail: int | None = None) -> None:
         """One follower per group (the detail screen's, the main screen's preview); tail:
         start from the last `tail` lines instead of the first line."""
         self.stop_following(group)
@@ -358,7 +359,7 @@ class FleetApp(App[None]):
     def stop_following(self, group: str = "logs") -> None:
         self.workers.cancel_group(self, group)
 
-    async def _follow(self, task_id: str, target: Any, tail: int | None = None) -> None:
+    async def _follow(self, task_id: str, target: MessagePump, tail: int | None = None) -> None:
         pending: list[str] = []
         arrived = asyncio.Event()
         done = False
@@ -422,7 +423,7 @@ class FleetApp(App[None]):
         if hint:
             self.notify(hint, title="attach", timeout=20)
             return
-        argv = attach_command(task, self.fleet.settings.runtime.tmux_socket)
+        argv = attach_command(task, self.fleet.settings.tmux_socket)
         if os.environ.get("TMUX") and await self._attach_in_popup(argv):
             return
         driver = self._driver
@@ -458,8 +459,8 @@ class FleetApp(App[None]):
     # --- help, theme, quit ----------------------------------------------------------------------
 
     def show_help(self) -> None:
-        groups = [("Fleet", MAIN_BINDINGS), ("Task detail", DetailScreen.BINDINGS),
-                  ("Anywhere", self.BINDINGS)]
+        groups: list[tuple[str, list[BindingType]]] = [
+            ("Fleet", MAIN_BINDINGS), ("Task detail", DetailScreen.BINDINGS), ("Anywhere", self.BINDINGS)]
         self.push_screen(HelpScreen([(t, [b for b in bs if isinstance(b, Binding)]) for t, bs in groups],
                                     self.user_keymap))
 

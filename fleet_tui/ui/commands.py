@@ -4,19 +4,24 @@ status filters."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 from collections.abc import Callable
 
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.keys import format_key
+from textual.screen import Screen
 
 from fleet_tui.domain.status import TaskStatus
+from fleet_tui.ui.room import control_room
+from fleet_tui.ui.screens.main import MainScreen
+
+Command = Callable[[], object]
 
 
-def main_keys(app: Any) -> dict[str, str]:
+def main_keys(app: App[object], main: Screen[None]) -> dict[str, str]:
     """action -> the key that runs it now (keymap applied), as the footer writes it."""
     keys: dict[str, str] = {}
-    for bindings in (app.main._bindings, app._bindings):
+    for bindings in (main._bindings, app._bindings):
         for key, found in bindings.key_to_bindings.items():
             for binding in found:
                 keys.setdefault(binding.action, format_key(key))
@@ -24,11 +29,12 @@ def main_keys(app: Any) -> dict[str, str]:
 
 
 class FleetCommands(Provider):
-    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        app: Any = self.app
-        main = app.main
-        keys = main_keys(app)
-        commands: list[tuple[str, Callable[[], Any], str]] = [
+    def _commands(self) -> list[tuple[str, Command, str]]:
+        main = self.app.screen_stack[0]
+        assert isinstance(main, MainScreen), "the control room's first screen is its main screen"
+        room = control_room(self.app)
+        keys = main_keys(self.app, main)
+        commands: list[tuple[str, Command, str]] = [
             (f"{name} (key {keys[action]})" if keys.get(action) else name, callback, help_text)
             for name, action, callback, help_text in (
                 ("new task", "new", main.action_new, "open the spawn form"),
@@ -43,8 +49,8 @@ class FleetCommands(Provider):
                 ("delete selected task", "delete", main.action_delete, "asks first"),
                 ("merge selected task", "merge", main.action_merge, "asks first"),
                 ("refresh", "refresh", main.action_refresh, "read every task again from the database"),
-                ("help", "help", app.show_help, "every key and its binding id"),
-                ("toggle light/dark theme", "toggle_theme", app.toggle_theme, "textual-light <-> textual-dark"),
+                ("help", "help", room.show_help, "every key and its binding id"),
+                ("toggle light/dark theme", "toggle_theme", room.toggle_theme, "textual-light <-> textual-dark"),
             )
         ]
         commands.append(("clear filter", partial(main.table.set_filter, ""), "show every task"))

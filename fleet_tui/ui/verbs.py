@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from textual import events
 from textual.screen import Screen
 
 from fleet_tui.domain.models import RuntimeKind, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from fleet_tui.ui.room import control_room
 
 TASK_VERBS = frozenset({"detail", "logs", "diff", "attach", "stop", "retry", "delete", "merge"})
 
@@ -59,7 +59,7 @@ def why_not(verb: str, task: TaskRecord | None) -> str:
     return f"{verb} does not apply to task {task.id}"
 
 
-def say_why_refused(screen: Screen, event: events.Key, task: TaskRecord | None) -> None:
+def say_why_refused(screen: Screen[None], event: events.Key, task: TaskRecord | None) -> None:
     """A task verb's key that check_action kept from running (it does not apply to task)
     says why in one line instead of doing nothing."""
     for binding in screen._bindings.key_to_bindings.get(event.key, ()):
@@ -69,9 +69,9 @@ def say_why_refused(screen: Screen, event: events.Key, task: TaskRecord | None) 
             return
 
 
-class TaskVerbActions:
+class TaskVerbActions(Screen[None]):
     """A screen's stop, retry, delete and merge actions on the task verb_task() names,
-    through FleetApp.task_verb (which asks first where confirm.QUESTIONS says so)."""
+    through the control room's task_verb (which asks first where confirm.QUESTIONS says so)."""
 
     def verb_task(self) -> TaskRecord | None:
         raise NotImplementedError
@@ -91,8 +91,7 @@ class TaskVerbActions:
     def _task_verb(self, verb: str) -> None:
         task = self.verb_task()
         if task is not None:
-            app: Any = self.app  # type: ignore[attr-defined]
-            app.task_verb(verb, task)
+            control_room(self.app).task_verb(verb, task)
 
 
 RETURN_HINT = "detach with Ctrl-b d to return to fleet-tui"

@@ -1,5 +1,6 @@
 """Checked by mypy (test_fleet_face.py runs it): each fleet stands where a FleetFace is asked,
-and the conductor where the command line's admin verbs ask a FleetAdmin too."""
+the conductor where the command line's admin verbs ask a FleetAdmin too, and the app where its
+screens ask a ControlRoom."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from fleet_tui.engine.conductor import Conductor
 from fleet_tui.engine.fleet_admin import AdministeredFleet
 from fleet_tui.engine.observer.observer import Observer
 from fleet_tui.engine.ports import FleetFace
+from fleet_tui.ui.app import FleetApp
+from fleet_tui.ui.room import ControlRoom
 from tests.ui.seeded import SeededConductor
 
 
@@ -24,3 +27,7 @@ def the_seeded_fleet(fleet: SeededConductor) -> FleetFace:
 
 def the_conductor_administered(fleet: Conductor) -> AdministeredFleet:
     return fleet
+
+
+def the_control_room(app: FleetApp) -> ControlRoom:
+    return app

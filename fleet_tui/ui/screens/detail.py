@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from datetime import datetime
+from typing import Any
 
 from rich.syntax import Syntax
 from rich.table import Table
@@ -12,6 +13,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.theme import Theme
+from textual.visual import VisualType
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from fleet_tui.domain.errors import FleetError
@@ -19,24 +22,21 @@ from fleet_tui.domain.models import TaskRecord
 from fleet_tui.domain.text import strip_ansi
 from fleet_tui.ui.format import add_plain_row, age, agent_cell, attempts_cell, plain, status_cell
 from fleet_tui.ui.messages import LogLines
+from fleet_tui.ui.room import control_room
 from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
 from fleet_tui.ui.widgets.tail_log import TailLog
-
-if TYPE_CHECKING:  # the app imports this screen
-    from fleet_tui.ui.app import FleetApp
 
 TABS = {"log": "tab-log", "diff": "tab-diff", "reviews": "tab-reviews", "audit": "tab-audit"}
 AGE_TICK_S = 5.0  # as often as the table's AGE column
 VERDICT_STYLE = {"approve": "green", "request_changes": "red", "comment": "yellow"}
 
 
-def metadata_table(task: TaskRecord, app: Any) -> Table:
+def metadata_table(task: TaskRecord, now: datetime, theme: Theme) -> Table:
     grid = Table.grid(padding=(0, 2))
     for _ in range(4):
         grid.add_column()
-    now = app.now()
     add_plain_row(grid, Text("task", style="bold"), task.id, Text("status", style="bold"),
-                  status_cell(task.status, app.current_theme))
+                  status_cell(task.status, theme))
     add_plain_row(grid, Text("agent", style="bold"), agent_cell(task), Text("attempt", style="bold"),
                   attempts_cell(task))
     add_plain_row(grid, Text("branch", style="bold"), f"{task.branch or '-'} <- {task.base_branch}",
@@ -123,11 +123,10 @@ class DetailScreen(TaskVerbActions, Screen[None]):
         super().__init__()
         self.record = task
         self.first_tab = tab
-        self.detail: Any = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="detail-top"):
-            yield Static(metadata_table(self.record, self.app), id="meta")
+            yield Static(self._metadata(), id="meta")
             yield Static(attempts_table([]), id="attempts")
         # no initial=: its tabs would check for their own children on mount, which fails
         # when the app exits while this screen is still being put together
@@ -146,9 +145,12 @@ class DetailScreen(TaskVerbActions, Screen[None]):
                     yield Static(Text("loading audit…", style="dim"), id="audit")
         yield Footer()
 
+    def _metadata(self) -> Table:
+        return metadata_table(self.record, control_room(self.app).now(), self.app.current_theme)
+
     def on_mount(self) -> None:
-        app: Any = self.app
-        if not (app.is_running and self.is_attached):
+        app = control_room(self.app)
+        if not (self.app.is_running and self.is_attached):
             return  # the app is closing: this screen's children are already being removed
         self.query_one(TabbedContent).active = TABS.get(self.first_tab, "tab-log")
         self.watch(self.query_one(TailLog), "unseen", self._show_marker, init=False)
@@ -157,11 +159,10 @@ class DetailScreen(TaskVerbActions, Screen[None]):
         self.run_worker(self._load(), group="detail-load", exclusive=True)
 
     def on_unmount(self) -> None:
-        app: Any = self.app
-        app.stop_following()
+        control_room(self.app).stop_following()
 
     async def _load(self) -> None:
-        app = cast("FleetApp", self.app)
+        app = control_room(self.app)
         detail = await app.fleet.detail(app.operator, self.record.id)
         self._put("#attempts", attempts_table(detail.executions))
         self._put("#audit", audit_view(detail.audit))
@@ -172,7 +173,7 @@ class DetailScreen(TaskVerbActions, Screen[None]):
             return
         self._put("#diff", diff_view(diff))
 
-    def _put(self, selector: str, content: Any) -> None:
+    def _put(self, selector: str, content: VisualType) -> None:
         """Show what a read brought, unless the operator left the screen while it was read
         (esc right after enter): its widgets are gone, and a failed query in this worker
         ended the whole app."""
@@ -182,12 +183,12 @@ class DetailScreen(TaskVerbActions, Screen[None]):
     # --- live updates, from the app's @on handlers ----------------------------------------
 
     def _tick_age(self) -> None:
-        self.query_one("#meta", Static).update(metadata_table(self.record, self.app))
+        self.query_one("#meta", Static).update(self._metadata())
 
     def task_changed(self, task: TaskRecord) -> None:
         status_moved = task.status != self.record.status
         self.record = task
-        self.query_one("#meta", Static).update(metadata_table(task, self.app))
+        self.query_one("#meta", Static).update(self._metadata())
         self.query_one("#verdicts", Static).update(verdicts_view(task))
         if status_moved:
             self.run_worker(self._load(), group="detail-load", exclusive=True)
@@ -230,8 +231,7 @@ class DetailScreen(TaskVerbActions, Screen[None]):
         self._show_marker(0)
 
     async def action_attach(self) -> None:
-        app: Any = self.app
-        await app.attach(self.record)
+        await control_room(self.app).attach(self.record)
 
     def verb_task(self) -> TaskRecord:
         return self.record

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.keys import format_key
 from textual.screen import ModalScreen
@@ -33,8 +33,8 @@ def bindings_table(groups: Iterable[tuple[str, list[Binding]]], keymap: dict[str
     return table
 
 
-def close_keys(bindings: list[Binding], keymap: dict[str, str]) -> str:
-    keys = [key_label(b, keymap) for b in bindings if b.action == "dismiss"]
+def close_keys(bindings: Iterable[BindingType], keymap: dict[str, str]) -> str:
+    keys = [key_label(b, keymap) for b in bindings if isinstance(b, Binding) and b.action == "dismiss"]
     return " or ".join(", ".join(keys).split(", "))
 
 

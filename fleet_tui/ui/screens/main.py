@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
@@ -17,6 +17,7 @@ from fleet_tui.domain.models import SpawnResult, TaskRecord
 from fleet_tui.domain.status import LIVE_STATUSES, PROCESS_STATUSES, TaskStatus
 from fleet_tui.ui.format import plain
 from fleet_tui.ui.messages import LogLines
+from fleet_tui.ui.room import control_room
 from fleet_tui.ui.screens.detail import DetailScreen
 from fleet_tui.ui.screens.spawn import SpawnScreen
 from fleet_tui.ui.verbs import TASK_VERBS, TaskVerbActions, applies, say_why_refused
@@ -31,7 +32,7 @@ QUEUED = (TaskStatus.PROPOSED, TaskStatus.RETRYING)
 SIDE_PANEL_FROM = 120  # terminal columns from which headroom and health show beside the table
 PREVIEW_AFTER_S = 0.12  # the cursor rests this long before the preview reads the new task's output
 
-MAIN_BINDINGS = [
+MAIN_BINDINGS: list[BindingType] = [
     Binding("n", "new", "New", id="fleet.new", tooltip="Spawn a new task"),
     Binding("enter", "detail", "Detail", id="fleet.detail", tooltip="Open the selected task"),
     Binding("l", "logs", "Logs", id="fleet.logs", tooltip="The selected agent's output, live"),
@@ -63,7 +64,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
     every_verb = False  # set by VerbFooter while it makes a key for every verb
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        app = control_room(self.app)
         yield Static("", id="status-line")
         with Horizontal(id="body"):
             with Vertical(id="tasks"):
@@ -92,7 +93,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
         self.query_one("#side").display = event.size.width >= SIDE_PANEL_FROM
 
     def on_mount(self) -> None:
-        app: Any = self.app
+        app = control_room(self.app)
         self.query_one("#filter", Input).display = False
         self.query_one("#preview").display = False
         self.query_one("#empty-hint").display = False
@@ -162,7 +163,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
         hint = self.query_one("#empty-hint", Static)
         empty = self._loaded and not self.table.tasks
         if empty:
-            app: Any = self.app
+            app = control_room(self.app)
             repo = app.default_repo
             where = (f"its repository defaults to {repo} (the form lets you change it)" if repo
                      else "the form asks for its repository")
@@ -176,7 +177,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
     def show_figures(self) -> None:
         """Status line and headroom from one pass over the tasks; each repaints only if its
         text changed."""
-        app: Any = self.app
+        app = control_room(self.app)
         table = self.table
         tasks = table.tasks
         # a slot is held by every task not finished (ready ones too, until merged): what the
@@ -248,11 +249,11 @@ class MainScreen(TaskVerbActions, Screen[None]):
             return
         task = self.selected()
         if self.preview.show(task) and task is not None:
-            app: Any = self.app
+            app = control_room(self.app)
             app.follow_logs(task.id, self, group="preview", tail=PREVIEW_TAIL)
 
     def _stop_preview(self) -> None:
-        app: Any = self.app
+        app = control_room(self.app)
         app.stop_following("preview")
         self.preview.forget()
 
@@ -296,7 +297,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
     # --- verbs ---------------------------------------------------------------------------
 
     def action_new(self) -> None:
-        app: Any = self.app
+        app = control_room(self.app)
 
         def spawned(result: SpawnResult | None) -> None:
             if result is None:
@@ -312,7 +313,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
             if result.notice:
                 self.notify(result.notice, title="agent", timeout=12)
 
-        app.push_screen(SpawnScreen(app.default_repo), spawned)
+        self.app.push_screen(SpawnScreen(app.default_repo), spawned)
 
     def action_detail(self, tab: str = "log") -> None:
         task = self.selected()
@@ -328,7 +329,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
     async def action_attach(self) -> None:
         task = self.selected()
         if task is not None:
-            app: Any = self.app
+            app = control_room(self.app)
             await app.attach(task)
 
     def action_filter(self) -> None:
@@ -364,7 +365,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
     async def _refresh(self) -> None:
         """The table made to match the database (changes arrive live anyway: this is for
         when the operator doubts it)."""
-        app: Any = self.app
+        app = control_room(self.app)
         tasks = await app.read_tasks()
         gone = set(self.table.tasks) - {t.id for t in tasks}
         self.table.apply(tasks, gone)
@@ -375,7 +376,7 @@ class MainScreen(TaskVerbActions, Screen[None]):
         self.app.action_command_palette()
 
     def action_help(self) -> None:
-        app: Any = self.app
+        app = control_room(self.app)
         app.show_help()
 
     async def action_quit(self) -> None:

@@ -5,7 +5,7 @@ admission line."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 from textual import on
@@ -19,9 +19,7 @@ from fleet_tui.domain.errors import FleetError, ValidationFailed
 from fleet_tui.domain.models import SpawnRequest, SpawnResult, TaskType
 from fleet_tui.ui.format import plain
 from fleet_tui.ui.notices import admission_line
-
-if TYPE_CHECKING:  # the app imports this screen
-    from fleet_tui.ui.app import FleetApp
+from fleet_tui.ui.room import control_room
 
 FIELDS = ("description", "repo", "base_branch", "task_type", "agent", "model", "priority")
 LABELS = {
@@ -126,7 +124,7 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
     async def _check_and_spawn(self, request: SpawnRequest, errors: dict[str, str]) -> None:
         """Every field's error at once, the form's own and the engine's; the spawn only when
         there are none."""
-        app = cast("FleetApp", self.app)
+        app = control_room(self.app)
         try:  # an observer's fleet answers none: the conductor taking the spawn checks it
             for name, rule in (await app.fleet.spawn_field_errors(request)).items():
                 errors.setdefault(name if name in FIELDS else "description", rule)
@@ -143,7 +141,7 @@ class SpawnScreen(ModalScreen[SpawnResult | None]):
         await self._spawn(request)
 
     async def _spawn(self, request: SpawnRequest) -> None:
-        app = cast("FleetApp", self.app)
+        app = control_room(self.app)
         try:
             result = await app.fleet.spawn(app.operator, request)
         except ValidationFailed as exc:

@@ -3,7 +3,6 @@ every line after them, from the same stream as the detail screen's Log tab."""
 
 from __future__ import annotations
 
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -75,7 +74,7 @@ class Preview(Vertical):
     def lines(self, message: LogLines, ended_note: str = "") -> None:
         if message.task_id != self.task_id:
             return  # a batch of the task selected before
-        log: Any = self.log_pane
+        log = self.log_pane
         if message.lines:
             log.write_batch(message.lines)
         if message.ended:

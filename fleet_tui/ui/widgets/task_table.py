@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 from collections.abc import Callable, Iterable
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.coordinate import Coordinate
 from textual.geometry import Region
-from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
@@ -35,13 +35,14 @@ FEW_ROWS = 8  # changed rows up to which a flush empties the cell cache instead 
 MANY_ROWS = 64  # rows leaving or entering the view above which the table is made again
 # a cursor/hover position that matches no row (the header is row -1)
 _NOWHERE = Coordinate(-2, -2)
+Lines = list[list[Segment]]  # a rendered row's lines (DataTable's SegmentLines)
 
 
 def _same(a: Text, b: Text) -> bool:
     return a.plain == b.plain and a.style == b.style
 
 
-class TaskTable(DataTable[Any]):
+class TaskTable(DataTable[Text]):
     def __init__(self, now: Clock, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.now = now
@@ -84,8 +85,8 @@ class TaskTable(DataTable[Any]):
     def rich_style(self) -> Style:
         return self._pass_style if self._pass_style is not None else super().rich_style
 
-    def _render_line_in_row(self, row_key: Any, line_no: int, base_style: Any,
-                            cursor_location: Coordinate, hover_location: Coordinate) -> Any:
+    def _render_line_in_row(self, row_key: RowKey, line_no: int, base_style: Style,
+                            cursor_location: Coordinate, hover_location: Coordinate) -> tuple[Lines, Lines]:
         """DataTable caches a rendered row under the cursor and hover coordinates, so every
         cursor move (and every scroll step it causes) re-renders every visible row from its
         cells. With a row cursor only "is the cursor on this row" matters: rows the cursor
@@ -113,7 +114,7 @@ class TaskTable(DataTable[Any]):
             cells = self._data[row.key]
             for column in columns:
                 value = cells.get(column.key)
-                width = value.cell_len if isinstance(value, Text) else measure(self.app.console, value, 1)
+                width = value.cell_len if value is not None else 1  # every cell is one-line Text
                 if width > column.content_width:
                     column.content_width = width
         super()._update_dimensions([])  # the rest of it: the virtual size from the widths
@@ -193,8 +194,8 @@ class TaskTable(DataTable[Any]):
         # a row is re-rendered from its cells: a few rows re-make all theirs (the cache can
         # go), many rows at once (the ages tick) keep their unchanged cells
         if len(rows) > FEW_ROWS:
-            for key in [k for k in self._cell_render_cache.keys() if (k[0], k[1]) in cells]:
-                self._cell_render_cache.discard(key)
+            for cell_key in [k for k in self._cell_render_cache.keys() if (k[0], k[1]) in cells]:
+                self._cell_render_cache.discard(cell_key)
         else:
             self._cell_render_cache.clear()
         self._row_renderable_cache.clear()
