@@ -108,9 +108,15 @@ def _image_attrs(client: Any, name: str) -> dict[str, Any] | None:
     from docker.errors import ImageNotFound
 
     try:
-        return client.images.get(name).attrs
+        attrs: dict[str, Any] = client.images.get(name).attrs
     except ImageNotFound:
         return None
+    return attrs
+
+
+def _image_id(attrs: Mapping[str, Any]) -> str:
+    image_id: str = attrs["Id"]
+    return image_id
 
 
 def _labels(attrs: Mapping[str, Any]) -> dict[str, str]:
@@ -132,11 +138,11 @@ def ensure_base(client: Any, base: str, progress: Progress) -> str:
         if attrs is None:
             raise ImageBuildError(f"--base: image {base} not found on the engine (no registry is used:"
                                   " build or load it first)", EXIT_NOT_FOUND)
-        return attrs["Id"]
+        return _image_id(attrs)
     wanted = base_recipe_hash()
     if attrs is not None and _labels(attrs).get(RECIPE_LABEL) == wanted:
         progress(f"base {base}: up to date")
-        return attrs["Id"]
+        return _image_id(attrs)
     if shutil.which("mmdebstrap") is None:
         raise ImageBuildError("mmdebstrap is not installed (apt-get install mmdebstrap); it makes the"
                               f" default base {base}, or name a local image with --base", EXIT_UNAVAILABLE)
@@ -156,7 +162,7 @@ def ensure_base(client: Any, base: str, progress: Progress) -> str:
     attrs = _image_attrs(client, base)
     if attrs is None:
         raise ImageBuildError(f"docker import of {base} left no image", 1)
-    return attrs["Id"]
+    return _image_id(attrs)
 
 
 # --- staging the CLIs ---------------------------------------------------------------------

@@ -58,7 +58,7 @@ from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -534,9 +534,10 @@ class DockerRuntime:
         if container is None or max_lines <= 0:
             return [], cursor or 0
         try:
-            return await self._call(_read_entries, container, cursor, max_lines)
+            page: tuple[list[str], int] = await self._call(_read_entries, container, cursor, max_lines)
         except NotFound:
             return [], cursor or 0
+        return page
 
     async def last_output_at(self, task_id: str) -> float | None:
         """Epoch seconds of the newest log line (the engine's own timestamp), or None."""
@@ -795,7 +796,8 @@ def _chunk_lines(logs: Iterable[bytes]) -> Iterator[list[str]]:
         yield [pending.decode(errors="replace")]
 
 
-def _pump(batches: Iterable[list[str]], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+def _pump(batches: Iterable[list[str]], loop: asyncio.AbstractEventLoop,
+          queue: asyncio.Queue[list[str] | None]) -> None:
     """Thread body: hand each batch of lines to the loop, then None."""
     try:
         for batch in batches:
@@ -854,7 +856,7 @@ def _read_entries(container: Any, cursor: int | None, max_lines: int) -> tuple[l
     return [entry.text for entry in entries], after.pack()
 
 
-def _entries(container: Any, start: LogCursor, **where: Any) -> Iterator[_Entry]:
+def _entries(container: Any, start: LogCursor, **where: Any) -> Generator[_Entry, None, None]:
     """The log's entries after `start`, streamed one frame each (so an entry without a
     newline stays one entry); closing the iterator closes the engine's stream."""
     with closing(container.logs(stream=True, follow=False, timestamps=True, **where)) as logs:

@@ -19,7 +19,7 @@ HEAD_LIMIT = 4096
 CHUNK = 65536
 
 
-def bind(forwards: list[list]) -> list[tuple[socket.socket, str]]:
+def bind(forwards: list[list[str | int]]) -> list[tuple[socket.socket, str]]:
     """Listening sockets for [listen_host, listen_port, "host:port"] entries, bound before
     the agent starts so that its first connection finds them."""
     listeners = []
@@ -28,7 +28,7 @@ def bind(forwards: list[list]) -> list[tuple[socket.socket, str]]:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((listen_host, int(listen_port)))
         server.listen(64)
-        listeners.append((server, target))
+        listeners.append((server, str(target)))
     return listeners
 
 

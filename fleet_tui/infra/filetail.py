@@ -55,7 +55,7 @@ class FileWatcher:
         inotify is unavailable (the caller must poll)."""
         if not self.available or self._libc is None:
             return None
-        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(path), _MASK)
+        wd: int = self._libc.inotify_add_watch(self._fd, os.fsencode(path), _MASK)
         if wd < 0:
             return None
         self._events.setdefault(wd, set()).add(event)

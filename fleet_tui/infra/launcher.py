@@ -35,15 +35,36 @@ import marshal
 import os
 import sys
 
-try:  # the C module: `signal` imports enum, a few milliseconds before every agent starts
-    import _signal as signal
-except ImportError:  # another Python than CPython
-    import signal  # type: ignore[no-redef]
+TYPE_CHECKING = False  # typing is not imported at run time: milliseconds before every agent
+if TYPE_CHECKING:
+    import signal  # typeshed knows `signal`; `_signal` is its C half, of the same names
+    from types import ModuleType
+    from typing import NotRequired, TypedDict
+
+    from fleet_tui.infra.agent_streams import StreamReader
+
+    class LaunchSpec(TypedDict):
+        """What TmuxRuntime (marshal) and DockerRuntime (JSON) write for the launcher."""
+
+        argv: list[str]
+        cwd: str
+        prompt_file: str
+        prompt_via: str  # stdin | file
+        stream: str | None  # the agent's JSON event format, rendered by agent_streams
+        env: NotRequired[dict[str, str]]  # the secret environment (host specs only)
+        exit_file: NotRequired[str]
+        forwards: NotRequired[list[list[str | int]]]  # egress listeners: [host, port, "host:port"]
+        egress_socket: NotRequired[str]
+else:
+    try:  # the C module: `signal` imports enum, a few milliseconds before every agent starts
+        import _signal as signal
+    except ImportError:  # another Python than CPython
+        import signal
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
-def _start_child(spec: dict, stdout_fd: int | None = None) -> int:
+def _start_child(spec: LaunchSpec, stdout_fd: int | None = None) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -86,24 +107,27 @@ def _forward(child: int, signum: int) -> None:
         pass
 
 
-def _sibling(stem: str):
+def _sibling(stem: str) -> ModuleType:
     """A module from beside this file, loaded by path (we run under -I -S)."""
     import importlib.util
     from pathlib import Path
 
     name = f"fleet_launcher_{stem}"
     spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
+    if spec is None or spec.loader is None:  # a .py path always has a source loader
+        raise ImportError(f"fleet launcher: cannot load {stem}.py beside {__file__}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
 
-def _stream_reader(kind: str):
-    return _sibling("agent_streams").StreamReader(kind)
+def _stream_reader(kind: str) -> StreamReader:
+    reader: StreamReader = _sibling("agent_streams").StreamReader(kind)
+    return reader
 
 
-def _render(kind: str, fd: int, child: int, env: dict) -> None:
+def _render(kind: str, fd: int, child: int, env: dict[str, str]) -> None:
     """Print the agent's JSON events readably as they come, then the summary. An agent the
     reader finds stuck for good (gave_up) is stopped as a termination signal would stop it."""
     reader = _stream_reader(kind)
@@ -123,16 +147,19 @@ def _render(kind: str, fd: int, child: int, env: dict) -> None:
     sys.stdout.flush()
 
 
-def _read_spec(path: str) -> dict:
+def _read_spec(path: str) -> LaunchSpec:
     """A host spec is in marshal format (written by the same interpreter that runs this: no
     json import, whose `re` costs milliseconds at every start); a container's is JSON."""
+    spec: LaunchSpec
     if path.endswith(".marshal"):
         with open(path, "rb") as handle:
-            return marshal.load(handle)
+            spec = marshal.load(handle)
+        return spec
     import json
 
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        spec = json.load(handle)
+    return spec
 
 
 NOT_STARTED = 127  # as for an agent that could not be started
