@@ -9,7 +9,7 @@ import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 
 from fleet_tui.config import Settings
 from fleet_tui.domain.commands import log_cursor
@@ -61,6 +61,8 @@ from fleet_tui.infra.protocols import ChangeRef, Runtime
 if TYPE_CHECKING:  # the router is built on first use (Conductor.router); the ops modules at their verb
     from fleet_tui.engine.events.runner import RunResult
     from fleet_tui.engine.events.service import RouterService
+    from fleet_tui.engine.observer.feed import ChangeFeed
+    from fleet_tui.engine.watch.monitor import Monitor
     from fleet_tui.engine.ops.invariants import InvariantResult
     from fleet_tui.engine.ops.sweep import SweepReport
 
@@ -93,19 +95,19 @@ class Conductor:
             worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.ledger.move,
             audit=self.ledger.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
         )
-        self.monitor: Any = None  # set by start()
+        self.monitor: Monitor | None = None  # set by start()
         # makes the monitor from this conductor's narrow collaborators: set by the composition
         # root (session.build_conductor), so the monitor never holds the conductor
-        self.make_monitor: Callable[[], Any] | None = None
+        self.make_monitor: Callable[[], Monitor] | None = None
         # makes the event router (with the steps' narrow collaborators) the same way, on first use
-        self.make_router: Callable[[], Any] | None = None
+        self.make_router: Callable[[], RouterService] | None = None
         self.telemetry = Telemetry()  # this process's histograms, for the metrics exposition
         self.conductor_id = new_conductor_id()
         self.queue = SpawnQueue(parts.db)
         self.rate_limiter = RateLimiter(parts.db, limit=parts.settings.governor.rate_limit,
                                         per_s=parts.settings.governor.rate_window_s)
         self._spawning: set[str] = set()  # tasks whose spawn saga runs in this process
-        self._router: Any = None
+        self._router: RouterService | None = None
         self.supervisor = Supervisor("conductor")  # its background work, e.g. notification routes
         self.workers: Any = None  # outbox relay + notification worker, when a face starts them
         self.agent_warnings = AgentWarnings(parts.settings)
@@ -113,12 +115,12 @@ class Conductor:
         # terminal status is committed; the composition root registers the event router's
         self.on_terminal: list[OnTerminal] = self.ledger.on_terminal
 
-    def background(self, work: Any, *, name: str) -> None:
+    def background(self, work: Coroutine[Any, Any, object], *, name: str) -> None:
         """Run a coroutine beside the caller; errors are logged, never lost silently."""
         self.supervisor.start(work, name=name)
 
     @property
-    def router(self) -> Any:
+    def router(self) -> RouterService:
         """The event router over this conductor (policies as data), built on first use."""
         if self._router is None:
             if self.make_router is None:
@@ -484,8 +486,7 @@ class Conductor:
         await preferences.set_for(self.parts.db, operator, key, value)
 
     def _events(self) -> RouterService:
-        router: RouterService = self.router
-        return router
+        return self.router
 
     async def routes(self, operator: Operator, kind: str) -> list[dict[str, Any]]:
         """The platform's defaults and the operator's overrides of one kind (route, sequence,
@@ -520,7 +521,7 @@ class Conductor:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def change_feed(self, operator: Operator) -> Any:
+    async def change_feed(self, operator: Operator) -> ChangeFeed:
         """A started engine.observer.feed.ChangeFeed: the changes other processes make to the fleet
         (as `operator` may see them) published on this conductor's bus; the caller closes it."""
         from fleet_tui.engine.observer.feed import ChangeFeed
