@@ -73,6 +73,8 @@ class TaskVerbActions(Screen[None]):
     """A screen's stop, retry, delete and merge actions on the task verb_task() names,
     through the control room's task_verb (which asks first where confirm.QUESTIONS says so)."""
 
+    every_verb = False  # set by VerbFooter while it makes a key for every verb
+
     def verb_task(self) -> TaskRecord | None:
         raise NotImplementedError
 

@@ -61,7 +61,6 @@ class MainScreen(TaskVerbActions, Screen[None]):
     _figures_timer: Timer | None = None
     _preview_timer: Timer | None = None
     _loaded = False  # the tasks are on screen (before: the loading step shows)
-    every_verb = False  # set by VerbFooter while it makes a key for every verb
 
     def compose(self) -> ComposeResult:
         app = control_room(self.app)

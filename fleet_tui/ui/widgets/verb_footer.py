@@ -10,29 +10,33 @@ recomposes only when a key it does not have appears (e.g. after a keymap change)
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Iterable
 
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from fleet_tui.ui.verbs import TaskVerbActions
+
 
 class VerbFooter(Footer):
     def compose(self) -> Iterable[Widget]:
-        screen: Any = self.screen
-        screen.every_verb = True  # check_action shows every verb while the keys are made
+        screen = self.screen if isinstance(self.screen, TaskVerbActions) else None
+        if screen is not None:
+            screen.every_verb = True  # check_action shows every verb while the keys are made
         try:
             widgets = list(super().compose())
         finally:
-            screen.every_verb = False
+            if screen is not None:
+                screen.every_verb = False
         shown = self._shown_now()
         for widget in widgets:
             if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
                 self._set_state(widget, shown)
         yield from widgets
 
-    def bindings_changed(self, screen: Any) -> None:
+    def bindings_changed(self, screen: Screen[object]) -> None:
         if screen is self.screen and self._bindings_ready and self._update_in_place():
             return
         super().bindings_changed(screen)
