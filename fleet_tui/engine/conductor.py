@@ -59,6 +59,8 @@ from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 if TYPE_CHECKING:  # the router is built on first use (Conductor.router)
+    from fleet_tui.engine.choice.routing import RouteDecision
+    from fleet_tui.store.tasks import Admission
     from fleet_tui.engine.events.runner import RunResult
     from fleet_tui.engine.events.service import RouterService
 
@@ -189,7 +191,7 @@ class Conductor:
             return admission.outcome, admission.task
 
     async def _admit(self, operator: Operator, request: SpawnRequest, *, trace_id: str | None,
-                     queue_id: int | None = None, rate: RateLimiter | None = None) -> tuple[Any, Any]:
+                     queue_id: int | None = None, rate: RateLimiter | None = None) -> tuple[Admission, RouteDecision]:
         """Validate, route, then the governor's one decision (the task with its spawn lease,
         owned by this conductor, or a queue entry). rate: a fresh request is taken from it in
         the routing reads' transaction (a commit less than a transaction of its own)."""
