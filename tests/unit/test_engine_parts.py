@@ -161,10 +161,11 @@ def test_the_parts_made_from_others_use_the_overriding_ones(tmp_path: Path) -> N
     from fleet_tui.engine.parts import build_parts
 
     settings = Settings(data_dir=tmp_path)
-    secrets = SecretsProvider({"K": "v"})
-    parts = build_parts(settings, FakeDb(), secrets=secrets)  # type: ignore[arg-type]
+    secrets, notices = SecretsProvider({"K": "v"}), Notifications(FakeDb(), publish=print)  # type: ignore[arg-type]
+    parts = build_parts(settings, FakeDb(), secrets=secrets, notices=notices)  # type: ignore[arg-type]
     assert parts.prompting.secrets is secrets
+    assert parts.notices is notices and parts.agents.notify_operator == notices.notify_operator
     assert parts.agents.profile is parts.prompting.profile is parts.profile
     assert parts.profile(None).name == settings.agents.default_profile
     assert parts.places.runtime_for("tmux") is parts.runtimes.get("tmux")
-    assert parts.reviews is None  # switched off by default
+    assert (parts.reviews is not None) == settings.review.enabled
