@@ -52,13 +52,15 @@ from fleet_tui.engine.spawn.request_checks import (
     resolve_repo_and_base,
     spawn_field_errors,
 )
-from fleet_tui.engine.spawn.spawner import SpawnPlan, Spawner
+from fleet_tui.engine.spawn.spawner import SpawnPlan, Spawner, opens_execution
 from fleet_tui.engine.ledger.task_ledger import OnTerminal
 from fleet_tui.engine.ledger.tracing import current_trace_id, trace
 from fleet_tui.infra.git import TaskCheckout
 from fleet_tui.infra.protocols import ChangeRef, Runtime
 
 if TYPE_CHECKING:  # the router is built on first use (Conductor.router); the ops modules at their verb
+    from fleet_tui.engine.choice.routing import RouteDecision
+    from fleet_tui.store.tasks import Admission
     from fleet_tui.engine.events.runner import RunResult
     from fleet_tui.engine.events.service import RouterService
     from fleet_tui.engine.observer.feed import ChangeFeed
@@ -93,7 +95,7 @@ class Conductor:
         self.governor = Governor(self.ledger, parts.settings.governor)
         self.spawner = Spawner(
             worktrees=parts.worktrees, runtime_for=self.runtime_for, move=self.ledger.move,
-            audit=self.ledger.audit_many, reread=self._reread, opens_execution=parts.opens_execution,
+            audit=self.ledger.audit_many, reread=self._reread, opens_execution=opens_execution,
         )
         self.monitor: Monitor | None = None  # set by start()
         # makes the monitor from this conductor's narrow collaborators: set by the composition
@@ -131,7 +133,7 @@ class Conductor:
     # --- plumbing shared with the monitor -------------------------------------------
 
     def runtime_for(self, kind: RuntimeKind | str) -> Runtime:
-        return self.parts.runtime(RuntimeKind(kind))
+        return self.parts.places.runtime_for(kind)
 
     async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None,
                    *, actor: str, reason: str | None = None, operator: Operator | None = None,
@@ -171,7 +173,7 @@ class Conductor:
             if admission.outcome != "created":
                 return SpawnResult(task=admission.task, created=False)
             task = await self._launch_admitted(admission.task, actor=operator.id, granted_at=asked_at)
-            return SpawnResult(task=task, created=True, notice=demo_notice(self.parts, decision))
+            return SpawnResult(task=task, created=True, notice=demo_notice(self.parts.agents, decision))
 
     async def admit_queued(self, entry: Any, operator: Operator) -> tuple[str, TaskRecord | None]:
         """Admit one queued request (the entry turns 'admitted' in the transaction that makes
@@ -193,7 +195,7 @@ class Conductor:
             return admission.outcome, admission.task
 
     async def _admit(self, operator: Operator, request: SpawnRequest, *, trace_id: str | None,
-                     queue_id: int | None = None, rate: RateLimiter | None = None) -> tuple[Any, Any]:
+                     queue_id: int | None = None, rate: RateLimiter | None = None) -> tuple[Admission, RouteDecision]:
         """Validate, route, then the governor's one decision (the task with its spawn lease,
         owned by this conductor, or a queue entry). rate: a fresh request is taken from it in
         the routing reads' transaction (a commit less than a transaction of its own)."""
@@ -201,7 +203,7 @@ class Conductor:
         if request.branch:
             self.parts.worktrees.validate_branch(request.branch)
         runtime = request.runtime or self.settings.runtime.default
-        decision = await self.parts.route(operator, request, rate=rate)
+        decision = await self.parts.agents.route(operator, request, rate=rate)
         await self.runtime_for(runtime).check_available(decision.agent)  # refused before anything is made
         key = request.idempotency_key or derive_idempotency_key(operator.id, repo, request.description)
         route = decision.to_dict()
@@ -253,11 +255,11 @@ class Conductor:
 
         def begun() -> None:  # the default plan's look-ups need no worktree: they run beside its making
             if plan_for is None:
-                lookups.append(asyncio.create_task(prompt_lookups(self.parts, task)))
+                lookups.append(asyncio.create_task(prompt_lookups(self.parts.prompting, task)))
 
         async def plan(t: TaskRecord, path: Path) -> SpawnPlan:
             if plan_for is None:
-                return await plan_for_task(self.parts, t, path, await lookups[0] if lookups else None)
+                return await plan_for_task(self.parts.prompting, t, path, await lookups[0] if lookups else None)
             return await plan_for(t, path)
 
         try:
@@ -343,7 +345,7 @@ class Conductor:
         task = await self.move(task, TaskStatus.RETRYING, TaskPatch(needs_input=False), actor=operator.id,
                                reason="answered by operator", operator=operator)
         return await self.launch(task, actor=operator.id,
-                                 plan_for=partial(resume_plan, self.parts, prompt=text))
+                                 plan_for=partial(resume_plan, self.parts.prompting, prompt=text))
 
     async def delete(self, operator: Operator, task_id: str) -> None:
         task = await self._owned(operator, task_id)
@@ -391,8 +393,11 @@ class Conductor:
 
     async def detail(self, operator: Operator, task_id: str) -> TaskDetail:
         task = await self._owned(operator, task_id)
-        audit = await self.parts.audit_trail(task.id, operator)
-        executions = await self.parts.executions_for(task.id, operator)
+        from fleet_tui.store import audit as audit_store
+        from fleet_tui.store import executions as execution_store
+
+        audit = [entry.__dict__ for entry in await audit_store.list_for_task(self.parts.db, task.id, operator=operator)]
+        executions = await execution_store.list_for_task(self.parts.db, task.id, operator=operator)
         return TaskDetail(task=task, audit=audit, executions=executions)
 
     async def logs(self, operator: Operator, task_id: str, n: int = 200) -> list[str]:
@@ -451,7 +456,7 @@ class Conductor:
         """Remove finished tasks' worktrees past retention (snapshot rules apply); report disk."""
         from fleet_tui.engine.ops.sweep import sweep_worktrees
 
-        return await sweep_worktrees(db=self.parts.db, place=self, worktrees=self.parts.worktrees,
+        return await sweep_worktrees(db=self.parts.db, place=self.parts.places, worktrees=self.parts.worktrees,
                                      patch=self.ledger.patch,
                                      retention_hours=self.settings.worktree.retention_hours)
 
@@ -460,19 +465,14 @@ class Conductor:
         from fleet_tui.engine.ops.invariants import check_all
 
         return await check_all(db=self.parts.db, limit_for=self.governor.limit_for, runtime_for=self.runtime_for,
-                               runtimes={RuntimeKind.TMUX, *self.parts._runtimes})
+                               runtimes={RuntimeKind.TMUX, *self.parts.runtimes.built})
 
     def checkout(self, task: TaskRecord) -> TaskCheckout:
-        """The task's worktree, repository and branch as its record says (never as its files
-        say): what every host-side git call on the task runs against."""
-        return self.parts.worktrees.checkout(task.repo, task.worktree_path or self.parts.worktrees.resolve_path(task.id),
-                                             task.branch or f"fleet/{task.id}")
+        """The task's worktree, repository and branch as its record says (TaskPlaces)."""
+        return self.parts.places.checkout(task)
 
     def change_ref(self, task: TaskRecord) -> ChangeRef:
-        return ChangeRef(
-            repo=Path(task.repo), branch=task.branch or f"fleet/{task.id}", base=task.base_branch,
-            worktree=Path(task.worktree_path) if task.worktree_path else None,
-        )
+        return self.parts.places.change_ref(task)
 
     # --- the operator's preferences and policies (`prefs`, `routes`, `dlq`) -----------------
 
@@ -558,4 +558,4 @@ class Conductor:
         """Every rule of the fleet's that the request breaks, by field (a form shows them all
         at once); nothing is made."""
         return await spawn_field_errors(request, worktrees=self.parts.worktrees,
-                                        choose_agent=self.parts.choose_agent)
+                                        choose_agent=self.parts.agents.choose)

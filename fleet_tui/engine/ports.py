@@ -1,7 +1,7 @@
 """The engine's ports: Protocols only, satisfied structurally.
 
-The narrow collaborators a service receives instead of the whole Conductor (the conductor
-satisfies Workplace today; a test passes a small fake), and FleetFace: everything the faces
+The narrow collaborators a service receives instead of the whole Conductor or a bag of
+parts (the conductor satisfies Workplace today; a test passes a small fake), and FleetFace: everything the faces
 (ui, api, commands) ask of a fleet. The Conductor (the fleet in this process), the Observer (a
 fleet whose conductors run elsewhere) and the tests' seeded fleet all satisfy it; a feature one
 of them lacks is still a method there, answering None or empty, so a face never asks `getattr`
@@ -31,12 +31,11 @@ from fleet_tui.engine.kit.breaker import BreakerRegistry
 from fleet_tui.engine.kit.bus import EventBus
 from fleet_tui.infra.agents import AgentProfile
 from fleet_tui.infra.git import TaskCheckout
-from fleet_tui.infra.protocols import ChangeRef, Forge, Runtime
+from fleet_tui.infra.protocols import ChangeRef, Runtime
 from fleet_tui.infra.secrets import SecretsProvider
 from fleet_tui.infra.worktree import WorktreeManager
 from fleet_tui.store.commands import Command
 from fleet_tui.store.db import Database
-from fleet_tui.store.tasks import TaskRegistry
 
 
 class Workplace(Protocol):
@@ -132,48 +131,32 @@ class Background(Protocol):
     def __call__(self, work: Coroutine[Any, Any, Any], *, name: str) -> None: ...
 
 
-class ReviewParts(Protocol):
-    """What the review pipeline uses of the engine's parts."""
+class ProfileOf(Protocol):
+    """The agent profile of that name (None: the fleet's default); ValidationFailed naming
+    the known ones when there is none (choice/agent_choice.py profile_named)."""
 
-    @property
-    def forge(self) -> Forge: ...
-
-    @property
-    def secrets(self) -> SecretsProvider: ...
-
-    def profile(self, name: str | None) -> AgentProfile: ...
-
-    async def notify(self, task: TaskRecord, kind: str, summary: str, *, dedup_key: str | None = None) -> None: ...
+    def __call__(self, name: str | None) -> AgentProfile: ...
 
 
-class ReviewHost(Protocol):
-    """What the review pipeline drives: the task's moves, patches and audit (the ledger's),
-    its change, the faces' bus. The conductor satisfies it; the pipeline never sees the rest
-    of it."""
+class ChangeRefOf(Protocol):
+    """The change (repository, branch, base, worktree) a forge knows the task's work by."""
 
-    @property
-    def parts(self) -> ReviewParts: ...
-
-    @property
-    def bus(self) -> EventBus: ...
-
-    @property
-    def registry(self) -> TaskRegistry: ...
-
-    def change_ref(self, task: TaskRecord) -> ChangeRef: ...
-
-    async def move(self, task: TaskRecord, target: TaskStatus, patch: TaskPatch | None = None, *,
-                   actor: str, reason: str | None = None) -> TaskRecord: ...
-
-    async def patch(self, task: TaskRecord, patch: TaskPatch) -> TaskRecord: ...
-
-    async def audit(self, task: TaskRecord, action: str, detail: dict[str, Any]) -> None: ...
+    def __call__(self, task: TaskRecord) -> ChangeRef: ...
 
 
-class RoutingParts(Protocol):
+class RateGate(Protocol):
+    """An operator's spawn rate limit, taken in the routing reads' transaction (RateLimiter)."""
+
+    async def hit(self, conn: Any, operator_id: str) -> float: ...
+
+    def refuse_over(self, operator_id: str, wait_s: float) -> None: ...
+
+
+class RoutingInputs(Protocol):
     """What choosing an agent and model reads (choice/agent_choice.py): settings, profiles,
     the model breakers, the random source of Thompson draws, the usage pauses and opt-outs
-    the last decision read, and where to tell an operator their budget refused."""
+    the last decision read, and where to tell an operator their budget refused.
+    AgentChooser holds them."""
 
     usage_pauses: dict[str, datetime]
     usage_opt_outs: frozenset[str] | None
@@ -193,13 +176,15 @@ class RoutingParts(Protocol):
     @property
     def rng(self) -> random.Random: ...
 
-    def profile(self, name: str | None) -> AgentProfile: ...
+    @property
+    def profile(self) -> ProfileOf: ...
 
-    async def notify_operator(self, operator_id: str, kind: str, summary: str) -> None: ...
+    @property
+    def notify_operator(self) -> NotifyOperator: ...
 
 
-class PromptParts(Protocol):
-    """What building an agent's launch plan reads (spawn/prompting.py)."""
+class PromptInputs(Protocol):
+    """What building an agent's launch plan reads (spawn/prompting.py; PromptSources holds them)."""
 
     @property
     def settings(self) -> Settings: ...
@@ -213,7 +198,8 @@ class PromptParts(Protocol):
     @property
     def secrets(self) -> SecretsProvider: ...
 
-    def profile(self, name: str | None) -> AgentProfile: ...
+    @property
+    def profile(self) -> ProfileOf: ...
 
 
 class CommandQueue(Protocol):

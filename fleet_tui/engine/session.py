@@ -26,6 +26,8 @@ from fleet_tui.engine.events.step_services import StepServices
 from fleet_tui.engine.workers.notifier import NotificationWorker
 from fleet_tui.engine.workers.outbox_relay import OnPark, OutboxRelay, build_sinks
 from fleet_tui.engine.parts import build_parts
+from fleet_tui.engine.review.host import ReviewHost
+from fleet_tui.engine.review.pipeline import pipeline_source
 from fleet_tui.engine.spawn.prompting import resume_plan
 from fleet_tui.engine.watch.monitor import Monitor
 from fleet_tui.engine.ledger.tracing import configure_logging
@@ -78,10 +80,21 @@ def step_services(conductor: Conductor) -> StepServices:
     parts, registry, ledger = conductor.parts, conductor.registry, conductor.ledger
     return StepServices(
         db=parts.db, get_task=partial(registry.get, operator=SYSTEM), move=ledger.move, patch=ledger.patch,
-        record_failure=ledger.record_failure, notify=parts.notify, notify_operator=parts.notify_operator,
-        publish=conductor.bus.publish, spawn=conductor.spawn, reviews=parts.review_pipeline,
-        review_host=conductor, place=conductor, forge=parts.forge, worktrees=parts.worktrees,
+        record_failure=ledger.record_failure, notify=parts.notices.notify,
+        notify_operator=parts.notices.notify_operator, publish=conductor.bus.publish, spawn=conductor.spawn,
+        reviews=pipeline_source(parts.reviews, conductor.settings.review), review_host=review_host(conductor),
+        place=parts.places, forge=parts.forge, worktrees=parts.worktrees,
         retry=conductor.settings.retry, headroom=conductor.governor, count_live=registry.count_all_active)
+
+
+def review_host(conductor: Conductor) -> ReviewHost:
+    """What the review pipeline drives, from the ledger and the parts (no conductor in it)."""
+    parts, ledger = conductor.parts, conductor.ledger
+    return ReviewHost(
+        move=ledger.move, patch=ledger.patch, audit=ledger.audit,
+        get_task=partial(conductor.registry.get, operator=SYSTEM), notify=parts.notices.notify,
+        publish=conductor.bus.publish, change_ref=parts.places.change_ref, forge=parts.forge,
+        profile=parts.profile, secrets=parts.secrets)
 
 
 def build_monitor(conductor: Conductor) -> Monitor:
@@ -89,15 +102,16 @@ def build_monitor(conductor: Conductor) -> Monitor:
     what a test swaps in before then, e.g. the forge, is what the monitor watches with)."""
     parts = conductor.parts
     return Monitor(
-        settings=conductor.settings, conductor_id=conductor.conductor_id, db=parts.db, place=conductor,
+        settings=conductor.settings, conductor_id=conductor.conductor_id, db=parts.db, place=parts.places,
         forge=parts.forge, worktrees=parts.worktrees, profiles=parts.profiles, move=parts.ledger.move,
-        patch=parts.ledger.patch, notify=parts.notify, audit=parts.ledger.audit, finish_execution=parts.finish_execution,
+        patch=parts.ledger.patch, notify=parts.notices.notify, audit=parts.ledger.audit,
+        finish_execution=parts.executions.finish,
         list_live=lambda: conductor.registry.list_live(), spawning_here=conductor.spawning_here, headroom=conductor.governor,
         drain_queue=lambda room: conductor.queue.drain(conductor.admit_queued, room),
         relaunch=conductor.launch,
         # the router is built on first use: looked up when a route is dispatched, not now
         dispatch=lambda event_type, context, **how: conductor.router.dispatch(event_type, context, **how),
-        plan_resume=partial(resume_plan, parts), reviews_on=parts.reviews is not None,
+        plan_resume=partial(resume_plan, parts.prompting), reviews_on=parts.reviews is not None,
         observe_cycle_s=conductor.telemetry.monitor_cycle.observe,
         publish=conductor.bus.publish, background=conductor.background)
 
@@ -131,7 +145,7 @@ async def open_conductor(settings: Settings, **overrides: Any) -> Conductor:
 
 async def close_conductor(conductor: Conductor) -> None:
     await conductor.shutdown()
-    for part in (conductor.parts.forge, *conductor.parts._runtimes.values()):
+    for part in (conductor.parts.forge, *conductor.parts.runtimes.built.values()):
         closer = getattr(part, "aclose", None)
         if closer is not None:
             await closer()

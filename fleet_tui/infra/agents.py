@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fleet_tui.domain.errors import ValidationFailed
 
 PROMPT_FILE_TOKEN = "{prompt_file}"
+# {python} in a container: the image's interpreter (the conductor's own is not in there)
+CONTAINER_PYTHON = "python3"
 MODEL_ARGS_TOKEN = "{model_args}"  # an argv element replaced by model_flag (or dropped)
 # an argv element replaced by the permission rules an operator granted the task (domain/asks.py),
 # one element each, or dropped: where it stands, the CLI reads them as rules it may use unasked
@@ -445,7 +447,7 @@ def build_argv(
         "test_command_json": json.dumps(test_command)[1:-1],
         "model": chosen or "",
         "workdir": str(workdir),
-        "python": sys.executable,
+        "python": CONTAINER_PYTHON if in_container else sys.executable,
         "prompt_file": str(prompt_file) if prompt_file is not None else PROMPT_FILE_TOKEN,
         "sandbox": profile.container_sandbox if in_container else profile.sandbox,
     }

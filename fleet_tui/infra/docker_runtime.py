@@ -75,7 +75,8 @@ from fleet_tui.domain.errors import (
 from fleet_tui.domain.models import RuntimeKind
 from fleet_tui.infra import launcher as launcher_module
 from fleet_tui.infra.agent_image import IMAGE_AGENTS, IMAGE_REPOSITORY, image_tag
-from fleet_tui.infra.agents import bind_prompt_file
+import fleet_tui
+from fleet_tui.infra.agents import CONTAINER_PYTHON, bind_prompt_file
 from fleet_tui.infra.egress import (
     SOCKET_DIR_IN_CONTAINER,
     SOCKET_NAME,
@@ -103,6 +104,10 @@ PROMPT_IN_CONTAINER = f"{FLEET_DIR}/prompt.txt"
 SPEC_IN_CONTAINER = f"{FLEET_DIR}/launch.json"
 LAUNCHER_DIR = "/opt/fleet-launcher"
 LAUNCHER_FILES = ("launcher.py", "agent_streams.py", "egress_forward.py")  # stdlib only
+# A profile that runs one of our own modules ({python} -m ..., the demo agent) runs it with the
+# image's python3 from these files, bound read-only: stdlib-only modules and their packages.
+PRODUCT_DIR = "/opt/fleet-product"
+PRODUCT_MODULES = frozenset({"fleet_tui.infra.demo_agent"})
 LAUNCHER_ENTRY = ["python3", "-I", "-S", f"{LAUNCHER_DIR}/launcher.py", SPEC_IN_CONTAINER]
 # Fixed script: the agent's argv arrives as "$@", so no user text is ever parsed by sh.
 STDIN_WRAPPER = ["/bin/sh", "-c", f'exec "$@" < {PROMPT_IN_CONTAINER}', "fleet-agent"]
@@ -414,6 +419,7 @@ class DockerRuntime:
             Mount(HOME_IN_CONTAINER, str(self._home(launch.task_id, user)), type="bind", read_only=False),
             *self.extra_mounts,
         ]
+        mounts += product_module_mounts(launch.argv)
         if launch.stream or proxy is not None:
             entrypoint, command = LAUNCHER_ENTRY, []
             spec: dict[str, Any] = {
@@ -446,7 +452,8 @@ class DockerRuntime:
             command=command,
             labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id,
                     **({LABEL_EGRESS: ",".join(map(str, proxy.allowed_in_order))} if proxy else {})},
-            environment={"HOME": HOME_IN_CONTAINER, **env},
+            environment={"HOME": HOME_IN_CONTAINER, **env,
+                         **({"PYTHONPATH": PRODUCT_DIR} if product_module_mounts(launch.argv) else {})},
             working_dir=WORKSPACE,
             user=user,
             read_only=True,
@@ -713,6 +720,17 @@ def _mount_from_tuple(spec: tuple[str, str, str]) -> Mount:
 GIT_WRITABLE = ("objects",)
 # inside objects/, alternates would have the conductor's git read any repository on the host
 GIT_READ_ONLY_INSIDE = ("objects/info",)
+
+
+def product_module_mounts(argv: Sequence[str]) -> list[Mount]:
+    """For `python3 -m <one of PRODUCT_MODULES>`: the module's file and its packages'
+    __init__ files, read-only under PRODUCT_DIR; nothing for any other agent."""
+    if len(argv) < 3 or argv[0] != CONTAINER_PYTHON or argv[1] != "-m" or argv[2] not in PRODUCT_MODULES:
+        return []
+    root = Path(fleet_tui.__file__).resolve().parent.parent
+    parts = argv[2].split(".")
+    files = [f"{'/'.join(parts[:n])}/__init__.py" for n in range(1, len(parts))] + [f"{'/'.join(parts)}.py"]
+    return [Mount(f"{PRODUCT_DIR}/{name}", str(root / name), type="bind", read_only=True) for name in files]
 
 
 def _git_common_dir_mounts(launch: AgentLaunch) -> list[Mount]:

@@ -76,7 +76,7 @@ async def test_claude_usage_limit_waits_for_the_reset_without_spending_a_retry(
     from fleet_tui.domain.models import SpawnRequest
     from tests.fixtures.engine import operator
 
-    nxt = await run.conductor.parts.route(operator(), SpawnRequest(description="next", repo=str(git_repo)))
+    nxt = await run.conductor.parts.agents.route(operator(), SpawnRequest(description="next", repo=str(git_repo)))
     assert nxt.agent != AGENT and any(s.startswith(f"{AGENT}/opus: usage limited until") for s in nxt.skipped), nxt
 
 

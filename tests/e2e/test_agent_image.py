@@ -354,3 +354,24 @@ async def test_a_person_answers_a_contained_claude_and_its_session_goes_on(
         await answer_and_finish(run, DENIED)
     finally:
         api.stop()
+
+
+async def test_the_demo_agent_runs_in_a_container_and_its_change_reaches_ready(
+        make_conductor: Any, git_repo: Path, claude_image: str) -> None:
+    """The built-in demo agent under the docker runtime: its {python} was the conductor's own
+    interpreter, a path that does not exist in the image, and every attempt exited 127."""
+    subprocess.run(["chown", "-R", f"{AGENT_UID}:{AGENT_UID}", str(git_repo)], check=True)
+    conductor = await make_conductor(runtime__default=RuntimeKind.DOCKER, runtime__docker_images={"demo": claude_image},
+                                     runtime__docker_user="auto", runtime__stop_grace_s=2)
+    spawned = await conductor.spawn(operator(), SpawnRequest(
+        description="boxed demo\nFLEET-DEMO: write notes.md hello from the box", repo=str(git_repo), agent="demo",
+        max_retries=0))
+    assert spawned.task is not None and spawned.task.status == TaskStatus.RUNNING, spawned
+    await conductor.start()
+    task = await wait_for(conductor, spawned.task.id,
+                          lambda t: t.status not in (TaskStatus.SPAWNING, TaskStatus.RUNNING), timeout_s=90)
+    attempts = await executions.list_for_task(conductor.parts.db, task.id, operator=None)
+    assert task.status != TaskStatus.FAILED, (task.failure_reason, task.failure_context, attempts)
+    assert "hello from the box" in await conductor.diff(SYSTEM, task.id)
+    logs = "\n".join(await conductor.logs(SYSTEM, task.id))
+    assert "[demo] committed" in logs, logs

@@ -42,35 +42,35 @@ def request(task_type: TaskType, repo: Path, **fields: Any) -> SpawnRequest:
 async def test_each_task_type_gets_its_default(make_conductor: Any, git_repo: Path, task_type: TaskType,
                                                agent: str, model: str) -> None:
     conductor = await make_conductor(agents__profiles=INSTALLED)
-    decision = await conductor.parts.route(operator(), request(task_type, git_repo))
+    decision = await conductor.parts.agents.route(operator(), request(task_type, git_repo))
     assert (decision.agent, decision.model, decision.source) == (agent, model, "default")
     assert decision.reason == f"default for {task_type}: {agent}/{model}"
 
 
 async def test_configured_routes_replace_the_defaults(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor(agents__profiles=INSTALLED, agents__routes={TaskType.DOCS: "codex:o4-mini"})
-    decision = await conductor.parts.route(operator(), request(TaskType.DOCS, git_repo))
+    decision = await conductor.parts.agents.route(operator(), request(TaskType.DOCS, git_repo))
     assert (decision.agent, decision.model) == ("codex", "o4-mini")
 
 
 async def test_an_explicit_override_wins(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor(agents__profiles=INSTALLED)
-    decision = await conductor.parts.route(
+    decision = await conductor.parts.agents.route(
         operator(), request(TaskType.BUG_FIX, git_repo, agent="demo", model="demo-large"))
     assert (decision.agent, decision.model, decision.source) == ("demo", "demo-large", "override")
     assert decision.reason == "operator override: demo/demo-large"
     # the spawn path (no I/O) makes the same call
-    assert conductor.parts.choose_agent(request(TaskType.BUG_FIX, git_repo, agent="demo")) == ("demo", "demo-small")
+    assert conductor.parts.agents.choose(request(TaskType.BUG_FIX, git_repo, agent="demo")) == ("demo", "demo-small")
 
 
 async def test_unavailable_agents_and_models_are_skipped(make_conductor: Any, git_repo: Path) -> None:
     # claude is not installed here; a route naming a model codex does not list is out too
     conductor = await make_conductor(agents__profiles={"codex": {"command": AS_DEMO}},
                                      agents__routes={TaskType.REFACTOR: "codex:no-such-model"})
-    bug = await conductor.parts.route(operator(), request(TaskType.BUG_FIX, git_repo))
+    bug = await conductor.parts.agents.route(operator(), request(TaskType.BUG_FIX, git_repo))
     assert bug.source == "fallback" and bug.agent == "demo"
     assert any(s.startswith("claude/opus: ") for s in bug.skipped), bug.skipped  # not installed, or no key
-    refactor = await conductor.parts.route(operator(), request(TaskType.REFACTOR, git_repo))
+    refactor = await conductor.parts.agents.route(operator(), request(TaskType.REFACTOR, git_repo))
     assert "codex/no-such-model: unavailable" in refactor.skipped and refactor.agent == "demo"
 
 
@@ -79,17 +79,17 @@ async def test_an_open_breaker_skips_its_model(make_conductor: Any, git_repo: Pa
     breaker = conductor.parts.breakers.get("model:opus")
     for _ in range(breaker.failure_threshold):
         breaker.record_failure()
-    decision = await conductor.parts.route(operator(), request(TaskType.FEATURE, git_repo))
+    decision = await conductor.parts.agents.route(operator(), request(TaskType.FEATURE, git_repo))
     assert "claude/opus: breaker open" in decision.skipped
     assert (decision.agent, decision.source) == ("demo", "fallback")
-    docs = await conductor.parts.route(operator(), request(TaskType.DOCS, git_repo))
+    docs = await conductor.parts.agents.route(operator(), request(TaskType.DOCS, git_repo))
     assert (docs.agent, docs.model, docs.source) == ("claude", "haiku", "default")  # other models unaffected
 
 
 async def test_the_fallback_when_every_option_is_out(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor()  # no vendor CLI installed
     for task_type in TaskType:
-        decision = await conductor.parts.route(operator(), request(task_type, git_repo))
+        decision = await conductor.parts.agents.route(operator(), request(task_type, git_repo))
         assert (decision.agent, decision.model, decision.source) == ("demo", "demo-small", "fallback")
         assert decision.reason.startswith("fallback demo: every other option is out")
 
@@ -112,12 +112,12 @@ async def test_usage_is_recorded_and_the_budget_refuses_with_a_notification(
     assert spent == pytest.approx(float(runs[0]["cost_usd"]))
 
     await history.set_credit_budget(conductor.parts.db, operator_id=op.id, usd=spent * 10)
-    allowed = await conductor.parts.route(op, request(TaskType.FEATURE, git_repo))
+    allowed = await conductor.parts.agents.route(op, request(TaskType.FEATURE, git_repo))
     assert allowed.agent == "demo"  # within the budget
 
     await history.set_credit_budget(conductor.parts.db, operator_id=op.id, usd=spent * 0.5)
     with pytest.raises(BudgetRefused, match="budget refuses") as refused:
-        await conductor.parts.route(op, request(TaskType.FEATURE, git_repo))
+        await conductor.parts.agents.route(op, request(TaskType.FEATURE, git_repo))
     assert "demo" in refused.value.refused
     async with conductor.parts.db.system() as conn:
         rows = await conn.fetch(
@@ -126,7 +126,7 @@ async def test_usage_is_recorded_and_the_budget_refuses_with_a_notification(
     assert len(rows) == 1 and rows[0]["task_id"] is None
     assert "spent $" in rows[0]["payload"]["summary"]
     other = operator()  # another operator's budget is untouched
-    assert (await conductor.parts.route(other, request(TaskType.FEATURE, git_repo))).agent == "demo"
+    assert (await conductor.parts.agents.route(other, request(TaskType.FEATURE, git_repo))).agent == "demo"
 
 
 async def test_a_relaunched_attempt_adds_its_usage_to_what_the_first_run_spent(
@@ -161,15 +161,15 @@ async def test_reputation_comes_from_the_registry_rows(make_conductor: Any, git_
     await conductor.move(task, S.READY, actor="test")
     await run_to(conductor, op, git_repo, "bad one\nFLEET-DEMO: fail always", S.ABANDONED, max_retries=1)
 
-    rep = await reputation_of(conductor.parts, agent="demo", model="demo-small", task_type="feature")
+    rep = await reputation_of(conductor.parts.agents, agent="demo", model="demo-small", task_type="feature")
     # 1 success, 2 failed attempts (the retried one and the last): Beta(2, 3)
     assert rep.to_dict() == {"score": 0.4, "confidence": rep.confidence, "n": 3}
     assert rep.confidence is not None and 0 < rep.confidence < 1
-    unknown = await reputation_of(conductor.parts, agent="demo", model="demo-large", task_type="feature")
+    unknown = await reputation_of(conductor.parts.agents, agent="demo", model="demo-large", task_type="feature")
     assert unknown.to_dict() == {"score": 0.5, "confidence": None, "n": 0}
 
-    conductor.parts.rng = random.Random(7)
-    decision = await conductor.parts.route(op, request(TaskType.FEATURE, git_repo))
+    conductor.parts.agents.rng = random.Random(7)
+    decision = await conductor.parts.agents.route(op, request(TaskType.FEATURE, git_repo))
     assert decision.source == "reputation" and decision.reason.startswith("reputation: demo/demo-small drew")
     assert "demo/demo-small" in decision.samples and "(1 ok / 2 failed on feature)" in decision.reason
     # the decision is kept with its reason

@@ -66,7 +66,7 @@ class FailingAfterSpawn:
 async def test_process_step_fault_removes_the_session_and_the_worktree(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor()
     real = conductor.runtime_for("tmux")
-    conductor.parts._runtimes[real.kind] = FailingAfterSpawn(real)
+    conductor.parts.runtimes.built[real.kind] = FailingAfterSpawn(real)
     result = await conductor.spawn(operator(), SpawnRequest(description="process fault", repo=str(git_repo)))
     task = result.task
     assert task.status == TaskStatus.FAILED

@@ -43,7 +43,7 @@ def feature(repo: Path) -> SpawnRequest:
 async def test_a_usage_limit_holds_the_task_and_routing_until_the_reset(make_conductor: Any, git_repo: Path) -> None:
     conductor = await make_conductor(agents__profiles=INSTALLED)
     limited, other = operator(), operator()
-    before = await conductor.parts.route(other, feature(git_repo))
+    before = await conductor.parts.agents.route(other, feature(git_repo))
     assert before.agent == "claude"
 
     task = await usage_limited(conductor, limited, git_repo)
@@ -54,12 +54,12 @@ async def test_a_usage_limit_holds_the_task_and_routing_until_the_reset(make_con
     assert datetime.fromisoformat(waiting.metadata["retry_at"]) == RESET
 
     assert await history.usage_pauses(conductor.parts.db) == {"claude": RESET}
-    after = await conductor.parts.route(other, feature(git_repo))  # another operator: the same account
+    after = await conductor.parts.agents.route(other, feature(git_repo))  # another operator: the same account
     assert after.agent != "claude"
     assert f"claude/opus: usage limited until {RESET:%Y-%m-%d %H:%M} UTC" in after.skipped, after.skipped
-    assert conductor.parts.choose_agent(feature(git_repo))[0] != "claude"  # the spawn path's preview too
+    assert conductor.parts.agents.choose(feature(git_repo))[0] != "claude"  # the spawn path's preview too
 
-    chosen = await conductor.parts.route(other, SpawnRequest(**{**feature(git_repo).model_dump(), "agent": "claude"}))
+    chosen = await conductor.parts.agents.route(other, SpawnRequest(**{**feature(git_repo).model_dump(), "agent": "claude"}))
     assert chosen.agent == "claude" and "usage limited" in chosen.reason  # an explicit choice is the operator's
 
 
@@ -73,8 +73,8 @@ async def test_an_operator_who_opted_out_is_retried_and_routed_as_usual(make_con
     assert retried.retry_count == 1 and datetime.fromisoformat(retried.metadata["retry_at"]) < RESET
 
     await retry_or_abandon(conductor, await usage_limited(conductor, operator(), git_repo), actor="test")
-    assert (await conductor.parts.route(bold, feature(git_repo))).agent == "claude"  # pause ignored for them
-    assert (await conductor.parts.route(operator(), feature(git_repo))).agent != "claude"
+    assert (await conductor.parts.agents.route(bold, feature(git_repo))).agent == "claude"  # pause ignored for them
+    assert (await conductor.parts.agents.route(operator(), feature(git_repo))).agent != "claude"
 
 
 async def test_a_past_reset_pauses_nothing(make_conductor: Any, git_repo: Path) -> None:
@@ -82,7 +82,7 @@ async def test_a_past_reset_pauses_nothing(make_conductor: Any, git_repo: Path) 
     past = datetime.now(UTC) - timedelta(minutes=1)
     await retry_or_abandon(conductor, await usage_limited(conductor, operator(), git_repo, resets=past), actor="test")
     assert await history.usage_pauses(conductor.parts.db) == {}
-    assert (await conductor.parts.route(operator(), feature(git_repo))).agent == "claude"
+    assert (await conductor.parts.agents.route(operator(), feature(git_repo))).agent == "claude"
 
 
 def test_the_pause_reason_names_the_reset_and_ends_with_it() -> None:
@@ -124,7 +124,7 @@ async def test_an_operator_opts_out_at_run_time_from_the_shell_and_every_conduct
     assert json.loads(prefs("list", "--json").stdout) == {"retry.usage_limit_opt_out": True}
     assert await decision(conductor) == "retry"  # the running conductor, without a restart
     await retry_or_abandon(conductor, await usage_limited(conductor, operator(), git_repo), actor="test")
-    assert (await conductor.parts.route(bold, feature(git_repo))).agent == "claude"  # routing too
+    assert (await conductor.parts.agents.route(bold, feature(git_repo))).agent == "claude"  # routing too
 
     assert prefs("set", "retry.usage_limit_opt_out", "false").returncode == 0
     assert await decision(other) == "wait"  # their own false beats the settings file's list

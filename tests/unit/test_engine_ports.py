@@ -174,7 +174,7 @@ async def test_attention_flags_an_agent_waiting_for_input_and_notifies_once_per_
 
 
 def test_the_conductor_satisfies_the_ports_the_services_take(tmp_path: Path) -> None:
-    """The composition root passes the conductor (or the parts) where a service asks for a
+    """The composition root passes the conductor (or a part) where a service asks for a
     port: mypy (strict) checks that it has every member the port names, with compatible types."""
     import subprocess
     import sys
@@ -183,9 +183,9 @@ def test_the_conductor_satisfies_the_ports_the_services_take(tmp_path: Path) -> 
     snippet.write_text(
         "from fleet_tui.engine.conductor import Conductor\n"
         "from fleet_tui.engine.parts import EngineParts\n"
-        "from fleet_tui.engine.ports import PromptParts, ReviewHost, RoutingParts, Workplace\n\n\n"
-        "def ports(c: Conductor, p: EngineParts) -> tuple[ReviewHost, Workplace, RoutingParts, PromptParts]:\n"
-        "    return c, c, p, p\n\n\n"
+        "from fleet_tui.engine.ports import PromptInputs, RoutingInputs, Workplace\n\n\n"
+        "def ports(c: Conductor, p: EngineParts) -> tuple[Workplace, RoutingInputs, PromptInputs]:\n"
+        "    return c, p.agents, p.prompting\n\n\n"
         "def not_a_port(c: Conductor) -> int:\n    return c  # the check must see this one\n")
     out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-error-summary",
                           "--cache-dir", str(tmp_path / "cache"), str(snippet)],

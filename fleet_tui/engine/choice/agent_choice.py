@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shutil
+from dataclasses import dataclass, field
 from datetime import datetime, UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from collections.abc import Mapping
 
 from fleet_tui.domain.errors import ValidationFailed
@@ -24,9 +26,11 @@ from fleet_tui.infra.agent_probe import credentials_present
 
 if TYPE_CHECKING:
     from fleet_tui.config import Settings
+    from fleet_tui.engine.kit.breaker import BreakerRegistry
     from fleet_tui.engine.ledger.task_ledger import TaskLedger
-    from fleet_tui.engine.ports import RoutingParts
+    from fleet_tui.engine.ports import NotifyOperator, ProfileOf, RateGate, RoutingInputs
     from fleet_tui.infra.agents import AgentProfile
+    from fleet_tui.store.db import Database
 
 PROFILE_DEFAULT_ROUTES: dict[TaskType, AgentRoute] = {
     TaskType.BUG_FIX: AgentRoute("claude", "opus"),  # the strongest coding agent
@@ -37,12 +41,55 @@ PROFILE_DEFAULT_ROUTES: dict[TaskType, AgentRoute] = {
 }
 
 
-def routes_for(parts: RoutingParts) -> dict[TaskType, AgentRoute]:
-    return merge_routes(parts.settings.agents.routes, PROFILE_DEFAULT_ROUTES)
+def profile_named(profiles: Mapping[str, AgentProfile], default: str, name: str | None) -> AgentProfile:
+    """The profile of that name (None: the default one); ValidationFailed naming the known ones."""
+    chosen = name or default
+    if chosen not in profiles:
+        known = ", ".join(sorted(profiles))
+        raise ValidationFailed("agent", f"unknown agent profile {chosen!r}; known: {known}")
+    return profiles[chosen]
 
 
-def fallback_for(parts: RoutingParts) -> AgentRoute:
-    return AgentRoute(parts.settings.agents.default_profile, None)
+@dataclass
+class AgentChooser:
+    """Chooses the agent and model of a spawn request against this fleet (satisfies
+    ports.RoutingInputs): what it reads, and the usage pauses and opt-outs the last full
+    decision read (a decision without I/O, e.g. a form's check, honours those)."""
+
+    settings: Settings
+    db: Database
+    profiles: dict[str, AgentProfile]
+    breakers: BreakerRegistry  # per model ("model:<name>")
+    profile: ProfileOf
+    notify_operator: NotifyOperator  # a budget's refusal
+    rng: random.Random = field(default_factory=random.Random)  # Thompson draws; seeded in tests
+    # agent -> when its usage limit resets, as the last routing decision read it
+    usage_pauses: dict[str, datetime] = field(default_factory=dict)
+    # operators who opted out of those pauses, as the last decision read them
+    # (choice/preferences.py); None until then: the settings file's list
+    usage_opt_outs: frozenset[str] | None = None
+
+    def choose(self, request: SpawnRequest) -> tuple[str, str | None]:
+        """Override, else the task type's default, else the fallback; unavailable agents and
+        open model breakers skipped. No I/O: reputation and budget need route()."""
+        decision = resolved(self, decide_without_history(self, request))
+        return decision.agent, decision.model
+
+    async def route(self, operator: Operator, request: SpawnRequest, *,
+                    rate: RateGate | None = None) -> RouteDecision:
+        """The full routing decision: override, reputation (Thompson sampling over the
+        fleet's history), default, fallback, gated by availability, breakers and the
+        operator's credit budget. Raises BudgetRefused (after a budget_exceeded notification).
+        rate: the operator's rate limit, taken with the routing reads."""
+        return await decide(self, operator, request, rate=rate)
+
+
+def routes_for(inputs: RoutingInputs) -> dict[TaskType, AgentRoute]:
+    return merge_routes(inputs.settings.agents.routes, PROFILE_DEFAULT_ROUTES)
+
+
+def fallback_for(inputs: RoutingInputs) -> AgentRoute:
+    return AgentRoute(inputs.settings.agents.default_profile, None)
 
 
 def configured_agents(settings: Settings) -> set[str]:
@@ -67,10 +114,10 @@ def why_not_ready(settings: Settings, profile: AgentProfile, env: Mapping[str, s
     return "no credentials found (an API key variable or the CLI's login) and not configured"
 
 
-def demo_notice(parts: RoutingParts, decision: RouteDecision) -> str | None:
+def demo_notice(inputs: RoutingInputs, decision: RouteDecision) -> str | None:
     """Said in the spawn result when the built-in demo agent takes a task only because no
     real agent could: which ones were passed over and why, and how to change that."""
-    if decision.source != "fallback" or parts.profile(decision.agent).command[0] != "{python}":
+    if decision.source != "fallback" or inputs.profile(decision.agent).command[0] != "{python}":
         return None
     why = "; ".join(decision.skipped) or "no real agent is set up"
     return (f"the demo agent runs this task ({why}). To use a real agent, give it credentials "
@@ -78,16 +125,16 @@ def demo_notice(parts: RoutingParts, decision: RouteDecision) -> str | None:
             f"or choose it explicitly")
 
 
-def is_available(parts: RoutingParts, agent: str, model: str | None,
+def is_available(inputs: RoutingInputs, agent: str, model: str | None,
                  paused: Mapping[str, datetime] | None = None) -> bool | str:
     """True when routing may use this agent and model; else False or the reason why not.
     paused: agents whose usage limit has not reset yet (usage_pauses), with when it does."""
-    profile = parts.profiles.get(agent)
+    profile = inputs.profiles.get(agent)
     if profile is None:
         return False
     if model is not None and profile.models and model not in profile.models:
         return False
-    return why_not_ready(parts.settings, profile) or paused_reason(paused or {}, agent) or True
+    return why_not_ready(inputs.settings, profile) or paused_reason(paused or {}, agent) or True
 
 
 def paused_reason(paused: Mapping[str, datetime], agent: str, now: datetime | None = None) -> str | None:
@@ -99,28 +146,28 @@ def paused_reason(paused: Mapping[str, datetime], agent: str, now: datetime | No
     return f"usage limited until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def pauses_for(parts: RoutingParts, operator_id: str | None) -> dict[str, datetime]:
+def pauses_for(inputs: RoutingInputs, operator_id: str | None) -> dict[str, datetime]:
     """The usage pauses routing honours for this operator (none for one who opted out)."""
-    opted_out = parts.usage_opt_outs
+    opted_out = inputs.usage_opt_outs
     if opted_out is None:
-        opted_out = frozenset(parts.settings.retry.usage_limit_opt_out)
+        opted_out = frozenset(inputs.settings.retry.usage_limit_opt_out)
     if operator_id is not None and operator_id in opted_out:
         return {}
-    return dict(parts.usage_pauses)
+    return dict(inputs.usage_pauses)
 
 
-def decide_without_history(parts: RoutingParts, request: SpawnRequest,
+def decide_without_history(inputs: RoutingInputs, request: SpawnRequest,
                            operator_id: str | None = None) -> RouteDecision:
     """Override, default, fallback; availability, breakers and the usage pauses last read (no I/O)."""
-    paused = pauses_for(parts, operator_id)
+    paused = pauses_for(inputs, operator_id)
     return choose_route(
         task_type=request.task_type, override_agent=request.agent, override_model=request.model,
-        defaults=routes_for(parts), fallback=fallback_for(parts),
-        available=lambda a, m: is_available(parts, a, m, paused), breakers=parts.breakers, rng=parts.rng)
+        defaults=routes_for(inputs), fallback=fallback_for(inputs),
+        available=lambda a, m: is_available(inputs, a, m, paused), breakers=inputs.breakers, rng=inputs.rng)
 
 
-async def decide(parts: RoutingParts, operator: Operator, request: SpawnRequest,
-                 gate: BudgetGate | None = None, rate: Any = None) -> RouteDecision:
+async def decide(inputs: RoutingInputs, operator: Operator, request: SpawnRequest,
+                 gate: BudgetGate | None = None, rate: RateGate | None = None) -> RouteDecision:
     """The full decision, its model resolved against the profile. A budget refusal records
     a budget_exceeded notification and raises BudgetRefused. rate (a RateLimiter): the
     request is taken from the operator's rate limit in the same transaction as the reads,
@@ -130,34 +177,34 @@ async def decide(parts: RoutingParts, operator: Operator, request: SpawnRequest,
 
     # every read on the spawn's path in one scope: one acquire, one transaction, no more round
     # trips than reads (each read its own scope cost four: begin, settings, read, commit)
-    async with parts.db.system(kind="read") as conn:
+    async with inputs.db.system(kind="read") as conn:
         if gate is None:
-            gate = await load_budget_gate(parts.db, parts.settings.budget, operator.id, conn)
-        await parts.breakers.refresh(conn)  # open anywhere in the fleet: skipped here too
-        parts.usage_pauses = await history.usage_pauses(conn)  # limited anywhere in the fleet
-        parts.usage_opt_outs = await usage_limit_opt_outs(conn, parts.settings.retry.usage_limit_opt_out)  # chosen at run time, anywhere
+            gate = await load_budget_gate(inputs.db, inputs.settings.budget, operator.id, conn)
+        await inputs.breakers.refresh(conn)  # open anywhere in the fleet: skipped here too
+        inputs.usage_pauses = await history.usage_pauses(conn)  # limited anywhere in the fleet
+        inputs.usage_opt_outs = await usage_limit_opt_outs(conn, inputs.settings.retry.usage_limit_opt_out)  # chosen at run time, anywhere
         counts = await history.route_counts(conn, task_type=str(request.task_type))
         wait_s = 0.0 if rate is None else await rate.hit(conn, operator.id)  # last: its row lock ends at commit
     if rate is not None:  # refused here, never as a budget refusal (no budget_exceeded notification)
         rate.refuse_over(operator.id, wait_s)
-    paused = pauses_for(parts, operator.id)
+    paused = pauses_for(inputs, operator.id)
     try:
         decision = choose_route(
             task_type=request.task_type, override_agent=request.agent, override_model=request.model,
             history=[CandidateStats(c.agent, c.model, c.successes, c.failures) for c in counts],
-            defaults=routes_for(parts), fallback=fallback_for(parts),
-            available=lambda a, m: is_available(parts, a, m, paused), breakers=parts.breakers,
-            budget_ok=gate.allows, rng=parts.rng)
+            defaults=routes_for(inputs), fallback=fallback_for(inputs),
+            available=lambda a, m: is_available(inputs, a, m, paused), breakers=inputs.breakers,
+            budget_ok=gate.allows, rng=inputs.rng)
     except BudgetRefused as refused:
-        await parts.notify_operator(operator.id, "budget_exceeded", f"{refused} ({gate.describe()})")
+        await inputs.notify_operator(operator.id, "budget_exceeded", f"{refused} ({gate.describe()})")
         raise
-    return resolved(parts, decision)
+    return resolved(inputs, decision)
 
 
-def resolved(parts: RoutingParts, decision: RouteDecision) -> RouteDecision:
+def resolved(inputs: RoutingInputs, decision: RouteDecision) -> RouteDecision:
     from fleet_tui.infra.agents import resolve_model
 
-    profile = parts.profile(decision.agent)
+    profile = inputs.profile(decision.agent)
     try:
         model = resolve_model(profile, decision.model)
     except ValidationFailed:
@@ -167,11 +214,11 @@ def resolved(parts: RoutingParts, decision: RouteDecision) -> RouteDecision:
     return dataclasses.replace(decision, model=model)
 
 
-async def reputation_of(parts: RoutingParts, *, agent: str, model: str | None, task_type: str) -> Reputation:
+async def reputation_of(inputs: RoutingInputs, *, agent: str, model: str | None, task_type: str) -> Reputation:
     """{score, confidence, n} of one pairing from the fleet's own history."""
     from fleet_tui.store import reputation as history
 
-    counts = await history.one_route_counts(parts.db, agent=agent, model=model, task_type=task_type)
+    counts = await history.one_route_counts(inputs.db, agent=agent, model=model, task_type=task_type)
     return reputation(counts.successes, counts.failures)
 
 

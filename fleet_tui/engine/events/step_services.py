@@ -1,5 +1,5 @@
 """What the built-in steps use of the engine, and nothing more: the composition root
-(engine/session.py) fills it from a conductor's parts; a test fills it with small fakes. A
+(engine/session.py) fills it from the ledger and the engine's parts; a test fills it with small fakes. A
 router without it runs only the steps that need no engine (run_command, call_webhook)."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from fleet_tui.engine.ports import (
     Notify,
     NotifyOperator,
     RecordFailure,
-    ReviewHost,
     Spawn,
     TaskPatcher,
     Workplace,
@@ -27,6 +26,7 @@ from fleet_tui.infra.worktree import WorktreeManager
 from fleet_tui.store.db import Database
 
 if TYPE_CHECKING:
+    from fleet_tui.engine.review.host import ReviewHost
     from fleet_tui.engine.review.pipeline import ReviewPipeline
 
 

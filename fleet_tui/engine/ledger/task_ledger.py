@@ -33,7 +33,7 @@ Release = Callable[[TaskRecord], Awaitable[None]]
 
 
 class Notify(Protocol):
-    """Record a notification for the task's operator and tell the faces (EngineParts.notify)."""
+    """Record a notification for the task's operator and tell the faces (Notifications.notify, ledger/notices.py)."""
 
     def __call__(self, task: TaskRecord, kind: str, summary: str, *,
                  dedup_key: str | None = None) -> Awaitable[None]: ...

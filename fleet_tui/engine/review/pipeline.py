@@ -33,7 +33,7 @@ from fleet_tui.engine.review.reviewers.verdict import ReviewOutcome, Verdict, ag
 from fleet_tui.engine.kit.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.ports import ReviewHost
+    from fleet_tui.engine.review.host import ReviewHost
 
 log = logging.getLogger(__name__)
 ACTOR = "review"
@@ -163,15 +163,12 @@ class ReviewPipeline:
         if self._runner_factory is not None:
             return self._runner_factory(spec, c)
 
-        async def audit(task: TaskRecord, action: str, detail: dict[str, Any]) -> None:
-            await c.audit(task, action, detail)
-
-        return make_runner(spec, profile_for=c.parts.profile, secrets=c.parts.secrets,
-                           timeout_s=spec.timeout_s or self.timeout_s, audit=audit, max_diff_lines=self.max_diff_lines)
+        return make_runner(spec, profile_for=c.profile, secrets=c.secrets,
+                           timeout_s=spec.timeout_s or self.timeout_s, audit=c.audit, max_diff_lines=self.max_diff_lines)
 
     async def _review_one(self, c: ReviewHost, task: TaskRecord, runner: ReviewRunner) -> Verdict:
         try:
-            diff = await c.parts.forge.diff(c.change_ref(task))
+            diff = await c.forge.diff(c.change_ref(task))
             verdict = await runner.review(diff, task)
         except asyncio.CancelledError:
             raise
@@ -185,7 +182,7 @@ class ReviewPipeline:
         lock = self._locks.setdefault(task_id, asyncio.Lock())
         async with lock:
             for _ in range(10):
-                task = await c.registry.get(task_id, operator=None)
+                task = await c.get_task(task_id)
                 if task.status != S.REVIEWING or task.retry_count + 1 != attempt:
                     return  # the review ended (or the operator stopped the task) meanwhile
                 kept = [v for v in task.review_verdicts
@@ -224,7 +221,7 @@ class ReviewPipeline:
         # a route that runs fewer reviewers than the approvals asked for can still pass
         needed = min(self.approvals_needed, len(labels))
         done = await evaluate_done(
-            task, forge=c.parts.forge, change=c.change_ref(task), checks=checks_for(task.task_type, self.done_checks), approvals=outcome.approvals,
+            task, forge=c.forge, change=c.change_ref(task), checks=checks_for(task.task_type, self.done_checks), approvals=outcome.approvals,
             needed=needed, approvals_waived="review timed out" if timed_out_without else None)
         if not done.holds:
             comments = [f"definition of done: {item}" for item in done.failing]
@@ -238,7 +235,7 @@ class ReviewPipeline:
             metadata={"review": review_state, "done": done.to_dict()}),
             actor=ACTOR, reason=warning or f"review {status}: {outcome.approvals} approval(s)")
         if warning:
-            c.bus.publish(Notice("review_timeout", task.id, warning))
+            c.publish(Notice("review_timeout", task.id, warning))
         return moved, outcome
 
     async def _reject(self, c: ReviewHost, task: TaskRecord, comments: list[str], stored: list[dict[str, Any]],
@@ -247,7 +244,7 @@ class ReviewPipeline:
 
         worktree = Path(task.worktree_path) if task.worktree_path else None
         try:
-            diff = await c.parts.forge.diff(c.change_ref(task))
+            diff = await c.forge.diff(c.change_ref(task))
         except FleetError:
             diff = ""
         context = failure_context(diff=diff, review_comments=comments, worktree=worktree)
@@ -260,8 +257,24 @@ class ReviewPipeline:
             review_status=status, review_verdicts=stored, failure_reason="review_rejected",
             failure_context=context, metadata=metadata),
             actor=ACTOR, reason=f"review {status}: {len(comments)} comment(s)")
-        await c.parts.notify(moved, "failed", f"attempt {task.retry_count + 1} rejected by review ({status})")
+        await c.notify(moved, "failed", f"attempt {task.retry_count + 1} rejected by review ({status})")
         return moved
+
+
+def pipeline_source(configured: ReviewPipeline | None, settings: ReviewSettings) -> Callable[[], ReviewPipeline]:
+    """The pipeline a review step runs: the configured one, else one of built-in reviewers
+    (a review route dispatched while the configured pipeline is switched off), made on
+    first use and kept."""
+    if configured is not None:
+        return lambda: configured
+    made: list[ReviewPipeline] = []
+
+    def builtin() -> ReviewPipeline:
+        if not made:
+            made.append(ReviewPipeline.builtin(settings))
+        return made[0]
+
+    return builtin
 
 
 def _clean(verdict: Verdict, task: TaskRecord) -> Verdict:

@@ -23,13 +23,31 @@ from fleet_tui.engine.spawn.enrichment import EnrichedPrompt, build_task_prompt
 from fleet_tui.engine.spawn.spawner import SpawnPlan
 
 if TYPE_CHECKING:
-    from fleet_tui.engine.ports import PromptParts
+    from fleet_tui.config import Settings
+    from fleet_tui.engine.ports import ProfileOf, PromptInputs
+    from fleet_tui.infra.secrets import SecretsProvider
+    from fleet_tui.infra.worktree import WorktreeManager
+    from fleet_tui.store.db import Database
 
 log = logging.getLogger(__name__)
 FILES_SAMPLE = 40
 SIMILAR_SHOWN = 8
 _WORD = re.compile(r"[a-z0-9]{3,}")
 GRANTED_KEY = "granted"  # task.metadata: permission rules granted by the operator
+
+
+@dataclass(frozen=True)
+class PromptSources:
+    """What building a launch plan reads (satisfies ports.PromptInputs): the settings (the
+    prompt's budget, the CI command), the fleet's history (similar tasks, the track
+    record), the repository's git, the agent's profile and its scoped secrets. The
+    composition root (engine/parts.py build_parts) makes it."""
+
+    settings: Settings
+    db: Database
+    worktrees: WorktreeManager
+    secrets: SecretsProvider
+    profile: ProfileOf
 
 
 def clean_description(text: str) -> str:
@@ -51,14 +69,14 @@ _BY_COMMIT: OrderedDict[tuple[str, str, tuple[str, ...]], list[str]] = OrderedDi
 BY_COMMIT_KEPT = 256  # answers kept, latest used first out
 
 
-async def _git_lines(parts: PromptParts, task: TaskRecord, args: list[str], branch: str,
+async def _git_lines(sources: PromptInputs, task: TaskRecord, args: list[str], branch: str,
                      limit: int) -> list[str]:
     """Lines of a git command on a branch of the task's repository (named explicitly, never
     discovered from the worktree, whose `.git` a previous attempt's agent may have rewritten).
     What git says of a commit never changes, so answers are kept by commit: spawns on the
     same base start no git process for them."""
     try:
-        dirs = parts.worktrees.repository(task.repo)
+        dirs = sources.worktrees.repository(task.repo)
         commit = dirs.branch_commit(branch)
         key = (str(dirs.common), commit or "", tuple(args))
         if commit is not None and key in _BY_COMMIT:
@@ -90,7 +108,7 @@ class PromptLookups:
     ooms: int
 
 
-async def prompt_lookups(parts: PromptParts, task: TaskRecord) -> PromptLookups:
+async def prompt_lookups(sources: PromptInputs, task: TaskRecord) -> PromptLookups:
     from fleet_tui.store import reputation as history
 
     # A just-admitted task's branch is made from its base with the worktree: list the base.
@@ -99,7 +117,7 @@ async def prompt_lookups(parts: PromptParts, task: TaskRecord) -> PromptLookups:
     tree = task.base_branch if fresh else task.branch or task.base_branch
 
     async def from_the_registry() -> tuple[Any, list[dict[str, Any]], int]:  # one scope: one acquire, one transaction
-        async with parts.db.system(kind="read") as conn:
+        async with sources.db.system(kind="read") as conn:
             counts = await history.one_route_counts(conn, agent=task.agent or "unknown", model=task.model,
                                                     task_type=str(task.task_type))
             similar = await history.similar_tasks(conn, operator_id=task.operator_id, repo=task.repo,
@@ -109,13 +127,13 @@ async def prompt_lookups(parts: PromptParts, task: TaskRecord) -> PromptLookups:
 
     (counts, similar, ooms), files, recent = await asyncio.gather(
         from_the_registry(),
-        _git_lines(parts, task, ["ls-tree", "-r", "--name-only", "--full-tree"], tree, FILES_SAMPLE),
-        _git_lines(parts, task, ["log", "--first-parent", "--format=%s", "-n", "15"], task.base_branch, 15),
+        _git_lines(sources, task, ["ls-tree", "-r", "--name-only", "--full-tree"], tree, FILES_SAMPLE),
+        _git_lines(sources, task, ["log", "--first-parent", "--format=%s", "-n", "15"], task.base_branch, 15),
     )
     return PromptLookups(counts, similar, files, recent, ooms)
 
 
-async def build_prompt_for(parts: PromptParts, task: TaskRecord, worktree: Path,
+async def build_prompt_for(sources: PromptInputs, task: TaskRecord, worktree: Path,
                            lookups: PromptLookups | None = None) -> EnrichedPrompt:
     from fleet_tui.engine.choice.reputation import CandidateStats, reputation_note
 
@@ -124,7 +142,7 @@ async def build_prompt_for(parts: PromptParts, task: TaskRecord, worktree: Path,
     if failure and task.failure_reason == "review_rejected":
         # blocking comments are in the failure context; the non-blocking ones come here
         remarks = [v for v in task.review_verdicts if v.get("verdict") == "comment" and v.get("comments")]
-    found = lookups or await prompt_lookups(parts, task)
+    found = lookups or await prompt_lookups(sources, task)
     counts = found.counts
     return build_task_prompt(
         description=clean_description(task.description),
@@ -140,25 +158,25 @@ async def build_prompt_for(parts: PromptParts, task: TaskRecord, worktree: Path,
                                                        counts.failures), str(task.task_type)),
         similar=rank_similar(task.description, found.similar),
         recent_changes=found.recent,
-        budget_tokens=parts.settings.agents.prompt_budget_tokens,
+        budget_tokens=sources.settings.agents.prompt_budget_tokens,
         oom_count=found.ooms,
-        agent_commits=parts.profile(task.agent).auto_commits,
+        agent_commits=sources.profile(task.agent).auto_commits,
     )
 
 
-async def plan_for_task(parts: PromptParts, task: TaskRecord, worktree: Path,
+async def plan_for_task(sources: PromptInputs, task: TaskRecord, worktree: Path,
                         lookups: PromptLookups | None = None) -> SpawnPlan:
     from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
-    profile = parts.profile(task.agent)
-    enriched = await build_prompt_for(parts, task, worktree, lookups)
+    profile = sources.profile(task.agent)
+    enriched = await build_prompt_for(sources, task, worktree, lookups)
     prompt = enriched.prompt
     # the prompt file's place is the runtime's: the token stays for it to bind (a host path
     # under tmux, /fleet/prompt.txt in a container, where a host path does not exist)
     argv = build_argv(profile, model=task.model, prompt_file=None, workdir=worktree,
-                      test_command=repo_test_command(parts), granted=granted_rules(task),
+                      test_command=repo_test_command(sources), granted=granted_rules(task),
                       in_container=task.runtime == RuntimeKind.DOCKER)
-    env = parts.secrets.issue(profile, task.id)
+    env = sources.secrets.issue(profile, task.id)
     notes: list[tuple[str, dict[str, Any]]] = []
     if env:  # names only: values never reach the database
         notes.append(("secrets_issued", {"names": sorted(env)}))
@@ -169,18 +187,18 @@ async def plan_for_task(parts: PromptParts, task: TaskRecord, worktree: Path,
                      stream=profile.stream, egress=tuple(profile.egress), notes=notes)
 
 
-async def resume_plan(parts: PromptParts, task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
+async def resume_plan(sources: PromptInputs, task: TaskRecord, worktree: Path, *, prompt: str) -> SpawnPlan:
     """The profile's resume command (the agent continues its last session in this worktree)
     told `prompt`: after an interruption, or with a person's answer. Same policy, same grants."""
     from fleet_tui.infra.agents import build_argv, grants_env, task_env
 
-    profile = parts.profile(task.agent)
+    profile = sources.profile(task.agent)
     argv = build_argv(profile, model=task.model, prompt_file=None, workdir=worktree, resume=True,
-                      test_command=repo_test_command(parts), granted=granted_rules(task),
+                      test_command=repo_test_command(sources), granted=granted_rules(task),
                       in_container=task.runtime == RuntimeKind.DOCKER)
     return SpawnPlan(argv=argv, prompt=prompt, prompt_via=profile.prompt_via,
                      env={**task_env(profile, task.id), **grants_env(profile, granted_rules(task)),
-                          **parts.secrets.issue(profile, task.id)},
+                          **sources.secrets.issue(profile, task.id)},
                      stream=profile.stream,
                      egress=tuple(profile.egress))
 
@@ -190,9 +208,9 @@ def granted_rules(task: TaskRecord) -> list[str]:
     return [str(rule) for rule in task.metadata.get(GRANTED_KEY) or []]
 
 
-def repo_test_command(parts: PromptParts) -> str:
+def repo_test_command(sources: PromptInputs) -> str:
     """The repository's CI command as one line, for a profile's permission rule."""
     import shlex
 
-    command = parts.settings.forge.ci_command
+    command = sources.settings.forge.ci_command
     return shlex.join(command) if command else ""

@@ -50,10 +50,18 @@ class SpawnPlan:
     notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # audit rows: (action, detail)
 
 
+def opens_execution(plan: SpawnPlan) -> Callable[[Any, TaskRecord], Awaitable[None]]:
+    """The write that opens the attempt's execution row (with the prompt its plan gave),
+    for the transaction of the move to running."""
+    from fleet_tui.store import executions
+
+    return partial(executions.open_attempt, prompt=plan.prompt, context_hash=plan.context_hash)
+
+
 class Spawner:
     def __init__(self, *, worktrees: WorktreeManager, runtime_for: Callable[[RuntimeKind], Runtime],
                  move: Move, audit: Audit, reread: Callable[[str], Awaitable[TaskRecord]],
-                 opens_execution: Callable[[SpawnPlan], Any]) -> None:
+                 opens_execution: Callable[[SpawnPlan], Callable[[Any, TaskRecord], Awaitable[None]]]) -> None:
         self._worktrees = worktrees
         self._runtime_for = runtime_for
         self._move = move
