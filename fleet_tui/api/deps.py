@@ -18,7 +18,6 @@ from fleet_tui.api.auth import check_tier
 from fleet_tui.domain.models import Operator, Tier
 from fleet_tui.engine.api_support import ApiSupport
 from fleet_tui.engine.ports import FleetFace
-from fleet_tui.engine.session import api_support_for
 
 # Declares the bearer scheme in the OpenAPI document; the token is verified below.
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT (ES256)")
@@ -30,11 +29,14 @@ def fleet_of(request: Request) -> FleetFace:
 
 
 def support_of(request: Request) -> ApiSupport:
-    """Built on first use: an app over a fleet without a database (the tests' seeded one)
+    """Made on first use: an app over a fleet without a database (the tests' seeded one)
     answers every other route."""
     support: ApiSupport | None = request.app.state.support
     if support is None:
-        support = request.app.state.support = api_support_for(request.app.state.conductor)
+        make: Callable[[], ApiSupport] | None = request.app.state.make_support
+        if make is None:
+            raise RuntimeError("this app was made without the engine's ApiSupport (create_app's support)")
+        support = request.app.state.support = make()
     return support
 
 

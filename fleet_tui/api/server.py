@@ -29,6 +29,7 @@ from fleet_tui.api.app import create_app  # noqa: E402
 from fleet_tui.engine.kit.tokens import keystore_for  # noqa: E402
 from fleet_tui.domain.errors import ConfigError  # noqa: E402
 from fleet_tui.engine.conductor import Conductor  # noqa: E402
+from fleet_tui.engine.session import api_support_for  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ async def serve_api(conductor: Conductor, stop: asyncio.Event) -> None:
     settings = conductor.settings
     keystore = keystore_for(settings)
     await asyncio.to_thread(keystore.current)  # a signing key exists before the first request
-    app = create_app(conductor, keystore=keystore, settings=settings)
+    app = create_app(conductor, keystore=keystore, support=lambda: api_support_for(conductor),
+                     settings=settings)
     server = ApiServer(app, settings.api.listen, grace_s=settings.api.drain_grace_s or GRACE_S)
     await server.start()
     stop_wait = asyncio.ensure_future(stop.wait())

@@ -21,6 +21,7 @@ from fleet_tui.engine.kit.keys import KeyStore
 from fleet_tui.domain.models import Operator, TaskRecord, Tier
 from fleet_tui.domain.models import SYSTEM
 from fleet_tui.engine.conductor import Conductor
+from fleet_tui.engine.session import api_support_for
 from tests.fixtures.engine import operator
 
 EVENTS_SECRET = "test-events-secret-0123456789"
@@ -78,7 +79,8 @@ async def api(make_conductor: Any, git_repo: Path, tmp_path: Path) -> AsyncItera
     keystore = KeyStore(conductor.settings.data_dir / "keys")
     keystore.current()
     stopping = asyncio.Event()
-    app = create_app(conductor, keystore=keystore, settings=conductor.settings, stopping=stopping)
+    app = create_app(conductor, keystore=keystore, support=lambda: api_support_for(conductor),
+                     settings=conductor.settings, stopping=stopping)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://fleet.test") as client:
         yield Api(conductor=conductor, keystore=keystore, client=client, repo=git_repo,

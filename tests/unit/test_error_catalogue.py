@@ -114,7 +114,7 @@ async def api(tmp_path: Path) -> Any:
     fleet = SeededConductor()
     keystore = KeyStore(tmp_path / "keys")
     keystore.current()
-    app = create_app(fleet, keystore=keystore, settings=fleet.settings)  # type: ignore[arg-type]
+    app = create_app(fleet, keystore=keystore, settings=fleet.settings)
     op = operator(Tier.BUILDER)
     settings = fleet.settings.api
     token = mint(keystore, operator_id=op.id, tier=op.tier, is_admin=False, ttl_s=600,
