@@ -23,9 +23,13 @@ REASONS = (CLI_CHANGED, AUTH, USAGE_LIMITED, API_UNAVAILABLE, PERMISSION_DENIED)
 # set by the conductor, not read from output: the agent rewrote its worktree's links to the
 # repository (SECURITY.md); its work is bundled, and no policy runs it again
 TAMPERED = "tampered"
-NOT_RETRIED = frozenset({CLI_CHANGED, TAMPERED})
+# set by the conductor: the task's worktree lies outside this conductor's worktree base (made
+# by a conductor with another data directory), so nothing here may touch or run it again
+WORKTREE_ELSEWHERE = "worktree_elsewhere"
+NOT_RETRIED = frozenset({CLI_CHANGED, TAMPERED, WORKTREE_ELSEWHERE})
 WHY_NOT_RETRIED = {CLI_CHANGED: "the agent CLI refused its flags",
-                   TAMPERED: "the agent tampered with its worktree's git links"}
+                   TAMPERED: "the agent tampered with its worktree's git links",
+                   WORKTREE_ELSEWHERE: "its worktree lies under another conductor's data directory"}
 USAGE_LIMIT_DEFAULT_WAIT_S = 15 * 60  # no reset time printed: try again after this
 
 _I = re.IGNORECASE

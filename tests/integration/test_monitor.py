@@ -193,3 +193,33 @@ async def test_edits_left_uncommitted_are_committed_by_the_conductor(make_conduc
                          capture_output=True, text=True, check=True).stdout
     assert log.startswith("fleet-tui conductor|Add notes") and "notes/new.md" in log and "debug.log" not in log
     assert (Path(task.worktree_path) / "debug.log").exists()  # ignored, left as it was
+
+
+async def test_a_task_made_under_another_data_directory_fails_once_and_says_why(
+        make_conductor: Any, git_repo: Path) -> None:
+    """Spawned by a conductor with another data directory (a `fleet-tui spawn` without the
+    server's FLEET_DATA_DIR): its worktree lies outside this conductor's worktree base, so
+    nothing here may touch it. Each cycle failed on it with a traceback and the task stayed
+    `running` for ever; now it fails once, is not retried by policy, and says why."""
+    first = await make_conductor()
+    second = await make_conductor(same_db=first, own_data_dir=True, retry__auto=True)
+    assert second.settings.data_dir != first.settings.data_dir
+    await second.start(monitor=False)  # running before the spawn, as a server is
+    task_id = await spawn(first, git_repo, "FLEET-DEMO: sleep 60")
+    await leases.release(first.parts.db, first.conductor_id)  # the first one's leases lapse
+    # its agent runs where this conductor cannot see it (the other's tmux server)
+    subprocess.run(["tmux", "-L", first.settings.runtime.tmux_socket, "kill-session", "-t", f"=fleet-{task_id}"],
+                   check=True)
+    for _ in range(40):
+        await second.monitor.run_cycle()
+        task = await second.registry.get(task_id, operator=SYSTEM)
+        if task.status != S.RUNNING:
+            break
+        await asyncio.sleep(0.25)
+    for _ in range(3):  # the retry policy looks again: it leaves the task failed
+        await second.monitor.run_cycle()
+    task = await second.registry.get(task_id, operator=SYSTEM)
+    assert task.status == S.FAILED and task.failure_reason == "worktree_elsewhere", (task.status, task.failure_context)
+    message = (task.failure_context or {}).get("message", "")
+    assert str(task.worktree_path) in message and "FLEET_DATA_DIR" in message, message
+    assert second.monitor.errors == 0

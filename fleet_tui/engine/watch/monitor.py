@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fleet_tui.config import Settings, spawn_grace_s
-from fleet_tui.domain.agent_failures import PERMISSION_DENIED
+from fleet_tui.domain.agent_failures import PERMISSION_DENIED, WORKTREE_ELSEWHERE
 from fleet_tui.domain.asks import ASKED_KEY, asked_in, describe_asked
 from fleet_tui.domain.errors import FleetError, LeaseLostError, StaleVersionError, ValidationFailed
 from fleet_tui.domain.models import CIStatus, Lease, RuntimeKind, TaskPatch, TaskRecord
@@ -333,6 +333,19 @@ class Monitor:
             self._review(task)  # a review no one runs here (e.g. after a restart): resume it
 
     async def _check_running(self, task: TaskRecord, state: ProcessState | None) -> None:
+        try:
+            await self._check_running_here(task, state)
+        except ValidationFailed as exc:
+            if exc.field != "worktree_path":
+                raise
+            # made by a conductor with another data directory (a `fleet-tui spawn` without
+            # the server's FLEET_DATA_DIR): said once, instead of an error in every cycle
+            await self._fail(task, WORKTREE_ELSEWHERE, {"message": (
+                f"the task's worktree {task.worktree_path} is not under this conductor's data directory "
+                f"({exc.rule}): it was made by a conductor with another FLEET_DATA_DIR, whose agent and "
+                "worktree this one cannot reach; run that conductor, or spawn with the same settings")})
+
+    async def _check_running_here(self, task: TaskRecord, state: ProcessState | None) -> None:
         if state is None:  # killed from outside (e.g. tmux kill-session)
             if await self._quarantined(task, None):
                 return
