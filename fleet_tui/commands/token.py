@@ -58,7 +58,8 @@ def add_token_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 
     revoke_parser = verbs.add_parser(
         "revoke", help="stop a signing key verifying now, in every conductor sharing the keys")
-    revoke_parser.add_argument("kid", metavar="KID", help="the key id (see `token list`)")
+    revoke_parser.add_argument("kid", metavar="KID",
+                               help="the key id (see `token list`); one starting with - goes after --")
     revoke_parser.set_defaults(handler=run_token_revoke)
 
     list_parser = verbs.add_parser("list", help="signing keys: current, retired, revoked")

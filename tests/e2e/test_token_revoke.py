@@ -43,6 +43,7 @@ async def test_a_revoked_key_is_refused_by_every_conductor_within_seconds(fresh_
 
         revoked = fleet_tui(env, "token", "revoke", kid)
         assert revoked.returncode == 0, revoked.stderr
+        assert revoked.stdout.startswith(f"revoked {kid}") and revoked.stderr == ""  # said once, not twice
         revoked_at = time.monotonic()
         for client in clients:
             while (answer := await client.get("/api/fleet/status", headers=bearer)).status_code != 401:

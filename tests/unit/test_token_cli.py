@@ -110,3 +110,11 @@ def test_mint_refuses_a_ttl_over_the_configured_maximum(data_dir: Path, capsys: 
     assert run_token_mint(mint_args(ttl=601)) == 2
     assert "api.max_token_ttl_s" in capsys.readouterr().err
     assert run_token_mint(mint_args(ttl=600)) == 0
+
+
+def test_no_signing_key_id_starts_with_a_dash(data_dir: Path) -> None:
+    """`token revoke -f4X...` read the key id as an option ("the following arguments are
+    required: KID"): about 1 key in 64 could not be revoked as `token list` shows it."""
+    store = KeyStore(data_dir / "keys")
+    kids = [store.rotate() for _ in range(300)]
+    assert not [kid for kid in kids if kid.startswith("-")]

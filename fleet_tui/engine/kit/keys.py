@@ -154,7 +154,7 @@ class KeyStore:
             self._write_index([*entries, *([new] if new else [])])
             (self.directory / f"{kid}.pem").unlink(missing_ok=True)
             self._private_cache.pop(kid, None)
-            log.warning("revoked signing key %s%s", kid, f"; new signing key {new.kid}" if new else "")
+            log.info("revoked signing key %s%s", kid, f"; new signing key {new.kid}" if new else "")
             return new.kid if new else None
 
     def entries(self) -> list[KeyEntry]:
@@ -250,9 +250,14 @@ class KeyStore:
         _atomic_write(self.directory / INDEX_NAME, json.dumps(doc, indent=2).encode("utf-8"))
 
     def _create_key(self) -> KeyEntry:
-        private_key = ec.generate_private_key(ec.SECP256R1())
-        x, y = _public_xy(private_key.public_key())
-        kid = thumbprint(x, y)
+        # a kid (the key's thumbprint) starting with "-" would read as an option in
+        # `fleet-tui token revoke KID`: about 1 key in 64 is drawn again
+        while True:
+            private_key = ec.generate_private_key(ec.SECP256R1())
+            x, y = _public_xy(private_key.public_key())
+            kid = thumbprint(x, y)
+            if not kid.startswith("-"):
+                break
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
