@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from fleet_tui.domain.models import SYSTEM, Operator, TaskPatch, TaskRecord
 from fleet_tui.domain.status import TERMINAL_NOTIFICATION, TERMINAL_STATUSES, TaskStatus
 from fleet_tui.engine.kit.bus import Event, TaskChanged, TaskDeleted
 from fleet_tui.engine.ledger.leases import held_lease
+from fleet_tui.engine.ports import Notify
 from fleet_tui.store import audit as audit_store
 from fleet_tui.store import notifications as notification_store
 from fleet_tui.store.db import Database
@@ -30,13 +31,6 @@ log = logging.getLogger(__name__)
 OnTerminal = Callable[[TaskRecord, TaskStatus, str | None], None]
 # release what an exited agent left in its runtime (the task's runtime names which one)
 Release = Callable[[TaskRecord], Awaitable[None]]
-
-
-class Notify(Protocol):
-    """Record a notification for the task's operator and tell the faces (Notifications.notify, ledger/notices.py)."""
-
-    def __call__(self, task: TaskRecord, kind: str, summary: str, *,
-                 dedup_key: str | None = None) -> Awaitable[None]: ...
 
 
 class TaskLedger:

@@ -85,9 +85,5 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"

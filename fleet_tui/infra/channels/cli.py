@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from fleet_tui.infra.channels.base import Notification, one_line
+from fleet_tui.domain.text import one_line
+from fleet_tui.infra.channels.base import Notification
 
 
 def cli_line(n: Notification) -> str:
