@@ -137,7 +137,8 @@ class MainScreen(TaskVerbActions, Screen[None]):
         self.show_figures()
 
     def show_health(self, health: dict[str, Any]) -> None:
-        self.query_one(HealthPanel).show(health)
+        for panel in self.query(HealthPanel):  # none once the app quits: its widgets go one by one
+            panel.show(health)
 
     def theme_changed(self, health: dict[str, Any]) -> None:
         """Cells and the health panel take their colours from the theme: render them again."""
