@@ -419,7 +419,8 @@ class DockerRuntime:
             Mount(HOME_IN_CONTAINER, str(self._home(launch.task_id, user)), type="bind", read_only=False),
             *self.extra_mounts,
         ]
-        mounts += product_module_mounts(launch.argv)
+        product = product_module_mounts(launch.argv)
+        mounts += product
         if launch.stream or proxy is not None:
             entrypoint, command = LAUNCHER_ENTRY, []
             spec: dict[str, Any] = {
@@ -453,7 +454,7 @@ class DockerRuntime:
             labels={LABEL_FLEET: "true", LABEL_TASK: launch.task_id,
                     **({LABEL_EGRESS: ",".join(map(str, proxy.allowed_in_order))} if proxy else {})},
             environment={"HOME": HOME_IN_CONTAINER, **env,
-                         **({"PYTHONPATH": PRODUCT_DIR} if product_module_mounts(launch.argv) else {})},
+                         **({"PYTHONPATH": PRODUCT_DIR} if product else {})},
             working_dir=WORKSPACE,
             user=user,
             read_only=True,
